@@ -1,0 +1,26 @@
+"""The `swallowtail` command. Each area of the toolkit adds its sub-commands from its own module here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="swallowtail",
+    help="Butterfly-sparse attention on reconfigurable dataflow accelerators (arXiv 2411.00734).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from swallowtail.cli import demo
+
+    app.command("demo")(demo.demo)
+
+
+_register()
+
+
+def main() -> None:
+    app()

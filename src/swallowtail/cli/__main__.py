@@ -1,0 +1,3 @@
+from swallowtail.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""FLOP-count conventions: the one source of truth for `swallowtail.nn` counts and `swallowtail.workload`.
+
+An FMA counts 2 FLOPs. Counts are exact for what the fast paths compute (padding included). Where an
+operation has no single standard count (FFT, softmax, LayerNorm, GELU) the convention is stated here, once,
+and every part of the toolkit uses it.
+"""
+
+from __future__ import annotations
+
+import math
+
+# ---- conventions (per element unless stated) -----------------------------------------------------------
+#: real radix-2 butterfly: each output is a*x0 + b*x1 = one multiply + one FMA.
+REAL_BUTTERFLY_FLOPS_PER_OUTPUT = 3
+#: complex radix-2 butterfly with learned 2x2 coefficients: two complex multiplies (6 each) + a complex add (2).
+COMPLEX_BUTTERFLY_FLOPS_PER_OUTPUT = 14
+#: FFT: the Cooley-Tukey radix-2 count, 5 n log2 n per complex transform (10 FLOPs per radix-2 butterfly);
+#: a transform of real input costs half. Used for any n (a standard convention for mixed radix too).
+FFT_FLOPS_COEFF = 5.0
+#: softmax over a row: max, subtract, exp, sum, divide.
+SOFTMAX_FLOPS_PER_ELEMENT = 5
+#: LayerNorm over a row: mean, centre, square + sum, scale by rstd, affine multiply + add.
+LAYERNORM_FLOPS_PER_ELEMENT = 7
+#: element-wise kinds: FLOPs per element (GELU: tanh approximation, 8 by convention).
+ELEMENTWISE_FLOPS = {"add": 1, "mul": 1, "scale": 1, "relu": 1, "gelu": 8}
+
+
+def log2_exact(n: int) -> int:
+    """log2 of a power of two; ValueError otherwise."""
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"n = {n!r} is not allowed: must be a power of two")
+    return n.bit_length() - 1
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def butterfly_flops(n: int, rows: int, stages: int | None = None, complex: bool = False) -> int:
+    """FLOPs of a radix-2 butterfly multiply of `stages` stages over `rows` vectors of length n."""
+    stages = log2_exact(n) if stages is None else stages
+    per = COMPLEX_BUTTERFLY_FLOPS_PER_OUTPUT if complex else REAL_BUTTERFLY_FLOPS_PER_OUTPUT
+    return rows * stages * n * per
+
+
+def fft_flops(n: int, rows: int, real_input: bool = False) -> int:
+    """FLOPs of `rows` length-n FFTs (5 n log2 n complex, half for real input), rounded to an integer."""
+    if n <= 1:
+        return 0
+    coeff = FFT_FLOPS_COEFF / (2 if real_input else 1)
+    return round(rows * coeff * n * math.log2(n))
+
+
+def gemm_flops(m: int, k: int, n: int, batch: int = 1) -> int:
+    """(batch x) (m x k) @ (k x n): 2 m k n per batch (what torch's FlopCounterMode counts)."""
+    return 2 * batch * m * k * n
+
+
+def softmax_flops(rows: int, n: int) -> int:
+    return SOFTMAX_FLOPS_PER_ELEMENT * rows * n
+
+
+def layernorm_flops(rows: int, n: int) -> int:
+    return LAYERNORM_FLOPS_PER_ELEMENT * rows * n
+
+
+def elementwise_flops(kind: str, numel: int) -> int:
+    if kind not in ELEMENTWISE_FLOPS:
+        raise ValueError(f"kind = {kind!r} is not allowed: one of {sorted(ELEMENTWISE_FLOPS)}")
+    return ELEMENTWISE_FLOPS[kind] * numel

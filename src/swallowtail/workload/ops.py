@@ -1,0 +1,319 @@
+"""Typed operators of the workload graph: *what* is computed, independent of any machine.
+
+Every op knows its exact FLOPs (conventions in `swallowtail.flops`), its tensor shapes, and its minimum
+bytes: the bytes it must read and write if it runs alone (inputs + weights + outputs, each once, in `dtype`).
+Shapes are row-major: `rows` independent vectors of length `n`, or `batch` matrices.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from swallowtail import flops as F
+from swallowtail.errors import SpecError
+
+#: bytes per element of each storage dtype
+DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "int8": 1}
+
+
+def _pos_int(field_name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SpecError(field_name, value, "a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Op(ABC):
+    """Base of every operator: a name unique in its workload, the names of the ops it depends on."""
+
+    name: str
+    deps: tuple[str, ...] = field(default=(), kw_only=True)
+    dtype: str = field(default="fp16", kw_only=True)
+    layer: str = field(default="", kw_only=True)  # which network layer it belongs to ("layer3", "head", ...)
+
+    kind = "op"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_BYTES:
+            raise SpecError(f"{self.name}.dtype", self.dtype, f"one of {sorted(DTYPE_BYTES)}")
+
+    @property
+    def elem_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    @abstractmethod
+    def flops(self) -> int:
+        ...
+
+    @property
+    @abstractmethod
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        ...
+
+    @property
+    @abstractmethod
+    def output_shape(self) -> tuple[int, ...]:
+        ...
+
+    @property
+    def weight_elems(self) -> int:
+        """Parameters (learned weights, twiddles) the op reads: compulsory DRAM traffic once per workload."""
+        return 0
+
+    @property
+    def input_elems(self) -> int:
+        return sum(_numel(s) for s in self.input_shapes)
+
+    @property
+    def output_elems(self) -> int:
+        return _numel(self.output_shape)
+
+    @property
+    def min_bytes(self) -> int:
+        """Inputs + weights + output, each moved once."""
+        return (self.input_elems + self.weight_elems + self.output_elems) * self.elem_bytes
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+@dataclass(frozen=True)
+class Butterfly(Op):
+    """A radix-2 butterfly multiply over `rows` vectors of length n (n a power of two), `stages` stages."""
+
+    n: int
+    rows: int
+    stages: int | None = None  # default: all log2 n stages
+    complex: bool = False
+    increasing_stride: bool = True
+
+    kind = "butterfly"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _pos_int(f"{self.name}.rows", self.rows)
+        try:
+            logn = F.log2_exact(self.n)
+        except ValueError:
+            raise SpecError(f"{self.name}.n", self.n, "a power of two >= 2") from None
+        if self.stages is None:
+            object.__setattr__(self, "stages", logn)
+        if not isinstance(self.stages, int) or not 1 <= self.stages <= logn:
+            raise SpecError(f"{self.name}.stages", self.stages, f"an integer in 1..log2(n) = 1..{logn}")
+
+    @property
+    def flops(self) -> int:
+        return F.butterfly_flops(self.n, self.rows, self.stages, self.complex)
+
+    @property
+    def _c(self) -> int:
+        return 2 if self.complex else 1
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return ((self.rows, self.n * self._c),)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.rows, self.n * self._c)
+
+    @property
+    def weight_elems(self) -> int:
+        assert self.stages is not None
+        return self.stages * (self.n // 2) * 4 * self._c  # a 2x2 block per pair per stage
+
+    def describe(self) -> str:
+        c = ", complex" if self.complex else ""
+        return f"Butterfly(n={self.n}, rows={self.rows}, stages={self.stages}{c})"
+
+
+@dataclass(frozen=True)
+class FFT(Op):
+    """`rows` length-n discrete Fourier transforms. `real_input`: input is real; `real_output`: only the
+    real part of the result is kept (FNet mixing)."""
+
+    n: int
+    rows: int
+    real_input: bool = False
+    real_output: bool = False
+
+    kind = "fft"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _pos_int(f"{self.name}.n", self.n)
+        _pos_int(f"{self.name}.rows", self.rows)
+
+    @property
+    def flops(self) -> int:
+        return F.fft_flops(self.n, self.rows, self.real_input)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return ((self.rows, self.n * (1 if self.real_input else 2)),)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.rows, self.n * (1 if self.real_output else 2))
+
+    def describe(self) -> str:
+        tags = [t for t, on in (("real in", self.real_input), ("real out", self.real_output)) if on]
+        extra = f", {', '.join(tags)}" if tags else ""
+        return f"FFT(n={self.n}, rows={self.rows}{extra})"
+
+
+@dataclass(frozen=True)
+class GEMM(Op):
+    """`batch` products (m x k) @ (k x n). `b_is_weight`: B is a learned weight shared by every batch."""
+
+    m: int
+    k: int
+    n: int
+    batch: int = 1
+    b_is_weight: bool = False
+
+    kind = "gemm"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for f in ("m", "k", "n", "batch"):
+            _pos_int(f"{self.name}.{f}", getattr(self, f))
+
+    @property
+    def flops(self) -> int:
+        return F.gemm_flops(self.m, self.k, self.n, self.batch)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        a = (self.batch, self.m, self.k)
+        return (a,) if self.b_is_weight else (a, (self.batch, self.k, self.n))
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.m, self.n)
+
+    @property
+    def weight_elems(self) -> int:
+        return self.k * self.n if self.b_is_weight else 0
+
+    def describe(self) -> str:
+        b = f"{self.batch} x " if self.batch > 1 else ""
+        return f"GEMM({b}{self.m}x{self.k} @ {self.k}x{self.n})"
+
+
+@dataclass(frozen=True)
+class Softmax(Op):
+    """Softmax over `rows` rows of length n."""
+
+    rows: int
+    n: int
+
+    kind = "softmax"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _pos_int(f"{self.name}.rows", self.rows)
+        _pos_int(f"{self.name}.n", self.n)
+
+    @property
+    def flops(self) -> int:
+        return F.softmax_flops(self.rows, self.n)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return ((self.rows, self.n),)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.rows, self.n)
+
+    def describe(self) -> str:
+        return f"Softmax({self.rows}x{self.n})"
+
+
+@dataclass(frozen=True)
+class LayerNorm(Op):
+    """LayerNorm over `rows` rows of length n, with a learned scale and shift."""
+
+    rows: int
+    n: int
+
+    kind = "layernorm"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _pos_int(f"{self.name}.rows", self.rows)
+        _pos_int(f"{self.name}.n", self.n)
+
+    @property
+    def flops(self) -> int:
+        return F.layernorm_flops(self.rows, self.n)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return ((self.rows, self.n),)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.rows, self.n)
+
+    @property
+    def weight_elems(self) -> int:
+        return 2 * self.n
+
+    def describe(self) -> str:
+        return f"LayerNorm({self.rows}x{self.n})"
+
+
+@dataclass(frozen=True)
+class Elementwise(Op):
+    """An element-wise op over `numel` elements: gelu | relu | add | mul | scale. `operands` inputs
+    (2 for add/mul of two tensors, 1 otherwise; a bias add reads the bias as a weight of `weight` elems)."""
+
+    op: str
+    numel: int
+    operands: int = 1
+    weight: int = 0
+
+    kind = "elementwise"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.op not in F.ELEMENTWISE_FLOPS:
+            raise SpecError(f"{self.name}.op", self.op, f"one of {sorted(F.ELEMENTWISE_FLOPS)}")
+        _pos_int(f"{self.name}.numel", self.numel)
+        if self.operands not in (1, 2):
+            raise SpecError(f"{self.name}.operands", self.operands, "1 or 2")
+
+    @property
+    def flops(self) -> int:
+        return F.elementwise_flops(self.op, self.numel)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple((self.numel,) for _ in range(self.operands))
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.numel,)
+
+    @property
+    def weight_elems(self) -> int:
+        return self.weight
+
+    def describe(self) -> str:
+        return f"{self.op}({self.numel})"
+
+
+OP_TYPES: dict[str, type[Op]] = {
+    t.kind: t for t in (Butterfly, FFT, GEMM, Softmax, LayerNorm, Elementwise)
+}
