@@ -1,4 +1,4 @@
-"""swallowtail: butterfly-sparse attention networks and the reconfigurable dataflow accelerators that run them.
+"""swallowtail: butterfly-sparse attention networks and the dataflow accelerators that run them.
 
 An end-to-end reproduction of "Multilayer Dataflow: Orchestrate Butterfly Sparsity to Accelerate Attention
 Computation" (Wu et al., arXiv 2411.00734). See README.md for a tour and DESIGN notes in the docs.

@@ -12,7 +12,8 @@ import math
 # ---- conventions (per element unless stated) -----------------------------------------------------------
 #: real radix-2 butterfly: each output is a*x0 + b*x1 = one multiply + one FMA.
 REAL_BUTTERFLY_FLOPS_PER_OUTPUT = 3
-#: complex radix-2 butterfly with learned 2x2 coefficients: two complex multiplies (6 each) + a complex add (2).
+#: complex radix-2 butterfly with learned 2x2 coefficients: two complex multiplies (6 each)
+#: + a complex add (2).
 COMPLEX_BUTTERFLY_FLOPS_PER_OUTPUT = 14
 #: FFT: the Cooley-Tukey radix-2 count, 5 n log2 n per complex transform (10 FLOPs per radix-2 butterfly);
 #: a transform of real input costs half. Used for any n (a standard convention for mixed radix too).

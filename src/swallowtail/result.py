@@ -84,7 +84,9 @@ class Result:
         d = dict(d)
         version = d.pop("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version = {version!r} is not allowed: this swallowtail reads {SCHEMA_VERSION}")
+            raise ValueError(
+                f"schema_version = {version!r} is not allowed: this swallowtail reads {SCHEMA_VERSION}"
+            )
         d.pop("flop_efficiency", None)
         d["ops"] = [OpResult(**o) for o in d.get("ops", [])]
         return cls(**d)

@@ -14,8 +14,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from swallowtail.cli import demo
+    from swallowtail.cli import arch, demo, model, workload
 
+    app.add_typer(model.app, name="model")
+    app.add_typer(arch.app, name="arch")
+    app.add_typer(workload.app, name="workload")
     app.command("demo")(demo.demo)
 
 

@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-console = Console()
+#: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
+PIPE_WIDTH = 140
+
+console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,7 +36,7 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (ValueError, FileNotFoundError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            err_console.print(f"[bold red]error:[/] {msg}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

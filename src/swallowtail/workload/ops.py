@@ -44,18 +44,15 @@ class Op(ABC):
 
     @property
     @abstractmethod
-    def flops(self) -> int:
-        ...
+    def flops(self) -> int: ...
 
     @property
     @abstractmethod
-    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
-        ...
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]: ...
 
     @property
     @abstractmethod
-    def output_shape(self) -> tuple[int, ...]:
-        ...
+    def output_shape(self) -> tuple[int, ...]: ...
 
     @property
     def weight_elems(self) -> int:
@@ -173,13 +170,15 @@ class FFT(Op):
 
 @dataclass(frozen=True)
 class GEMM(Op):
-    """`batch` products (m x k) @ (k x n). `b_is_weight`: B is a learned weight shared by every batch."""
+    """`batch` products (m x k) @ (k x n). `b_is_weight`: B is a learned weight -- one matrix shared by
+    every batch (`shared_b`, a linear layer) or one per batch (`shared_b=False`, a block-diagonal matrix)."""
 
     m: int
     k: int
     n: int
     batch: int = 1
     b_is_weight: bool = False
+    shared_b: bool = True
 
     kind = "gemm"
 
@@ -203,7 +202,9 @@ class GEMM(Op):
 
     @property
     def weight_elems(self) -> int:
-        return self.k * self.n if self.b_is_weight else 0
+        if not self.b_is_weight:
+            return 0
+        return self.k * self.n * (1 if self.shared_b else self.batch)
 
     def describe(self) -> str:
         b = f"{self.batch} x " if self.batch > 1 else ""
@@ -314,6 +315,4 @@ class Elementwise(Op):
         return f"{self.op}({self.numel})"
 
 
-OP_TYPES: dict[str, type[Op]] = {
-    t.kind: t for t in (Butterfly, FFT, GEMM, Softmax, LayerNorm, Elementwise)
-}
+OP_TYPES: dict[str, type[Op]] = {t.kind: t for t in (Butterfly, FFT, GEMM, Softmax, LayerNorm, Elementwise)}

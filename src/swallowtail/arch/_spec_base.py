@@ -1,0 +1,450 @@
+"""Shared machinery of every spec file: strict pydantic models, source notes, YAML I/O, clean errors.
+
+Used by the architecture specs (`swallowtail.arch.specs`) and the energy tables (`swallowtail.energy`).
+
+- **Strict models.** `extra="forbid"` (an unknown key is an error, never silently ignored), pydantic strict
+  mode (a float is not an integer, a string is not a number), frozen instances.
+- **Source notes.** Every spec has a `sources:` mapping from a dotted field path (`pe.simd_lanes`,
+  `power_modes.15w.gpu_clock_hz`) to a note saying where the value comes from; a note that starts with
+  `assumption:` marks an assumed value. A note on a parent path covers its children. Keys must name real
+  fields, so a typo in `sources` is an error too.
+- **Clean errors.** pydantic's `ValidationError` becomes a `SpecProblems` (a `SpecError`, hence a
+  `ValueError`): one line per problem, `field = value is not allowed: what is allowed`, naming the dotted
+  field path, with none of pydantic's internals (no error-type codes, no documentation URLs).
+- **YAML.** A safe loader that also reads `1e9` as a float (YAML 1.1 would read it as a string), refuses
+  duplicate keys (PyYAML silently keeps the last one) and reports parse errors as `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from swallowtail.errors import SpecError
+
+#: a source note that starts with this marks an assumed (not sourced) value
+ASSUMPTION_PREFIX = "assumption:"
+#: longest repr of an offending value shown in an error message
+MAX_VALUE_REPR = 60
+#: the pydantic custom-error type raised by our own cross-field validators
+SPEC_ERROR_TYPE = "spec"
+
+
+# ---- errors ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec: the dotted field path, the offending value and what is allowed."""
+
+    field: str
+    value: Any
+    allowed: str
+    kind: str = "value"  # "value" | "missing" | "unknown" | "message"
+
+    def line(self) -> str:
+        if self.kind == "message":
+            return f"{self.field}: {self.allowed}"
+        if self.kind == "missing":
+            return f"{self.field} is missing: {self.allowed}"
+        if self.kind == "unknown":
+            return f"{self.field} is not a known field: {self.allowed}"
+        return f"{self.field} = {_short_repr(self.value)} is not allowed: {self.allowed}"
+
+
+class SpecProblems(SpecError):
+    """One or more problems in one spec. `str(exc)` is one clean line per problem (prefixed by the file)."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        if not problems:
+            raise ValueError("SpecProblems needs at least one problem")
+        first = problems[0]
+        super().__init__(first.field, first.value, first.allowed)
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        self.args = ("\n".join(prefix + p.line() for p in problems),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def spec_error(field: str, value: Any, allowed: str) -> PydanticCustomError:
+    """The error a cross-field validator raises: it carries the dotted sub-field it is about."""
+    return PydanticCustomError(
+        SPEC_ERROR_TYPE, "{allowed}", {"field": field, "value": value, "allowed": allowed}
+    )
+
+
+def _short_repr(value: Any) -> str:
+    r = repr(value)
+    return r if len(r) <= MAX_VALUE_REPR else r[: MAX_VALUE_REPR - 3] + "..."
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class found by walking `loc` (through nested models and dict values)."""
+    cur: Any = model
+    for part in loc:
+        if cur is None or not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            # a dict of models: the key is skipped
+            cur = _dict_value_model(cur)
+            if cur is None:
+                return None
+            continue
+        f = cur.model_fields.get(str(part))
+        if f is None:
+            return None
+        cur = _unwrap(f.annotation)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return cur
+    return None
+
+
+def _unwrap(ann: Any) -> Any:
+    """`dict[str, M]` -> marker for a dict of models; `M | None` -> M; `M` -> M."""
+    origin = getattr(ann, "__origin__", None)
+    args = getattr(ann, "__args__", ())
+    if origin is dict and len(args) == 2:
+        return ("dict", args[1])
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0] if len(rest) == 1 else None
+    return ann
+
+
+def _dict_value_model(marker: Any) -> type[BaseModel] | None:
+    if isinstance(marker, tuple) and marker and marker[0] == "dict":
+        v = marker[1]
+        return v if isinstance(v, type) and issubclass(v, BaseModel) else None
+    return None
+
+
+def _is_int_field(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> bool:
+    parent = _model_at(model, loc[:-1]) if loc else None
+    f = parent.model_fields.get(str(loc[-1])) if parent is not None else None
+    return f is not None and f.annotation is int
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _allowed_for(err: Mapping[str, Any]) -> str:
+    """Plain-words description of what a pydantic error says is allowed."""
+    typ = err["type"]
+    ctx = err.get("ctx") or {}
+    simple = {
+        "int_type": "an integer (not a float, a string or a boolean)",
+        "int_from_float": "an integer (not a float)",
+        "int_parsing": "an integer",
+        "float_type": "a number (not a string or a boolean)",
+        "float_parsing": "a number",
+        "finite_number": "a finite number",
+        "string_type": "a string",
+        "bool_type": "true or false",
+        "dict_type": "a mapping (key: value)",
+        "list_type": "a list",
+        "model_type": "a mapping of fields",
+        "model_attributes_type": "a mapping of fields",
+        "string_too_short": "a non-empty string",
+        "none_required": "null",
+    }
+    if typ in simple:
+        return simple[typ]
+    if typ == "greater_than":
+        return f"a number > {_num(ctx.get('gt'))}"
+    if typ == "greater_than_equal":
+        return f"a number >= {_num(ctx.get('ge'))}"
+    if typ == "less_than":
+        return f"a number < {_num(ctx.get('lt'))}"
+    if typ == "less_than_equal":
+        return f"a number <= {_num(ctx.get('le'))}"
+    if typ == "literal_error":
+        return f"one of {ctx.get('expected')}"
+    if typ == "string_pattern_mismatch":
+        return f"a string matching {ctx.get('pattern')}"
+    if typ in ("too_short", "too_long"):
+        return f"a list of {ctx.get('min_length', 1)} to {ctx.get('max_length', 'any number of')} items"
+    msg = str(err.get("msg", typ))
+    return msg[0].lower() + msg[1:] if msg else typ
+
+
+def problems_from_validation_error(exc: ValidationError, model: type[BaseModel] | None) -> list[Problem]:
+    """Translate pydantic's errors into `Problem`s (dotted path, value, plain-words allowed)."""
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        typ = err["type"]
+        ctx = err.get("ctx") or {}
+        if typ == SPEC_ERROR_TYPE:
+            field = _dotted(loc + tuple(str(ctx["field"]).split("."))) if ctx.get("field") else _dotted(loc)
+            out.append(Problem(field, ctx.get("value"), str(ctx.get("allowed"))))
+        elif typ == "missing":
+            out.append(Problem(_dotted(loc), None, "a required field", kind="missing"))
+        elif typ == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            names = sorted(parent.model_fields) if parent is not None else []
+            allowed = f"allowed fields here are {', '.join(names)}" if names else "no such field"
+            out.append(Problem(_dotted(loc), err.get("input"), allowed, kind="unknown"))
+        else:
+            allowed = _allowed_for(err)
+            if typ.startswith(("greater_than", "less_than")) and _is_int_field(model, loc):
+                allowed = allowed.replace("a number", "an integer", 1)
+            out.append(Problem(_dotted(loc) or "(top level)", err.get("input"), allowed))
+    return out
+
+
+# ---- strict models with source notes -----------------------------------------------------------------
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _children(obj: Any) -> Iterator[tuple[str, Any]] | None:
+    """Named children of a mapping, or of a list of mappings (by index); None for a leaf."""
+    if isinstance(obj, Mapping):
+        return ((str(k), v) for k, v in obj.items())
+    if isinstance(obj, list) and obj and all(isinstance(v, Mapping) for v in obj):
+        return ((str(i), v) for i, v in enumerate(obj))
+    return None
+
+
+def iter_leaves(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, value) of every leaf of nested mappings (lists of numbers are leaves)."""
+    kids = _children(obj)
+    if kids is None:
+        yield prefix, obj
+        return
+    for k, v in kids:
+        yield from iter_leaves(v, f"{prefix}.{k}" if prefix else k)
+
+
+def _all_paths(obj: Any, prefix: str = "") -> Iterator[str]:
+    kids = _children(obj)
+    if kids is None:
+        return
+    for k, v in kids:
+        p = f"{prefix}.{k}" if prefix else k
+        yield p
+        yield from _all_paths(v, p)
+
+
+def is_numeric(value: Any) -> bool:
+    """A number, or a list of numbers (e.g. `noc.hops`)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, list) and bool(value) and all(is_numeric(v) for v in value)
+
+
+class SourcedSpec(SpecModel):
+    """A spec whose values carry source notes (`sources:` maps dotted field paths to notes)."""
+
+    #: fields that are bookkeeping, not values that need a source
+    UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
+
+    sources: dict[str, str] = {}
+
+    @field_validator("sources")
+    @classmethod
+    def _notes_not_empty(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, note in v.items():
+            if not note.strip():
+                raise spec_error(k, note, "a non-empty note (a source, or 'assumption: ...')")
+        return v
+
+    @model_validator(mode="after")
+    def _source_keys_exist(self) -> SourcedSpec:
+        paths = set(_all_paths(self._values_dump()))
+        for key in self.sources:
+            if key not in paths:
+                raise spec_error(
+                    f"sources.{key}",
+                    key,
+                    "a dotted path of a field of this spec (e.g. 'clock_hz' or 'pe.simd_lanes')",
+                )
+        return self
+
+    def _values_dump(self) -> dict[str, Any]:
+        d = self.model_dump(mode="python")
+        for f in self.UNSOURCED_FIELDS:
+            d.pop(f, None)
+        return d
+
+    # ---- queries ------------------------------------------------------------------------------------
+    def source(self, path: str) -> str | None:
+        """The note for a dotted path: its own, or the nearest parent's."""
+        parts = path.split(".")
+        for i in range(len(parts), 0, -1):
+            note = self.sources.get(".".join(parts[:i]))
+            if note is not None:
+                return note
+        return None
+
+    def numeric_leaves(self) -> dict[str, Any]:
+        """Dotted path -> value of every numeric value of the spec (numbers and lists of numbers)."""
+        return {p: v for p, v in iter_leaves(self._values_dump()) if is_numeric(v)}
+
+    def missing_sources(self) -> list[str]:
+        """Numeric fields with no note (neither their own nor a parent's)."""
+        return [p for p in self.numeric_leaves() if self.source(p) is None]
+
+    def assumptions(self) -> dict[str, str]:
+        """Notes that mark assumptions, by path."""
+        return {k: v for k, v in self.sources.items() if v.strip().lower().startswith(ASSUMPTION_PREFIX)}
+
+    def field_table(self) -> list[tuple[str, Any, str | None]]:
+        """(dotted path, value, note) for every leaf, in declaration order."""
+        return [(p, v, self.source(p)) for p, v in iter_leaves(self._values_dump())]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.to_dict())
+
+
+def validate_model(model: type[SpecModel], data: Any, source: str | None = None) -> Any:
+    """`model.model_validate(data)`, with errors as `SpecProblems`."""
+    if not isinstance(data, Mapping):
+        raise SpecProblems([Problem("(top level)", data, "a mapping of fields")], source)
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise SpecProblems(problems_from_validation_error(exc, model), source) from None
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of nested `data` with dotted-path overrides applied (`{"pe.simd_lanes": 32}`).
+
+    An overridden value's source note becomes "override: ..." (its old source no longer applies).
+    """
+    out = _deepcopy(data)
+    sources = dict(out.get("sources") or {})
+    for path, value in overrides.items():
+        parts = path.split(".")
+        cur: Any = out
+        for p in parts[:-1]:
+            if not isinstance(cur, dict) or p not in cur:
+                raise SpecProblems([Problem(path, value, "a dotted path of an existing field")])
+            cur = cur[p]
+        if not isinstance(cur, dict) or parts[-1] not in cur:
+            raise SpecProblems([Problem(path, value, "a dotted path of an existing field")])
+        old = cur[parts[-1]]
+        cur[parts[-1]] = _deepcopy(value)
+        if path != "sources" and "sources" in out:
+            for k in [k for k in sources if k == path or k.startswith(path + ".")]:
+                del sources[k]
+            sources[path] = f"override: set to {value!r} by the user (was {old!r})"
+    if "sources" in out:
+        out["sources"] = sources
+    return out
+
+
+def _deepcopy(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _deepcopy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deepcopy(v) for v in obj]
+    return obj
+
+
+# ---- YAML -------------------------------------------------------------------------------------------
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """Safe loader; `1e9` is a float; duplicate keys are errors."""
+
+
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_SpecLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+
+
+def _construct_mapping(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (each key may appear once)",
+                key_node.start_mark,
+            )
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text; a syntax error becomes a `SpecProblems` naming `source:line:col`."""
+    try:
+        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        what = exc.problem or exc.context or "invalid YAML"
+        raise SpecProblems([Problem(where, None, f"YAML syntax error: {what}", kind="message")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecProblems([Problem(source, None, f"YAML error: {exc}", kind="message")]) from None
+
+
+def read_yaml_file(path: Path) -> Any:
+    """Read and parse a YAML file (missing file -> SpecError)."""
+    if not path.is_file():
+        raise SpecProblems([Problem("path", str(path), "an existing YAML file")])
+    return parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block-style mappings; lists of scalars (e.g. `hops: [1, 2]`) on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(v, dict | list) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_SpecDumper.add_representer(list, _represent_list)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text that `parse_yaml` reads back to `data` (key order kept; `sources` last)."""
+    if isinstance(data, Mapping) and "sources" in data:
+        data = {**{k: v for k, v in data.items() if k != "sources"}, "sources": data["sources"]}
+    return yaml.dump(
+        data, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False, width=110, allow_unicode=True
+    )
+
+
+def finite(x: float) -> bool:
+    return math.isfinite(x)

@@ -1,0 +1,463 @@
+"""Architecture specs: *on what* a workload runs (the Timeloop split: workload / architecture / mapping).
+
+Kinds of architecture, each one pydantic model, found by its `kind` key:
+
+- `dataflow` (`DataflowArch`): the reconfigurable dataflow array of arXiv 2411.00734 as reconstructed in
+  DESIGN.md -- a 2-D array of SIMD PEs (tagged instruction buffer, FUs, register file), a mesh or
+  skip-hop NoC, a banked scratchpad (SPM) and DMA channels to DRAM.
+- `gpu` (`GPUArch`): a GPU such as the Jetson Xavier NX baseline (SMs, CUDA / tensor cores, power modes).
+
+A new kind (e.g. an accelerator baseline) is one new model class: subclass `ArchBase`, give it a
+`kind: Literal["name"] = "name"` field and the `peak_ops_per_s` / `dram_bytes_per_s` properties, and
+decorate it with `@register_arch_kind`. `ArchSpec` is the common base, so `isinstance(x, ArchSpec)` holds
+for every kind and `parse_arch` / `load_arch` dispatch on `kind`.
+
+Specs are YAML files (presets ship in `swallowtail/arch/presets/`). Every numeric value of a shipped
+preset carries a note in the spec's `sources:` mapping (dotted field path -> note; `assumption: ...` marks
+an assumed value). Validation is strict: unknown keys, wrong types (a float where an integer belongs),
+impossible values (zero lanes, a NoC hop longer than the array) are `SpecError`s naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+
+from pydantic import Field, field_validator, model_validator
+
+from swallowtail.arch._spec_base import (
+    Problem,
+    SourcedSpec,
+    SpecModel,
+    SpecProblems,
+    apply_overrides,
+    read_yaml_file,
+    spec_error,
+    validate_model,
+)
+from swallowtail.errors import SpecError
+
+#: where the shipped presets live
+PRESET_DIR = Path(__file__).parent / "presets"
+#: file suffixes read as spec files
+YAML_SUFFIXES = (".yaml", ".yml")
+
+#: FLOPs an FMA counts (the convention of `swallowtail.flops`)
+FMA_FLOPS = 2
+#: FUs every PE must have: multiply-accumulate, add, special function (exp, rsqrt, tanh, divide)
+REQUIRED_FUS = ("fma", "add", "special")
+#: FMA vector instructions a PE issues per cycle at most (peak and utilization are defined per one)
+FMA_ISSUE_PER_CYCLE = 1
+#: default energy table of a dataflow array
+DEFAULT_ENERGY_TABLE = "horowitz-45nm"
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+# ---- the dataflow array ------------------------------------------------------------------------------
+
+
+class FUSpec(SpecModel):
+    """One functional-unit class of a PE (vector: every lane runs the op)."""
+
+    latency: PosInt  # cycles from issue to result
+    issue_per_cycle: PosInt = 1  # vector instructions of this class a PE can issue per cycle
+    ops_per_lane: PosInt  # FLOPs per lane op: fma 2, add 1, special 1
+    initiation_interval: PosInt = 1  # cycles between issues on one unit (1 = fully pipelined)
+
+    @property
+    def vector_ops_per_cycle(self) -> float:
+        """Sustained vector instructions per cycle: issue_per_cycle / initiation_interval."""
+        return self.issue_per_cycle / self.initiation_interval
+
+
+class RFSpec(SpecModel):
+    """A PE's register file."""
+
+    entries: PosInt
+    bytes_per_entry: PosInt
+    read_ports: PosInt
+    write_ports: PosInt
+
+
+class PESpec(SpecModel):
+    """A processing element: SIMD lanes, FUs, register file, tagged instruction buffer."""
+
+    simd_lanes: PosInt
+    dtype: Literal["fp16"] = "fp16"
+    fus: dict[str, FUSpec]
+    register_file: RFSpec
+    instruction_buffer: PosInt  # instructions held by the PE's tagged instruction buffer
+    active_tags: PosInt  # loop-iteration tags in flight at once (dataflow firing)
+
+    @model_validator(mode="after")
+    def _check_fus(self) -> PESpec:
+        missing = [f for f in REQUIRED_FUS if f not in self.fus]
+        if missing:
+            raise spec_error("fus", sorted(self.fus), f"a mapping with at least the FUs {list(REQUIRED_FUS)}")
+        fma = self.fus["fma"]
+        if fma.ops_per_lane != FMA_FLOPS:
+            raise spec_error(
+                "fus.fma.ops_per_lane", fma.ops_per_lane, f"{FMA_FLOPS} (an FMA counts 2 FLOPs everywhere)"
+            )
+        if fma.issue_per_cycle != FMA_ISSUE_PER_CYCLE:
+            raise spec_error(
+                "fus.fma.issue_per_cycle",
+                fma.issue_per_cycle,
+                f"{FMA_ISSUE_PER_CYCLE} (peak and utilization count one FMA vector issue per PE per cycle; "
+                "model a wider PE with more simd_lanes)",
+            )
+        return self
+
+    @property
+    def rf_bytes(self) -> int:
+        return self.register_file.entries * self.register_file.bytes_per_entry
+
+    @property
+    def lane_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+
+#: bytes per element of each PE dtype
+DTYPE_BYTES = {"fp16": 2}
+
+
+class ArrayGeom(SpecModel):
+    """The PE array's shape: `rows` x `cols` PEs."""
+
+    rows: PosInt
+    cols: PosInt
+
+
+class NoCSpec(SpecModel):
+    """The on-chip network between PEs.
+
+    `hops` are the distances one link spans, the same set along X and along Y: `[1]` is a plain mesh,
+    `[1, 2]` a skip-hop mesh (links to the +-1 and +-2 neighbours).
+    """
+
+    topology: Literal["mesh", "skip-hop"]
+    hops: list[PosInt] = Field(min_length=1)
+    link_bytes_per_cycle: PosInt  # per link, per direction
+    hop_latency: PosInt  # cycles per hop
+
+    @model_validator(mode="after")
+    def _check_hops(self) -> NoCSpec:
+        hops = self.hops
+        if hops != sorted(set(hops)):
+            raise spec_error("hops", hops, "distinct distances in increasing order, e.g. [1, 2]")
+        if hops[0] != 1:
+            raise spec_error("hops", hops, "a set that contains 1 (every mesh links nearest neighbours)")
+        if self.topology == "mesh" and hops != [1]:
+            raise spec_error(
+                "hops", hops, "[1] for topology 'mesh' (use topology 'skip-hop' for longer hops)"
+            )
+        if self.topology == "skip-hop" and len(hops) < 2:
+            raise spec_error(
+                "hops", hops, "at least one hop > 1 for topology 'skip-hop' (else it is a 'mesh')"
+            )
+        return self
+
+
+class SPMSpec(SpecModel):
+    """The shared scratchpad memory."""
+
+    size_bytes: PosInt
+    banks: PosInt
+    bytes_per_cycle: PosInt  # all banks together
+
+    @model_validator(mode="after")
+    def _check_banks(self) -> SPMSpec:
+        if self.size_bytes % self.banks:
+            raise spec_error("size_bytes", self.size_bytes, f"a multiple of banks = {self.banks}")
+        return self
+
+
+class DMASpec(SpecModel):
+    """DMA channels between DRAM and the SPM."""
+
+    channels: PosInt
+    gbytes_per_s_per_channel: PosFloat  # 1 GB = 1e9 bytes
+    latency_cycles: NonNegInt
+
+
+# ---- the common base and the registry of kinds --------------------------------------------------------
+
+
+class ArchBase(SourcedSpec):
+    """What every architecture kind has. Subclasses add `kind: Literal[...]` and the two properties."""
+
+    UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
+
+    kind: str
+    name: Name
+    description: str = ""
+    tech_node_nm: PosInt
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        raise NotImplementedError
+
+    def derived(self) -> dict[str, float | int]:
+        """Derived quantities, for `arch show` and reports."""
+        return {"peak_ops_per_s": self.peak_ops_per_s, "dram_bytes_per_s": self.dram_bytes_per_s}
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ArchSpec:
+        """A re-validated copy with dotted-path overrides (`{"pe.simd_lanes": 32}`), for sweeps."""
+        return parse_arch(apply_overrides(self.to_dict(), overrides))
+
+
+#: ArchSpec: any architecture kind (the base class of all of them)
+ArchSpec: TypeAlias = ArchBase
+
+ARCH_KINDS: dict[str, type[ArchBase]] = {}
+
+
+def register_arch_kind(cls: type[ArchBase]) -> type[ArchBase]:
+    """Class decorator: make `cls` loadable by its `kind` (its `kind` field's default)."""
+    kind = cls.model_fields["kind"].default
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"{cls.__name__} needs a `kind: Literal['...'] = '...'` field")
+    ARCH_KINDS[kind] = cls
+    return cls
+
+
+@register_arch_kind
+class DataflowArch(ArchBase):
+    """The reconfigurable dataflow array (DESIGN.md, "The machine")."""
+
+    kind: Literal["dataflow"] = "dataflow"
+    clock_hz: PosFloat
+    array: ArrayGeom
+    pe: PESpec
+    noc: NoCSpec
+    spm: SPMSpec
+    dma: DMASpec
+    energy_table: Annotated[str, Field(min_length=1)] = DEFAULT_ENERGY_TABLE
+
+    @model_validator(mode="after")
+    def _check_hops_fit(self) -> DataflowArch:
+        span = max(self.array.rows, self.array.cols)
+        too_long = [h for h in self.noc.hops if h > 1 and h >= span]
+        if too_long:
+            raise spec_error(
+                "noc.hops",
+                self.noc.hops,
+                f"hops > 1 shorter than the array's wider side ({span} PEs: at most {span - 1})",
+            )
+        return self
+
+    # ---- derived ------------------------------------------------------------------------------------
+    @property
+    def n_pes(self) -> int:
+        return self.array.rows * self.array.cols
+
+    @property
+    def peak_lane_ops_per_cycle(self) -> int:
+        """Lane-instruction issue slots per cycle on the compute FUs (the denominator of utilization)."""
+        return self.n_pes * self.pe.simd_lanes
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """FLOP/s with every lane issuing an FMA every cycle."""
+        return self.n_pes * self.pe.simd_lanes * self.pe.fus["fma"].ops_per_lane * self.clock_hz
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dma.channels * self.dma.gbytes_per_s_per_channel * 1e9
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bytes_per_s / self.clock_hz
+
+    @property
+    def spm_bytes_per_s(self) -> float:
+        return self.spm.bytes_per_cycle * self.clock_hz
+
+    @property
+    def rf_bytes_per_pe(self) -> int:
+        return self.pe.rf_bytes
+
+    @property
+    def on_chip_bytes(self) -> int:
+        """SPM + every PE's register file."""
+        return self.spm.size_bytes + self.n_pes * self.rf_bytes_per_pe
+
+    @property
+    def cycle_s(self) -> float:
+        return 1.0 / self.clock_hz
+
+    def derived(self) -> dict[str, float | int]:
+        return {
+            "n_pes": self.n_pes,
+            "peak_ops_per_s": self.peak_ops_per_s,
+            "peak_gops": self.peak_ops_per_s / 1e9,
+            "peak_lane_ops_per_cycle": self.peak_lane_ops_per_cycle,
+            "dram_bytes_per_s": self.dram_bytes_per_s,
+            "dram_bytes_per_cycle": self.dram_bytes_per_cycle,
+            "spm_bytes_per_s": self.spm_bytes_per_s,
+            "rf_bytes_per_pe": self.rf_bytes_per_pe,
+            "on_chip_bytes": self.on_chip_bytes,
+            "ops_per_dram_byte_balance": self.peak_ops_per_s / self.dram_bytes_per_s,
+        }
+
+
+class PowerMode(SpecModel):
+    """One GPU power mode (e.g. an nvpmodel mode of a Jetson)."""
+
+    gpu_clock_hz: PosFloat
+    board_power_w: PosFloat  # the mode's power budget
+    measured_power_w: PosFloat | None = None  # measured under load, where published
+
+
+@register_arch_kind
+class GPUArch(ArchBase):
+    """A GPU described by its units, power modes and peaks (at the default mode)."""
+
+    kind: Literal["gpu"] = "gpu"
+    sms: PosInt
+    cuda_cores: PosInt
+    tensor_cores: NonNegInt
+    power_modes: dict[str, PowerMode] = Field(min_length=1)
+    default_mode: str
+    peak_flops: dict[str, PosFloat] = Field(min_length=1)  # per "dtype_unit", at the default mode
+    dram_gbytes_per_s: PosFloat
+    l2_bytes: PosInt
+
+    #: the unit `peak_ops_per_s` reports
+    PEAK_UNIT: ClassVar[str] = "fp16_tensor"
+    PEAK_UNIT_NO_TENSOR: ClassVar[str] = "fp16_cuda"
+
+    @field_validator("peak_flops")
+    @classmethod
+    def _peak_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        for k in v:
+            if "_" not in k:
+                raise spec_error(k, k, "a key '<dtype>_<unit>', e.g. 'fp16_tensor' or 'fp16_cuda'")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> GPUArch:
+        if self.default_mode not in self.power_modes:
+            raise spec_error("default_mode", self.default_mode, f"one of {sorted(self.power_modes)}")
+        if self.cuda_cores % self.sms:
+            raise spec_error("cuda_cores", self.cuda_cores, f"a multiple of sms = {self.sms}")
+        unit = self.PEAK_UNIT if self.tensor_cores else self.PEAK_UNIT_NO_TENSOR
+        if unit not in self.peak_flops:
+            raise spec_error("peak_flops", sorted(self.peak_flops), f"a mapping with the key '{unit}'")
+        return self
+
+    @property
+    def mode(self) -> PowerMode:
+        return self.power_modes[self.default_mode]
+
+    @property
+    def clock_hz(self) -> float:
+        return self.mode.gpu_clock_hz
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """FP16 tensor-core FLOP/s at the default mode (CUDA-core FP16 if there are no tensor cores)."""
+        return self.peak_flops[self.PEAK_UNIT if self.tensor_cores else self.PEAK_UNIT_NO_TENSOR]
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dram_gbytes_per_s * 1e9
+
+    def peak_flops_at(self, unit: str, mode: str | None = None) -> float:
+        """Peak of `unit` in power mode `mode`: the default mode's peak scaled by the clock ratio."""
+        if unit not in self.peak_flops:
+            raise SpecError("unit", unit, f"one of {sorted(self.peak_flops)}")
+        m = self.default_mode if mode is None else mode
+        if m not in self.power_modes:
+            raise SpecError("mode", m, f"one of {sorted(self.power_modes)}")
+        return self.peak_flops[unit] * self.power_modes[m].gpu_clock_hz / self.clock_hz
+
+    def derived(self) -> dict[str, float | int]:
+        return {
+            "peak_ops_per_s": self.peak_ops_per_s,
+            "peak_gops": self.peak_ops_per_s / 1e9,
+            "dram_bytes_per_s": self.dram_bytes_per_s,
+            "clock_hz": self.clock_hz,
+            "board_power_w": self.mode.board_power_w,
+            "ops_per_dram_byte_balance": self.peak_ops_per_s / self.dram_bytes_per_s,
+        }
+
+
+# ---- loading ------------------------------------------------------------------------------------------
+
+
+def list_archs() -> list[str]:
+    """Names of the shipped presets."""
+    return sorted(p.stem for p in PRESET_DIR.iterdir() if p.suffix in YAML_SUFFIXES)
+
+
+def parse_arch(data: Any, source: str | None = None) -> ArchSpec:
+    """Validate a mapping (e.g. parsed YAML) into the model of its `kind`."""
+    if not isinstance(data, Mapping):
+        raise SpecProblems([Problem("(top level)", data, "a mapping of fields")], source)
+    kinds = sorted(ARCH_KINDS)
+    if "kind" not in data:
+        raise SpecProblems([Problem("kind", None, f"one of {kinds}", kind="missing")], source)
+    kind = data["kind"]
+    if not isinstance(kind, str) or kind not in ARCH_KINDS:
+        raise SpecProblems([Problem("kind", kind, f"one of {kinds}")], source)
+    return validate_model(ARCH_KINDS[kind], data, source)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.endswith(YAML_SUFFIXES) or "/" in name or "\\" in name
+
+
+def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
+    """A preset by name (`list_archs()`), or a spec from a YAML file path. An ArchSpec passes through."""
+    if isinstance(name_or_path, ArchBase):
+        return name_or_path
+    if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
+        path = Path(name_or_path)
+        return parse_arch(read_yaml_file(path), source=str(path))
+    name = str(name_or_path)
+    preset = PRESET_DIR / f"{name}.yaml"
+    if preset.is_file():
+        return parse_arch(read_yaml_file(preset), source=f"preset {name}")
+    if Path(name).is_file():
+        return parse_arch(read_yaml_file(Path(name)), source=name)
+    raise SpecError("arch", name, f"one of the presets {list_archs()} or a path to a YAML file")
+
+
+def dump_arch(arch: ArchSpec, path: str | Path | None = None) -> str:
+    """YAML text of a spec (written to `path` if given); `load_arch(path)` reads back an equal spec."""
+    text = arch.to_yaml()
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+__all__ = [
+    "ARCH_KINDS",
+    "ArchBase",
+    "ArrayGeom",
+    "ArchSpec",
+    "DMASpec",
+    "DataflowArch",
+    "FUSpec",
+    "GPUArch",
+    "NoCSpec",
+    "PESpec",
+    "PowerMode",
+    "RFSpec",
+    "SPMSpec",
+    "dump_arch",
+    "list_archs",
+    "load_arch",
+    "parse_arch",
+    "register_arch_kind",
+]

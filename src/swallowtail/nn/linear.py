@@ -1,0 +1,205 @@
+"""ButterflyLinear: a drop-in for nn.Linear whose weight is a butterfly (radix-2) or Monarch matrix.
+
+Any sizes work the way torch_butterfly's ButterflyLinear does (Dao et al. 2020): the input is zero-padded
+to n = next_pow2(in_features), ceil(out_features / n) stacks of n x n structured matrices each map it to
+n outputs, and the concatenated outputs are sliced to out_features. Radix-2 products come from
+`swallowtail.nn.butterfly` (Dao et al. 2019), Monarch products from `swallowtail.nn.monarch` (Dao et al.
+2022). Parameter and FLOP counts come from one pure function, `linear_counts`, which the module, the model
+summary and the workload lowering all use; the FLOPs are exactly the arithmetic the forward performs
+(padding and the discarded part of the last stack included), by the conventions of `swallowtail.flops`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from swallowtail import flops
+from swallowtail.errors import SpecError
+from swallowtail.nn.butterfly import (
+    TWIDDLE_INITS,
+    butterfly_batch_last,
+    from_batch_last,
+    needs_autograd,
+    to_batch_last,
+    twiddle_init,
+    workspace,
+)
+from swallowtail.nn.monarch import MONARCH_INITS, monarch_batch_last, monarch_block_sizes, monarch_init
+
+# ---- names -----------------------------------------------------------------------------------------------
+#: structured kinds of weight.
+LINEAR_KINDS = ("butterfly", "monarch")
+#: initialisations per kind.
+LINEAR_INITS = {"butterfly": TWIDDLE_INITS, "monarch": MONARCH_INITS}
+#: a complex element is two real scalars: a complex add is two real adds.
+REALS_PER_COMPLEX = 2
+#: workspace slot of the padded input of the Monarch fast path.
+WS_PADDED = "linear.padded"
+
+
+@dataclass(frozen=True)
+class LinearCounts:
+    """Sizes and costs of a ButterflyLinear: parameters (torch numel: a complex element counts once),
+    FLOPs per input row, the padded size n and the number of stacks."""
+
+    params: int
+    flops_per_row: int
+    n: int
+    nstacks: int
+
+
+def _check_size(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SpecError(field, value, "a positive integer")
+    return value
+
+
+def _check_kind(kind: object, complex: bool) -> str:
+    if kind not in LINEAR_KINDS:
+        raise SpecError("kind", kind, f"one of {list(LINEAR_KINDS)}")
+    if complex and kind != "butterfly":
+        raise SpecError("complex", complex, "False for kind='monarch' (complex weights: kind='butterfly')")
+    return kind
+
+
+def linear_counts(
+    in_features: int, out_features: int, kind: str = "butterfly", bias: bool = True, complex: bool = False
+) -> LinearCounts:
+    """Parameters and FLOPs per row of ButterflyLinear(in_features, out_features, bias, kind=kind,
+    complex=complex), without building it.
+
+    FLOPs per row: nstacks structured n x n products (butterfly: flops.butterfly_flops; Monarch: two
+    block-diagonal GEMMs, 2 n b1 + 2 n b2) plus one add per output for the bias (two for complex).
+    """
+    _check_size("in_features", in_features)
+    _check_size("out_features", out_features)
+    _check_kind(kind, complex)
+    n = flops.next_pow2(in_features)
+    nstacks = math.ceil(out_features / n)
+    if kind == "butterfly":
+        params = nstacks * flops.log2_exact(n) * (n // 2) * 4  # a 2x2 block per pair and stage
+        per_row = nstacks * flops.butterfly_flops(n, rows=1, complex=complex)
+    else:
+        b1, b2 = monarch_block_sizes(n)
+        params = nstacks * (b2 * b1 * b1 + b1 * b2 * b2)  # b2 blocks of b1 x b1, b1 blocks of b2 x b2
+        per_row = nstacks * (flops.gemm_flops(b1, b1, 1, batch=b2) + flops.gemm_flops(b2, b2, 1, batch=b1))
+    if bias:
+        params += out_features
+        per_row += flops.elementwise_flops("add", out_features * (REALS_PER_COMPLEX if complex else 1))
+    return LinearCounts(params=params, flops_per_row=per_row, n=n, nstacks=nstacks)
+
+
+class ButterflyLinear(nn.Module):
+    """y = x W^T + b with W (out_features, in_features) a slice of stacked butterfly or Monarch matrices.
+
+    kind: "butterfly" (radix-2, increasing stride; twiddle (nstacks, log2 n, n // 2, 2, 2)) or "monarch"
+    (w1 (nstacks, b2, b1, b1), w2 (nstacks, b1, b2, b2)). init: "random" | "orthogonal" | "identity", and
+    for butterfly also "hadamard" and "fft" (complex only; the DFT of the bit-reversed input). complex:
+    complex twiddles (butterfly only): real or complex input, complex output. The bias is initialised like
+    nn.Linear's. Any leading dims; the input's last dim must be in_features.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "random",
+        kind: str = "butterfly",
+        complex: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        counts = linear_counts(in_features, out_features, kind, bias, complex)
+        if init not in LINEAR_INITS[kind]:
+            raise SpecError("init", init, f"one of {list(LINEAR_INITS[kind])} for kind={kind!r}")
+        if init == "fft" and not complex:
+            raise SpecError("complex", complex, "True for init='fft' (the DFT is complex)")
+        self.in_features, self.out_features = in_features, out_features
+        self.n, self.nstacks, self.kind, self.init, self.complex = counts.n, counts.nstacks, kind, init, complex
+        self._counts = counts
+        if dtype is None:
+            dtype = torch.complex64 if complex else torch.get_default_dtype()
+        factory = {"device": device, "dtype": dtype}
+        if kind == "butterfly":
+            twiddle = twiddle_init(self.n, init, self.nstacks, complex=complex)
+            self.twiddle = nn.Parameter(twiddle.to(**factory))
+        else:
+            w1, w2 = monarch_init(self.n, init, self.nstacks)
+            self.w1 = nn.Parameter(w1.to(**factory))
+            self.w2 = nn.Parameter(w2.to(**factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(in_features)  # nn.Linear's bias init
+            with torch.no_grad():
+                if complex:
+                    self.bias.copy_(torch.complex(*torch.empty(2, out_features).uniform_(-bound, bound)))
+                else:
+                    self.bias.uniform_(-bound, bound)
+
+    # ---- counts ----------------------------------------------------------------------------------------
+    @property
+    def param_count(self) -> int:
+        """Number of parameters (equals sum(p.numel() for p in self.parameters()))."""
+        return self._counts.params
+
+    def flops(self, rows: int) -> int:
+        """FLOPs of forward on `rows` input rows (the product of all leading dims)."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise SpecError("rows", rows, "a non-negative integer")
+        return rows * self._counts.flops_per_row
+
+    # ---- math ------------------------------------------------------------------------------------------
+    def _weights(self) -> tuple[torch.Tensor, ...]:
+        return (self.twiddle,) if self.kind == "butterfly" else (self.w1, self.w2)
+
+    def _product(self, x2d: torch.Tensor, fast: bool) -> torch.Tensor:
+        """(R, in_features) -> (S * n, R): the stacked structured products of the zero-padded input,
+        batch-last (a workspace buffer when `fast`)."""
+        rows, pad = x2d.shape[0], self.n - self.in_features
+        if self.kind == "butterfly":
+            xt = to_batch_last(x2d, fast, size=self.n)  # (n, R), zero-padded
+            y = butterfly_batch_last(self.twiddle, xt.unsqueeze(0), True, fast)  # (S, n, R)
+        else:
+            if pad and fast:
+                xp = workspace(WS_PADDED, (rows, self.n), x2d.dtype, x2d.device)  # (R, n)
+                xp[:, : self.in_features].copy_(x2d)
+                xp[:, self.in_features :].zero_()
+            else:
+                xp = F.pad(x2d, (0, pad))  # (R, n)
+            y = monarch_batch_last(self.w1, self.w2, xp, fast)  # (S, n, R)
+        return y.reshape(self.nstacks * self.n, rows)  # (S * n, R)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            got = x.shape[-1] if x.dim() else None
+            raise SpecError("input.shape[-1]", got, f"equal to in_features = {self.in_features}")
+        lead = x.shape[:-1]
+        x2d = x.reshape(-1, self.in_features)  # (R, in)
+        params = self._weights() + ((self.bias,) if self.bias is not None else ())
+        fast = not needs_autograd(x, *params)
+        y = self._product(x2d, fast)[: self.out_features]  # (out, R)
+        out = from_batch_last(y, fast)  # (R, out)
+        if self.bias is not None:
+            out = out.add_(self.bias) if fast else out + self.bias
+        return out.view(*lead, self.out_features)
+
+    def to_dense(self) -> torch.Tensor:
+        """W (out_features, in_features) with forward(x) == x @ W.T + bias."""
+        eye = torch.eye(self.in_features, dtype=self._weights()[0].dtype, device=self._weights()[0].device)
+        fast = not needs_autograd(*self._weights())
+        y = self._product(eye, fast)[: self.out_features]  # (out, in)
+        return y.clone() if fast else y
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, kind={self.kind!r}, "
+            f"n={self.n}, nstacks={self.nstacks}, init={self.init!r}, complex={self.complex}, "
+            f"bias={self.bias is not None}"
+        )
