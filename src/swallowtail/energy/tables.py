@@ -384,6 +384,12 @@ class FullLoad:
     spm_read_fraction: float = 0.5
     dram_utilization: float = 1.0
 
+    @classmethod
+    def fma_only(cls) -> FullLoad:
+        """Only the arithmetic: every lane an FMA every cycle with its RF operands, no NoC / SPM / DRAM
+        traffic -- the literal "full FMA load" the reconstructed array is compared with MLX at."""
+        return cls(noc_links_per_pe=0.0, spm_utilization=0.0, dram_utilization=0.0)
+
     def statement(self, arch: DataflowArch) -> str:
         vec = arch.pe.simd_lanes * DTYPE_BYTES[arch.pe.dtype]
         noc = self.noc_links_per_pe * arch.noc.link_bytes_per_cycle
@@ -452,6 +458,7 @@ class FullLoadReport:
     components_w: dict[str, float]  # fu, rf, noc, control, spm, dram, leakage
     leakage_w: dict[str, float]  # by on-chip component
     array_w: float  # PEs + NoC (+ their leakage): what MLX's "array" power covers
+    fma_only_array_w: float  # the same under FullLoad.fma_only(): the arithmetic and its operands alone
     memory_w: float  # SPM (+ its leakage): MLX's "memory"
     dram_w: float  # off chip, not in either MLX number
     reference: dict[str, float] | None  # MLX's array_w / memory_w for this geometry at 12 nm
@@ -465,6 +472,13 @@ class FullLoadReport:
         return self.array_w / self.reference["array_w"] - 1.0
 
     @property
+    def fma_only_vs_reference(self) -> float | None:
+        """fma_only_array_w / MLX array power - 1, or None without a reference."""
+        if not self.reference:
+            return None
+        return self.fma_only_array_w / self.reference["array_w"] - 1.0
+
+    @property
     def memory_vs_reference(self) -> float | None:
         if not self.reference:
             return None
@@ -473,6 +487,7 @@ class FullLoadReport:
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["array_vs_reference"] = self.array_vs_reference
+        d["fma_only_vs_reference"] = self.fma_only_vs_reference
         d["memory_vs_reference"] = self.memory_vs_reference
         return d
 
@@ -489,6 +504,10 @@ def full_load_report(
     comps = {c: dyn[c] for c in ("fu", "rf", "noc", "control", "spm", "dram")}
     comps["leakage"] = e.leakage_total_w
     array_w = sum(dyn[c] + e.leakage_w.get(c, 0.0) for c in ARRAY_COMPONENTS)
+    fma_load = FullLoad.fma_only()
+    e_fma = t.for_arch(a, fma_load)
+    dyn_fma = _full_load_dynamic_w(a, e_fma, fma_load)
+    fma_only_array_w = sum(dyn_fma[c] + e_fma.leakage_w.get(c, 0.0) for c in ARRAY_COMPONENTS)
     memory_w = sum(dyn[c] + e.leakage_w.get(c, 0.0) for c in MEMORY_COMPONENTS)
     ref = None
     if a.tech_node_nm == MLX_NODE_NM:
@@ -502,6 +521,7 @@ def full_load_report(
         components_w=comps,
         leakage_w=dict(e.leakage_w),
         array_w=array_w,
+        fma_only_array_w=fma_only_array_w,
         memory_w=memory_w,
         dram_w=dyn["dram"],
         reference=dict(ref) if ref else None,
