@@ -40,3 +40,53 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def si(x: float, unit: str = "") -> str:
+    """A number with an SI prefix: si(1.5e9, 'FLOP') -> '1.50 GFLOP'."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f} {prefix}{unit}"
+    for prefix, scale in (("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12)):
+        if 0 < abs(x) < scale * 1e3 and abs(x) < 1:
+            return f"{x / scale:.2f} {prefix}{unit}"
+    return f"{x:.3g} {unit}".rstrip()
+
+
+def print_result(result: Any, top_ops: int = 10) -> None:
+    """A Result as a summary table, its energy and traffic breakdowns, and the ops that take longest."""
+    from rich.table import Table
+
+    r = result
+    t = Table(title=f"{r.backend} on {r.arch}: {r.workload}", show_header=False)
+    t.add_column("quantity", style="bold")
+    t.add_column("value", justify="right")
+    t.add_row("latency", si(r.latency_s, "s"))
+    if r.cycles is not None:
+        t.add_row("cycles", f"{r.cycles:,}")
+    t.add_row("energy", si(r.energy_j, "J"))
+    t.add_row("work", si(r.useful_ops, "FLOP"))
+    t.add_row("throughput", si(r.throughput_ops_per_s, "FLOP/s"))
+    t.add_row("peak", si(r.peak_ops_per_s, "FLOP/s"))
+    t.add_row("FLOP efficiency", f"{r.flop_efficiency:.3f}")
+    if r.utilization is not None:
+        t.add_row("utilization", f"{r.utilization:.3f}")
+    for level, b in r.traffic_bytes.items():
+        t.add_row(f"traffic {level}", si(b, "B"))
+    for comp, j in sorted(r.energy_breakdown_j.items(), key=lambda kv: -kv[1]):
+        share = j / r.energy_j if r.energy_j else 0.0
+        t.add_row(f"energy {comp}", f"{si(j, 'J')} ({share:.0%})")
+    for cause, c in r.stalls.items():
+        t.add_row(f"stall {cause}", f"{c:,} cycles")
+    console.print(t)
+    if r.ops:
+        ops = sorted(r.ops, key=lambda o: -o.latency_s)[:top_ops]
+        ot = Table(title=f"top {len(ops)} of {len(r.ops)} ops by time")
+        for col in ("op", "kind", "time", "share", "bound"):
+            ot.add_column(col, justify="right" if col in ("time", "share") else "left")
+        total = sum(o.latency_s for o in r.ops) or 1.0
+        for o in ops:
+            ot.add_row(o.name, o.kind, si(o.latency_s, "s"), f"{o.latency_s / total:.1%}", o.bound or "")
+        console.print(ot)
+    for note in r.notes:
+        console.print(f"note: {note}", style="dim", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from swallowtail.cli._common import console, emit_json, user_errors
+from swallowtail.cli._common import console, emit_json, si, user_errors
 
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
 
@@ -22,10 +22,7 @@ def resolve_model(model: str):
 
 
 def _si(x: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f} {unit}"
-    return f"{x:.0f} "
+    return si(x) + " " if abs(x) < 1e3 else si(x)
 
 
 @app.command("show")
