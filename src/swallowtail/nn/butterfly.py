@@ -22,7 +22,10 @@ Fast path (plain PyTorch, no compiled extension): the data is moved once to a ba
 every pair are strided views, the twiddles broadcast along the contiguous batch axis, and a stage is two
 big element-wise kernels (a multiply and an addcmul) written into a preallocated buffer. Without autograd
 the stages ping-pong between two buffers of a per-thread workspace (allocating big tensors on a CPU costs
-page faults on every call); with autograd the same math runs out of place so autograd can save it.
+page faults on every call). With autograd, `_ButterflyProduct` runs the same stages into fresh tensors
+(the stage inputs are saved, as autograd would) and its backward applies the adjoint stages in reverse
+for the input gradient and batch reductions for the twiddle gradient: about 3x faster than letting
+autograd differentiate the element-wise ops, at the price of no double backward.
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ class _Workspace(threading.local):
     def __init__(self) -> None:
         self.buffers: dict[tuple[str, torch.dtype, torch.device], torch.Tensor] = {}
 
-    def get(self, slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def get(
+        self, slot: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
         device = torch.device(device)
         if device.type != "cpu":
             return torch.empty(shape, dtype=dtype, device=device)
@@ -102,13 +107,15 @@ def needs_autograd(*tensors: torch.Tensor) -> bool:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
-def _log2_or_spec_error(field: str, n: object) -> int:
+def check_power_of_two(field: str, n: object) -> int:
+    """log2 n for a power of two n >= 1; SpecError naming `field` otherwise."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n & (n - 1):
         raise SpecError(field, n, "a power of two >= 1")
     return n.bit_length() - 1
 
 
-def _positive_int(field: str, value: object) -> int:
+def check_positive_int(field: str, value: object) -> int:
+    """`value` if it is an int >= 1 (not a bool); SpecError naming `field` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(field, value, "a positive integer")
     return value
@@ -224,11 +231,14 @@ class _ButterflyProduct(torch.autograd.Function):
         stages = _stage_order(twiddle.shape[1], ctx.increasing_stride)
         grad_twiddle = torch.zeros_like(twiddle) if need_twiddle else None
         g = grad.contiguous()
-        scratch = [workspace(slot, tuple(g.shape), g.dtype, g.device) for slot in (WS_GRAD_PING, WS_GRAD_PONG)]
+        scratch = [
+            workspace(slot, tuple(g.shape), g.dtype, g.device) for slot in (WS_GRAD_PING, WS_GRAD_PONG)
+        ]
         for step in range(len(stages) - 1, -1, -1):
             s, x = stages[step], inputs[step]
             if need_twiddle:
-                grad_twiddle[:, s] = _twiddle_grad(g, x, s)
+                gt = _twiddle_grad(g, x, s)
+                grad_twiddle[:, s] = gt.real if gt.is_complex() and not twiddle.is_complex() else gt
             if step > 0 or need_x:
                 out = scratch[step % 2] if step > 0 else torch.empty_like(g)
                 _stage_into(_stage_coefficients(twiddle, s, adjoint=True), g, out)
@@ -312,19 +322,20 @@ def butterfly_multiply_reference(
     """Reference for `butterfly_multiply`: one dense matrix per stage, multiplied in order (tests only)."""
     nstacks, log_n, n = _check_twiddle(twiddle)
     _check_stacked_input(x, nstacks, n)
-    x = x.expand(*x.shape[:-2], nstacks, n).to(torch.promote_types(twiddle.dtype, x.dtype))
+    dtype = torch.promote_types(twiddle.dtype, x.dtype)
+    x = x.expand(*x.shape[:-2], nstacks, n).to(dtype)
     stages = _stage_order(log_n, increasing_stride)
     outs = []
     for st in range(nstacks):
         y = x[..., st, :]  # (*batch, n)
         for s in stages:
-            y = y @ butterfly_stage_matrix(twiddle[st, s], 1 << s).T
+            y = y @ butterfly_stage_matrix(twiddle[st, s].to(dtype), 1 << s).T
         outs.append(y)
     return torch.stack(outs, dim=-2)  # (*batch, S, n)
 
 
 def butterfly_to_dense(twiddle: torch.Tensor, increasing_stride: bool = True) -> torch.Tensor:
-    """The (nstacks, n, n) matrices M with butterfly_multiply(twiddle, x)[..., s, :] == M[s] @ x[..., s, :]."""
+    """The (nstacks, n, n) matrices M: butterfly_multiply(twiddle, x)[..., s, :] == M[s] @ x[..., s, :]."""
     nstacks, _, n = _check_twiddle(twiddle)
     eye = torch.eye(n, dtype=twiddle.dtype, device=twiddle.device).unsqueeze(1)  # (n, 1, n): e_i as rows
     cols = butterfly_multiply(twiddle, eye, increasing_stride)  # (n, S, n): M e_i
@@ -334,7 +345,7 @@ def butterfly_to_dense(twiddle: torch.Tensor, increasing_stride: bool = True) ->
 # ---- initialisations ---------------------------------------------------------------------------------------
 def bit_reversal_permutation(n: int) -> torch.Tensor:
     """perm (LongTensor of length n) with perm[i] = i with its log2 n bits reversed; x[..., perm] reorders."""
-    log_n = _log2_or_spec_error("n", n)
+    log_n = check_power_of_two("n", n)
     perm = torch.zeros(n, dtype=torch.long)
     for b in range(log_n):
         perm |= ((torch.arange(n) >> b) & 1) << (log_n - 1 - b)
@@ -343,7 +354,7 @@ def bit_reversal_permutation(n: int) -> torch.Tensor:
 
 def sylvester_hadamard(n: int, normalized: bool = False, dtype: torch.dtype = REAL_DTYPE) -> torch.Tensor:
     """The Sylvester Hadamard matrix H_n = H_2 (x) H_{n/2}, H_1 = [1] (scaled by n^-1/2 if normalized)."""
-    log_n = _log2_or_spec_error("n", n)
+    log_n = check_power_of_two("n", n)
     h = torch.ones(1, 1, dtype=dtype)
     h2 = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=dtype)
     for _ in range(log_n):
@@ -387,8 +398,8 @@ def twiddle_init(
       `fft_butterfly` does this for you. normalized=True gives norm="ortho".
     - hadamard: the Sylvester Hadamard matrix in natural order, either direction (normalized: orthonormal).
     """
-    log_n = _log2_or_spec_error("n", n)
-    _positive_int("nstacks", nstacks)
+    log_n = check_power_of_two("n", n)
+    check_positive_int("nstacks", nstacks)
     if kind not in TWIDDLE_INITS:
         raise SpecError("kind", kind, f"one of {list(TWIDDLE_INITS)}")
     if kind == "fft" and not complex:
@@ -430,7 +441,7 @@ def fft_butterfly(x: torch.Tensor, increasing_stride: bool = True, normalized: b
     bit-reverse the output. The product runs in complex64 (complex128 if x is double precision).
     """
     n = x.shape[-1]
-    _log2_or_spec_error("x.shape[-1]", n)
+    check_power_of_two("x.shape[-1]", n)
     dtype = torch.complex128 if x.dtype in (torch.float64, torch.complex128) else COMPLEX_DTYPE
     twiddle = twiddle_init(n, "fft", complex=True, increasing_stride=increasing_stride, normalized=normalized)
     twiddle = twiddle.to(device=x.device, dtype=dtype)

@@ -8,7 +8,9 @@ other columns from Hermitian symmetry, Re X[k1, k2] = Re X[-k1 mod L, d - k2]: e
 faster on CPU.
 
 FLOPs, by the convention of `swallowtail.flops.fft_flops`: a real-input FFT of length d per token
-(rows = B * L) plus a complex FFT of length L per hidden channel (rows = B * d).
+(rows = B * L) plus a complex FFT of length L per hidden channel (rows = B * d). This is the standard
+count of the mathematical operation (what the workload model charges); the rfft2 fast path itself runs
+the sequence-axis FFT on only d // 2 + 1 channels.
 """
 
 from __future__ import annotations
@@ -18,16 +20,11 @@ from torch import nn
 
 from swallowtail import flops
 from swallowtail.errors import SpecError
+from swallowtail.nn.butterfly import check_positive_int
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: the mixed axes of a (B, L, d) input: sequence and hidden.
 MIX_DIMS = (-2, -1)
-
-
-def _positive_int(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(field, value, "a positive integer")
-    return value
 
 
 class FourierMixing(nn.Module):
@@ -36,6 +33,8 @@ class FourierMixing(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2:
             raise SpecError("x.dim()", x.dim(), ">= 2: (*batch, seq_len, d_model)")
+        if x.numel() == 0:  # torch's FFT backends reject empty batches
+            return torch.empty_like(x, dtype=x.real.dtype)
         if x.is_complex():
             return torch.fft.fft2(x, dim=MIX_DIMS).real.contiguous()  # (B, L, d)
         d = x.shape[-1]
@@ -47,9 +46,9 @@ class FourierMixing(nn.Module):
     @staticmethod
     def flops(seq_len: int, d_model: int, batch: int = 1) -> int:
         """FLOPs of forward on a (batch, seq_len, d_model) input."""
-        _positive_int("seq_len", seq_len)
-        _positive_int("d_model", d_model)
-        _positive_int("batch", batch)
+        check_positive_int("seq_len", seq_len)
+        check_positive_int("d_model", d_model)
+        check_positive_int("batch", batch)
         hidden = flops.fft_flops(d_model, rows=batch * seq_len, real_input=True)
         sequence = flops.fft_flops(seq_len, rows=batch * d_model)
         return hidden + sequence

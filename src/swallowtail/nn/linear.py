@@ -23,13 +23,14 @@ from swallowtail.errors import SpecError
 from swallowtail.nn.butterfly import (
     TWIDDLE_INITS,
     butterfly_batch_last,
+    check_positive_int,
     from_batch_last,
     needs_autograd,
     to_batch_last,
     twiddle_init,
     workspace,
 )
-from swallowtail.nn.monarch import MONARCH_INITS, monarch_batch_last, monarch_block_sizes, monarch_init
+from swallowtail.nn.monarch import MONARCH_INITS, monarch_block_sizes, monarch_init, monarch_rows
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: structured kinds of weight.
@@ -53,12 +54,6 @@ class LinearCounts:
     nstacks: int
 
 
-def _check_size(field: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SpecError(field, value, "a positive integer")
-    return value
-
-
 def _check_kind(kind: object, complex: bool) -> str:
     if kind not in LINEAR_KINDS:
         raise SpecError("kind", kind, f"one of {list(LINEAR_KINDS)}")
@@ -76,8 +71,8 @@ def linear_counts(
     FLOPs per row: nstacks structured n x n products (butterfly: flops.butterfly_flops; Monarch: two
     block-diagonal GEMMs, 2 n b1 + 2 n b2) plus one add per output for the bias (two for complex).
     """
-    _check_size("in_features", in_features)
-    _check_size("out_features", out_features)
+    check_positive_int("in_features", in_features)
+    check_positive_int("out_features", out_features)
     _check_kind(kind, complex)
     n = flops.next_pow2(in_features)
     nstacks = math.ceil(out_features / n)
@@ -122,7 +117,8 @@ class ButterflyLinear(nn.Module):
         if init == "fft" and not complex:
             raise SpecError("complex", complex, "True for init='fft' (the DFT is complex)")
         self.in_features, self.out_features = in_features, out_features
-        self.n, self.nstacks, self.kind, self.init, self.complex = counts.n, counts.nstacks, kind, init, complex
+        self.n, self.nstacks = counts.n, counts.nstacks
+        self.kind, self.init, self.complex = kind, init, complex
         self._counts = counts
         if dtype is None:
             dtype = torch.complex64 if complex else torch.get_default_dtype()
@@ -159,22 +155,26 @@ class ButterflyLinear(nn.Module):
     def _weights(self) -> tuple[torch.Tensor, ...]:
         return (self.twiddle,) if self.kind == "butterfly" else (self.w1, self.w2)
 
-    def _product(self, x2d: torch.Tensor, fast: bool) -> torch.Tensor:
-        """(R, in_features) -> (S * n, R): the stacked structured products of the zero-padded input,
-        batch-last (a workspace buffer when `fast`)."""
+    def _linear(self, x2d: torch.Tensor, bias: torch.Tensor | None, fast: bool) -> torch.Tensor:
+        """(R, in_features) -> (R, out_features): zero-pad, the stacked products, slice, add `bias`.
+        Always a fresh tensor (fast: workspace buffers inside, no autograd)."""
         rows, pad = x2d.shape[0], self.n - self.in_features
         if self.kind == "butterfly":
             xt = to_batch_last(x2d, fast, size=self.n)  # (n, R), zero-padded
             y = butterfly_batch_last(self.twiddle, xt.unsqueeze(0), True, fast)  # (S, n, R)
+            out = from_batch_last(y.reshape(self.nstacks * self.n, rows)[: self.out_features], fast)
+            if bias is None:
+                return out  # (R, out)
+            return out.add_(bias) if fast else out + bias
+        if pad == 0:
+            xp = x2d  # read in place by the first bmm
+        elif fast:
+            xp = workspace(WS_PADDED, (rows, self.n), x2d.dtype, x2d.device)  # (R, n)
+            xp[:, : self.in_features].copy_(x2d)
+            xp[:, self.in_features :].zero_()
         else:
-            if pad and fast:
-                xp = workspace(WS_PADDED, (rows, self.n), x2d.dtype, x2d.device)  # (R, n)
-                xp[:, : self.in_features].copy_(x2d)
-                xp[:, self.in_features :].zero_()
-            else:
-                xp = F.pad(x2d, (0, pad))  # (R, n)
-            y = monarch_batch_last(self.w1, self.w2, xp, fast)  # (S, n, R)
-        return y.reshape(self.nstacks * self.n, rows)  # (S * n, R)
+            xp = F.pad(x2d, (0, pad))  # (R, n)
+        return monarch_rows(self.w1, self.w2, xp, fast, bias, self.out_features)  # (R, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.shape[-1] != self.in_features:
@@ -184,18 +184,14 @@ class ButterflyLinear(nn.Module):
         x2d = x.reshape(-1, self.in_features)  # (R, in)
         params = self._weights() + ((self.bias,) if self.bias is not None else ())
         fast = not needs_autograd(x, *params)
-        y = self._product(x2d, fast)[: self.out_features]  # (out, R)
-        out = from_batch_last(y, fast)  # (R, out)
-        if self.bias is not None:
-            out = out.add_(self.bias) if fast else out + self.bias
-        return out.view(*lead, self.out_features)
+        return self._linear(x2d, self.bias, fast).view(*lead, self.out_features)
 
     def to_dense(self) -> torch.Tensor:
-        """W (out_features, in_features) with forward(x) == x @ W.T + bias."""
-        eye = torch.eye(self.in_features, dtype=self._weights()[0].dtype, device=self._weights()[0].device)
+        """W (out_features, in_features) with forward(x) == x @ W.T + bias (differentiable in grad mode)."""
+        weight = self._weights()[0]
+        eye = torch.eye(self.in_features, dtype=weight.dtype, device=weight.device)
         fast = not needs_autograd(*self._weights())
-        y = self._product(eye, fast)[: self.out_features]  # (out, in)
-        return y.clone() if fast else y
+        return self._linear(eye, None, fast).t().contiguous()  # (out, in)
 
     def extra_repr(self) -> str:
         return (

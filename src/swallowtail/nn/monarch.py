@@ -10,9 +10,9 @@ fastest structured product on CPUs and GPUs. Here n is a power of two and b1 = 2
 Layouts: w1 ``(nstacks, b2, b1, b1)`` (the blocks of R), w2 ``(nstacks, b1, b2, b2)`` (the blocks of L),
 x ``(*batch, nstacks or 1, n)``. FLOPs per row and stack: 2 n b1 + 2 n b2.
 
-Fast path: a batch-last intermediate. The first bmm reads x (B, n) in place as b2 column-major
-(b1, B) matrices, the second reads the first's output with strides that realise P^T and writes, with
-strides that realise P, straight into natural order (n, B): no copies besides the final transpose.
+Fast path: no explicit transposes. The first bmm reads x (B, n) in place as b2 column-major (b1, B)
+matrices and writes a batch-last intermediate; the second reads it with strides that realise P^T and
+writes batch-first; P and the slicing of the stacks are then one copy into the output.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import torch
 from swallowtail.errors import SpecError
 from swallowtail.nn.butterfly import (
     REAL_DTYPE,
-    _log2_or_spec_error,
-    _positive_int,
-    from_batch_last,
+    check_positive_int,
+    check_power_of_two,
     needs_autograd,
     workspace,
 )
@@ -41,7 +40,7 @@ WS_OUT = "monarch.out"
 
 def monarch_block_sizes(n: int) -> tuple[int, int]:
     """(b1, b2) for a power of two n: b1 = 2^floor(log2 n / 2), b2 = n / b1 (b1 <= b2)."""
-    log_n = _log2_or_spec_error("n", n)
+    log_n = check_power_of_two("n", n)
     b1 = 1 << (log_n // 2)
     return b1, n // b1
 
@@ -63,30 +62,55 @@ def _check_weights(w1: torch.Tensor, w2: torch.Tensor) -> tuple[int, int, int, i
     return nstacks, b1, b2, n
 
 
-def monarch_batch_last(w1: torch.Tensor, w2: torch.Tensor, x2d: torch.Tensor, fast: bool) -> torch.Tensor:
-    """The Monarch product of one input shared by all stacks: x2d (B, n) -> (nstacks, n, B).
+def monarch_rows(
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    x2d: torch.Tensor,
+    fast: bool,
+    bias: torch.Tensor | None = None,
+    out_features: int | None = None,
+) -> torch.Tensor:
+    """The Monarch products of rows shared by all stacks: x2d (B, n) -> (B, out_features), the stacks'
+    outputs concatenated (out_features defaults to nstacks * n, at most that), plus `bias`.
 
-    fast: no autograd is recorded (the caller decides once with `needs_autograd`); the result is then a
-    workspace buffer: consume it before the next fast-path call.
+    fast: no autograd is recorded (the caller decides once with `needs_autograd`): bmm's write into
+    workspace buffers, and the final permutation P with the slicing is one copy into a fresh tensor. The
+    result is always a fresh contiguous tensor.
     """
     nstacks, b2, b1, _ = w1.shape
     n, batch = b1 * b2, x2d.shape[0]
-    x2d = x2d.contiguous()
-    xin = x2d.view(batch, b2, b1).permute(1, 2, 0)  # (b2, b1, B): column-major blocks of x, no copy
+    total = nstacks * n
+    out_features = total if out_features is None else out_features
+    dtype = torch.promote_types(torch.promote_types(w1.dtype, w2.dtype), x2d.dtype)
+    w1, w2, x2d = w1.to(dtype), w2.to(dtype), x2d.to(dtype)  # no-ops unless the dtypes are mixed
+    xin = x2d.contiguous().view(batch, b2, b1).permute(1, 2, 0)  # (b2, b1, B): blocks of x, column-major
     w1_all = w1.permute(1, 0, 2, 3).reshape(b2, nstacks * b1, b1)  # (b2, S*b1, b1): stacks side by side
     if not fast:
-        mid = torch.bmm(w1_all, xin)  # (b2, S*b1, B)
-        mid = mid.view(b2, nstacks, b1, batch).permute(1, 2, 0, 3)  # (S, b1, b2, B): P^T
-        out = torch.matmul(w2, mid)  # (S, b1, b2, B)
-        return out.transpose(1, 2).reshape(nstacks, n, batch)  # (S, b2, b1, B) -> (S, n, B): P
-    dtype = torch.promote_types(torch.promote_types(w1.dtype, w2.dtype), x2d.dtype)
+        mid = torch.bmm(w1_all, xin)  # (b2, S*b1, B): R
+        y = mid.view(b2, nstacks, b1, batch).permute(1, 2, 3, 0)  # (S, b1, B, b2): P^T, a view
+        z = torch.matmul(y, w2.transpose(-1, -2))  # (S, b1, B, b2): L
+        out = z.permute(2, 0, 3, 1).reshape(batch, total)[:, :out_features]  # (B, S, b2, b1): P
+        return out + bias if bias is not None else out.contiguous()
     mid = workspace(WS_MID, (b2, nstacks * b1, batch), dtype, x2d.device)
-    torch.bmm(w1_all, xin.to(dtype), out=mid)
-    out = workspace(WS_OUT, (nstacks, b2, b1, batch), dtype, x2d.device)
+    torch.bmm(w1_all, xin, out=mid)  # R
+    z = workspace(WS_OUT, (batch, nstacks, b1, b2), dtype, x2d.device)
     for st in range(nstacks):
-        y = mid[:, st * b1 : (st + 1) * b1].transpose(0, 1)  # (b1, b2, B): P^T as strides
-        torch.bmm(w2[st], y, out=out[st].transpose(0, 1))  # (b1, b2, B) view of (b2, b1, B): P as strides
-    return out.view(nstacks, n, batch)
+        y = mid[:, st * b1 : (st + 1) * b1].permute(1, 2, 0)  # (b1, B, b2): P^T as strides
+        torch.bmm(y, w2[st].transpose(1, 2), out=z[:, st].transpose(0, 1))  # L, batch-first
+    y = z.transpose(2, 3)  # (B, S, b2, b1): P as a view
+    out = torch.empty((batch, out_features), dtype=dtype, device=x2d.device)
+    full, rest = divmod(out_features, n)
+    if full:  # whole stacks
+        out[:, : full * n].view(batch, full, b2, b1).copy_(y[:, :full])
+    rows, tail = divmod(rest, b1)  # the kept part of the last stack: `rows` rows of b1, then `tail`
+    start = full * n
+    if rows:
+        out[:, start : start + rows * b1].view(batch, rows, b1).copy_(y[:, full, :rows])
+    if tail:
+        start += rows * b1
+        out[:, start:out_features].copy_(y[:, full, rows, :tail])
+    # (a fused torch.add(y, bias, out=...) iterates in the output's order over strided reads: 3x slower)
+    return out if bias is None else out.add_(bias)
 
 
 def monarch_multiply(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -98,20 +122,16 @@ def monarch_multiply(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor) -> tor
     fast = not needs_autograd(w1, w2, x)
     x3 = x.reshape(-1, s_in, n)  # (B, S_in, n)
     if s_in == 1:
-        y = monarch_batch_last(w1, w2, x3[:, 0], fast)  # (S, n, B)
-        out = from_batch_last(y.reshape(nstacks * n, -1), fast)  # (B, S*n)
-        return out.view(*batch_shape, nstacks, n)
-    outs = [
-        from_batch_last(monarch_batch_last(w1[st : st + 1], w2[st : st + 1], x3[:, st], fast)[0], fast)
-        for st in range(nstacks)
-    ]  # each (B, n)
-    return torch.stack(outs, dim=1).view(*batch_shape, nstacks, n)
+        return monarch_rows(w1, w2, x3[:, 0], fast).view(*batch_shape, nstacks, n)
+    outs = [monarch_rows(w1[st : st + 1], w2[st : st + 1], x3[:, st], fast) for st in range(nstacks)]
+    return torch.stack(outs, dim=1).view(*batch_shape, nstacks, n)  # each (B, n)
 
 
 def monarch_multiply_reference(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Reference for `monarch_multiply`, written as the definition M = P L P^T R (tests only)."""
     nstacks, b1, b2, n = _check_weights(w1, w2)
-    x = x.expand(*x.shape[:-2], nstacks, n).to(torch.promote_types(w1.dtype, x.dtype))
+    dtype = torch.promote_types(torch.promote_types(w1.dtype, w2.dtype), x.dtype)
+    w1, w2, x = w1.to(dtype), w2.to(dtype), x.expand(*x.shape[:-2], nstacks, n).to(dtype)
     u = x.reshape(*x.shape[:-1], b2, b1)  # (..., S, b2, b1): the blocks of R
     u = torch.einsum("skij,...skj->...ski", w1, u)  # R
     u = u.transpose(-1, -2)  # (..., S, b1, b2): P^T
@@ -143,7 +163,7 @@ def monarch_init(
     """Monarch weights (w1, w2) of `kind`: random (normal blocks of std b^-1/2, variance-preserving),
     orthogonal (Haar-random orthogonal blocks: M orthogonal) or identity (M = I)."""
     b1, b2 = monarch_block_sizes(n)
-    _positive_int("nstacks", nstacks)
+    check_positive_int("nstacks", nstacks)
     if kind not in MONARCH_INITS:
         raise SpecError("kind", kind, f"one of {list(MONARCH_INITS)}")
     shape1, shape2 = (nstacks, b2, b1, b1), (nstacks, b1, b2, b2)
