@@ -51,3 +51,9 @@ def test_bad_input_is_one_clean_line() -> None:
         assert out.exit_code == 2, (args, out.output)
         assert "Traceback" not in out.output
         assert out.output.strip().startswith("error:")
+
+
+def test_demo_runs() -> None:
+    out = runner.invoke(app, ["demo"])
+    assert out.exit_code == 0, out.output
+    assert "roofline on df-4x4-simd8" in out.stdout and "roofline on xavier-nx-15w" in out.stdout
