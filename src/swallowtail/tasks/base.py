@@ -1,0 +1,130 @@
+"""The data record every task returns, and small checks shared by the task modules.
+
+A task is a classification problem over token sequences, as in Long Range Arena (Tay et al., ICLR 2021):
+`inputs` are token ids (0 = pad), `labels` are class ids. The retrieval task has two towers: a second
+sequence per example (`inputs2`). Splits are plain tensors; batching and shuffling are the trainer's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from swallowtail.errors import SpecError
+
+#: token id of padding in every task (LRA pads with 0: `padded_batch` in its input pipelines)
+PAD_ID = 0
+
+#: names of the three splits, in order
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: `inputs` (N, L) int64 token ids (0 = pad), `labels` (N,) int64; `inputs2` for two towers."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    inputs2: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.inputs.dim() != 2 or self.labels.dim() != 1 or self.inputs.shape[0] != self.labels.shape[0]:
+            raise ValueError(
+                f"Split needs inputs (N, L) and labels (N,), got {tuple(self.inputs.shape)} "
+                f"and {tuple(self.labels.shape)}"
+            )
+        if self.inputs2 is not None and self.inputs2.shape != self.inputs.shape:
+            raise ValueError(f"inputs2 {tuple(self.inputs2.shape)} != inputs {tuple(self.inputs.shape)}")
+
+    @property
+    def inputs1(self) -> torch.Tensor:
+        """The first tower of a two-tower task (the same tensor as `inputs`)."""
+        return self.inputs
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A whole task: three splits and what a model needs to know to embed and classify them."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    vocab_size: int  # token ids are in [0, vocab_size); 0 is pad
+    n_classes: int
+    seq_len: int  # every split's inputs have this many columns
+    source: str  # where the data came from, e.g. "generated ListOps (seed=0, ...)" or "CIFAR-10 ... at PATH"
+
+    @property
+    def two_towers(self) -> bool:
+        """True for the retrieval task (inputs1 / inputs2)."""
+        return self.train.inputs2 is not None
+
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    # ---- serialisation (used by the on-disk cache) --------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """A dict of tensors and plain values that `torch.load(weights_only=True)` can read back."""
+        state: dict[str, Any] = {
+            "name": self.name,
+            "vocab_size": self.vocab_size,
+            "n_classes": self.n_classes,
+            "seq_len": self.seq_len,
+            "source": self.source,
+        }
+        for split_name, split in self.splits().items():
+            state[split_name] = {"inputs": split.inputs, "labels": split.labels, "inputs2": split.inputs2}
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TaskData:
+        splits = {s: Split(**state[s]) for s in SPLITS}
+        return cls(
+            name=state["name"],
+            vocab_size=int(state["vocab_size"]),
+            n_classes=int(state["n_classes"]),
+            seq_len=int(state["seq_len"]),
+            source=state["source"],
+            **splits,
+        )
+
+
+# ---- checks shared by the task modules ------------------------------------------------------------------
+def check_int(field: str, value: object, minimum: int = 0, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum], else SpecError naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+        raise SpecError(field, value, allowed)
+    if maximum is not None and value > maximum:
+        raise SpecError(field, value, f"an integer in [{minimum}, {maximum}]")
+    return value
+
+
+def check_float(field: str, value: object, minimum: float, maximum: float) -> float:
+    """`value` as a float in [minimum, maximum], else SpecError naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+        raise SpecError(field, value, f"a number in [{minimum}, {maximum}]")
+    return float(value)
+
+
+def pad_rows(rows: list[list[int]] | list[bytes], seq_len: int, offset: int = 0) -> torch.Tensor:
+    """Rows of ids (or bytes) -> (N, seq_len) int64, each truncated to seq_len, right-padded with PAD_ID.
+
+    `offset` is added to every id (byte-level tasks use byte + 1 so that 0 stays pad).
+    """
+    out = np.zeros((len(rows), seq_len), dtype=np.int64)
+    for i, row in enumerate(rows):
+        if isinstance(row, bytes):
+            ids = np.frombuffer(row, dtype=np.uint8)
+        else:
+            ids = np.asarray(row, dtype=np.int64)
+        ids = ids[:seq_len]
+        out[i, : ids.size] = ids.astype(np.int64) + offset
+    return torch.from_numpy(out)

@@ -1,0 +1,118 @@
+"""On-disk cache of generated datasets, keyed by a content hash of everything that determines them.
+
+Generating 100k ListOps expressions or 200k Pathfinder images takes minutes; loading them takes a second.
+The key is the SHA-256 of a canonical JSON of (task name, generator version, parameters), so any change
+of a parameter -- or of the generator, through its version string -- gives a new file. Files are written
+atomically (a temp file in the same directory, then `os.replace`), so a reader never sees half a file and two
+processes generating the same dataset at once both end with a complete one.
+
+Directory: `$SWALLOWTAIL_CACHE` if set, else `~/.cache/swallowtail`; datasets go in its `tasks/` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from swallowtail.tasks.base import SPLITS, TaskData
+
+#: environment variable naming the cache directory
+CACHE_ENV = "SWALLOWTAIL_CACHE"
+#: where the cache lives when the variable is unset
+DEFAULT_CACHE_DIR = Path("~/.cache/swallowtail")
+
+
+def cache_dir() -> Path:
+    """The directory datasets are cached in (not created here)."""
+    root = os.environ.get(CACHE_ENV)
+    return (Path(root) if root else DEFAULT_CACHE_DIR).expanduser() / "tasks"
+
+
+def cache_key(name: str, version: str, params: dict[str, Any]) -> str:
+    """SHA-256 hex digest of the canonical JSON of (name, version, params)."""
+    blob = json.dumps({"task": name, "version": version, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cache_path(name: str, version: str, params: dict[str, Any]) -> Path:
+    return cache_dir() / f"{name}-{cache_key(name, version, params)[:24]}.pt"
+
+
+def _pack(state: dict[str, Any]) -> dict[str, Any]:
+    """Token tensors stored as int16 on disk (ids < 2^15 in every task): a quarter of the bytes of int64."""
+    out = dict(state)
+    for split in SPLITS:
+        out[split] = {
+            k: v.to(torch.int16) if isinstance(v, torch.Tensor) and _fits_int16(v) else v
+            for k, v in state[split].items()
+        }
+    return out
+
+
+def _fits_int16(t: torch.Tensor) -> bool:
+    return t.numel() == 0 or (int(t.min()) >= -(2**15) and int(t.max()) < 2**15)
+
+
+def _unpack(state: dict[str, Any]) -> dict[str, Any]:
+    out = dict(state)
+    for split in SPLITS:
+        items = state[split].items()
+        out[split] = {k: v.to(torch.int64) if isinstance(v, torch.Tensor) else v for k, v in items}
+    return out
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def save_atomic(data: TaskData, path: Path) -> None:
+    """Write `data` to `path` through a temp file in the same directory and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(_pack(data.to_state()), f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> TaskData:
+    """Read a cached dataset (tensors back to int64)."""
+    return TaskData.from_state(_unpack(torch.load(path, weights_only=True)))
+
+
+def cached(
+    name: str, version: str, params: dict[str, Any], build: Callable[[], TaskData], use_cache: bool = True
+) -> TaskData:
+    """The cached dataset for (name, version, params) if present, else `build()` it and store it.
+
+    A corrupt or unreadable cache file is rebuilt, not trusted.
+    """
+    if not use_cache:
+        return build()
+    path = cache_path(name, version, params)
+    if path.exists():
+        try:
+            return load(path)
+        except Exception:  # a truncated or foreign file: rebuild it
+            pass
+    data = build()
+    save_atomic(data, path)
+    return data

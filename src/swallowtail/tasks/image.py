@@ -1,0 +1,247 @@
+"""Image: 10-way classification of 32x32 grayscale images read pixel by pixel (1024 tokens).
+
+LRA's `image` task (Tay et al., ICLR 2021; `lra_benchmarks/image/input_pipeline.py`,
+`get_cifar10_datasets`) is CIFAR-10 turned grayscale with `tf.image.rgb_to_grayscale`, train = the first
+90% of the training set, val = the last 10%, test = the test set. Sources, in order:
+
+1. **CIFAR-10 python batches** (`data_batch_1` .. `data_batch_5`, `test_batch`; Krizhevsky 2009) in the
+   directory given as `cifar_dir` (or its `cifar-10-batches-py/` subfolder). They are pickles; they are
+   read with an unpickler that only builds numpy arrays, so a foreign pickle cannot run code.
+2. **IDX files** (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-...`; LeCun's
+   MNIST format, also Fashion-MNIST's) in `idx_dir`, or, when no directory is given, where Debian's
+   `dataset-fashion-mnist` package installs them: /usr/share/datasets/fashion-mnist. 28x28 images are
+   zero-padded to 32x32 (2 px each side). Split as LRA's MNIST pipeline: train[:90%], train[90%:], test.
+
+Grayscale as TensorFlow does it: to float (/255), weights (0.2989, 0.5870, 0.1140), back to uint8 by
+x * 255.5 truncated (`convert_image_dtype`). Tokens: pixel + 1 (1-256), 0 = pad, vocab_size 257.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from swallowtail.errors import SpecError
+from swallowtail.tasks.base import Split, TaskData, check_float
+
+#: tf.image.rgb_to_grayscale weights (TensorFlow, image_ops_impl.rgb_to_grayscale)
+TF_GRAYSCALE_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+#: convert_image_dtype float -> uint8 scales by max + 0.5, then casts (truncates)
+TF_UINT8_SCALE = np.float32(255.5)
+IMAGE_SIZE = 32  # LRA image task: 32x32 -> 1024 tokens
+N_CLASSES = 10
+VOCAB_SIZE = 257  # pixel + 1; 0 = pad
+LRA_VAL_FRACTION = 0.1  # LRA: tfds split train[:90%] / train[90%:]
+CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_FILE = "test_batch"
+#: IDX file stems (MNIST / Fashion-MNIST), each optionally with ".gz"
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+#: where Debian's `dataset-fashion-mnist` installs the IDX files (checked with `dpkg-deb -c` on its .deb)
+DEFAULT_IDX_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
+SOURCES = ("auto", "cifar10", "idx")
+
+
+# ---- CIFAR-10 python batches ------------------------------------------------------------------------------
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that can only rebuild numpy arrays (what CIFAR-10 batches hold), never call anything else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+        ("_codecs", "encode"): ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        target = self._ALLOWED.get((module, name))
+        if target is None:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+        return super().find_class(*target)
+
+
+def _get(d: dict, key: str) -> Any:
+    """A CIFAR dict value under a bytes key (Python 2 pickles read with encoding='bytes') or a str key."""
+    if key.encode() in d:
+        return d[key.encode()]
+    if key in d:
+        return d[key]
+    raise KeyError(key)
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch -> (images (N, 32, 32, 3) uint8, labels (N,) int64)."""
+    with open(path, "rb") as f:
+        d = _ArrayUnpickler(f, encoding="bytes").load()
+    try:
+        data = np.asarray(_get(d, "data"), dtype=np.uint8)
+        labels = np.asarray(_get(d, "labels"), dtype=np.int64)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a CIFAR-10 python batch (no {e})") from None
+    if data.ndim != 2 or data.shape[1] != 3 * IMAGE_SIZE * IMAGE_SIZE or data.shape[0] != labels.shape[0]:
+        raise ValueError(f"{path}: data {data.shape}, labels {labels.shape}: not CIFAR-10 (N, 3072), (N,)")
+    # rows are 1024 red, 1024 green, 1024 blue values, each plane row-major (CIFAR-10 page)
+    return data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1), labels
+
+
+def rgb_to_grayscale(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 -> (...) uint8, as `tf.image.rgb_to_grayscale` on a uint8 image."""
+    flt = rgb.astype(np.float32) * np.float32(1 / 255)
+    gray = flt @ TF_GRAYSCALE_WEIGHTS
+    return np.clip(gray * TF_UINT8_SCALE, 0, 255).astype(np.uint8)
+
+
+def _cifar_root(cifar_dir: Path) -> Path | None:
+    for cand in (cifar_dir, cifar_dir / "cifar-10-batches-py"):
+        if all((cand / f).is_file() for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)):
+            return cand
+    return None
+
+
+# ---- IDX --------------------------------------------------------------------------------------------------
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (raw or .gz) -> numpy array. Header: 2 zero bytes, type code, ndim, big-endian dims."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic)")
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if raw[2] not in dtypes:
+        raise ValueError(f"{path}: unknown IDX type code {raw[2]:#x}")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    dtype = np.dtype(dtypes[raw[2]])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != int(np.prod(dims)) * dtype.itemsize:
+        raise ValueError(f"{path}: {len(body)} data bytes, header says {dims} x {dtype.itemsize}")
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _idx_paths(idx_dir: Path) -> dict[str, Path] | None:
+    found = {}
+    for key, stem in IDX_FILES.items():
+        cands = [idx_dir / stem, idx_dir / (stem + ".gz")]
+        hit = next((c for c in cands if c.is_file()), None)
+        if hit is None:
+            return None
+        found[key] = hit
+    return found
+
+
+def _pad_to(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, h, w) -> (N, size, size), zero padding split evenly (28 -> 32: 2 px each side)."""
+    h, w = images.shape[1:]
+    if h > size or w > size:
+        raise ValueError(f"images {h}x{w} are larger than {size}x{size}")
+    top, left = (size - h) // 2, (size - w) // 2
+    return np.pad(images, ((0, 0), (top, size - h - top), (left, size - w - left)))
+
+
+# ---- task -------------------------------------------------------------------------------------------------
+def _task(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    val_fraction: float,
+    source: str,
+) -> TaskData:
+    n_val = int(round(len(train_y) * val_fraction))
+    n_tr = len(train_y) - n_val
+
+    def tok(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x.reshape(len(x), -1).astype(np.int64) + 1)  # pixel + 1, 0 = pad
+
+    def lab(y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(y.astype(np.int64))
+
+    return TaskData(
+        name="image",
+        train=Split(tok(train_x[:n_tr]), lab(train_y[:n_tr])),
+        val=Split(tok(train_x[n_tr:]), lab(train_y[n_tr:])),
+        test=Split(tok(test_x), lab(test_y)),
+        vocab_size=VOCAB_SIZE,
+        n_classes=N_CLASSES,
+        seq_len=IMAGE_SIZE * IMAGE_SIZE,
+        source=source,
+    )
+
+
+def load(
+    *,
+    source: str = "auto",
+    cifar_dir: str | Path | None = None,
+    idx_dir: str | Path | None = None,
+    val_fraction: float = LRA_VAL_FRACTION,
+) -> TaskData:
+    """The image task from CIFAR-10 batches (`cifar_dir`) or IDX files (`idx_dir`, or Debian's Fashion-MNIST).
+
+    source: "auto" (CIFAR-10 if `cifar_dir` is given, else IDX), "cifar10" or "idx".
+    """
+    if source not in SOURCES:
+        raise SpecError("source", source, f"one of {list(SOURCES)}")
+    val_fraction = check_float("val_fraction", val_fraction, 0.0, 0.5)
+    want_cifar = source == "cifar10" or (source == "auto" and cifar_dir is not None)
+    if want_cifar:
+        if cifar_dir is None:
+            raise SpecError("cifar_dir", None, "a CIFAR-10 python-batches directory when source='cifar10'")
+        root = _cifar_root(Path(cifar_dir))
+        if root is None:
+            raise SpecError(
+                "cifar_dir",
+                str(cifar_dir),
+                f"a directory with {', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE} "
+                "(the CIFAR-10 python version, or its parent)",
+            )
+        parts = [read_cifar_batch(root / f) for f in CIFAR_TRAIN_FILES]
+        train_x = rgb_to_grayscale(np.concatenate([p[0] for p in parts]))
+        train_y = np.concatenate([p[1] for p in parts])
+        test_rgb, test_y = read_cifar_batch(root / CIFAR_TEST_FILE)
+        return _task(
+            train_x,
+            train_y,
+            rgb_to_grayscale(test_rgb),
+            test_y,
+            val_fraction,
+            f"CIFAR-10 python batches at {root} (grayscale as tf.image.rgb_to_grayscale)",
+        )
+
+    dirs = [Path(idx_dir)] if idx_dir is not None else list(DEFAULT_IDX_DIRS)
+    for d in dirs:
+        paths = _idx_paths(d)
+        if paths is None:
+            continue
+        train_x, train_y = read_idx(paths["train_images"]), read_idx(paths["train_labels"])
+        test_x, test_y = read_idx(paths["test_images"]), read_idx(paths["test_labels"])
+        for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+            if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
+                raise ValueError(f"{d}: {which} IDX files are not (N, h, w) uint8 images with (N,) labels")
+        return _task(
+            _pad_to(train_x, IMAGE_SIZE),
+            train_y,
+            _pad_to(test_x, IMAGE_SIZE),
+            test_y,
+            val_fraction,
+            f"IDX images (Fashion-MNIST/MNIST format) at {d}, zero-padded {train_x.shape[1]}->{IMAGE_SIZE}",
+        )
+    looked = ", ".join(str(d) for d in dirs)
+    raise SpecError(
+        "idx_dir" if idx_dir is not None else "cifar_dir",
+        str(idx_dir) if idx_dir is not None else None,
+        "a CIFAR-10 python-batches directory (cifar_dir=...) or an IDX directory (idx_dir=...) with "
+        f"{', '.join(IDX_FILES.values())} (optionally .gz)",
+        hint=f"no image data found; looked in {looked}. On Debian: apt-get install dataset-fashion-mnist",
+    )

@@ -1,0 +1,41 @@
+"""`load_task(name, **params)`: every task by name, parameters checked against what its loader takes."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from swallowtail.errors import SpecError
+from swallowtail.tasks import image, listops, pathfinder, text
+from swallowtail.tasks.base import TaskData
+
+#: task name -> loader (keyword-only parameters)
+TASKS: dict[str, Callable[..., TaskData]] = {
+    "listops": listops.load,
+    "pathfinder": pathfinder.load,
+    "image": image.load,
+    "text": text.load_text,
+    "retrieval": text.load_retrieval,
+}
+
+
+def task_params(name: str) -> list[str]:
+    """The parameters `load_task(name, ...)` accepts."""
+    return list(inspect.signature(_loader(name)).parameters)
+
+
+def _loader(name: str) -> Callable[..., TaskData]:
+    if name not in TASKS:
+        raise SpecError("task", name, f"one of {sorted(TASKS)}")
+    return TASKS[name]
+
+
+def load_task(name: str, **params: Any) -> TaskData:
+    """Load (read or generate) a task by name; an unknown name or parameter raises SpecError."""
+    loader = _loader(name)
+    allowed = task_params(name)
+    for key, value in params.items():
+        if key not in allowed:
+            raise SpecError(f"{name}.{key}", value, f"a parameter of task {name!r}: one of {allowed}")
+    return loader(**params)

@@ -1,0 +1,243 @@
+"""Readers of the official formats, on tiny fixtures: LRA ListOps TSVs, a Pathfinder folder, CIFAR-10 python
+batches and IDX files (written here), IMDB folders and tables, AAN pairs TSVs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from swallowtail.errors import SpecError
+from swallowtail.tasks import image, listops, load_task, text
+
+FIX = Path(__file__).parent / "fixtures" / "lra"
+
+
+# ---- ListOps TSV ----------------------------------------------------------------------------------------
+def test_listops_tsv_fixture():
+    data = load_task("listops", data_dir=FIX / "listops", max_len=32)
+    assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
+    assert data.train.labels.tolist() == [9, 3, 2, 8]
+    assert data.test.labels.tolist() == [1, 5]
+    first = listops.encode("[MAX 2 9 ]")
+    assert data.train.inputs[0, :4].tolist() == first and int(data.train.inputs[0, 4:].abs().sum()) == 0
+    for split in data.splits().values():  # tokens decode to expressions whose value is the label
+        for row, y in zip(split.inputs, split.labels, strict=True):
+            assert listops.evaluate(listops.decode(row)) == int(y)
+    assert data.seq_len == 32 and "TSV" in data.source
+    short = load_task("listops", data_dir=FIX / "listops", max_len=3)  # truncation as LRA ([:max_length])
+    assert short.train.inputs.shape == (4, 3)
+
+
+def test_listops_tsv_errors(tmp_path):
+    with pytest.raises(SpecError, match="seed"):
+        load_task("listops", data_dir=FIX / "listops", seed=1)
+    with pytest.raises(SpecError, match="data_dir"):
+        load_task("listops", data_dir=tmp_path)
+    bad = tmp_path / "x.tsv"
+    bad.write_text("Source\tTarget\n( [FOO 1 ) ] )\t3\n")
+    with pytest.raises(ValueError, match=r"x.tsv:2"):
+        listops.read_tsv(bad)
+
+
+# ---- Pathfinder folder ----------------------------------------------------------------------------------
+def test_pathfinder_folder_fixture():
+    root = FIX / "pathfinder32" / "curv_baseline"
+    data = load_task("pathfinder", data_dir=FIX / "pathfinder32", contour_length=6)
+    assert (len(data.train), len(data.val), len(data.test)) == (8, 1, 1)
+    assert "1 unreadable skipped" in data.source
+    rows = (root / "metadata" / "0.npy").read_text().splitlines()
+    rows += [" ".join(r) for r in np.load(root / "metadata" / "1.npy")][:-1]  # last row: the empty PNG
+    labels = [int(r.split()[3]) for r in rows]
+    got = torch.cat([data.train.labels, data.val.labels, data.test.labels]).tolist()
+    assert got == labels
+    inputs = torch.cat([data.train.inputs, data.val.inputs, data.test.inputs])
+    for i, r in enumerate(rows):
+        sub, name = r.split()[:2]
+        px = np.asarray(Image.open(root / sub / name).convert("L"), dtype=np.int64)
+        assert inputs[i].tolist() == (px.ravel() + 1).tolist()
+    direct = load_task("pathfinder", data_dir=root)  # the difficulty folder itself
+    assert torch.equal(direct.train.inputs, data.train.inputs)
+
+
+def test_pathfinder_folder_errors(tmp_path):
+    with pytest.raises(SpecError, match="data_dir"):
+        load_task("pathfinder", data_dir=tmp_path, contour_length=14)
+    with pytest.raises(SpecError, match="contour_length"):
+        load_task("pathfinder", data_dir=tmp_path, contour_length=7)
+    with pytest.raises(SpecError, match="n_images"):
+        load_task("pathfinder", data_dir=FIX / "pathfinder32", n_images=5)
+
+
+# ---- CIFAR-10 python batches ------------------------------------------------------------------------------
+#: (R, G, B) -> gray by hand: floor((0.2989 R + 0.5870 G + 0.1140 B) / 255 * 255.5)
+HAND_GRAY = {(0, 0, 0): 0, (255, 255, 255): 255, (255, 0, 0): 76, (0, 255, 0): 149, (0, 0, 255): 29}
+
+
+def _write_cifar(
+    root: Path, n_per_batch: int = 4, n_test: int = 3
+) -> dict[str, tuple[np.ndarray, list[int]]]:
+    """CIFAR-10 python batches as the official archive has them: Python-2 pickles, bytes keys."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    written = {}
+    colours = list(HAND_GRAY)
+    for name, n in [*((f"data_batch_{i}", n_per_batch) for i in range(1, 6)), ("test_batch", n_test)]:
+        rgb = np.zeros((n, 32, 32, 3), np.uint8)
+        for j in range(n):
+            rgb[j] = colours[(j + len(written)) % len(colours)]
+        rgb[:, 0, 0] = rng.integers(0, 256, (n, 3))  # one random pixel per image
+        data = rgb.transpose(0, 3, 1, 2).reshape(n, 3072)  # 1024 R, 1024 G, 1024 B
+        labels = [int(v) for v in rng.integers(0, 10, n)]
+        d = {b"batch_label": name.encode(), b"labels": labels, b"data": data, b"filenames": [b"x.png"] * n}
+        with open(root / name, "wb") as f:
+            pickle.dump(d, f, protocol=2)
+        written[name] = (rgb, labels)
+    return written
+
+
+def test_cifar_batches(tmp_path):
+    written = _write_cifar(tmp_path / "cifar-10-batches-py")
+    # the official batches were pickled by Python 2 / old numpy: arrays come from numpy.core.multiarray
+    first = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    raw = first.read_bytes()
+    assert b"numpy._core.multiarray" in raw
+    first.write_bytes(raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    data = load_task("image", cifar_dir=tmp_path)
+    assert (len(data.train), len(data.val), len(data.test)) == (18, 2, 3)  # train[:90%], [90%:], test
+    assert data.seq_len == 1024 and data.vocab_size == 257 and data.n_classes == 10
+    assert "CIFAR-10 python batches" in data.source
+    train_rgb = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
+    train_y = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert torch.cat([data.train.labels, data.val.labels]).tolist() == train_y
+    x = torch.cat([data.train.inputs, data.val.inputs]).view(-1, 32, 32)
+    for i in range(len(train_y)):
+        colour = tuple(int(c) for c in train_rgb[i, 5, 5])
+        assert int(x[i, 5, 5]) == HAND_GRAY[colour] + 1  # tf.image.rgb_to_grayscale, token = gray + 1
+    assert torch.equal(
+        x[:, 0, 0], torch.from_numpy(image.rgb_to_grayscale(train_rgb[:, 0, 0]).astype(np.int64) + 1)
+    )
+    assert data.test.labels.tolist() == written["test_batch"][1]
+
+
+def test_cifar_refuses_foreign_pickles(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    _write_cifar(tmp_path)
+    with open(tmp_path / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": []}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        load_task("image", cifar_dir=tmp_path)
+
+
+# ---- IDX (Fashion-MNIST / MNIST) ------------------------------------------------------------------------
+def _idx_bytes(arr: np.ndarray) -> bytes:
+    return (
+        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    )
+
+
+def _write_idx(root: Path, n_train: int = 10, n_test: int = 4, gz: bool = True) -> dict[str, np.ndarray]:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    arrs = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)).astype(np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)).astype(np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+    for i, (name, a) in enumerate(arrs.items()):
+        raw = _idx_bytes(a)
+        if gz and i % 2 == 0:  # a mix of .gz and raw files, as either can be found
+            (root / (name + ".gz")).write_bytes(gzip.compress(raw))
+        else:
+            (root / name).write_bytes(raw)
+    return arrs
+
+
+def test_idx_files(tmp_path):
+    arrs = _write_idx(tmp_path)
+    data = load_task("image", idx_dir=tmp_path)
+    assert (len(data.train), len(data.val), len(data.test)) == (9, 1, 4)
+    assert "IDX" in data.source and "28->32" in data.source
+    x = torch.cat([data.train.inputs, data.val.inputs]).view(-1, 32, 32)
+    assert int((x[:, :2] != 1).sum()) == 0 and int((x[:, :, -2:] != 1).sum()) == 0  # zero pad -> token 1
+    assert torch.equal(
+        x[:, 2:30, 2:30], torch.from_numpy(arrs["train-images-idx3-ubyte"].astype(np.int64) + 1)
+    )
+    assert data.test.labels.tolist() == arrs["t10k-labels-idx1-ubyte"].tolist()
+    assert np.array_equal(image.read_idx(tmp_path / "t10k-labels-idx1-ubyte"), arrs["t10k-labels-idx1-ubyte"])
+
+
+def test_image_errors(tmp_path):
+    with pytest.raises(SpecError, match="idx_dir"):
+        load_task("image", idx_dir=tmp_path)
+    with pytest.raises(SpecError, match="cifar_dir"):
+        load_task("image", cifar_dir=tmp_path)
+    with pytest.raises(SpecError, match="source"):
+        load_task("image", source="imagenet")
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        image.read_idx(tmp_path / "bad")
+    if not any(d.exists() for d in image.DEFAULT_IDX_DIRS):
+        with pytest.raises(SpecError, match="dataset-fashion-mnist"):
+            load_task("image")
+
+
+# ---- text (IMDB) and retrieval (AAN) ----------------------------------------------------------------------
+def _bytes_of(row: torch.Tensor) -> bytes:
+    return bytes((row[row > 0] - 1).tolist())
+
+
+def test_imdb_folders():
+    data = load_task("text", data_dir=FIX / "imdb", seq_len=64)
+    assert (len(data.train), len(data.val), len(data.test)) == (4, 2, 2)
+    assert data.train.labels.tolist() == [0, 0, 1, 1]  # neg files, then pos files, sorted by name
+    assert torch.equal(data.val.inputs, data.test.inputs)  # LRA: validation = test for IMDB
+    texts = [_bytes_of(r) for r in data.train.inputs]
+    assert texts[2] == b"A wonderful film, truly."
+    assert "Caf\u00e9".encode() in texts[3]  # UTF-8 bytes: 0xC3 0xA9 -> tokens 196, 170
+    assert data.vocab_size == 257 and data.seq_len == 64
+    short = load_task("text", data_dir=FIX / "imdb", seq_len=5)
+    assert _bytes_of(short.train.inputs[2]) == b"A won"
+
+
+def test_imdb_tables():
+    data = load_task("text", data_dir=FIX / "imdb_tables", seq_len=32)
+    assert data.train.labels.tolist() == [1, 0, 1]
+    assert _bytes_of(data.train.inputs[0]) == b"Good, very good"
+    assert _bytes_of(data.train.inputs[1]) == b'Bad "really" bad'
+    assert "val = test" in data.source
+
+
+def test_aan_pairs():
+    data = load_task("retrieval", data_dir=FIX / "aan", seq_len=16)
+    assert data.two_towers and (len(data.train), len(data.val), len(data.test)) == (3, 2, 2)
+    assert data.train.labels.tolist() == [1, 0, 1]
+    assert data.val.labels.tolist() == [0, 1]  # from new_aan_pairs.eval.tsv
+    assert _bytes_of(data.train.inputs1[0]) == b"we study butterf"  # truncated to seq_len
+    assert _bytes_of(data.train.inputs2[1]) == b"images of cats"
+    assert data.train.inputs2.shape == (3, 16)
+    assert _bytes_of(data.test.inputs[0]) == "\u00fcber text".encode()
+
+
+def test_text_errors(tmp_path):
+    with pytest.raises(SpecError, match="data_dir"):
+        load_task("text")
+    with pytest.raises(SpecError, match="data_dir"):
+        load_task("retrieval", data_dir=tmp_path)
+    with pytest.raises(SpecError, match="seq_len"):
+        load_task("retrieval", data_dir=FIX / "aan", seq_len=0)
+    bad = tmp_path / "new_aan_pairs.train.tsv"
+    bad.write_bytes(b"1.0\ta\tb\tonly four fields\n")
+    with pytest.raises(ValueError, match=r"train.tsv:1: expected 5"):
+        text.read_aan_tsv(bad)
