@@ -25,7 +25,6 @@ from swallowtail.arch.specs import (
     parse_arch,
     register_arch_kind,
 )
-from swallowtail.arch import accelerators as _accelerators  # noqa: F401  (registers the baseline kinds)
 
 __all__ = [
     "ARCH_KINDS",
