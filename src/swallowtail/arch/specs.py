@@ -20,6 +20,7 @@ impossible values (zero lanes, a NoC hop longer than the array) are `SpecError`s
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
@@ -199,12 +200,14 @@ class ArchBase(SourcedSpec):
     tech_node_nm: PosInt
 
     @property
+    @abstractmethod
     def peak_ops_per_s(self) -> float:
-        raise NotImplementedError
+        """FLOP/s at the machine's peak (an FMA counts 2)."""
 
     @property
+    @abstractmethod
     def dram_bytes_per_s(self) -> float:
-        raise NotImplementedError
+        """Off-chip bandwidth, bytes per second."""
 
     def derived(self) -> dict[str, float | int]:
         """Derived quantities, for `arch show` and reports."""

@@ -21,6 +21,7 @@ Attribute names are the op names in the counts (`attn.q`, `ffn.fc1`, `ln1`, ...)
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +98,7 @@ class FeedForward(nn.Module):
         return maybe_round(self.fc2(h), self.fp16)  # (B, T, d)
 
 
-class _PostLNBlock(nn.Module):
+class _PostLNBlock(nn.Module, ABC):
     """x = LN(x + mix(x)); x = LN(x + FFN(x)). Subclasses define the token mixing, `_mix`."""
 
     kind = ""
@@ -111,8 +112,9 @@ class _PostLNBlock(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.fp16 = config.emulate_fp16
 
+    @abstractmethod
     def _mix(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
+        """Token mixing: (B, T, d) -> (B, T, d)."""
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, T, d); keep: (B, T) bool key mask or None. Returns (B, T, d)."""
