@@ -25,7 +25,19 @@ from swallowtail.arch._spec_base import apply_overrides, parse_yaml
 from swallowtail.cli.arch import app
 from swallowtail.errors import SpecError
 
-PRESETS = ["df-4x4-simd32", "df-4x4-simd8", "df-8x8-simd8", "xavier-nx-15w"]
+PRESETS = [
+    "df-4x4-simd32",
+    "df-4x4-simd8",
+    "df-8x8-simd8",
+    "fabnet-be120-ddr3",
+    "fabnet-be120-hbm",
+    "fabnet-be40-hbm",
+    "sanger",
+    "spatten",
+    "systolic-os-16x16",
+    "systolic-os-16x8",
+    "xavier-nx-15w",
+]
 #: text that must never reach a user: pydantic's internals
 PYDANTIC_INTERNALS = ("pydantic", "errors.pydantic.dev", "type=", "For further information", "input_value")
 

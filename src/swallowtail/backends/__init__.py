@@ -96,6 +96,12 @@ register_backend(
     "Roofline floor: max(FLOPs / peak, compulsory DRAM bytes / bandwidth); energy a lower bound",
 )
 
+# ---- baselines (swallowtail.baselines): registered lazily, "module:callable" strings -------------------
+from swallowtail.baselines import BACKENDS as _BASELINE_BACKENDS  # noqa: E402
+
+for _name, (_factory, _description) in _BASELINE_BACKENDS.items():
+    register_backend(_name, _factory, _description)
+
 __all__ = [
     "Backend",
     "BackendEntry",

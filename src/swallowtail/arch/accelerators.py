@@ -1,0 +1,259 @@
+"""Architecture kinds of the baseline accelerators (DESIGN.md, "Baselines"), one pydantic model each.
+
+- `fabnet` (`FabnetArch`): the adaptable butterfly accelerator of FABNet (Fan et al., MICRO 2022) --
+  butterfly engines (BE) of butterfly units (BU) with FP16 multipliers, shared by butterfly and FFT modes,
+  an attention processor for the dense QK^T / SV of ABfly blocks, a post-processing unit (LayerNorm,
+  softmax, shortcut adds) and an off-chip interface with separate input / coefficient / output ports.
+- `sanger` (`SangerArch`): Sanger (Lu et al., MICRO 2021) -- a 64 x 16 reconfigurable systolic PE array
+  running dense linear layers and, after a low-bit prediction of the attention mask, the pruned attention
+  packed onto the array ("pack and split").
+- `spatten` (`SpAttenArch`): SpAtten (Wang, Zhang & Han, HPCA 2021) -- a Q x K unit and a prob x V unit of
+  multipliers, softmax units, a top-k engine for cascade token / head pruning and progressive quantization.
+- `systolic` (`SystolicArch`): an output-stationary, TPU-like systolic array with ifmap / filter / ofmap
+  SRAMs (the SCALE-Sim v3 machine model) and a vector unit for the non-GEMM ops.
+
+The models and what they compute from these specs live in `swallowtail.baselines`; this module only says
+what each machine *is*. Every preset's numeric value carries a `sources:` note ("assumption:" marks an
+assumed value). Importing this module registers the kinds with `swallowtail.arch.specs`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from swallowtail.arch._spec_base import SpecModel, spec_error
+from swallowtail.arch.specs import FMA_FLOPS, ArchBase, register_arch_kind
+
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+LeakFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+EnergyTableName = Annotated[str, Field(min_length=1)]
+
+#: bits per byte
+BITS_PER_BYTE = 8
+#: real multiplies of a radix-2 FFT butterfly: one complex twiddle multiply
+FFT_BUTTERFLY_MULTS = 4
+#: FLOPs of a radix-2 FFT butterfly under the 5 n log2 n convention (`swallowtail.flops`)
+FFT_BUTTERFLY_FLOPS = 10
+
+
+# ---- FABNet ---------------------------------------------------------------------------------------------
+
+
+class FabnetPorts(SpecModel):
+    """FABNet's off-chip interface: bits per accelerator cycle on each of its three ports."""
+
+    input_bits_per_cycle: PosInt
+    coef_bits_per_cycle: PosInt
+    output_bits_per_cycle: PosInt
+
+    @property
+    def total_bits_per_cycle(self) -> int:
+        return self.input_bits_per_cycle + self.coef_bits_per_cycle + self.output_bits_per_cycle
+
+
+@register_arch_kind
+class FabnetArch(ArchBase):
+    """FABNet's adaptable butterfly accelerator (FPGA): butterfly processor + attention processor + PostP."""
+
+    kind: Literal["fabnet"] = "fabnet"
+    clock_hz: PosFloat
+    butterfly_engines: PosInt  # BEs
+    units_per_engine: PosInt  # BUs per BE
+    multipliers_per_unit: PosInt  # FP16 multipliers per BU
+    efficiency: Fraction  # derate on the BEs' compute cycles
+    word_bits: PosInt
+    memory: str  # which of `memories` is attached
+    memories: dict[str, FabnetPorts] = Field(min_length=1)
+    attention_macs_per_cycle: PosInt  # attention processor (dense QK^T, SV; any GEMM)
+    attention_efficiency: Fraction
+    vector_elems_per_cycle: PosInt  # post-processing: softmax / LayerNorm / element-wise
+    static_power_w: NonNegFloat
+    engine_power_w: NonNegFloat  # per BE
+
+    @model_validator(mode="after")
+    def _check(self) -> FabnetArch:
+        if self.memory not in self.memories:
+            raise spec_error("memory", self.memory, f"one of {sorted(self.memories)}")
+        if self.multipliers_per_unit < FFT_BUTTERFLY_MULTS:
+            raise spec_error(
+                "multipliers_per_unit",
+                self.multipliers_per_unit,
+                f">= {FFT_BUTTERFLY_MULTS} (a BU does one radix-2 butterfly per cycle)",
+            )
+        return self
+
+    # ---- derived ---------------------------------------------------------------------------------------
+    @property
+    def ports(self) -> FabnetPorts:
+        return self.memories[self.memory]
+
+    @property
+    def butterfly_units(self) -> int:
+        return self.butterfly_engines * self.units_per_engine
+
+    @property
+    def butterfly_peak_ops_per_s(self) -> float:
+        """FFT-mode FLOP/s of the butterfly processor: every BU one radix-2 FFT butterfly per cycle."""
+        per_unit = FFT_BUTTERFLY_FLOPS * self.multipliers_per_unit / FFT_BUTTERFLY_MULTS
+        return self.butterfly_units * per_unit * self.clock_hz
+
+    @property
+    def attention_peak_ops_per_s(self) -> float:
+        return self.attention_macs_per_cycle * FMA_FLOPS * self.clock_hz
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """Butterfly processor (FFT mode) + attention processor, FLOP/s."""
+        return self.butterfly_peak_ops_per_s + self.attention_peak_ops_per_s
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.ports.total_bits_per_cycle / BITS_PER_BYTE * self.clock_hz
+
+    @property
+    def power_w(self) -> float:
+        return self.static_power_w + self.engine_power_w * self.butterfly_engines
+
+    def derived(self) -> dict[str, float | int]:
+        return {
+            "peak_ops_per_s": self.peak_ops_per_s,
+            "butterfly_peak_ops_per_s": self.butterfly_peak_ops_per_s,
+            "attention_peak_ops_per_s": self.attention_peak_ops_per_s,
+            "butterfly_units": self.butterfly_units,
+            "dram_bytes_per_s": self.dram_bytes_per_s,
+            "power_w": self.power_w,
+        }
+
+
+# ---- attention accelerators (scaled to a peak by the baseline models) ----------------------------------
+
+
+class _PublishedAccel(ArchBase):
+    """What Sanger and SpAtten share: a clock, a published power / throughput pair (energy per op), DRAM,
+    a vector unit for softmax / LayerNorm / element-wise ops, and a leakage fraction."""
+
+    UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
+
+    clock_hz: PosFloat
+    word_bits: PosInt
+    dram_gbytes_per_s: PosFloat
+    vector_elems_per_cycle: PosInt
+    dense_utilization: Fraction  # of the MAC array on dense GEMMs (linear layers)
+    reported_power_w: PosFloat
+    reported_ops_per_s: PosFloat  # the throughput the reported power goes with (energy per op)
+    leakage_fraction: LeakFraction
+    energy_table: EnergyTableName = "horowitz-45nm"  # its logic scaling curve and DRAM energy
+
+    @property
+    def macs_per_cycle(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        return self.macs_per_cycle * FMA_FLOPS * self.clock_hz
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dram_gbytes_per_s * 1e9
+
+    @property
+    def reported_j_per_op(self) -> float:
+        return self.reported_power_w / self.reported_ops_per_s
+
+    def derived(self) -> dict[str, float | int]:
+        return {
+            "macs_per_cycle": self.macs_per_cycle,
+            "peak_ops_per_s": self.peak_ops_per_s,
+            "dram_bytes_per_s": self.dram_bytes_per_s,
+            "reported_j_per_op": self.reported_j_per_op,
+        }
+
+
+@register_arch_kind
+class SangerArch(_PublishedAccel):
+    """Sanger: a pe_rows x pe_cols reconfigurable systolic array; dense linear layers at the PE rate, the
+    attention after a low-bit mask prediction, pruned to `attention_density`, packed at `load_balance`."""
+
+    kind: Literal["sanger"] = "sanger"
+    pe_rows: PosInt
+    pe_cols: PosInt
+    attention_density: Fraction  # fraction of attention scores kept by the predicted mask
+    load_balance: Fraction  # PE utilization of the packed sparse attention
+    prediction_relative_cost: NonNegFloat  # low-bit Q K^T prediction, in dense-MAC equivalents per MAC
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.pe_rows * self.pe_cols
+
+
+@register_arch_kind
+class SpAttenArch(_PublishedAccel):
+    """SpAtten: a Q x K unit and a prob x V unit of multipliers, pipelined; cascade token / head pruning."""
+
+    kind: Literal["spatten"] = "spatten"
+    qk_multipliers: PosInt
+    pv_multipliers: PosInt
+    token_keep_per_attention_layer: Fraction  # tokens surviving each attention layer's top-k (cascade)
+    head_keep: Fraction  # heads surviving head pruning
+    kv_fetch_bits: PosInt  # MSBs fetched first by progressive quantization
+    lsb_refetch_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    lsb_bits: PosInt
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.qk_multipliers + self.pv_multipliers
+
+
+# ---- systolic array ------------------------------------------------------------------------------------
+
+
+@register_arch_kind
+class SystolicArch(ArchBase):
+    """An output-stationary systolic array (TPU-like; the SCALE-Sim v3 machine model)."""
+
+    kind: Literal["systolic"] = "systolic"
+    clock_hz: PosFloat
+    rows: PosInt
+    cols: PosInt
+    dataflow: Literal["os"] = "os"
+    word_bytes: PosInt
+    ifmap_sram_kb: PosInt
+    filter_sram_kb: PosInt
+    ofmap_sram_kb: PosInt
+    dram_gbytes_per_s: PosFloat
+    vector_lanes: PosInt  # non-GEMM ops (softmax, LayerNorm, element-wise): FLOPs per cycle
+    energy_table: EnergyTableName = "horowitz-45nm"
+    leakage_fraction: LeakFraction
+
+    @property
+    def n_pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        return self.n_pes * FMA_FLOPS * self.clock_hz
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dram_gbytes_per_s * 1e9
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bytes_per_s / self.clock_hz
+
+    def derived(self) -> dict[str, float | int]:
+        return {
+            "n_pes": self.n_pes,
+            "peak_ops_per_s": self.peak_ops_per_s,
+            "peak_gops": self.peak_ops_per_s / 1e9,
+            "dram_bytes_per_s": self.dram_bytes_per_s,
+            "dram_bytes_per_cycle": self.dram_bytes_per_cycle,
+        }
+
+
+__all__ = ["FabnetArch", "FabnetPorts", "SangerArch", "SpAttenArch", "SystolicArch"]

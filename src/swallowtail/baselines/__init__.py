@@ -1,0 +1,64 @@
+"""swallowtail.baselines: the machines the paper compares against (DESIGN.md, "Baselines").
+
+Every baseline answers `run(workload) -> Result` (the one result type) and is found by name in the backend
+registry of `swallowtail.backends`, which registers the table below lazily (each factory is a
+"module:callable" string, imported on first use):
+
+    from swallowtail.backends import get_backend
+    get_backend("sanger", same_peak_as="df-4x4-simd8").run(workload)
+
+| name | model | module |
+|---|---|---|
+| `xavier-nx` | Jetson Xavier NX 15 W, kernel-level GPU model, checked against MLPerf BERT-Large | `xavier` |
+| `fabnet-be40`, `fabnet-be120`, `fabnet-be120-ddr3` | FABNet's butterfly accelerator (MICRO'22) | `fabnet` |
+| `sanger`, `spatten` | attention accelerators, scalable to a peak (`same_peak_as=...`) | `attention_accels` |
+| `systolic` | output-stationary systolic array, GEMM cycles = SCALE-Sim v3 | `systolic` |
+
+This module imports nothing heavy: the models load when a backend is first requested.
+"""
+
+from __future__ import annotations
+
+#: name -> ("module:callable" factory, one-line description)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "xavier-nx": (
+        "swallowtail.baselines.xavier:make_xavier",
+        "Jetson Xavier NX 15 W: kernel-level GPU model (tensor-core GEMM, CUDA-core butterfly/FFT), "
+        "energy = measured power x time",
+    ),
+    "fabnet-be40": (
+        "swallowtail.baselines.fabnet:make_fabnet_be40",
+        "FABNet butterfly accelerator, 40 butterfly engines, HBM (memory='ddr3' for DDR3)",
+    ),
+    "fabnet-be120": (
+        "swallowtail.baselines.fabnet:make_fabnet_be120",
+        "FABNet butterfly accelerator, 120 butterfly engines, HBM (memory='ddr3' for DDR3)",
+    ),
+    "fabnet-be120-ddr3": (
+        "swallowtail.baselines.fabnet:make_fabnet_be120_ddr3",
+        "FABNet butterfly accelerator, 120 butterfly engines, DDR3",
+    ),
+    "sanger": (
+        "swallowtail.baselines.attention_accels:make_sanger",
+        "Sanger (MICRO'21) sparse-attention accelerator; same_peak_as=ARCH scales it to a peak",
+    ),
+    "spatten": (
+        "swallowtail.baselines.attention_accels:make_spatten",
+        "SpAtten (HPCA'21) token/head-pruning attention accelerator; same_peak_as=ARCH scales it to a peak",
+    ),
+    "systolic": (
+        "swallowtail.baselines.systolic:make_systolic",
+        "Output-stationary systolic array (TPU-like, 256 GOPS by default), GEMM cycles = SCALE-Sim v3",
+    ),
+}
+
+
+def register_baselines(replace: bool = False) -> None:
+    """Register every baseline of `BACKENDS` (done by `swallowtail.backends` on import)."""
+    from swallowtail.backends import register_backend
+
+    for name, (factory, description) in BACKENDS.items():
+        register_backend(name, factory, description, replace=replace)
+
+
+__all__ = ["BACKENDS", "register_baselines"]

@@ -1,0 +1,305 @@
+"""Shared pieces of the baseline models.
+
+- `OpCost` and `build_result`: every model costs the workload op by op (sequentially: per-op latencies add
+  up to the total) and turns the list into the one `Result` type, with traffic, stalls and energy summed.
+- `options_to_overrides`: backend options that name a top-level field of the architecture spec override
+  the preset (re-validated, so a bad value is a `SpecError` naming the field); anything else unknown is a
+  `SpecError` listing what is allowed.
+- GEMM equivalents of the ops a GEMM engine has no unit for: a butterfly as its dense n x n matrix
+  (`dense_equivalent`) or as block-diagonal GEMMs of `2^s`-point blocks (`block_equivalent`: s consecutive
+  butterfly stages multiply to a block-diagonal matrix of 2^s x 2^s blocks -- the Monarch view), and an FFT
+  as a DFT matrix product (`dft_equivalent`; FNet's TPU implementation computes the DFT by matrix
+  multiplication, Lee-Thorp et al. 2021).
+- `logic_energy_factor`: Stillmaker & Baas logic energy scaling between nodes, from the energy table's
+  `logic` curve (DESIGN.md: 28 nm x0.51, 22 nm x0.29, 12 nm x0.13 of 45 nm), extrapolated past its ends
+  with the slope of the nearest segment (assumption: e.g. 55 nm and 65 nm follow the 45 -> 28 nm power law).
+- `resolve_peak`: the target peak of a same-peak accelerator, given as a number or as an architecture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from swallowtail.arch.specs import ArchSpec, load_arch
+from swallowtail.energy.tables import load_energy_table
+from swallowtail.errors import SpecError
+from swallowtail.result import OpResult, Result
+from swallowtail.workload import FFT, Butterfly, Op, Workload
+
+#: FLOPs per MAC (an FMA counts 2, `swallowtail.flops`)
+FLOPS_PER_MAC = 2
+#: a complex number is two reals
+COMPLEX_FACTOR = 2
+#: the energy table whose logic scaling curve and DRAM energy the accelerator models use by default
+DEFAULT_ENERGY_TABLE = "horowitz-45nm"
+#: butterfly mappings a GEMM engine can use
+BUTTERFLY_MAPPINGS = ("dense", "block")
+
+
+# ---- per-op costs -> Result -----------------------------------------------------------------------------
+
+
+@dataclass
+class OpCost:
+    """What one op cost on a baseline. `executed_flops`: the FLOPs the machine actually ran for it (more
+    than `op.flops` for a butterfly run as a dense GEMM, fewer for pruned attention)."""
+
+    op: Op
+    latency_s: float
+    bound: str
+    cycles: int | None = None
+    utilization: float | None = None
+    bytes: dict[str, int] = field(default_factory=dict)
+    energy_j: float | None = None
+    stalls: dict[str, int] = field(default_factory=dict)
+    executed_flops: float = 0.0
+    energy_parts: dict[str, float] = field(default_factory=dict)  # by component; energy_j = their sum
+
+    def __post_init__(self) -> None:
+        if self.energy_parts and self.energy_j is None:
+            self.energy_j = math.fsum(self.energy_parts.values())
+
+    def to_op_result(self) -> OpResult:
+        return OpResult(
+            name=self.op.name,
+            kind=self.op.kind,
+            flops=self.op.flops,
+            latency_s=self.latency_s,
+            cycles=self.cycles,
+            utilization=self.utilization,
+            bytes=dict(self.bytes),
+            energy_j=self.energy_j,
+            bound=self.bound,
+        )
+
+
+def _sum_dicts(dicts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + int(v)
+    return out
+
+
+def build_result(
+    *,
+    backend: str,
+    arch: str,
+    workload: Workload,
+    costs: list[OpCost],
+    peak_ops_per_s: float,
+    energy_breakdown_j: dict[str, float] | None,
+    clock_hz: float | None,
+    utilization: float | None,
+    notes: list[str],
+) -> Result:
+    """A Result from per-op costs of a sequential model: latency = the sum of the op latencies.
+    `energy_breakdown_j=None`: the sum of the ops' `energy_parts` by component."""
+    latency = math.fsum(c.latency_s for c in costs)
+    if energy_breakdown_j is None:
+        parts: dict[str, list[float]] = {}
+        for c in costs:
+            for k, v in c.energy_parts.items():
+                parts.setdefault(k, []).append(v)
+        energy_breakdown_j = {k: math.fsum(v) for k, v in parts.items()}
+    cycles = None
+    if costs and all(c.cycles is not None for c in costs):
+        cycles = sum(int(c.cycles) for c in costs)  # type: ignore[arg-type]
+    elif clock_hz:
+        cycles = round(latency * clock_hz)
+    return Result(
+        backend=backend,
+        arch=arch,
+        workload=workload.name,
+        latency_s=latency,
+        energy_j=math.fsum(energy_breakdown_j.values()),
+        useful_ops=workload.flops,
+        peak_ops_per_s=peak_ops_per_s,
+        cycles=cycles,
+        clock_hz=clock_hz,
+        utilization=utilization,
+        energy_breakdown_j=dict(energy_breakdown_j),
+        traffic_bytes=_sum_dicts(c.bytes for c in costs),
+        stalls=_sum_dicts(c.stalls for c in costs),
+        ops=[c.to_op_result() for c in costs],
+        notes=list(notes),
+    )
+
+
+# ---- options ----------------------------------------------------------------------------------------
+
+
+def options_to_overrides(
+    backend: str, arch: ArchSpec, options: Mapping[str, Any], own: Iterable[str] = ()
+) -> tuple[ArchSpec, dict[str, Any]]:
+    """Split `options` into overrides of `arch`'s top-level fields (applied, re-validated) and the
+    backend's own options (`own`, returned). Anything else is a SpecError naming it."""
+    own = set(own)
+    fields = set(type(arch).model_fields) - {"kind", "sources", "name", "description"}
+    overrides: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in own:
+            rest[key] = value
+        elif key in fields:
+            overrides[key] = value
+        else:
+            allowed = sorted(own | fields | {"arch"})
+            raise SpecError(f"{backend} option", key, f"one of {allowed}")
+    if overrides:
+        arch = arch.with_overrides(overrides)
+    return arch, rest
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise SpecError(name, value, f"one of {list(allowed)}")
+    return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise SpecError(name, value, "a number in (0, 1]")
+    return float(value)
+
+
+def resolve_peak(peak_ops_per_s: Any = None, same_peak_as: Any = None) -> float | None:
+    """The peak (FLOP/s) to scale to: a positive number, or the peak of an architecture (name or spec)."""
+    if peak_ops_per_s is not None and same_peak_as is not None:
+        raise SpecError("peak_ops_per_s", peak_ops_per_s, "not together with same_peak_as (give one)")
+    if same_peak_as is not None:
+        return load_arch(same_peak_as).peak_ops_per_s
+    if peak_ops_per_s is None:
+        return None
+    if isinstance(peak_ops_per_s, bool) or not isinstance(peak_ops_per_s, int | float) or peak_ops_per_s <= 0:
+        raise SpecError("peak_ops_per_s", peak_ops_per_s, "a positive number of FLOP/s")
+    if not math.isfinite(peak_ops_per_s):
+        raise SpecError("peak_ops_per_s", peak_ops_per_s, "a finite number of FLOP/s")
+    return float(peak_ops_per_s)
+
+
+# ---- GEMM equivalents -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """`batch` products (m x k) @ (k x n)."""
+
+    m: int
+    k: int
+    n: int
+    batch: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.batch * self.m * self.k * self.n
+
+    @property
+    def flops(self) -> int:
+        return FLOPS_PER_MAC * self.macs
+
+
+def dense_equivalent(op: Butterfly) -> GemmShape:
+    """A butterfly multiply as the dense matrix it equals: (rows x n) @ (n x n); a complex butterfly as the
+    real (2n x 2n) matrix. Per stacked copy of a ButterflyLinear this is the padded n x n square."""
+    c = COMPLEX_FACTOR if op.complex else 1
+    return GemmShape(m=op.rows, k=op.n * c, n=op.n * c)
+
+
+def block_levels(stages: int, stages_per_block: int) -> list[int]:
+    """How `stages` consecutive stages split into groups of at most `stages_per_block`."""
+    if stages_per_block < 1:
+        raise SpecError("stages_per_block", stages_per_block, "an integer >= 1")
+    full, rest = divmod(stages, stages_per_block)
+    return [stages_per_block] * full + ([rest] if rest else [])
+
+
+def block_equivalent(op: Butterfly, stages_per_block: int) -> list[GemmShape]:
+    """A butterfly as block-diagonal GEMMs: each group of t consecutive stages multiplies to n / 2^t blocks
+    of 2^t x 2^t (complex: 2^(t+1) x 2^(t+1) real), applied to every row (the permutation between groups
+    is a strided DRAM/SRAM access, not a GEMM)."""
+    assert op.stages is not None
+    c = COMPLEX_FACTOR if op.complex else 1
+    shapes = []
+    for t in block_levels(op.stages, stages_per_block):
+        b = 1 << t
+        shapes.append(GemmShape(m=op.rows, k=b * c, n=b * c, batch=op.n // b))
+    return shapes
+
+
+def dft_equivalent(op: FFT) -> GemmShape:
+    """An FFT as a DFT matrix product (rows x K) @ (K x N): K = n (real input) or 2n (complex, as reals);
+    N = n (only the real part kept) or 2n."""
+    k = op.n if op.real_input else COMPLEX_FACTOR * op.n
+    n = op.n if op.real_output else COMPLEX_FACTOR * op.n
+    return GemmShape(m=op.rows, k=k, n=n)
+
+
+def gemm_shape(op: Any) -> GemmShape:
+    """The GemmShape of a workload GEMM op."""
+    return GemmShape(m=op.m, k=op.k, n=op.n, batch=op.batch)
+
+
+# ---- technology scaling ---------------------------------------------------------------------------------
+
+
+def _curve_at(points: list[tuple[float, float]], node_nm: float) -> float:
+    """Log-log interpolation of (node, factor) points; beyond the ends, the nearest segment's power law."""
+    pts = sorted(points)
+    if len(pts) == 1:
+        return pts[0][1]
+    if node_nm <= pts[0][0]:
+        (x0, y0), (x1, y1) = pts[0], pts[1]
+    elif node_nm >= pts[-1][0]:
+        (x0, y0), (x1, y1) = pts[-2], pts[-1]
+    else:
+        i = next(i for i in range(len(pts) - 1) if pts[i][0] <= node_nm <= pts[i + 1][0])
+        (x0, y0), (x1, y1) = pts[i], pts[i + 1]
+    slope = (math.log(y1) - math.log(y0)) / (math.log(x1) - math.log(x0))
+    return math.exp(math.log(y0) + slope * (math.log(node_nm) - math.log(x0)))
+
+
+def logic_energy_factor(from_nm: float, to_nm: float, table: str = DEFAULT_ENERGY_TABLE) -> float:
+    """Energy of a logic operation at `to_nm` relative to `from_nm` (Stillmaker-Baas curve of `table`)."""
+    for name, v in (("from_nm", from_nm), ("to_nm", to_nm)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+            raise SpecError(name, v, "a positive technology node in nm")
+    t = load_energy_table(table)
+    if "logic" not in t.scaling:
+        raise SpecError("energy_table", table, "a table with a 'logic' scaling curve")
+    pts = [(float(p.node_nm), p.factor) for p in t.scaling["logic"]]
+    return _curve_at(pts, float(to_nm)) / _curve_at(pts, float(from_nm))
+
+
+def dram_j_per_byte(table: str = DEFAULT_ENERGY_TABLE) -> float:
+    """DRAM energy per byte of the energy table (it does not scale with the logic node)."""
+    return load_energy_table(table).action_j("dram")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = [
+    "BUTTERFLY_MAPPINGS",
+    "FLOPS_PER_MAC",
+    "GemmShape",
+    "OpCost",
+    "block_equivalent",
+    "block_levels",
+    "build_result",
+    "ceil_div",
+    "check_choice",
+    "check_fraction",
+    "dense_equivalent",
+    "dft_equivalent",
+    "dram_j_per_byte",
+    "gemm_shape",
+    "logic_energy_factor",
+    "options_to_overrides",
+    "resolve_peak",
+]

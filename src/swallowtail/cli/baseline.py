@@ -1,0 +1,118 @@
+"""`swallowtail baseline ...`: run a network on one of the baseline machines, or list them.
+
+    swallowtail baseline --target sanger --model fabnet-base --seq-len 512 [--batch 1] [--json]
+    swallowtail baseline --target sanger -o same_peak_as=df-4x4-simd8 --model transformer -L 4096
+    swallowtail baseline list [--json]
+
+`--json` prints exactly `Result.to_dict()`; the table shows latency, energy, utilization, the energy and
+traffic breakdowns and the ops that take longest with what bounds them. `-o KEY=VALUE` (repeatable) passes
+an option to the backend's factory (values parsed as YAML scalars: numbers, true/false, strings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from swallowtail.cli._common import console, emit_json, err_console, print_result, user_errors
+from swallowtail.errors import SpecError
+
+app = typer.Typer(
+    help="Baseline machines (Xavier NX, FABNet, Sanger, SpAtten, systolic array): run a network, list them.",
+    invoke_without_command=True,
+)
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """`["k=v", ...]` -> {k: v}, each value a YAML scalar (1e9 -> float, true -> bool, text -> str)."""
+    from swallowtail.arch._spec_base import parse_yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpecError("--option", item, "KEY=VALUE, e.g. same_peak_as=df-4x4-simd8")
+        if key in out:
+            raise SpecError("--option", item, f"each key once ({key!r} is given twice)")
+        value = parse_yaml(raw, source=f"--option {key}") if raw.strip() else ""
+        if isinstance(value, dict | list):
+            raise SpecError("--option", item, "a scalar value (number, true/false or text)")
+        out[key] = value
+    return out
+
+
+def run_baseline(
+    target: str, model: str, seq_len: int, batch: int = 1, options: dict[str, Any] | None = None
+):
+    """The Result of `model` at `seq_len` x `batch` on backend `target` (with factory `options`)."""
+    from swallowtail.backends import get_backend
+    from swallowtail.cli.workload import resolve_model
+    from swallowtail.workload.lower import lower
+
+    cfg, label = resolve_model(model)
+    workload = lower(cfg, seq_len, batch, name=label)
+    return get_backend(target, **(options or {})).run(workload)
+
+
+@app.callback(invoke_without_command=True)
+@user_errors
+def main(
+    ctx: typer.Context,
+    target: str | None = typer.Option(
+        None, "--target", "-t", help="A baseline (see `swallowtail baseline list`)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Network preset (see `swallowtail model list`) or a HybridConfig YAML."
+    ),
+    seq_len: int | None = typer.Option(None, "--seq-len", "-L", help="Tokens per input sequence."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Inputs per inference."),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", help="Backend option KEY=VALUE (repeatable), e.g. same_peak_as=df-4x4-simd8."
+    ),
+    top: int = typer.Option(10, "--top", help="How many of the longest ops to show."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly Result.to_dict() as JSON."),
+) -> None:
+    """Run MODEL at --seq-len on the baseline --target and show the Result."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if target is None and model is None and seq_len is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    missing = [n for n, v in (("--target", target), ("--model", model), ("--seq-len", seq_len)) if v is None]
+    if missing:
+        err_console.print(
+            f"[bold red]error:[/] {', '.join(missing)} missing: --target, --model and --seq-len are required "
+            "to run a baseline (or use `swallowtail baseline list`)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    assert target is not None and model is not None and seq_len is not None
+    result = run_baseline(target, model, seq_len, batch, parse_options(option))
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    print_result(result, top_ops=top)
+
+
+@app.command("list")
+@user_errors
+def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON: name -> description.")) -> None:
+    """List the baseline targets with a one-line description each."""
+    from swallowtail.backends import describe_backends
+    from swallowtail.baselines import BACKENDS
+
+    described = describe_backends()
+    rows = {name: described.get(name, desc) for name, (_, desc) in BACKENDS.items()}
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(title="baseline targets")
+    table.add_column("target", style="bold")
+    table.add_column("description")
+    for name, desc in rows.items():
+        table.add_row(name, desc)
+    console.print(table)
