@@ -1,0 +1,646 @@
+"""The report of `swallowtail reproduce`: figures (matplotlib, Agg), summary.md, a self-contained report.html.
+
+Figures, one function each (every one takes a `ReproduceRun` and returns a matplotlib Figure):
+
+1. speedup of the array over Xavier NX per workload (hybrid net, eager kernels, dense Transformer; log y)
+2. energy efficiency over Xavier NX per workload (log y)
+3. the array against the accelerators at the same peak (efficiency and energy ratios, paper's bands)
+4. latency breakdown by op kind, stacked per backend, for one workload
+5. energy breakdown by component, stacked per backend, for the same workload
+6. FLOP efficiency and reported utilization per workload
+7. roofline: operational intensity vs achieved FLOP/s, with each backend's roof
+8. a timeline of one workload on the array (per-op start times when the Result has them, else the ops'
+   latencies laid end to end -- the figure says which)
+
+report.html embeds every figure as a base64 PNG (no external URL, no script from elsewhere) and carries a
+small inline script that, after `window.onload`, sets `data-images-loaded="N/M"` on <body> (N of the M
+images decoded) -- the browser test reads it back. Every output is deterministic: no timestamps.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from swallowtail.experiments.reproduce import PAPER, PAPER_TEXT, ReproduceRun, array_key
+from swallowtail.experiments.suite import (
+    ARRAY_ARCH,
+    DENSE,
+    GROUP_LRA,
+    ROLE_GPU,
+    ROLE_GPU_DENSE,
+    ROLE_GPU_EAGER,
+    ROLE_SAME_PEAK,
+    ROLE_SYSTOLIC,
+)
+from swallowtail.result import Result
+
+#: figure geometry: inches and dots per inch (1300 px wide at 100 dpi, readable in a 1400 px window)
+FIG_W_IN = 13.0
+FIG_H_IN = 5.2
+FIG_DPI = 100
+#: height factor of a figure with two panels stacked
+TWO_ROWS = 1.6
+#: workloads preferred for the per-workload breakdowns and the timeline, first present wins
+FOCUS_PREFERENCE = ("lra-text@L4096", "lra-listops@L2048", "fabnet-base@L1024", "fabnet-base@L512")
+#: colour cycle (matplotlib tab10) and bar width of grouped bars (fraction of a group's slot)
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
+)  # fmt: skip
+GROUP_WIDTH = 0.8
+#: reference lines
+PARITY = 1.0
+PAPER_LINE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.0}
+PAPER_BAND_ALPHA = 0.12
+#: the floor's label suffix in figures
+FLOOR_TAG = " (roofline floor)"
+#: seconds -> milliseconds
+MS = 1e3
+#: operational-intensity span of the roofline plot (FLOP/byte)
+ROOF_OI_MIN = 1e-1
+ROOF_OI_MAX = 1e5
+ROOF_POINTS = 200
+#: a bar's label when it is a share of the total
+PERCENT = 100.0
+#: SI prefixes, largest first, for labels
+SI_PREFIXES = (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12))
+
+FigureFn = Callable[[ReproduceRun], Any]
+
+
+@dataclass(frozen=True)
+class FigureOut:
+    """A rendered figure: an id (file stem), a title, a caption, the PNG bytes."""
+
+    id: str
+    title: str
+    caption: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colour(run: ReproduceRun, key: str) -> str:
+    keys = [t.key for t in run.targets]
+    return PALETTE[keys.index(key) % len(PALETTE)]
+
+
+def _label(run: ReproduceRun, key: str) -> str:
+    t = run.target(key)
+    return t.label + (FLOOR_TAG if t.substitute and FLOOR_TAG.strip(" ()") not in t.label else "")
+
+
+def short_name(workload: str) -> str:
+    """'lra-listops@L2048' -> 'listops L2048'; 'fabnet-base@L128' -> 'base L128'."""
+    name, _, length = workload.partition("@")
+    name = name.removeprefix("lra-").removeprefix("fabnet-")
+    return f"{name} {length}"
+
+
+def focus_workload(run: ReproduceRun) -> str:
+    names = [w.name for w in run.suite.workloads]
+    return next((n for n in FOCUS_PREFERENCE if n in names), names[0])
+
+
+def _keys(run: ReproduceRun, roles: tuple[str, ...]) -> list[str]:
+    return [t.key for t in run.targets if t.role in roles]
+
+
+def _array_title(run: ReproduceRun) -> str:
+    t = run.target(array_key(run))
+    return f"{ARRAY_ARCH} roofline floor (simulator not available)" if t.substitute else t.label
+
+
+def _grouped_bars(ax: Any, run: ReproduceRun, series: dict[str, dict[str, float]]) -> None:
+    """Bars per workload (x), one per series key, coloured by target."""
+    workloads = [w.name for w in run.suite.workloads]
+    n = max(1, len(series))
+    width = GROUP_WIDTH / n
+    for i, (key, per) in enumerate(series.items()):
+        xs = [j + (i - (n - 1) / 2) * width for j, w in enumerate(workloads) if w in per]
+        ys = [per[w] for w in workloads if w in per]
+        ax.bar(xs, ys, width=width, color=_colour(run, key), label=_label(run, key))
+    ax.set_xticks(range(len(workloads)))
+    ax.set_xticklabels([short_name(w) for w in workloads], rotation=35, ha="right")
+    ax.set_xlim(-0.6, len(workloads) - 0.4)
+
+
+def _legend_outside(fig: Any, axes: Any, title: str | None = None) -> None:
+    """One legend for the figure, right of the plots (never over the data); labels deduplicated."""
+    seen: dict[str, Any] = {}
+    for ax in axes if isinstance(axes, list | tuple) else [axes]:
+        for h, lbl in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lbl, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small", title=title)
+
+
+def si(x: float, unit: str) -> str:
+    """3 significant digits with an SI prefix: si(0.0745, 's') -> '74.5 ms', si(2420.0, 'J') -> '2.42 kJ'."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g} {unit}"
+    for prefix, scale in SI_PREFIXES:
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    prefix, scale = SI_PREFIXES[-1]
+    return f"{x / scale:.3g} {prefix}{unit}"
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+# ---- figures -------------------------------------------------------------------------------------------
+def fig_speedup_gpu(run: ReproduceRun) -> Any:
+    plt = _plt()
+    per = run.comparisons["per_workload"]
+    series = {
+        k: per[k]["speedup"] for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per
+    }
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
+    _grouped_bars(ax, run, series)
+    ax.set_yscale("log")
+    ax.axhline(PARITY, color="grey", linewidth=0.8)
+    ax.axhline(PAPER["speedup_vs_xavier_max"], **PAPER_LINE_STYLE, label="paper: max 14.34x")
+    ax.axhline(
+        PAPER["speedup_vs_xavier_avg"], **{**PAPER_LINE_STYLE, "linestyle": ":"}, label="paper: avg 9.29x"
+    )
+    ax.set_ylabel("speedup of the array over Xavier NX (x, log)")
+    ax.set_xlabel("workload (network @ sequence length)")
+    ax.set_title(f"Speedup over Jetson Xavier NX -- array: {_array_title(run)}")
+    _legend_outside(fig, ax, title="Xavier NX running")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    return fig
+
+
+def fig_energy_gpu(run: ReproduceRun) -> Any:
+    plt = _plt()
+    per = run.comparisons["per_workload"]
+    series = {k: per[k]["energy"] for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
+    _grouped_bars(ax, run, series)
+    ax.set_yscale("log")
+    ax.axhline(PARITY, color="grey", linewidth=0.8)
+    ax.axhline(PAPER["energy_eff_vs_xavier"], **PAPER_LINE_STYLE, label="paper: 11.14x")
+    ax.set_ylabel("energy efficiency over Xavier NX\n(Xavier J / array J per inference, x, log)")
+    ax.set_xlabel("workload (network @ sequence length)")
+    ax.set_title(f"Energy efficiency over Jetson Xavier NX -- array: {_array_title(run)}")
+    _legend_outside(fig, ax, title="Xavier NX running")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    return fig
+
+
+def fig_same_peak(run: ReproduceRun) -> Any:
+    plt = _plt()
+    per = run.comparisons["per_workload"]
+    keys = [k for k in _keys(run, (ROLE_SAME_PEAK, ROLE_SYSTOLIC)) if k in per]
+    fig, axes = plt.subplots(2, 1, figsize=(FIG_W_IN, FIG_H_IN * TWO_ROWS), layout="constrained", sharex=True)
+    panels = (
+        ("efficiency", "efficiency ratio\n(array FLOP eff. / theirs, x, log)", "efficiency_vs_same_peak"),
+        ("energy", "energy reduction\n(their J / array J, x, log)", "energy_reduction_vs_same_peak"),
+    )
+    for ax, (metric, ylabel, paper_key) in zip(axes, panels, strict=True):
+        _grouped_bars(ax, run, {k: per[k][metric] for k in keys})
+        ax.set_yscale("log")
+        lo, hi = PAPER[paper_key]
+        ax.axhspan(
+            lo, hi, color="black", alpha=PAPER_BAND_ALPHA, label=f"paper ({metric}): {PAPER_TEXT[paper_key]}"
+        )
+        ax.axhline(PARITY, color="grey", linewidth=0.8)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[1].set_xlabel("workload (network @ sequence length)")
+    axes[0].set_title("Efficiency at the same peak")
+    _legend_outside(fig, list(axes))
+    axes[1].set_title("Energy at the same peak")
+    fig.suptitle(f"Array ({_array_title(run)}) vs machines of the array's peak")
+    return fig
+
+
+def _stacked_shares(
+    ax: Any, run: ReproduceRun, rows: list[tuple[str, Result]], parts: Callable[[Result], dict[str, float]],
+    total: Callable[[Result], float], unit: Callable[[float], str],
+) -> None:  # fmt: skip
+    """100%-stacked horizontal bars (one per backend) of `parts`, the total written at each bar's end."""
+    names = sorted({p for _, r in rows for p in parts(r)})
+    left = [0.0] * len(rows)
+    for i, part in enumerate(names):
+        widths = []
+        for _, r in rows:
+            ps = parts(r)
+            s = sum(ps.values())
+            widths.append(PERCENT * ps.get(part, 0.0) / s if s > 0 else 0.0)
+        ax.barh(range(len(rows)), widths, left=left, color=PALETTE[i % len(PALETTE)], label=part)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([lbl for lbl, _ in rows])
+    ax.invert_yaxis()
+    for j, (_, r) in enumerate(rows):
+        ax.text(PERCENT + 1, j, unit(total(r)), va="center", fontsize="small")
+    ax.set_xlim(0, PERCENT * 1.12)
+
+
+def _breakdown_rows(run: ReproduceRun, workload: str) -> list[tuple[str, Result]]:
+    rows = []
+    for t in run.targets:
+        r = run.result(workload, t.key)
+        if r is not None:
+            suffix = " [dense twin]" if t.network == DENSE else ""
+            rows.append((_label(run, t.key) + suffix, r))
+    return rows
+
+
+def _by_kind(r: Result) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for o in r.ops:
+        out[o.kind] = out.get(o.kind, 0.0) + o.latency_s
+    return out
+
+
+def fig_latency_breakdown(run: ReproduceRun) -> Any:
+    plt = _plt()
+    w = focus_workload(run)
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
+    _stacked_shares(ax, run, _breakdown_rows(run, w), _by_kind, lambda r: r.latency_s, lambda t: si(t, "s"))
+    ax.set_xlabel("share of the summed per-op latency (%); total latency at the bar's end")
+    floor = " (roofline floor: per-op floors, which overlap)" if run.target(array_key(run)).substitute else ""
+    ax.set_title(f"Latency by op kind, {w}{floor}")
+    _legend_outside(fig, ax, title="op kind")
+    return fig
+
+
+def fig_energy_breakdown(run: ReproduceRun) -> Any:
+    plt = _plt()
+    w = focus_workload(run)
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
+    _stacked_shares(
+        ax, run, _breakdown_rows(run, w), lambda r: dict(r.energy_breakdown_j), lambda r: r.energy_j,
+        lambda j: si(j, "J"),
+    )  # fmt: skip
+    ax.set_xlabel("share of the energy (%) by the backend's own components; total energy at the bar's end")
+    ax.set_title(f"Energy by component, {w}")
+    _legend_outside(fig, ax, title="component")
+    return fig
+
+
+def fig_utilization(run: ReproduceRun) -> Any:
+    plt = _plt()
+    keys = [t.key for t in run.targets if t.network != DENSE]
+    fig, axes = plt.subplots(2, 1, figsize=(FIG_W_IN, FIG_H_IN * TWO_ROWS), layout="constrained", sharex=True)
+    for ax, (attr, title) in zip(
+        axes,
+        (
+            ("flop_efficiency", "FLOP efficiency = FLOPs / (peak x time)"),
+            ("utilization", "utilization (as reported)"),
+        ),
+        strict=True,
+    ):
+        series: dict[str, dict[str, float]] = {}
+        for k in keys:
+            per = {}
+            for w in run.suite.workloads:
+                r = run.result(w.name, k)
+                v = getattr(r, attr, None) if r is not None else None
+                if v is not None and v > 0:
+                    per[w.name] = v
+            series[k] = per
+        _grouped_bars(ax, run, series)
+        ax.set_yscale("log")
+        ax.set_ylim(top=1.5)
+        ax.set_title(title)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[1].set_xlabel("workload (network @ sequence length)")
+    for ax in axes:
+        ax.set_ylabel("fraction of peak (log)")
+    _legend_outside(fig, list(axes))
+    fig.suptitle("How much of each machine's peak the hybrid networks use")
+    return fig
+
+
+def fig_roofline(run: ReproduceRun) -> Any:
+    import numpy as np
+
+    plt = _plt()
+    roofs = run.extra.get("roofs", {})
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN * 1.2), layout="constrained")
+    oi = np.logspace(math.log10(ROOF_OI_MIN), math.log10(ROOF_OI_MAX), ROOF_POINTS)
+    for t in run.targets:
+        c = _colour(run, t.key)
+        roof = roofs.get(t.key, {})
+        peak, bw = roof.get("peak_ops_per_s", 0.0), roof.get("dram_bytes_per_s", 0.0)
+        if peak > 0:
+            ax.plot(oi, np.minimum(peak, oi * bw) if bw > 0 else np.full_like(oi, peak), color=c, alpha=0.7)
+        xs, ys = [], []
+        for r in (x.result for x in run.runs if x.target == t.key):
+            dram = r.traffic_bytes.get("dram", 0)
+            if dram > 0 and r.latency_s > 0:
+                xs.append(r.useful_ops / dram)
+                ys.append(r.useful_ops / r.latency_s)
+        ax.scatter(xs, ys, color=c, label=_label(run, t.key), edgecolor="black", linewidth=0.4, zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (workload FLOPs / DRAM bytes moved, FLOP/B)")
+    ax.set_ylabel("achieved throughput (workload FLOPs / latency, FLOP/s)")
+    ax.set_title("Roofline: each backend's roof (peak, DRAM bandwidth) and its runs (one point per workload)")
+    ax.grid(which="both", alpha=0.3)
+    _legend_outside(fig, ax, title="backend (roof: same colour)")
+    return fig
+
+
+def timeline(result: Result) -> tuple[list[tuple[str, str, float, float]], bool]:
+    """[(op name, kind, start s, duration s)] and whether the starts come from the Result itself.
+
+    A Result whose ops carry `start_s` (a simulator's schedule) is drawn as scheduled; otherwise the ops'
+    latencies are laid end to end in workload order (a sequential timeline)."""
+    starts = [getattr(o, "start_s", None) for o in result.ops]
+    if result.ops and all(s is not None for s in starts):
+        return [
+            (o.name, o.kind, float(s), o.latency_s) for o, s in zip(result.ops, starts, strict=True)
+        ], True
+    out, t = [], 0.0
+    for o in result.ops:
+        out.append((o.name, o.kind, t, o.latency_s))
+        t += o.latency_s
+    return out, False
+
+
+def fig_timeline(run: ReproduceRun) -> Any:
+    plt = _plt()
+    w = focus_workload(run)
+    key = array_key(run)
+    r = run.result(w, key)
+    assert r is not None
+    spans, scheduled = timeline(r)
+    kinds = sorted({k for _, k, _, _ in spans})
+    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN * 0.8), layout="constrained")
+    for i, kind in enumerate(kinds):
+        bars = [(s * MS, d * MS) for _, k, s, d in spans if k == kind]
+        ax.broken_barh(
+            bars, (i - 0.4, 0.8), color=PALETTE[i % len(PALETTE)], edgecolor="white", linewidth=0.2
+        )
+    ax.set_yticks(range(len(kinds)))
+    ax.set_yticklabels(kinds)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("op kind")
+    how = (
+        "scheduled start times from the Result" if scheduled else "sequential: ops' latencies laid end to end"
+    )
+    floor = " -- per-op roofline floors, not a simulation" if run.target(key).substitute else ""
+    ax.set_title(f"Timeline of {w} on {_array_title(run)}\n({how}){floor}")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+#: (id, title, caption, function) of every figure, in report order
+FIGURES: tuple[tuple[str, str, str, FigureFn], ...] = (
+    ("speedup_xavier", "Speedup over Jetson Xavier NX",
+     "Array latency vs Xavier NX per workload: Xavier running the same hybrid network (fused butterfly "
+     "kernels), as PyTorch eager would (one kernel per butterfly stage), and running the dense Transformer "
+     "of the same shape. Dashed: the paper's max, dotted: its average.", fig_speedup_gpu),
+    ("energy_xavier", "Energy efficiency over Jetson Xavier NX",
+     "Xavier NX energy per inference / the array's, per workload. Dashed: the paper's 11.14x.",
+     fig_energy_gpu),
+    ("same_peak", "Accelerators at the same peak",
+     "Sanger and SpAtten scaled to the array's 256 GOPS, and the same-peak systolic array: the array's FLOP "
+     "efficiency over theirs (left) and their energy over the array's (right). Shaded: the paper's ranges.",
+     fig_same_peak),
+    ("latency_breakdown", "Latency breakdown by op kind",
+     "Share of each backend's per-op latency by op kind, one workload; the bar's label is its total latency.",
+     fig_latency_breakdown),
+    ("energy_breakdown", "Energy breakdown by component",
+     "Each backend's energy by the components it reports (board power for the GPU; FUs, SRAM, DRAM, leakage "
+     "for the array and the accelerators), one workload.", fig_energy_breakdown),
+    ("utilization", "Utilization per workload",
+     "FLOP efficiency (comparable across machines) and the utilization each backend reports.",
+     fig_utilization),
+    ("roofline", "Roofline",
+     "Each backend's roof min(peak, intensity x DRAM bandwidth) and its runs; a point below its roof is "
+     "losing time to something other than peak compute or DRAM bandwidth.", fig_roofline),
+    ("timeline", "Timeline on the array",
+     "One workload on the array, ops grouped by kind along time.", fig_timeline),
+)  # fmt: skip
+
+
+def render_figures(run: ReproduceRun) -> list[FigureOut]:
+    return [FigureOut(fid, title, caption, _png(fn(run))) for fid, title, caption, fn in FIGURES]
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+def headline_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    head = [
+        "metric",
+        "paper (abstract)",
+        "ours: GPU runs the hybrid net",
+        "ours: GPU eager",
+        "ours: GPU dense",
+    ]
+    rows = []
+    for row in run.comparisons["headline"]:
+        if "ours_gpu_hybrid" in row:
+            rows.append(
+                [
+                    row["metric"],
+                    row["paper"],
+                    row["ours_gpu_hybrid"],
+                    row["ours_gpu_eager"],
+                    row["ours_gpu_dense"],
+                ]
+            )
+        else:
+            per = ", ".join(f"{k}: {v}" for k, v in row["per_accelerator"].items())
+            rows.append([row["metric"], row["paper"], f"{row['ours_same_peak']} ({per})", "", ""])
+    return head, rows
+
+
+def _latency_table(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    head = [
+        "workload",
+        *(_label(run, t.key) + (" [dense]" if t.network == DENSE else "") for t in run.targets),
+    ]
+    rows = []
+    for w in run.suite.workloads:
+        cells = [w.name]
+        for t in run.targets:
+            r = run.result(w.name, t.key)
+            cells.append("" if r is None else f"{si(r.latency_s, 's')} / {si(r.energy_j, 'J')}")
+        rows.append(cells)
+    return head, rows
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _status_lines(run: ReproduceRun) -> list[str]:
+    out = [run.notice] if run.notice else []
+    for backend, status in run.array.items():
+        out.append(f"dataflow array ({backend}): {status}")
+    return out
+
+
+# ---- summary.md ----------------------------------------------------------------------------------------
+def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str:
+    import swallowtail
+
+    s = run.suite
+    parts = [
+        f"# swallowtail reproduce -- suite `{s.name}`",
+        "",
+        f"swallowtail {swallowtail.__version__}; {len(s.workloads)} workloads x {len(run.targets)} targets; "
+        f"{s.description}.",
+        "",
+        "## Array status",
+        "",
+        *(f"- **{line}**" for line in _status_lines(run)),
+        "",
+        "## Headline, beside the paper's abstract",
+        "",
+        "Paper (arXiv 2411.00734, abstract): vs Jetson Xavier NX up to 14.34x speedup (9.29x average) and "
+        "11.14x energy efficiency on attention workloads; vs state-of-the-art attention accelerators of the "
+        "same peak performance 2.38x-4.7x efficiency and 6.60x-15.37x energy reduction.",
+        "",
+        _md_table(*headline_rows(run)),
+        "",
+        "## Why ours differ",
+        "",
+        *(f"- {line}" for line in run.comparisons["why"]),
+        "",
+        "## Latency / energy per workload and target",
+        "",
+        _md_table(*_latency_table(run)),
+        "",
+    ]
+    if figure_dir is not None:
+        parts += ["## Figures", ""]
+        for fid, title, caption, _ in FIGURES:
+            parts += [f"### {title}", "", f"![{title}]({figure_dir}/{fid}.png)", "", caption, ""]
+    return "\n".join(parts)
+
+
+# ---- report.html ---------------------------------------------------------------------------------------
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif; margin: 24px auto;
+       max-width: 1340px; color: #1b1b1b; line-height: 1.45; padding: 0 16px; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
+.meta { color: #555; }
+.banner { padding: 10px 14px; border-radius: 6px; margin: 12px 0; font-weight: 600; }
+.banner.warn { background: #fff4d6; border: 1px solid #e0b84a; }
+.banner.ok { background: #e6f5e8; border: 1px solid #6cb47a; }
+.headline { display: grid; grid-template-columns: 1fr 2.4fr; gap: 20px; align-items: start; }
+.paper { background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 10px 14px; }
+table { border-collapse: collapse; font-size: 14px; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #eef1f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.wide { overflow-x: auto; font-size: 12px; }
+figure { margin: 24px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 14px; margin-top: 4px; }
+li { margin-bottom: 6px; }
+"""
+
+#: sets data-images-loaded="N/M" on <body> once every image has had its chance to load
+LOAD_SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);
+});
+"""
+
+
+def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    e = html.escape
+    th = "".join(f"<th>{e(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<div class="{cls}"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> str:
+    import swallowtail
+
+    e = html.escape
+    figures = render_figures(run) if figures is None else figures
+    s = run.suite
+    substitute = run.target(array_key(run)).substitute
+    banner_cls = "warn" if substitute else "ok"
+    banner = "<br>".join(e(line) for line in _status_lines(run))
+    paper = (
+        "<div class='paper'><b>The paper's abstract</b> (arXiv 2411.00734)<ul>"
+        "<li>vs Jetson Xavier NX: up to <b>14.34x</b> speedup (<b>9.29x</b> average) and <b>11.14x</b> "
+        "energy efficiency on attention workloads</li>"
+        "<li>vs state-of-the-art attention accelerators of the same peak performance: <b>2.38x-4.7x</b> "
+        "efficiency and <b>6.60x-15.37x</b> energy reduction</li></ul></div>"
+    )
+    targets = _html_table(
+        ["key", "label", "backend", "options", "network", "stand-in?", "stands for"],
+        [
+            [t.key, t.label, t.backend, ", ".join(f"{k}={v}" for k, v in t.options) or "-", t.network,
+             "yes (roofline floor)" if t.substitute else "no", ", ".join(t.stands_for)]
+            for t in run.targets
+        ],
+    )  # fmt: skip
+    figs = "".join(
+        f"<figure id='fig-{e(f.id)}'><h3>{e(f.title)}</h3><img alt='{e(f.title)}' src='{f.data_uri}'>"
+        f"<figcaption>{e(f.caption)}</figcaption></figure>"
+        for f in figures
+    )
+    why = "".join(f"<li>{e(line)}</li>" for line in run.comparisons["why"])
+    groups = sorted({w.group for w in s.workloads}, key=lambda g: (g != GROUP_LRA, g))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>swallowtail reproduce: {e(s.name)}</title>
+<style>{CSS}</style></head>
+<body data-images-loaded="pending" data-figures="{len(figures)}">
+<h1>Multilayer dataflow: the paper's evaluation, reproduced</h1>
+<p class="meta">swallowtail {e(swallowtail.__version__)} &middot; suite <b>{e(s.name)}</b>:
+{len(s.workloads)}
+workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.description)}</p>
+<div class="banner {banner_cls}">{banner}</div>
+<h2>Headline</h2>
+<div class="headline">{paper}{_html_table(*headline_rows(run))}</div>
+<h2>Why ours differ</h2><ul>{why}</ul>
+<h2>Figures</h2>{figs}
+<h2>Latency / energy per workload and target</h2>{_html_table(*_latency_table(run), cls="wide")}
+<h2>Targets</h2>{targets}
+<p class="meta">Every number comes from results.json beside this file (one Result per run). No constant was
+tuned to the paper's figures.</p>
+<script>{LOAD_SCRIPT}</script>
+</body></html>
+"""
+
+
+__all__ = [
+    "FIGURES",
+    "FigureOut",
+    "focus_workload",
+    "render_figures",
+    "render_html",
+    "render_summary",
+    "timeline",
+]

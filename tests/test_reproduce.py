@@ -1,0 +1,278 @@
+"""`swallowtail reproduce`: the suite, the run, the outputs (results.json, summary.md, report.html), atomic
+writes, determinism, the array's stand-in when its simulator is missing, memoisation and the process pool."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
+from swallowtail.cli.reproduce import reproduce
+from swallowtail.experiments import reproduce as rp
+from swallowtail.experiments.report import FIGURES, render_summary, timeline
+from swallowtail.experiments.suite import (
+    ARRAY_FLOOR,
+    DENSE,
+    HYBRID,
+    MULTILAYER_BACKEND,
+    SINGLE_LAYER_BACKEND,
+    TARGETS,
+    Suite,
+    WorkloadSpec,
+    dense_twin,
+    full_suite,
+    quick_suite,
+)
+from swallowtail.nn.config import get_preset
+from swallowtail.result import OpResult, Result
+
+ARRAY_BACKENDS = (MULTILAYER_BACKEND, SINGLE_LAYER_BACKEND)
+#: a one-workload suite for the tests that run the suite more than once
+TINY = Suite("tiny", (WorkloadSpec("fabnet-base", 128, group="fabnet-base"),))
+
+app = typer.Typer()
+app.command()(reproduce)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def quick_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """`reproduce --quick --json` into a temp folder, once for the module."""
+    out = tmp_path_factory.mktemp("reproduce")
+    result = runner.invoke(app, ["--quick", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+# ---- the suite -------------------------------------------------------------------------------------------
+def test_suites_cover_the_paper_and_quick_is_a_subset_with_every_target():
+    full, quick = full_suite(), quick_suite()
+    names = [w.name for w in full.workloads]
+    for lra in ("lra-listops@L2048", "lra-text@L4096", "lra-retrieval@L4096", "lra-image@L1024"):
+        assert lra in names
+    assert "lra-pathfinder@L1024" in names
+    for preset in ("fabnet-base", "fabnet-large"):
+        for L in (128, 256, 512, 1024, 2048, 4096):
+            assert f"{preset}@L{L}" in names
+    assert len(names) == len(set(names)) == 17
+    assert {w.name for w in quick.workloads} < set(names)
+    assert quick.targets == full.targets == TARGETS
+    backends = {t.backend for t in TARGETS}
+    assert {
+        *ARRAY_BACKENDS,
+        "xavier-nx",
+        "fabnet-be40",
+        "fabnet-be120",
+        "sanger",
+        "spatten",
+        "systolic",
+    } <= backends
+    peers = [t for t in TARGETS if t.backend in ("sanger", "spatten")]
+    assert all(t.options_dict == {"same_peak_as": "df-4x4-simd8"} for t in peers)
+    assert [t.network for t in TARGETS].count(DENSE) == 1
+
+
+def test_dense_twins_are_the_transformers_of_the_same_shape():
+    base = WorkloadSpec("fabnet-base", 512, "fabnet-base")
+    assert base.config(DENSE) == get_preset("transformer")
+    assert base.dense_name == "transformer@L512"
+    large = WorkloadSpec("fabnet-large", 512, "fabnet-large").config(DENSE)
+    assert (large.n_layers, large.d_model, large.d_ff, large.n_heads) == (24, 1024, 4096, 16)
+    assert large.block_kinds() == ["dense"] * 24
+    lra = WorkloadSpec("lra-text", 4096, "LRA")
+    twin = lra.config(DENSE)
+    assert twin == dense_twin(get_preset("lra-text"))
+    assert (twin.attention_layers, twin.attention, twin.ffn) == (twin.n_layers, "dense", "dense")
+    assert lra.dense_name == "lra-text-dense@L4096"
+
+
+# ---- resolving targets: the array's stand-in -----------------------------------------------------------
+def test_missing_simulator_falls_back_to_one_labelled_floor():
+    available = [b for b in list_backends() if b not in ARRAY_BACKENDS]
+    resolved = rp.resolve_targets(TARGETS, available)
+    floors = [t for t in resolved if t.substitute]
+    assert len(floors) == 1, "both array dataflows stand on the same floor: shown once, not twice"
+    (floor,) = floors
+    assert floor.backend == "roofline" and floor.options_dict == {"arch": "df-4x4-simd8"}
+    assert floor.stands_for == ("array-ml", "array-sl")
+    assert "roofline floor" in floor.label
+    assert len(resolved) == len(TARGETS) - 1
+
+
+def test_registered_simulators_are_used_as_they_are():
+    resolved = rp.resolve_targets(TARGETS, [*list_backends(), *ARRAY_BACKENDS])
+    assert not any(t.substitute for t in resolved)
+    assert [t.backend for t in resolved[:2]] == list(ARRAY_BACKENDS)
+
+
+def test_unknown_backend_without_fallback_is_a_clear_error():
+    with pytest.raises(ValueError, match="not registered"):
+        rp.resolve_targets(TARGETS, ["roofline"])
+
+
+class _FakeSimulator:
+    """Stands in for the array simulator in tests: the floor, renamed, counting its runs."""
+
+    calls = 0
+
+    def __init__(self, **options):
+        self.inner = get_backend("roofline", **options)
+        self.name = MULTILAYER_BACKEND
+
+    def run(self, workload):
+        type(self).calls += 1
+        r = self.inner.run(workload)
+        return dataclasses.replace(r, backend=self.name)
+
+
+def test_a_registered_simulator_replaces_the_floor_and_runs_are_memoised():
+    if MULTILAYER_BACKEND in list_backends():
+        pytest.skip("the real simulator is registered in this build")
+    register_backend(MULTILAYER_BACKEND, _FakeSimulator, "test double")
+    try:
+        _FakeSimulator.calls = 0
+        cache: dict = {}
+        run = rp.run_suite(TINY, cache=cache)
+        ml = run.target("array-ml")
+        assert ml.backend == MULTILAYER_BACKEND and not ml.substitute
+        assert run.result(TINY.workloads[0].name, "array-ml").backend == MULTILAYER_BACKEND
+        assert run.target("array-floor").stands_for == ("array-sl",)  # single-layer still missing
+        assert run.notice is None and run.array[MULTILAYER_BACKEND] == "simulated"
+        assert _FakeSimulator.calls == 1
+        rp.run_suite(TINY, cache=cache)  # same (backend, options, workload): served from the cache
+        assert _FakeSimulator.calls == 1
+    finally:
+        unregister_backend(MULTILAYER_BACKEND)
+
+
+# ---- the outputs -----------------------------------------------------------------------------------------
+def test_results_json_holds_every_result_consistently(quick_out):
+    out, printed = quick_out
+    data = rp.load_results(out / "results.json")
+    suite = quick_suite()
+    assert data["schema"] == rp.RESULTS_SCHEMA and data["swallowtail_version"]
+    assert data["suite"] == json.loads(json.dumps(suite.to_dict()))
+    n_targets = len(data["targets"])
+    assert len(data["runs"]) == len(suite.workloads) * n_targets
+    fields = {f.name for f in dataclasses.fields(Result)}
+    raw = json.loads((out / "results.json").read_text())
+    for entry, raw_entry in zip(data["runs"], raw["runs"], strict=True):
+        assert fields | {"flop_efficiency"} == set(raw_entry["result"])
+        r = entry["result"]
+        assert isinstance(r, Result) and all(isinstance(o, OpResult) for o in r.ops)
+        assert r.latency_s > 0 and r.energy_j > 0 and r.useful_ops > 0 and r.ops
+        assert r.peak_ops_per_s > 0
+        assert r.energy_j == pytest.approx(sum(r.energy_breakdown_j.values()))
+    for spec in suite.workloads:
+        hybrid = {
+            e["result"].useful_ops
+            for e in data["runs"]
+            if e["workload"] == spec.name and e["network"] == HYBRID
+        }
+        dense = {
+            e["result"].useful_ops
+            for e in data["runs"]
+            if e["workload"] == spec.name and e["network"] == DENSE
+        }
+        assert len(hybrid) == 1, f"{spec.name}: every backend runs the same FLOPs"
+        assert len(dense) == 1 and min(dense) > min(hybrid)
+        names = {e["result"].workload for e in data["runs"] if e["workload"] == spec.name}
+        assert names == {spec.name, spec.dense_name}
+    heads = {row["metric"]: row for row in data["comparisons"]["headline"]}
+    assert heads["speedup vs Xavier NX, max"]["paper"] == "14.34x"
+    assert heads["energy reduction vs same-peak accelerators (geomean)"]["paper"] == "6.60x - 15.37x"
+    assert printed["headline"] == data["comparisons"]["headline"]
+    assert Path(printed["paths"]["results"]) == out / "results.json"
+
+
+def test_the_stand_in_is_said_plainly_everywhere(quick_out):
+    out, printed = quick_out
+    data = json.loads((out / "results.json").read_text())
+    if MULTILAYER_BACKEND in list_backends():
+        assert data["notice"] is None and data["array"][MULTILAYER_BACKEND] == "simulated"
+        return
+    notice = (
+        "dataflow array: simulator not available in this build \u2014 "
+        "showing the roofline floor of df-4x4-simd8 instead"
+    )
+    assert data["notice"].startswith(notice) and printed["notice"] == data["notice"]
+    assert notice in (out / "summary.md").read_text()
+    assert notice in (out / "report.html").read_text()
+    assert any(t["substitute"] and t["backend"] == ARRAY_FLOOR.backend for t in data["targets"])
+    assert any("roofline floor" in line for line in data["comparisons"]["why"])
+
+
+def test_report_is_self_contained_with_every_figure(quick_out):
+    out, _ = quick_out
+    page = (out / "report.html").read_text()
+    assert page.count("<img ") == page.count("src='data:image/png;base64,") == len(FIGURES) >= 8
+    assert "http://" not in page and "https://" not in page and "<link" not in page
+    assert "data-images-loaded" in page
+    for paper in ("14.34x", "9.29x", "11.14x", "2.38x", "15.37x"):
+        assert paper in page
+    summary = (out / "summary.md").read_text()
+    assert "| metric | paper (abstract) |" in summary and "## Why ours differ" in summary
+    for fid, *_ in FIGURES:
+        png = (out / "figures" / f"{fid}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and f"figures/{fid}.png" in summary
+
+
+def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
+    out, _ = quick_out
+    again = rp.run_suite(quick_suite())
+    rp.write_json_atomic(tmp_path / "results.json", again.to_dict())
+    assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    assert render_summary(again, rp.FIGURE_DIR) == (out / "summary.md").read_text()
+
+
+def test_process_pool_gives_the_same_results_in_the_same_order():
+    alone = rp.run_suite(TINY, jobs=1).to_dict()
+    pooled = rp.run_suite(TINY, jobs=2).to_dict()
+    assert json.dumps(pooled, sort_keys=True) == json.dumps(alone, sort_keys=True)
+
+
+# ---- atomic writes ---------------------------------------------------------------------------------------
+def test_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    rp.write_json_atomic(path, {"run": 1})
+    before = path.read_bytes()
+
+    def half_then_fail(obj, fh):
+        fh.write('{"run": 2, "half')
+        raise KeyboardInterrupt("interrupted inside the writer")
+
+    monkeypatch.setattr(rp, "_dump_json", half_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        rp.write_json_atomic(path, {"run": 2})
+    assert path.read_bytes() == before
+    with pytest.raises(KeyboardInterrupt):
+        rp.write_json_atomic(tmp_path / "new.json", {"run": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    path = rp.write_text_atomic(tmp_path / "x.md", "x")
+    assert path.stat().st_mode & 0o044  # not the 0600 of a private temp file
+
+
+# ---- report helpers --------------------------------------------------------------------------------------
+def test_timeline_uses_start_times_when_the_result_has_them():
+    ops = [OpResult("a", "gemm", 2, 1.0), OpResult("b", "fft", 2, 2.0)]
+    r = Result("x", "y", "w", 3.0, 1.0, 4, 1.0, ops=ops)
+    spans, scheduled = timeline(r)
+    assert not scheduled and [(s, d) for *_, s, d in spans] == [(0.0, 1.0), (1.0, 2.0)]
+    for op, start in zip(ops, (0.5, 0.0), strict=True):
+        op.start_s = start  # a simulator's schedule
+    spans, scheduled = timeline(r)
+    assert scheduled and [s for *_, s, _ in spans] == [0.5, 0.0]
+
+
+def test_cli_rejects_bad_jobs(tmp_path):
+    result = runner.invoke(app, ["--quick", "--out", str(tmp_path), "--jobs", "0"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "results.json").exists()
