@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/swallowtail demo
-	$(BIN)/python benchmarks/nn_bench.py --runs 3
+	$(BIN)/swallowtail reproduce --quick --out reproduce-out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -x -p no:cacheprovider tests
