@@ -14,12 +14,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from swallowtail.cli import arch, baseline, demo, model, reproduce, roofline, workload
+    from swallowtail.cli import arch, baseline, demo, kernel, model, reproduce, roofline, workload
 
     app.add_typer(model.app, name="model")
     app.add_typer(arch.app, name="arch")
     app.add_typer(baseline.app, name="baseline")
     app.add_typer(workload.app, name="workload")
+    app.command("kernel")(kernel.kernel)
     app.command("roofline")(roofline.roofline)
     app.command("reproduce")(reproduce.reproduce)
     app.command("demo")(demo.demo)

@@ -1,0 +1,287 @@
+"""swallowtail.sim: the cycle-level PE-array simulator (timing + values) for compiled kernels.
+
+    out = run(program, arch, values=True, seed=0)      # -> SimOutput(stats, result, outputs, verify)
+    out = simulate_kernel(FFT("f", n=4096, rows=256), "df-4x4-simd8", "multilayer", verify=True)
+
+`timing` executes the program instruction by instruction (FUs, RF ports, tag window, NoC links, SPM banks,
+DMA), fast-forwarding the periodic steady state; `values` executes the same instructions on data (fp16
+storage) and verifies against PyTorch. The Result is the one type every backend returns; the action counts
+the energy model needs are on `Stats.actions`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from swallowtail.arch.specs import ArchSpec, DataflowArch
+from swallowtail.compiler import compile as compile_kernel
+from swallowtail.compiler import dataflow_arch
+from swallowtail.compiler.geometry import route_links
+from swallowtail.compiler.kernels import (
+    COMPUTE_READS,
+    OP_ADD,
+    OP_FMA,
+    OP_FMS,
+    OP_LD,
+    OP_MUL,
+    OP_ST,
+    OP_SUB,
+    OP_XFER,
+)
+from swallowtail.compiler.model import MachineModel
+from swallowtail.compiler.program import Program
+from swallowtail.result import OpResult, Result
+from swallowtail.sim.timing import CAUSES, DRAIN, TimingStats, simulate_timing
+from swallowtail.sim.values import PRECISIONS, KernelData, VerifyReport, execute, random_data, verify
+from swallowtail.workload.ops import Op
+
+ENERGY_UNAVAILABLE = "energy: not computed (energy model unavailable)"
+
+
+@dataclass
+class Stats:
+    """What one simulation measured and counted."""
+
+    cycles: int
+    latency_s: float
+    utilization: float
+    lane_ops: int  # useful compute lane-instructions (== the kernel's exact count)
+    stalls: dict[str, int]  # PE-cycles without a compute issue, by cause
+    traffic_bytes: dict[str, int]  # dram / spm / noc (byte-hops) / rf
+    actions: dict[str, int]  # action counts for swallowtail.energy
+    timing: TimingStats
+    sim_wall_s: float = 0.0
+    cycles_per_s: float = 0.0  # simulated cycles per wall-clock second (timing engine)
+    energy_j: float = 0.0
+    energy_breakdown_j: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SimOutput:
+    stats: Stats
+    result: Result
+    outputs: np.ndarray | None = None
+    inputs: KernelData | None = None
+    verify: VerifyReport | None = None
+    program: Program | None = None
+
+
+def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str, int]:
+    """Static action counts of a program (independent of timing): every issued instruction's effects."""
+    sch = program.schedule
+    vec = program.spm.vec_bytes
+    n_pe = program.n_active
+    acts = {
+        "fma_lane_ops": 0,
+        "add_lane_ops": 0,
+        "instructions": 0,
+        "rf_read_bytes": 0,
+        "rf_write_bytes": 0,
+        "noc_byte_hops": 0,
+        "spm_read_bytes": 0,
+        "spm_write_bytes": 0,
+        "dram_bytes": 0,
+    }
+    for p, t in enumerate(program.templates):
+        mask = sch.pass_ == p
+        n_it = int(mask.sum())
+        lanes = int(sch.lanes[mask].sum())
+        ops = t.op
+        n_fma = int(np.isin(ops, (OP_FMA, OP_FMS)).sum())  # all PEs
+        n_mul = int(np.isin(ops, (OP_MUL, OP_ADD, OP_SUB)).sum())
+        n_ld = int((ops == OP_LD).sum())
+        n_st = int((ops == OP_ST).sum())
+        n_x = int((ops == OP_XFER).sum())
+        reads = sum(int((ops == o).sum()) * r for o, r in COMPUTE_READS.items())
+        hops = 0
+        for e in range(n_pe):
+            for k in np.nonzero(ops[e] == OP_XFER)[0]:
+                (x0, y0), (x1, y1) = program.pe_coords[e], program.pe_coords[int(t.peer[e, k])]
+                hops += len(route_links(x0, y0, x1, y1, arch.noc.hops))
+        acts["fma_lane_ops"] += n_fma * lanes
+        acts["add_lane_ops"] += n_mul * lanes
+        acts["instructions"] += (n_fma + n_mul + n_ld + n_st + n_x) * n_it
+        acts["rf_read_bytes"] += (reads + n_st + n_x) * vec * n_it
+        acts["rf_write_bytes"] += (n_fma + n_mul + n_ld + n_x) * vec * n_it
+        acts["noc_byte_hops"] += hops * vec * n_it
+        acts["spm_read_bytes"] += n_ld * vec * n_it
+        acts["spm_write_bytes"] += n_st * vec * n_it
+    coef_lds = int(np.clip(sch.pf_v1 - sch.pf_v0, 0, None).sum()) * n_pe
+    acts["instructions"] += coef_lds
+    acts["rf_write_bytes"] += coef_lds * vec
+    acts["spm_read_bytes"] += coef_lds * vec
+    for d in program.dma:
+        acts["dram_bytes"] += d.dram_bytes
+        if d.kind == "store":
+            acts["spm_read_bytes"] += d.spm_bytes
+        else:
+            acts["spm_write_bytes"] += d.spm_bytes
+    acts["cycles"] = cycles
+    return acts
+
+
+def _energy(
+    arch: DataflowArch, actions: dict[str, int], latency_s: float
+) -> tuple[float, dict[str, float], str]:
+    try:
+        from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
+    except ImportError:
+        return 0.0, {}, ENERGY_UNAVAILABLE
+    try:
+        e = load_energy_table(arch.energy_table).for_arch(arch)
+    except (ValueError, FileNotFoundError) as exc:  # pragma: no cover - a broken table
+        return 0.0, {}, f"{ENERGY_UNAVAILABLE}: {exc}"
+    counts = {k: v for k, v in actions.items() if k in e.ACTION_FIELDS}
+    by_comp: dict[str, float] = {}
+    for k, j in e.cost(counts).items():
+        comp = ACTION_COMPONENT.get(k, k)
+        by_comp[comp] = by_comp.get(comp, 0.0) + j
+    by_comp["leakage"] = e.leakage_total_w * latency_s
+    note = (
+        f"energy: {e.table} at {e.node_nm} nm: action counts x per-action energy + leakage "
+        f"{e.leakage_total_w:.3g} W x latency (MUL / ADD / SUB lane ops at the table's add / mul energy, "
+        "FMA / FMS at its FMA energy)"
+    )
+    return sum(by_comp.values()), by_comp, note
+
+
+def run(
+    program: Program,
+    arch: ArchSpec | str,
+    values: bool = False,
+    seed: int = 0,
+    precision: str = "fp16",
+    fast_forward: bool = True,
+    trace: bool = False,
+    data: KernelData | None = None,
+    verify_values: bool | None = None,
+) -> SimOutput:
+    """Simulate `program` on `arch` (which may differ from the one it was compiled for only in rates and
+    sizes the program does not depend on, e.g. more link or SPM bandwidth)."""
+    a = dataflow_arch(arch)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    t0 = time.perf_counter()
+    ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
+    cycles = ts.cycles
+    spec = program.spec
+    lane_ops = program.lane_ops()
+    slots = a.n_pes * a.pe.simd_lanes * cycles
+    util = lane_ops / slots if slots else 0.0
+    latency = cycles / a.clock_hz
+    actions = action_counts(program, a, cycles)
+    traffic = {
+        "dram": actions["dram_bytes"],
+        "spm": actions["spm_read_bytes"] + actions["spm_write_bytes"],
+        "noc": actions["noc_byte_hops"],
+        "rf": actions["rf_read_bytes"] + actions["rf_write_bytes"],
+    }
+    energy, breakdown, enote = _energy(a, actions, latency)
+    outputs = None
+    report = None
+    if values:
+        data = data if data is not None else random_data(program, seed)
+        outputs = execute(program, data, precision)
+        if verify_values is not False:
+            report = verify(program, data, outputs, precision, seed)
+    wall = time.perf_counter() - t0
+    stalls = {**{c: ts.stalls.get(c, 0) for c in CAUSES}, DRAIN: ts.stalls.get(DRAIN, 0)}
+    top = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "none"
+    pl = program.plan
+    notes = [
+        f"{spec.describe()}; dataflow {pl.dataflow}; block {pl.block} ({pl.positions_per_pe} per PE on "
+        f"{program.n_active} PEs), stages per pass {[p.k for p in pl.passes]}, placement '{pl.placement}', "
+        f"rows per batch {pl.rows_per_batch}, {pl.buffers} buffers, tags in flight {list(pl.tag_slots)}",
+        f"utilization {util:.3f} = {lane_ops} useful lane-instructions / "
+        f"({a.n_pes} PEs x {a.pe.simd_lanes} lanes x "
+        f"{cycles} cycles); largest stall cause: {top}",
+        "stalls: PE-cycles (summed over active PEs) in which the compute pipeline issued nothing",
+        "traffic: dram = DMA bytes, spm = bytes read + written (PE loads / stores + DMA), noc = byte-hops, "
+        "rf = register bytes read + written",
+        f"timing: {ts.exact_iterations} iterations simulated exactly, {ts.skipped_iterations} fast-forwarded "
+        f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions simulated",
+        "model: " + "; ".join(program.model.describe()),
+        enote,
+    ]
+    if report is not None:
+        notes.append(report.describe())
+    result = Result(
+        backend=program.backend,
+        arch=a.name,
+        workload=spec.op_name,
+        latency_s=latency,
+        energy_j=energy,
+        useful_ops=spec.flops,
+        peak_ops_per_s=a.peak_ops_per_s,
+        cycles=cycles,
+        clock_hz=a.clock_hz,
+        utilization=util,
+        energy_breakdown_j=breakdown,
+        traffic_bytes=traffic,
+        stalls=stalls,
+        ops=[
+            OpResult(
+                name=spec.op_name,
+                kind="fft" if spec.kind == "fft" else "butterfly",
+                flops=spec.flops,
+                latency_s=latency,
+                cycles=cycles,
+                utilization=util,
+                bytes=dict(traffic),
+                energy_j=energy,
+                bound=top,
+            )
+        ],
+        notes=notes,
+    )
+    stats = Stats(
+        cycles=cycles,
+        latency_s=latency,
+        utilization=util,
+        lane_ops=lane_ops,
+        stalls=stalls,
+        traffic_bytes=traffic,
+        actions=actions,
+        timing=ts,
+        sim_wall_s=wall,
+        cycles_per_s=cycles / ts.wall_s if ts.wall_s else 0.0,
+        energy_j=energy,
+        energy_breakdown_j=breakdown,
+    )
+    return SimOutput(stats=stats, result=result, outputs=outputs, inputs=data, verify=report, program=program)
+
+
+def simulate_kernel(
+    op: Op,
+    arch: ArchSpec | str,
+    dataflow: str = "multilayer",
+    verify: bool = False,
+    seed: int = 0,
+    precision: str = "fp16",
+    fast_forward: bool = True,
+    trace: bool = False,
+    model: MachineModel | None = None,
+    **knobs: Any,
+) -> SimOutput:
+    """Compile `op` for `arch` with `dataflow` and simulate it (values + verification with `verify`)."""
+    a = dataflow_arch(arch)
+    program = compile_kernel(op, a, dataflow, model=model, **knobs)
+    return run(
+        program, a, values=verify, seed=seed, precision=precision, fast_forward=fast_forward, trace=trace
+    )
+
+
+__all__ = [
+    "ENERGY_UNAVAILABLE",
+    "KernelData",
+    "SimOutput",
+    "Stats",
+    "VerifyReport",
+    "action_counts",
+    "run",
+    "simulate_kernel",
+]

@@ -1,0 +1,359 @@
+"""Value mode: execute a Program's instructions on data, vectorised, and verify against PyTorch.
+
+Every iteration of a pass runs the same instruction template on different data, so the engine executes
+each template instruction once for *all* iterations of the pass at the same time (numpy arrays of shape
+(iterations, lanes)): LD gathers SPM slots at each iteration's base + the instruction's offset, XFER copies
+a register to the peer PE's register, MUL / FMA / FMS combine registers with one lane of a coefficient
+register, ST scatters back. The SPM and DRAM are modelled as arrays; every SPM buffer starts poisoned (NaN),
+so an output the program never writes reaches the result as NaN and fails verification.
+
+Storage is fp16: every instruction result is rounded to fp16 (an FMA rounds once). With
+`precision="fp32-acc"` the partial sums inside an output's chain stay fp32 and only each stage's output is
+rounded to fp16.
+
+Error bound (componentwise, honest): each output part of a stage is computed by a dependency chain of at
+most m rounding instructions (`kernels.rounding_depth`: real 2 (MUL, FMA), complex 4, FFT 3 (MUL, FMS,
+ADD/SUB) -- each rounds once, an FMA included), so |computed - exact| <= ((1 + u)^m - 1) x (the same
+combination of the absolute values of its terms); propagated through L stages,
+|y_hat - y| <= ((1 + eta)^L - 1) (|B_L| ... |B_1| |x|) componentwise, complex values measured by
+|re| + |im|, with eta = (1 + u16)^r16 (1 + u32)^r32 - 1 per stage: fp16 mode r16 = m, fp32-acc mode
+r16 = 1 and r32 = m - 1; the FFT adds one fp16 rounding for its twiddles (the reference is the exact DFT;
+the learned butterfly's reference uses the same fp16 coefficients). To first order the bound is
+c * log2(n) * 2^-11 with c = r16 (+1 FFT) + r32 * 2^-13: c = 2 (real), 4 (complex), 4 (FFT) in fp16 mode.
+Underflow adds at most 2^-25 absolute per rounding; the check allows L * m * 2^-25 on top.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from swallowtail.compiler.build import coefficient_table
+from swallowtail.compiler.kernels import (
+    OP_ADD,
+    OP_FMA,
+    OP_FMS,
+    OP_LD,
+    OP_MUL,
+    OP_ST,
+    OP_SUB,
+    OP_XFER,
+    rounding_depth,
+)
+from swallowtail.compiler.program import Program
+from swallowtail.compiler.template import STEP_LD, STEP_ST
+
+U16 = 2.0**-11  # fp16 unit roundoff
+U32 = 2.0**-24  # fp32 unit roundoff
+#: largest absolute rounding error of an fp16 result in the subnormal range (half its spacing)
+FP16_UNDERFLOW = 2.0**-25
+#: standard deviation of a random learned coefficient (keeps the variance of each output; as swallowtail.nn)
+RANDOM_COEF_STD = 1.0 / math.sqrt(2.0)
+#: iterations executed together (bounds the value engine's memory)
+CHUNK_ITERATIONS = 512
+PRECISIONS = ("fp16", "fp32-acc")
+
+
+def _round16(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float16).astype(np.float64)
+
+
+def _round32(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32).astype(np.float64)
+
+
+def bitrev(n: int) -> np.ndarray:
+    log_n = n.bit_length() - 1
+    i = np.arange(n)
+    out = np.zeros(n, dtype=np.int64)
+    for b in range(log_n):
+        out |= ((i >> b) & 1) << (log_n - 1 - b)
+    return out
+
+
+@dataclass
+class KernelData:
+    """Inputs and coefficients of one value run (all values exactly representable in fp16)."""
+
+    x: np.ndarray  # (rows, n) real or complex128
+    coefs: np.ndarray | None  # Butterfly: (log2 n, n // 2, 2, 2) real or complex; FFT: None
+
+
+def random_data(program: Program, seed: int) -> KernelData:
+    """Random fp16 inputs (N(0, 1)) and learned coefficients (N(0, 1/2) per real entry)."""
+    spec = program.spec
+    rng = np.random.default_rng(seed)
+    shape = (spec.rows, spec.n)
+    if spec.kind == "real" or spec.real_input:
+        x = _round16(rng.standard_normal(shape))
+    else:
+        x = _round16(rng.standard_normal(shape) / math.sqrt(2)) + 1j * _round16(
+            rng.standard_normal(shape) / math.sqrt(2)
+        )
+    coefs = None
+    if spec.kind != "fft":
+        cshape = (spec.log_n, spec.n // 2, 2, 2)
+        if spec.kind == "real":
+            coefs = _round16(rng.normal(0.0, RANDOM_COEF_STD, cshape))
+        else:
+            s = RANDOM_COEF_STD / math.sqrt(2)
+            coefs = _round16(rng.normal(0.0, s, cshape)) + 1j * _round16(rng.normal(0.0, s, cshape))
+    return KernelData(x=x, coefs=coefs)
+
+
+def execute(
+    program: Program, data: KernelData, precision: str = "fp16", poison_consumed: bool = True
+) -> np.ndarray:
+    """Run the program on `data`; returns the kernel output (rows, n) (real or complex), NaN where unwritten.
+
+    The SPM starts poisoned (NaN); with `poison_consumed` every slot a pass has loaded is poisoned again
+    before the pass's stores, so an output the program never writes is NaN even when it computes in place."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    spec = program.spec
+    lanes = program.lanes
+    n, comps = spec.n, spec.comps
+    sch = program.schedule
+    spm = program.spm
+    batches = program.plan.batches
+    n_batches = len(batches)
+    # the SPM: one virtual copy of the buffer region per batch (batches reuse physical buffers in time)
+    vbuf = np.full((n_batches, spm.buffer_slots, lanes), np.nan)
+    table = coefficient_table(program, data.coefs)
+    table = _round16(table)
+
+    # DMA in: row r of batch b, row group g, lane r - (r0_b + g * lanes); element i -> position q
+    pos_of = bitrev(n) if spec.bit_reversed_input else np.arange(n)
+    x = data.x
+    for b in range(n_batches):
+        r0, r1 = batches[b]
+        for g in range(-(-(r1 - r0) // lanes)):
+            rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
+            for c in range(comps):
+                part = (
+                    np.real(x[rows_])
+                    if c == 0
+                    else (np.imag(x[rows_]) if not spec.real_input else 0 * np.real(x[rows_]))
+                )
+                vbuf[b, (g * comps + c) * n + pos_of, : len(rows_)] = part.T
+
+    round_final = _round16
+    round_mid = _round16 if precision == "fp16" else _round32
+    n_pe = program.n_active
+    for p, t in enumerate(program.templates):
+        its = np.nonzero(sch.pass_ == p)[0]
+        for c0 in range(0, len(its), CHUNK_ITERATIONS):
+            ii = its[c0 : c0 + CHUNK_ITERATIONS]
+            bat = sch.batch[ii]
+            off = sch.base[ii] - np.array(spm.buffer_base)[bat % program.plan.buffers]  # (I,)
+            u = sch.seq[ii]
+            cbase = program.instance_coef_base[u]  # (I,)
+            regs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
+            coefregs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
+            for e in range(n_pe):
+                for v in range(t.coef_vectors):
+                    coefregs[e][v] = table[cbase + int(t.coef_slot[e, v])]  # (I, lanes)
+            s0_ld = s1_ld = 0
+            for kind, s0, s1 in t.steps:
+                if kind == STEP_ST and poison_consumed:
+                    # every slot this pass loaded is dead now: poison it, so a value the pass does not
+                    # store back reaches the output as NaN
+                    for e in range(n_pe):
+                        for k in range(s0_ld, s1_ld):
+                            vbuf[bat, off + int(t.slot[e, k])] = np.nan
+                if kind == STEP_LD:
+                    s0_ld, s1_ld = s0, s1
+                for e in range(n_pe):
+                    re = regs[e]
+                    for k in range(s0, s1):
+                        o = int(t.op[e, k])
+                        if o == OP_LD:
+                            re[int(t.dst[e, k])] = vbuf[bat, off + int(t.slot[e, k])]
+                        elif o == OP_ST:
+                            vbuf[bat, off + int(t.slot[e, k])] = re[int(t.a[e, k])]
+                        elif o == OP_XFER:
+                            regs[int(t.peer[e, k])][int(t.dst[e, k])] = re[int(t.a[e, k])]
+                        elif o == OP_ADD:
+                            val = re[int(t.a[e, k])] + re[int(t.acc[e, k])]
+                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
+                        elif o == OP_SUB:
+                            val = re[int(t.a[e, k])] - re[int(t.acc[e, k])]
+                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
+                        else:
+                            lane = int(t.lane[e, k])
+                            cf = coefregs[e][int(t.coef[e, k])][:, lane : lane + 1]  # (I, 1)
+                            prod = re[int(t.a[e, k])] * cf
+                            if o == OP_MUL:
+                                val = prod
+                            elif o == OP_FMA:
+                                val = re[int(t.acc[e, k])] + prod
+                            else:
+                                assert o == OP_FMS
+                                val = re[int(t.acc[e, k])] - prod
+                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
+
+    # DMA out
+    out = np.full(
+        (spec.rows, n), np.nan, dtype=np.complex128 if comps == 2 and not spec.real_output else np.float64
+    )
+    for b in range(n_batches):
+        r0, r1 = batches[b]
+        for g in range(-(-(r1 - r0) // lanes)):
+            rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
+            re_ = vbuf[b, (g * comps) * n + np.arange(n), : len(rows_)].T
+            if comps == 2 and not spec.real_output:
+                im_ = vbuf[b, (g * comps + 1) * n + np.arange(n), : len(rows_)].T
+                out[rows_] = re_ + 1j * im_
+            else:
+                out[rows_] = re_
+    return out
+
+
+# ---- references --------------------------------------------------------------------------------------------
+def _stage(x: np.ndarray, t: np.ndarray, b: int) -> np.ndarray:
+    """One butterfly stage on the last axis: pairs (i0, i0 + 2^b), coefficients t (n // 2, 2, 2)."""
+    n = x.shape[-1]
+    s = 1 << b
+    xv = x.reshape(*x.shape[:-1], n // (2 * s), 2, s)
+    tv = t.reshape(n // (2 * s), s, 2, 2)
+    x0, x1 = xv[..., 0, :], xv[..., 1, :]
+    y0 = tv[..., 0, 0] * x0 + tv[..., 0, 1] * x1
+    y1 = tv[..., 1, 0] * x0 + tv[..., 1, 1] * x1
+    return np.stack([y0, y1], axis=-2).reshape(x.shape)
+
+
+def _fft_stage_coefs(n: int, b: int, absolute: bool = False) -> np.ndarray:
+    s = 1 << b
+    k = np.arange(n // 2) % s
+    w = np.exp(-2j * np.pi * k / (2 * s))
+    if absolute:
+        w1 = np.abs(w.real) + np.abs(w.imag)
+        one = np.ones(n // 2)
+        return np.stack([np.stack([one, w1], -1), np.stack([one, w1], -1)], -2)
+    one = np.ones(n // 2, dtype=complex)
+    return np.stack([np.stack([one, w], -1), np.stack([one, -w], -1)], -2)
+
+
+def reference(program: Program, data: KernelData) -> tuple[np.ndarray, str]:
+    """(exact result in float64 / complex128, what computed it)."""
+    spec = program.spec
+    if spec.kind == "fft":
+        import torch
+
+        x = torch.from_numpy(np.asarray(data.x, dtype=np.complex128))
+        y = torch.fft.fft(x, dim=-1).numpy()
+        return (y.real if spec.real_output else y), "torch.fft.fft (complex128)"
+    try:
+        import torch
+
+        from swallowtail.nn.butterfly import butterfly_multiply
+    except ImportError:  # pragma: no cover - swallowtail.nn is part of the package
+        butterfly_multiply = None
+    assert data.coefs is not None
+    if butterfly_multiply is not None:
+        tw = np.zeros((1, spec.log_n, spec.n // 2, 2, 2), dtype=data.coefs.dtype)
+        tw[0, :, :, 0, 0] = 1
+        tw[0, :, :, 1, 1] = 1
+        for b in spec.stage_bits:
+            tw[0, b] = data.coefs[b]
+        increasing = len(spec.stage_bits) < 2 or spec.stage_bits[1] > spec.stage_bits[0]
+        tt = torch.from_numpy(tw)
+        xx = torch.from_numpy(np.asarray(data.x)[:, None, :].astype(tw.dtype))
+        y = butterfly_multiply(tt, xx, increasing_stride=increasing)[:, 0, :].numpy()
+        return y, "swallowtail.nn.butterfly.butterfly_multiply (float64)"
+    y = np.asarray(data.x)
+    for b in spec.stage_bits:
+        y = _stage(y, data.coefs[b], b)
+    return y, "numpy butterfly product (float64)"
+
+
+def abs_scale(program: Program, data: KernelData) -> np.ndarray:
+    """|B_L| ... |B_1| |x| with complex numbers measured by |re| + |im| (the error bound's scale)."""
+    spec = program.spec
+    y = np.abs(np.real(data.x)) + np.abs(np.imag(data.x))
+    if spec.kind == "fft":
+        y = y[:, bitrev(spec.n)]  # DIT runs on the bit-reversed input
+        for b in spec.stage_bits:
+            y = _stage(y, _fft_stage_coefs(spec.n, b, absolute=True), b)
+        return y
+    assert data.coefs is not None
+    for b in spec.stage_bits:
+        c = data.coefs[b]
+        y = _stage(y, np.abs(np.real(c)) + np.abs(np.imag(c)), b)
+    return y
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    max_rel_err: float  # max over outputs of |y_hat - y| / scale (componentwise, scale = |B|..|B||x|)
+    bound: float  # (1 + eta)^L - 1
+    c: float  # bound ~ c * log2(n) * 2^-11
+    max_abs_err: float
+    max_abs_ref: float
+    unwritten: int  # NaN outputs
+    reference: str
+    precision: str
+    seed: int
+
+    @property
+    def normwise_rel_err(self) -> float:
+        return self.max_abs_err / self.max_abs_ref if self.max_abs_ref else 0.0
+
+    def describe(self) -> str:
+        st = "PASS" if self.ok else "FAIL"
+        s = (
+            f"verify {st}: max componentwise error {self.max_rel_err:.3g} <= bound {self.bound:.3g} "
+            f"(~{self.c:.3g} x log2 n x 2^-11, {self.precision}); max |err| / max |y| = "
+            f"{self.normwise_rel_err:.3g}; reference {self.reference}; seed {self.seed}"
+        )
+        if self.unwritten:
+            s += f"; {self.unwritten} outputs never written (NaN)"
+        return s
+
+
+def error_bound(program: Program, precision: str) -> tuple[float, float]:
+    """(bound on the componentwise error relative to |B|..|x|, c of the first-order c log2 n 2^-11)."""
+    spec = program.spec
+    m = max(rounding_depth(spec.pair_program), rounding_depth(spec.output_program))
+    r16, r32 = (m, 0) if precision == "fp16" else (1, m - 1)
+    if spec.kind == "fft":
+        r16 += 1  # fp16 twiddles vs the exact DFT
+    eta = (1 + U16) ** r16 * (1 + U32) ** r32 - 1
+    L = len(spec.stage_bits)
+    return (1 + eta) ** L - 1, r16 + r32 * U32 / U16
+
+
+def verify(program: Program, data: KernelData, out: np.ndarray, precision: str, seed: int) -> VerifyReport:
+    spec = program.spec
+    ref, who = reference(program, data)
+    scale = abs_scale(program, data)
+    bound, c = error_bound(program, precision)
+    m = max(rounding_depth(spec.pair_program), rounding_depth(spec.output_program))
+    L = len(spec.stage_bits)
+    if np.iscomplexobj(out) or np.iscomplexobj(ref):
+        o = np.asarray(out, dtype=np.complex128)
+        r = np.asarray(ref, dtype=np.complex128)
+        err = np.maximum(np.abs(o.real - r.real), np.abs(o.imag - r.imag))
+    else:
+        err = np.abs(np.asarray(out, dtype=np.float64) - np.asarray(ref, dtype=np.float64))
+    unwritten = int(np.isnan(err).sum())
+    slack = L * m * FP16_UNDERFLOW
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(scale > 0, err / np.maximum(scale, 1e-300), np.where(err > 0, np.inf, 0.0))
+    ok = unwritten == 0 and bool(np.all(err <= bound * scale + slack))
+    finite = err[~np.isnan(err)]
+    return VerifyReport(
+        ok=ok,
+        max_rel_err=float(np.nanmax(rel)) if rel.size and not np.all(np.isnan(rel)) else float("nan"),
+        bound=bound,
+        c=c,
+        max_abs_err=float(finite.max()) if finite.size else float("nan"),
+        max_abs_ref=float(np.abs(ref).max()),
+        unwritten=unwritten,
+        reference=who,
+        precision=precision,
+        seed=seed,
+    )

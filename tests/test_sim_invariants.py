@@ -1,0 +1,75 @@
+"""Invariants of the simulated kernels, over random sizes, rows, dataflows and arch variants (hypothesis):
+roofline floor, utilization <= 1, every lane-op counted once, compulsory bytes moved, more link or SPM
+bandwidth never slower, determinism."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swallowtail.arch import load_arch
+from swallowtail.compiler import compile as compile_kernel
+from swallowtail.compiler.kernels import kernel_spec
+from swallowtail.sim import run
+from swallowtail.workload import Workload
+from swallowtail.workload.ops import FFT, Butterfly
+
+ARCHS = ("df-4x4-simd8", "df-4x4-simd32", "df-8x8-simd8")
+SETTINGS = settings(
+    max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+
+kernels = st.builds(
+    lambda kind, log_n, rows: (
+        Butterfly("k", n=1 << log_n, rows=rows) if kind == "butterfly" else FFT("k", n=1 << log_n, rows=rows)
+    ),
+    st.sampled_from(["butterfly", "fft"]),
+    st.integers(4, 10),
+    st.integers(1, 40),
+)
+
+
+def _roofline_cycles(op, arch) -> float:
+    try:
+        from swallowtail.backends.roofline import RooflineBackend
+    except ImportError:  # pragma: no cover - the backend ships with the package
+        t = max(op.flops / arch.peak_ops_per_s, op.min_bytes / arch.dram_bytes_per_s)
+        return t * arch.clock_hz
+    wl = Workload("k", (op,), input_elems=op.input_elems, output_elems=op.output_elems)
+    return RooflineBackend(arch).run(wl).latency_s * arch.clock_hz
+
+
+@SETTINGS
+@given(op=kernels, arch_name=st.sampled_from(ARCHS), dataflow=st.sampled_from(["multilayer", "single-layer"]))
+def test_invariants(op, arch_name, dataflow):
+    arch = load_arch(arch_name)
+    p = compile_kernel(op, arch, dataflow)
+    out = run(p, arch)
+    r, s = out.result, out.stats
+    # the roofline floor: compute at peak, compulsory DRAM bytes at the DMA bandwidth
+    assert r.cycles >= math.floor(_roofline_cycles(op, arch))
+    assert r.cycles >= kernel_spec(op).lane_ops / arch.peak_lane_ops_per_cycle
+    assert 0 < r.utilization <= 1
+    # every lane-op counted once, and exactly the op's count
+    assert s.lane_ops == kernel_spec(op).lane_ops == s.actions["fma_lane_ops"] + s.actions["add_lane_ops"]
+    # bytes moved >= compulsory bytes
+    assert r.traffic_bytes["dram"] >= op.min_bytes
+    assert r.traffic_bytes["spm"] >= op.min_bytes
+    # stall accounting covers every PE-cycle of the active PEs
+    assert sum(r.stalls.values()) + s.timing.compute_issues == p.n_active * r.cycles
+    # same inputs, same Result, bit for bit
+    assert run(p, arch).result.to_dict() == r.to_dict()
+
+
+@SETTINGS
+@given(op=kernels, arch_name=st.sampled_from(ARCHS), dataflow=st.sampled_from(["multilayer", "single-layer"]))
+def test_more_link_or_spm_bandwidth_is_never_slower(op, arch_name, dataflow):
+    arch = load_arch(arch_name)
+    p = compile_kernel(op, arch, dataflow)
+    base = run(p, arch).stats.cycles
+    link = arch.with_overrides({"noc.link_bytes_per_cycle": 2 * arch.noc.link_bytes_per_cycle})
+    spm = arch.with_overrides({"spm.bytes_per_cycle": 2 * arch.spm.bytes_per_cycle})
+    assert run(p, link).stats.cycles <= base
+    assert run(p, spm).stats.cycles <= base
