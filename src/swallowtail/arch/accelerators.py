@@ -19,6 +19,7 @@ assumed value). Importing this module registers the kinds with `swallowtail.arch
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -150,8 +151,9 @@ class _PublishedAccel(ArchBase):
     energy_table: EnergyTableName = "horowitz-45nm"  # its logic scaling curve and DRAM energy
 
     @property
+    @abstractmethod
     def macs_per_cycle(self) -> int:
-        raise NotImplementedError
+        """Multiply-accumulates the machine's array completes per cycle."""
 
     @property
     def peak_ops_per_s(self) -> float:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 from swallowtail.arch.accelerators import BITS_PER_BYTE, SangerArch, SpAttenArch, _PublishedAccel
@@ -89,7 +90,7 @@ def _attention_group(ops: tuple[Op, ...], i: int) -> int:
     return i
 
 
-class _ScaledAccelBackend:
+class _ScaledAccelBackend(ABC):
     """What Sanger and SpAtten share: peak scaling, energy per op, dense GEMMs, vector ops, DRAM."""
 
     KIND: type[_PublishedAccel] = _PublishedAccel
@@ -226,8 +227,9 @@ class _ScaledAccelBackend:
         return self.vector_cost(op)
 
     # ---- run ------------------------------------------------------------------------------------------
+    @abstractmethod
     def attention_block(self, ops: list[Op]) -> list[OpCost]:
-        raise NotImplementedError
+        """Costs of one attention block's ops (scores, softmax, values) with this machine's sparsity."""
 
     def costs(self, workload: Workload) -> list[OpCost]:
         ops = workload.ops
