@@ -111,3 +111,15 @@ __all__ = [
     "register_backend",
     "unregister_backend",
 ]
+
+# ---- the simulated dataflow array (swallowtail.backends.dataflow) ---------------------------------------
+register_backend(
+    "dataflow-multilayer",
+    "swallowtail.backends.dataflow:make_multilayer",
+    "Dataflow array, multilayer dataflow: folded butterfly stages, on-chip streaming (block-level simulator)",
+)
+register_backend(
+    "dataflow-single-layer",
+    "swallowtail.backends.dataflow:make_single_layer",
+    "Dataflow array, single-layer dataflow: one stage per SPM round trip, every op's output to DRAM",
+)

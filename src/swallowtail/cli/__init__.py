@@ -14,7 +14,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from swallowtail.cli import arch, baseline, demo, kernel, model, reproduce, roofline, workload
+    from swallowtail.cli import arch, baseline, demo, kernel, model, reproduce, roofline, simulate, workload
 
     app.add_typer(model.app, name="model")
     app.add_typer(arch.app, name="arch")
@@ -22,6 +22,7 @@ def _register() -> None:
     app.add_typer(workload.app, name="workload")
     app.command("kernel")(kernel.kernel)
     app.command("roofline")(roofline.roofline)
+    app.command("simulate")(simulate.simulate)
     app.command("reproduce")(reproduce.reproduce)
     app.command("demo")(demo.demo)
 

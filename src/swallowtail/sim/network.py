@@ -1,0 +1,647 @@
+"""Block-level simulator: a whole Workload on the dataflow array, as a discrete-event pipeline of chunks.
+
+    run = simulate_network(lower("fabnet-base", 1024), "df-4x4-simd8", "multilayer")
+    run.result            # the one Result type (cycles, energy + breakdown, traffic, per-op OpResults)
+    run.timeline          # per op: (start cycle, end cycle, group)
+
+How each op is costed on the array (PEs + NoC + SPM; the DRAM side is this module's):
+
+- Butterfly / FFT (power-of-two n): the cycle-level simulator (`swallowtail.sim.simulate_kernel`) measures
+  the kernel's steady state. Two probes of the same mapping (`PROBE_ROW_GROUPS` row groups per streaming
+  batch, so the compiler's batch ramp 1, 2, .., g, .., 2, 1 settles) at R1 and R2 = R1 + one full batch give
+  the steady cycles per row (R2 - R1 rows differ by exactly one steady batch) and the per-row action counts.
+  Probes are memoised by (arch, kernel shape without rows, dataflow): the rows of an op only scale it.
+  n = 3 x 2^k (FNet's hidden FFT at d = 768): three 2^k-point FFTs per row on the kernel compiler + radix-3
+  combine pass of `swallowtail.compiler.dense` (see there why not zero padding).
+- dense ops: the analytic per-PE models of `swallowtail.compiler.dense` (from the same arch parameters).
+
+Residency (the mapping decision that differs between the two dataflows; the machine is the same):
+
+- multilayer: token-wise ops (butterfly / FFT over the hidden axis, LayerNorm, elementwise, dense linear)
+  stream token chunks, so their intermediates are chunk-sized and stay on chip; epilogues (bias, GELU, scale,
+  residual adds) run on the producer's registers (`fused`). A tensor that crosses a *layout barrier* -- the
+  sequence-axis FFT (all tokens of a column) or the attention core (all keys / values of a head) -- must be
+  held whole: it stays on chip when the live set at that barrier fits `SPM_RESIDENT_FRACTION` of the SPM
+  (largest tensors spill first), else it spills to DRAM. The attention core (scores, scale, softmax, values)
+  is fused per head: a block of score rows lives in the SPM, S never goes to DRAM.
+- single-layer (the block-oriented baseline): every butterfly stage through the SPM (the kernel compiler's
+  single-layer mapping) and every op's output back to DRAM; only a bias add is fused into its producer.
+
+Timing: consecutive ops that exchange no DRAM tensor form a *group*; a group runs as `chunks` pieces
+through a software pipeline with `buffers`-deep SPM buffering: the DMA (all channels as one FIFO pipe of
+the arch's DRAM bandwidth, `dma.latency_cycles` per transfer) loads chunk i+1 and stores chunk i-1 while
+the array computes chunk i; a chunk's buffer is refilled only after its previous store. A group reading a
+tensor that the previous group spilled waits for that store. Energy = action counts x the energy table +
+leakage x time (`swallowtail.energy`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
+from swallowtail.compiler.dense import DenseCost, dense_cost, radix3_combine_cost, split_mixed_radix
+from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
+from swallowtail.errors import SpecError
+from swallowtail.result import OpResult, Result
+from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, Op, Workload
+
+DATAFLOWS = ("multilayer", "single-layer")
+#: row groups per streaming batch in the kernel probes (compiler knob rows_per_batch = this x lanes);
+#: measured: per-row steady cycles within 2% of 4- and 16-group batches on df-4x4-simd8 (n = 1024, 4096)
+PROBE_ROW_GROUPS = 2
+#: assumption: fraction of the SPM the compiler may give to whole tensors held across a layout barrier
+#: (the rest: streaming buffers, coefficient tables)
+SPM_RESIDENT_FRACTION = 0.5
+#: compiler policy: most chunks a group is streamed in (more: finer overlap, slower simulation)
+MAX_CHUNKS = 64
+#: SPM buffers per chunk stream (double buffering, DESIGN.md)
+BUFFERS = 2
+#: stall causes of the cycle-level simulator -> the resource name of an OpResult.bound
+_CAUSE_BOUND = {
+    "operand": "compute",
+    "tag_window": "compute",
+    "rf_port": "compute",
+    "noc": "noc",
+    "spm": "spm",
+    "dma": "dram",
+    "drain": "dram",
+}
+#: a kernel whose steady utilization reaches this is called compute-bound (policy for the label only)
+COMPUTE_BOUND_UTIL = 0.75
+PE_ACTIONS = (
+    "fma_lane_ops",
+    "add_lane_ops",
+    "special_lane_ops",
+    "instructions",
+    "rf_read_bytes",
+    "rf_write_bytes",
+    "noc_byte_hops",
+    "spm_read_bytes",
+    "spm_write_bytes",
+)
+
+
+# ---- kernel rates from the cycle-level simulator (memoised) ----------------------------------------------
+@dataclass(frozen=True)
+class KernelRate:
+    """Steady-state cost of one butterfly / FFT kernel shape, per row, measured by two probes."""
+
+    cycles_per_row: float
+    overhead_cycles: float  # probe R1 cycles not explained by its rows' steady cost or its DMA fill/drain
+    actions_per_row: dict[str, float]
+    lane_ops_per_row: int
+    bound: str
+    probe_rows: tuple[int, int]
+    probe_cycles: tuple[int, int]
+    plan: str
+
+
+_KERNEL_MEMO: dict[tuple, KernelRate] = {}
+
+
+def clear_memo() -> None:
+    """Forget memoised kernel probes (tests; a changed simulator)."""
+    _KERNEL_MEMO.clear()
+
+
+def _with_rows(op: Op, rows: int) -> Op:
+    if isinstance(op, Butterfly):
+        return Butterfly(
+            "probe",
+            n=op.n,
+            rows=rows,
+            stages=op.stages,
+            complex=op.complex,
+            increasing_stride=op.increasing_stride,
+        )
+    assert isinstance(op, FFT)
+    return FFT("probe", n=op.n, rows=rows, real_input=op.real_input, real_output=op.real_output)
+
+
+def _kernel_key(op: Op, arch: DataflowArch, dataflow: str) -> tuple:
+    shape = (
+        ("b", op.n, op.stages, op.complex, op.increasing_stride)
+        if isinstance(op, Butterfly)
+        else ("f", op.n, op.real_input, op.real_output)  # type: ignore[attr-defined]
+    )
+    return (arch.model_dump_json(), shape, dataflow)
+
+
+def kernel_rate(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
+    """Per-row steady cycles and actions of `op`'s kernel shape (memoised; rows do not matter)."""
+    from swallowtail.sim import simulate_kernel
+
+    key = _kernel_key(op, arch, dataflow)
+    hit = _KERNEL_MEMO.get(key)
+    if hit is not None:
+        return hit
+    lanes = arch.pe.simd_lanes
+    g = PROBE_ROW_GROUPS
+    up, x = [], 1
+    while x < g:
+        up.append(x)
+        x *= 2
+    r1 = (2 * sum(up) + g) * lanes
+    rpb = g * lanes
+    r2 = r1 + rpb
+    try:
+        outs = [simulate_kernel(_with_rows(op, r), arch, dataflow, rows_per_batch=rpb) for r in (r1, r2)]
+    except SpecError as exc:
+        need = BUFFERS * rpb * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
+        raise SpecError(
+            "arch.spm.size_bytes",
+            arch.spm.size_bytes,
+            f"room for {op.describe()}'s streaming buffers ({BUFFERS} x {rpb} rows = {need} B at least, plus "
+            f"its coefficient table): short by {max(0, need - arch.spm.size_bytes)} B or more ({exc})",
+        ) from None
+
+    def pe_actions(o: Any) -> dict[str, float]:
+        a = {k: float(o.stats.actions.get(k, 0)) for k in PE_ACTIONS}
+        for d in o.program.dma:  # DMA bytes through the SPM: this module's (it decides what moves)
+            a["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] -= d.spm_bytes
+        return a
+
+    a1, a2 = pe_actions(outs[0]), pe_actions(outs[1])
+    c1, c2 = outs[0].stats.cycles, outs[1].stats.cycles
+    per_row = (c2 - c1) / rpb
+    dram1 = sum(d.dram_bytes for d in outs[0].program.dma)
+    fill_drain = 2 * arch.dma.latency_cycles + 2 * lanes * dram1 / r1 / arch.dram_bytes_per_cycle
+    overhead = max(0.0, c1 - per_row * r1 - fill_drain)
+    stalls = outs[1].stats.stalls
+    util = outs[1].program.lane_ops() / rpb / (arch.peak_lane_ops_per_cycle * per_row) if per_row else 0.0
+    cause = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "operand"
+    bound = "compute" if util >= COMPUTE_BOUND_UTIL else _CAUSE_BOUND.get(cause, "compute")
+    pl = outs[1].program.plan
+    rate = KernelRate(
+        cycles_per_row=per_row,
+        overhead_cycles=overhead,
+        actions_per_row={k: (a2[k] - a1[k]) / rpb for k in PE_ACTIONS},
+        lane_ops_per_row=outs[1].program.lane_ops() // r2,
+        bound=bound,
+        probe_rows=(r1, r2),
+        probe_cycles=(c1, c2),
+        plan=f"block {pl.block}, stages per pass {[p.k for p in pl.passes]}, placement {pl.placement}",
+    )
+    _KERNEL_MEMO[key] = rate
+    return rate
+
+
+# ---- per-op array costs ---------------------------------------------------------------------------------
+@dataclass
+class OpCost:
+    """Array-side cost of one op in its context (fused or not)."""
+
+    op: Op
+    cycles: float
+    bound: str
+    lane_ops: int
+    actions: dict[str, float]
+    how: str
+
+
+def _kernel_cost(op: Op, arch: DataflowArch, dataflow: str) -> OpCost:
+    rows = op.rows  # type: ignore[attr-defined]
+    if isinstance(op, FFT):
+        radix, m = split_mixed_radix(op.n)
+        if radix == 3:
+            sub = FFT(op.name, n=m, rows=3 * rows, real_input=op.real_input)
+            r = kernel_rate(sub, arch, dataflow)
+            comb = radix3_combine_cost(op.n, rows, arch)
+            acts = {k: r.actions_per_row[k] * 3 * rows + comb.actions.get(k, 0) for k in PE_ACTIONS}
+            return OpCost(
+                op,
+                r.cycles_per_row * 3 * rows + r.overhead_cycles + comb.cycles,
+                r.bound,
+                r.lane_ops_per_row * 3 * rows + comb.lane_ops,
+                acts,
+                f"mixed radix 3 x {m}: 3 x FFT({m}) per row on the kernel compiler ({r.plan}; "
+                f"{r.cycles_per_row:.1f} cycles/row measured) + radix-3 combine pass ({comb.cycles} cycles, "
+                f"{comb.bound}-bound)",
+            )
+    r = kernel_rate(op, arch, dataflow)
+    return OpCost(
+        op,
+        r.cycles_per_row * rows + r.overhead_cycles,
+        r.bound,
+        r.lane_ops_per_row * rows,
+        {k: v * rows for k, v in r.actions_per_row.items()},
+        f"kernel {r.plan}; {r.cycles_per_row:.1f} cycles/row (cycle-level probes at rows {r.probe_rows})",
+    )
+
+
+def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
+    c: DenseCost = dense_cost(op, arch, fused_in=fused, fused_out=fused)
+    return OpCost(op, float(c.cycles), c.bound, c.lane_ops, dict(c.actions), str(c.detail.get("mapping", "")))
+
+
+# ---- residency planning ---------------------------------------------------------------------------------
+def _is_kernel(op: Op) -> bool:
+    return isinstance(op, Butterfly | FFT)
+
+
+def _is_seq_fft(op: Op) -> bool:
+    """The sequence-axis FFT of Fourier mixing (FNet keeps its real part: `real_output`)."""
+    return isinstance(op, FFT) and op.real_output
+
+
+def _is_attention(op: Op) -> bool:
+    return isinstance(op, GEMM) and not op.b_is_weight
+
+
+def _tensor_bytes(op: Op) -> int:
+    return op.output_elems * op.elem_bytes
+
+
+@dataclass
+class Plan:
+    """Mapping decisions for a workload: what is fused, what stays on chip, how ops group."""
+
+    dataflow: str
+    fused: dict[str, bool]  # op -> runs on its producer's registers (an epilogue)
+    spilled: dict[str, bool]  # op output -> goes to DRAM
+    core: dict[str, int]  # op -> attention core id (ops of one core are fused)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_residency(w: Workload, arch: DataflowArch, dataflow: str) -> Plan:
+    ops = list(w.ops)
+    index = {op.name: i for i, op in enumerate(ops)}
+    consumers: dict[str, list[int]] = {op.name: [] for op in ops}
+    for i, op in enumerate(ops):
+        for d in op.deps:
+            consumers[d].append(i)
+    fused: dict[str, bool] = {}
+    core: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        prev = ops[i - 1] if i else None
+        direct = prev is not None and op.deps[:1] == (prev.name,) and len(consumers[prev.name]) == 1
+        if dataflow == "single-layer":
+            fused[op.name] = bool(
+                direct and isinstance(op, Elementwise) and op.op == "add" and op.weight and op.operands == 1
+            )
+        else:
+            fused[op.name] = bool(
+                direct
+                and isinstance(op, Elementwise)
+                and not isinstance(prev, type(None))
+                and prev.kind != "layernorm"
+                and prev.kind != "softmax"
+            )
+    # attention cores: scores GEMM .. values GEMM (the ops between them in order)
+    cid = 0
+    i = 0
+    while i < len(ops):
+        if _is_attention(ops[i]):
+            j = i + 1
+            while j < len(ops) and not _is_attention(ops[j]):
+                j += 1
+            if j < len(ops) and dataflow == "multilayer":
+                for k in range(i, j + 1):
+                    core[ops[k].name] = cid
+                cid += 1
+            i = j + 1
+        else:
+            i += 1
+    spilled: dict[str, bool] = {}
+    notes: list[str] = []
+    last = ops[-1].name
+    if dataflow == "single-layer":
+        for op in ops:
+            nxt = [ops[c] for c in consumers[op.name]]
+            spilled[op.name] = not (len(nxt) == 1 and fused[nxt[0].name]) or op.name == last
+        notes.append("single-layer: every op's output goes to DRAM (bias adds fused into their producer)")
+        return Plan(dataflow, fused, spilled, core, notes)
+
+    budget = SPM_RESIDENT_FRACTION * arch.spm.size_bytes
+    barrier = [_is_seq_fft(op) or (op.name in core) for op in ops]
+
+    def crosses(i: int) -> bool:
+        op = ops[i]
+        cons = consumers[op.name]
+        if not cons:
+            return False
+        if op.name in core and all(ops[c].name in core and core[ops[c].name] == core[op.name] for c in cons):
+            return False
+        j = max(cons)
+        return barrier[i] or any(barrier[k] for k in range(i + 1, j + 1))
+
+    crossing = [i for i in range(len(ops)) if crosses(i)]
+    for op in ops:
+        spilled[op.name] = op.name == last
+    # barrier points: the start of each barrier run and the op after it
+    points = sorted(
+        {i for i in range(len(ops)) if barrier[i] and (i == 0 or not barrier[i - 1])}
+        | {i + 1 for i in range(len(ops)) if barrier[i] and (i + 1 == len(ops) or not barrier[i + 1])}
+    )
+    for b in points:
+        live = [i for i in crossing if i < b <= max(consumers[ops[i].name])]
+        keep = sorted((i for i in live if not spilled[ops[i].name]), key=lambda i: -_tensor_bytes(ops[i]))
+        total = sum(_tensor_bytes(ops[i]) for i in keep)
+        for i in keep:
+            if total <= budget:
+                break
+            spilled[ops[i].name] = True
+            total -= _tensor_bytes(ops[i])
+    # attention core feasibility: per head K and V resident + a block of score rows, in the SPM left beside
+    # the whole tensors held across the core's barrier
+    for name, c in list(core.items()):
+        if name not in core:
+            continue
+        i0 = index[name]
+        op = ops[i0]
+        if isinstance(op, GEMM) and op.k < op.n and op.m == op.n:  # scores: (T x hs) @ (hs x T)
+            held = sum(
+                _tensor_bytes(ops[i])
+                for i in crossing
+                if i < i0 <= max(consumers[ops[i].name]) and not spilled[ops[i].name]
+            )
+            kv = 2 * op.n * op.k * op.elem_bytes
+            need = kv + arch.pe.simd_lanes * op.n * op.elem_bytes
+            if need > arch.spm.size_bytes - held:
+                for n2, c2 in list(core.items()):
+                    if c2 == c:
+                        del core[n2]
+                        spilled[n2] = True
+                notes.append(
+                    f"{name}: K and V of a head + a score block ({need} B) do not fit the SPM beside "
+                    f"{held} B held: attention core not fused, scores spill"
+                )
+    n_sp = [op.name for op in ops[:-1] if spilled[op.name]]
+    notes.append(
+        f"multilayer: token-wise ops stream token chunks on chip, epilogues fused; tensors held across a "
+        f"layout barrier (sequence FFT, attention core) stay on chip within {budget:.0f} B "
+        f"({SPM_RESIDENT_FRACTION:.0%} of the SPM); {len(n_sp)} of {len(ops)} op outputs spill to DRAM"
+    )
+    return Plan(dataflow, fused, spilled, core, notes)
+
+
+# ---- the discrete-event pipeline ------------------------------------------------------------------------
+@dataclass
+class _Group:
+    ops: list[int]
+    load_bytes: float  # streamed input bytes (spilled tensors read)
+    weight_bytes: float
+    store_bytes: float
+    compute: float
+    chunks: int
+    reads_prev: bool
+
+
+def _pipeline(
+    g: _Group, t0: float, t_dma: float, dep_ready: float, arch: DataflowArch
+) -> tuple[float, float, float, float]:
+    """Run one group; returns (array end, DMA free time, last store end, array idle cycles waiting)."""
+    bw = arch.dram_bytes_per_cycle
+    lat = arch.dma.latency_cycles
+    c = g.chunks
+    comp = g.compute / c
+    ld = g.load_bytes / c
+    st = g.store_bytes / c
+    load_end: list[float] = []
+    store_end: list[float] = []  # data written to DRAM (+ latency)
+    store_free: list[float] = []  # buffer read out of the SPM (can be refilled)
+    dma = t_dma
+    idle = 0.0
+
+    def do_load(j: int) -> None:
+        nonlocal dma
+        if ld == 0 and (j or g.weight_bytes == 0):
+            load_end.append(-math.inf)
+            return
+        start = max(dma, dep_ready if g.reads_prev else -math.inf)
+        if j >= BUFFERS:
+            start = max(start, store_free[j - BUFFERS])
+        dma = start + (ld + (g.weight_bytes if j == 0 else 0.0)) / bw
+        load_end.append(dma + lat)
+
+    array = t0
+    do_load(0)
+    for i in range(c):
+        if i + 1 < c:
+            do_load(i + 1)
+        start = max(array, load_end[i])
+        idle += start - array
+        array = start + comp
+        if st:
+            s0 = max(dma, array)
+            dma = s0 + st / bw
+            store_end.append(dma + lat)
+            store_free.append(dma)
+        else:
+            store_end.append(array)
+            store_free.append(array)
+    return array, dma, max(store_end) if store_end else array, idle
+
+
+@dataclass
+class NetworkRun:
+    result: Result
+    timeline: list[tuple[str, str, float, float, int]]  # (op, layer, start cycle, end cycle, group)
+    plan: Plan
+
+
+def simulate_network(
+    workload: Workload,
+    arch: ArchSpec | str,
+    dataflow: str = "multilayer",
+    progress: Callable[[int, int], None] | None = None,
+) -> NetworkRun:
+    """Simulate `workload` on a dataflow array with `dataflow` (multilayer | single-layer)."""
+    a = load_arch(arch)
+    if not isinstance(a, DataflowArch):
+        raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+    if dataflow not in DATAFLOWS:
+        raise SpecError("dataflow", dataflow, f"one of {list(DATAFLOWS)}")
+    ops = list(workload.ops)
+    plan = plan_residency(workload, a, dataflow)
+    index = {op.name: i for i, op in enumerate(ops)}
+    costs: list[OpCost] = []
+    for k, op in enumerate(ops):
+        if _is_kernel(op):
+            costs.append(_kernel_cost(op, a, dataflow))
+        else:
+            costs.append(_dense_opcost(op, a, plan.fused[op.name]))
+        if progress:
+            progress(k + 1, len(ops))
+    # DRAM bytes per op: weights + spilled inputs read + spilled output written + external input / output
+    dram_r = [float(op.weight_elems * op.elem_bytes) for op in ops]
+    dram_in = [0.0] * len(ops)
+    dram_w = [0.0] * len(ops)
+    dram_in[0] += workload.input_elems * workload.elem_bytes  # the embedded tokens enter at the first op
+    for i, op in enumerate(ops):
+        if plan.spilled[op.name]:
+            dram_w[i] = float(_tensor_bytes(op))
+        for d in op.deps:
+            if plan.spilled[d]:
+                dram_in[i] += _tensor_bytes(ops[index[d]])
+    # groups: split before an op that reads a spilled tensor (or after a spilled output)
+    groups: list[_Group] = []
+    cur: list[int] = []
+
+    def close() -> None:
+        if not cur:
+            return
+        rows = max(1, min(MAX_CHUNKS, min(_chunks_of(ops[i], a) for i in cur)))
+        groups.append(
+            _Group(
+                ops=list(cur),
+                load_bytes=sum(dram_in[i] for i in cur),
+                weight_bytes=sum(dram_r[i] for i in cur),
+                store_bytes=sum(dram_w[i] for i in cur),
+                compute=sum(costs[i].cycles for i in cur),
+                chunks=rows,
+                reads_prev=any(dram_in[i] > 0 for i in cur) and bool(groups),
+            )
+        )
+        cur.clear()
+
+    for i in range(len(ops)):
+        if cur and (dram_in[i] > 0 or plan.spilled[ops[cur[-1]].name]):
+            close()
+        cur.append(i)
+    close()
+
+    t_array = t_dma = last_store = 0.0
+    idle_total = 0.0
+    timeline: list[tuple[str, str, float, float, int]] = []
+    op_wall: dict[int, float] = {}
+    for gi, g in enumerate(groups):
+        start = t_array
+        end, t_dma, st_end, idle = _pipeline(g, t_array, t_dma, last_store, a)
+        idle_total += idle
+        wall = max(end, st_end) - start if gi == len(groups) - 1 else end - start
+        t = start
+        for i in g.ops:
+            share = costs[i].cycles / g.compute if g.compute else 1.0 / len(g.ops)
+            op_wall[i] = wall * share
+            timeline.append((ops[i].name, ops[i].layer, t, t + wall * share, gi))
+            t += wall * share
+        t_array = end
+        last_store = st_end
+    total_cycles = max(t_array, last_store)
+    cycles = math.ceil(total_cycles)
+    latency = cycles / a.clock_hz
+
+    # ---- energy --------------------------------------------------------------------------------------
+    e = load_energy_table(a.energy_table).for_arch(a)
+    total_actions: dict[str, float] = {k: 0.0 for k in (*PE_ACTIONS, "dram_bytes")}
+    op_results: list[OpResult] = []
+    lane_ops = 0
+    for i, op in enumerate(ops):
+        c = costs[i]
+        dram = dram_r[i] + dram_in[i] + dram_w[i]
+        acts = dict(c.actions)
+        acts["dram_bytes"] = dram
+        acts["spm_write_bytes"] = acts.get("spm_write_bytes", 0.0) + dram_r[i] + dram_in[i]
+        acts["spm_read_bytes"] = acts.get("spm_read_bytes", 0.0) + dram_w[i]
+        for k, v in acts.items():
+            total_actions[k] = total_actions.get(k, 0.0) + v
+        dyn = sum(e.cost({k: v for k, v in acts.items() if k in e.ACTION_FIELDS}).values())
+        lane_ops += c.lane_ops
+        wall = op_wall[i]
+        g = next(gg for gg in groups if i in gg.ops)
+        dram_time = (g.load_bytes + g.weight_bytes + g.store_bytes) / a.dram_bytes_per_cycle
+        bound = "dram" if dram_time > g.compute else c.bound
+        op_results.append(
+            OpResult(
+                name=op.name,
+                kind=op.kind,
+                flops=op.flops,
+                latency_s=wall / a.clock_hz,
+                cycles=round(wall),
+                utilization=c.lane_ops / (a.peak_lane_ops_per_cycle * wall) if wall > 0 else 0.0,
+                bytes={
+                    "dram": round(dram),
+                    "spm": round(acts["spm_read_bytes"] + acts["spm_write_bytes"]),
+                    "noc": round(acts.get("noc_byte_hops", 0.0)),
+                    "rf": round(acts.get("rf_read_bytes", 0.0) + acts.get("rf_write_bytes", 0.0)),
+                },
+                energy_j=dyn + e.leakage_total_w * wall / a.clock_hz,
+                bound=bound,
+            )
+        )
+    by_comp: dict[str, float] = {}
+    for k, j in e.cost({k: v for k, v in total_actions.items() if k in e.ACTION_FIELDS}).items():
+        comp = ACTION_COMPONENT.get(k, k)
+        by_comp[comp] = by_comp.get(comp, 0.0) + j
+    by_comp["leakage"] = e.leakage_total_w * latency
+    util = lane_ops / (a.peak_lane_ops_per_cycle * cycles) if cycles else 0.0
+    traffic = {
+        "dram": round(total_actions["dram_bytes"]),
+        "spm": round(total_actions["spm_read_bytes"] + total_actions["spm_write_bytes"]),
+        "noc": round(total_actions["noc_byte_hops"]),
+        "rf": round(total_actions["rf_read_bytes"] + total_actions["rf_write_bytes"]),
+    }
+    notes = list(plan.notes)
+    on_chip = [op.name for op in ops if not plan.spilled[op.name]]
+    spills = [op.name for op in ops if plan.spilled[op.name]]
+    notes.append(
+        f"on chip ({len(on_chip)} op outputs): "
+        + ", ".join(on_chip[:40])
+        + (" ..." if len(on_chip) > 40 else "")
+    )
+    notes.append(
+        f"spilled to DRAM ({len(spills)}): " + ", ".join(spills[:40]) + (" ..." if len(spills) > 40 else "")
+    )
+    notes.append(
+        f"{len(groups)} streaming groups, up to {MAX_CHUNKS} chunks each, {BUFFERS} SPM buffers; DMA "
+        f"{a.dram_bytes_per_cycle:.1f} B/cycle + {a.dma.latency_cycles} cycles latency per transfer"
+    )
+    for key, r in sorted(_KERNEL_MEMO.items(), key=lambda kv: str(kv[0][1:])):
+        if key[0] == a.model_dump_json() and key[2] == dataflow:
+            notes.append(f"kernel {key[1]}: {r.plan}; {r.cycles_per_row:.1f} cycles/row, bound {r.bound}")
+    notes.append(
+        f"assumptions: SPM_RESIDENT_FRACTION = {SPM_RESIDENT_FRACTION}; kernel steady state from "
+        f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by the analytic "
+        "per-PE models of swallowtail.compiler.dense; DMA channels as one FIFO pipe"
+    )
+    notes.append(
+        f"energy: {e.table} at {e.node_nm} nm, action counts x per-action energy + leakage x latency"
+    )
+    result = Result(
+        backend=f"dataflow-{dataflow}",
+        arch=a.name,
+        workload=workload.name,
+        latency_s=latency,
+        energy_j=sum(by_comp.values()),
+        useful_ops=workload.flops,
+        peak_ops_per_s=a.peak_ops_per_s,
+        cycles=cycles,
+        clock_hz=a.clock_hz,
+        utilization=util,
+        energy_breakdown_j=by_comp,
+        traffic_bytes=traffic,
+        stalls={"dma_wait": round(idle_total)},
+        ops=op_results,
+        notes=notes,
+    )
+    return NetworkRun(result=result, timeline=timeline, plan=plan)
+
+
+def _chunks_of(op: Op, arch: DataflowArch) -> int:
+    """How many chunks an op's stream can be cut into: row groups of token-wise ops, heads x row blocks."""
+    lanes = arch.pe.simd_lanes
+    if isinstance(op, Butterfly | FFT):  # the kernels' streaming batches (as probed)
+        return math.ceil(op.rows / (PROBE_ROW_GROUPS * lanes))
+    if isinstance(op, GEMM):
+        return op.batch * math.ceil(op.m / lanes)
+    rows = getattr(op, "rows", None)
+    if rows is not None:
+        return math.ceil(rows / lanes)
+    return math.ceil(op.output_elems / (lanes * arch.n_pes))
+
+
+__all__ = [
+    "DATAFLOWS",
+    "KernelRate",
+    "NetworkRun",
+    "Plan",
+    "clear_memo",
+    "kernel_rate",
+    "plan_residency",
+    "simulate_network",
+]
