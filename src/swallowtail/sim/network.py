@@ -203,13 +203,26 @@ class OpCost:
     how: str
 
 
+def _kernel_op(op: Op) -> Op:
+    """The op whose kernel shape is simulated for `op`: itself, or the radix-2 part of a mixed-radix FFT."""
+    if isinstance(op, FFT):
+        radix, m = split_mixed_radix(op.n)
+        if radix == 3:
+            return FFT(op.name, n=m, rows=3 * op.rows, real_input=op.real_input)
+    return op
+
+
+def _kernel_keys_used(ops: list[Op] | tuple[Op, ...], arch: DataflowArch, dataflow: str) -> set[tuple]:
+    """Memo keys of the kernels these ops use (notes name only them, whatever else the process ran)."""
+    return {_kernel_key(_kernel_op(op), arch, dataflow) for op in ops if isinstance(op, Butterfly | FFT)}
+
+
 def _kernel_cost(op: Op, arch: DataflowArch, dataflow: str) -> OpCost:
     rows = op.rows  # type: ignore[attr-defined]
     if isinstance(op, FFT):
         radix, m = split_mixed_radix(op.n)
         if radix == 3:
-            sub = FFT(op.name, n=m, rows=3 * rows, real_input=op.real_input)
-            r = kernel_rate(sub, arch, dataflow)
+            r = kernel_rate(_kernel_op(op), arch, dataflow)
             comb = radix3_combine_cost(op.n, rows, arch)
             acts = {k: r.actions_per_row[k] * 3 * rows + comb.actions.get(k, 0) for k in PE_ACTIONS}
             return OpCost(
@@ -591,9 +604,9 @@ def simulate_network(
         f"{len(groups)} streaming groups, up to {MAX_CHUNKS} chunks each, {BUFFERS} SPM buffers; DMA "
         f"{a.dram_bytes_per_cycle:.1f} B/cycle + {a.dma.latency_cycles} cycles latency per transfer"
     )
-    for key, r in sorted(_KERNEL_MEMO.items(), key=lambda kv: str(kv[0][1:])):
-        if key[0] == a.model_dump_json() and key[2] == dataflow:
-            notes.append(f"kernel {key[1]}: {r.plan}; {r.cycles_per_row:.1f} cycles/row, bound {r.bound}")
+    for key in sorted(_kernel_keys_used(ops, a, dataflow), key=lambda k: str(k[1])):
+        r = _KERNEL_MEMO[key]
+        notes.append(f"kernel {key[1]}: {r.plan}; {r.cycles_per_row:.1f} cycles/row, bound {r.bound}")
     notes.append(
         f"assumptions: SPM_RESIDENT_FRACTION = {SPM_RESIDENT_FRACTION}; kernel steady state from "
         f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by the analytic "
