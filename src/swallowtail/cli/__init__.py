@@ -14,7 +14,18 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from swallowtail.cli import arch, baseline, demo, kernel, model, reproduce, roofline, simulate, workload
+    from swallowtail.cli import (
+        arch,
+        baseline,
+        demo,
+        kernel,
+        model,
+        reproduce,
+        roofline,
+        simulate,
+        train,
+        workload,
+    )
 
     app.add_typer(model.app, name="model")
     app.add_typer(arch.app, name="arch")
@@ -24,6 +35,8 @@ def _register() -> None:
     app.command("roofline")(roofline.roofline)
     app.command("simulate")(simulate.simulate)
     app.command("reproduce")(reproduce.reproduce)
+    app.command("train")(train.train)
+    app.command("accuracy-sweep")(train.accuracy_sweep)
     app.command("demo")(demo.demo)
 
 
