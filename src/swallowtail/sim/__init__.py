@@ -39,8 +39,6 @@ from swallowtail.sim.timing import CAUSES, DRAIN, TimingStats, simulate_timing
 from swallowtail.sim.values import PRECISIONS, KernelData, VerifyReport, execute, random_data, verify
 from swallowtail.workload.ops import Op
 
-ENERGY_UNAVAILABLE = "energy: not computed (energy model unavailable)"
-
 
 @dataclass
 class Stats:
@@ -127,14 +125,9 @@ def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str
 def _energy(
     arch: DataflowArch, actions: dict[str, int], latency_s: float
 ) -> tuple[float, dict[str, float], str]:
-    try:
-        from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
-    except ImportError:
-        return 0.0, {}, ENERGY_UNAVAILABLE
-    try:
-        e = load_energy_table(arch.energy_table).for_arch(arch)
-    except (ValueError, FileNotFoundError) as exc:  # pragma: no cover - a broken table
-        return 0.0, {}, f"{ENERGY_UNAVAILABLE}: {exc}"
+    from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
+
+    e = load_energy_table(arch.energy_table).for_arch(arch)
     counts = {k: v for k, v in actions.items() if k in e.ACTION_FIELDS}
     by_comp: dict[str, float] = {}
     for k, j in e.cost(counts).items():
@@ -276,7 +269,6 @@ def simulate_kernel(
 
 
 __all__ = [
-    "ENERGY_UNAVAILABLE",
     "KernelData",
     "SimOutput",
     "Stats",
