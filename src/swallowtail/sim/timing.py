@@ -20,8 +20,13 @@ What is modelled (every number from the arch spec, plus `MachineModel`'s named a
   that empties it; PE loads wait for the DMA data (and later passes for earlier passes' stores), slot by slot.
 
 Arbitration: shared resources (RF ports, links, bank groups) are reservation tables; requests are granted
-in program order (iteration by iteration, step by step, PE by PE), each taking the first free cycle at or
-after the cycle it is ready. Deterministic, never over-committed.
+in program order (iteration by iteration, step by step), round-robin over the PEs within a load, transfer or
+store step (the k-th access of every PE before the (k+1)-th of any: a fair arbiter; granting one PE's whole
+step first gave that PE priority, and faster DRAM could then make a kernel 11% slower), each taking the
+first free cycle at or after the cycle it is ready. Deterministic, never over-committed. Greedy first-free
+granting is not monotone: more bandwidth can move a request into a cycle a later one would have used, and
+a few kernels end up to ~1.5% slower with doubled link / SPM / DMA bandwidth (tests/test_sim_invariants.py);
+only a static arbitration order (a timed event graph) would rule that out by construction.
 
 Stall attribution: every cycle a PE's compute pipeline does not issue is charged to the reason its next
 compute instruction could not issue earlier: `operand` (a compute result / FU latency), `noc` (a transferred
@@ -207,6 +212,11 @@ def simulate_timing(
                 n_st += s1 - s0
             if kind == STEP_COMPUTE:
                 n_cp += s1 - s0
+            if kind in (STEP_XFER, STEP_ST):  # round-robin over the PEs: (PE, index on the PE, *instruction)
+                rounds = max(map(len, per_pe), default=0)
+                per_pe = [
+                    (e, k, *per_pe[e][k]) for k in range(rounds) for e in range(n_pe) if k < len(per_pe[e])
+                ]
             steps.append((kind, per_pe))
         v = variants[key] = _Variant(steps, n_st, n_cp)
         return v
@@ -725,30 +735,37 @@ def simulate_timing(
         stw = np.zeros((n_pe, var.st_count), dtype=np.int64) if fast_forward else None
         for kind, per_pe in var.steps:
             if kind == STEP_LD:
+                # shared banks are granted round-robin over the PEs (one request per PE per round), each PE's
+                # load pipeline in order
+                work = []
                 for e in range(n_pe):
-                    tag_lb = prev_hist[e] if prev_hist is not None else 0
-                    rr_e, rl_e, rc_e, wr = rr[e], rl[e], rc[e], wic[e]
-                    pf = pf_ld[e]
-                    ce = comp[e]
-                    lds = per_pe[e]
-                    pref = []
+                    lst = [(dst, base + off, C_SPM) for dst, off in per_pe[e]]
                     for q in range(2):
                         uu = pf_u[i][q]
                         if uu >= 0:
                             cs = coef_slot[inst_pass[uu]][e]
                             cb = inst_cb[uu]
                             rb = inst_set[uu] * cset
-                            pref.extend((rb + v, cb + cs[v]) for v in range(pf_v0[i][q], pf_v1[i][q]))
-                    for n_ld, (dst, off) in enumerate(lds + pref):
-                        slot_ = base + off if n_ld < len(lds) else off
+                            lst.extend((rb + v, cb + cs[v], C_DMA) for v in range(pf_v0[i][q], pf_v1[i][q]))
+                    work.append(lst)
+                    exact_instr += len(lst)
+                for k_ in range(max(map(len, work))):
+                    for e in range(n_pe):
+                        lst = work[e]
+                        if k_ >= len(lst):
+                            continue
+                        dst, slot_, pref_cause = lst[k_]
+                        tag_lb = prev_hist[e] if prev_hist is not None else 0
+                        rr_e, wr = rr[e], wic[e]
+                        pf = pf_ld[e]
                         t = pf if pf > tag_lb else tag_lb
                         cause = C_TAG if tag_lb > pf else C_SPM
                         sr = spm_ready[slot_]
                         if sr > t:
                             t = sr
-                            cause = ld_cause if n_ld < len(lds) else C_DMA
+                            cause = ld_cause if pref_cause == C_SPM else C_DMA
                             ext = True
-                        w = rl_e[dst] - spm_lat + 1
+                        w = rl[e][dst] - spm_lat + 1
                         if w > t:
                             t = w
                         bg = banks[slot_ & gmask] if gmask >= 0 else banks[slot_ % G]
@@ -770,75 +787,68 @@ def simulate_timing(
                             bg[t + k] = 1
                         wk = t + spm_lat - 1
                         wr[wk] = wr.get(wk, 0) + 1
-                        pf = t + 1
+                        pf_ld[e] = t + 1
                         rr_e[dst] = t + spm_lat
-                        rc_e[dst] = cause
-                        if t + spm_lat > ce:
-                            ce = t + spm_lat
+                        rc[e][dst] = cause
+                        if t + spm_lat > comp[e]:
+                            comp[e] = t + spm_lat
                         if tracing:
                             tr_c.append(e * 4 + 2)
                             tr_t.append(t)
-                    exact_instr += len(lds) + len(pref)
-                    pf_ld[e] = pf
-                    comp[e] = ce
             elif kind == STEP_XFER:
-                for e in range(n_pe):
+                # shared links (and the receivers' write ports) are granted round-robin over the PEs
+                for e, _, src, dst, peer, route in per_pe:
                     tag_lb = prev_hist[e] if prev_hist is not None else 0
                     rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
                     pf = pf_xf[e]
-                    ce = comp[e]
-                    for src, dst, peer, route in per_pe[e]:
-                        t = pf if pf > tag_lb else tag_lb
-                        x = rr_e[src]
-                        if x > t:
-                            t = x
-                        cal = links[route[0]]
-                        while True:
-                            busy = False
-                            for k in range(SER):
-                                if t + k in cal:
-                                    t = t + k + 1
-                                    busy = True
-                                    break
-                            if busy:
-                                continue
-                            if rd.get(t, 0) >= RP:
-                                t += 1
-                                continue
-                            break
+                    t = pf if pf > tag_lb else tag_lb
+                    x = rr_e[src]
+                    if x > t:
+                        t = x
+                    cal = links[route[0]]
+                    while True:
+                        busy = False
                         for k in range(SER):
-                            cal[t + k] = 1
-                        rd[t] = rd.get(t, 0) + 1
-                        s = t
-                        for lk in route[1:]:
-                            s = _calendar_free(links[lk], s + HOP, SER)
-                            c2 = links[lk]
-                            for k in range(SER):
-                                c2[s + k] = 1
-                        arr = s + SER - 1 + HOP
-                        rl2 = rl[peer]
-                        if rl2[dst] >= arr:
-                            arr = rl2[dst] + 1
-                        wr2 = wic[peer]
-                        while wr2.get(arr, 0) >= WP_IN:
-                            arr += 1
-                        wr2[arr] = wr2.get(arr, 0) + 1
-                        rr[peer][dst] = arr + 1
-                        rc[peer][dst] = C_NOC
-                        if t > rl_e[src]:
-                            rl_e[src] = t
-                        pf = t + 1
-                        if t + 1 > ce:
-                            ce = t + 1
-                        if arr + 1 > comp[peer]:
-                            comp[peer] = arr + 1
-                        if tracing:
-                            tr_c.append(e * 4 + 1)
-                            tr_t.append(t)
-                    exact_instr += len(per_pe[e])
-                    pf_xf[e] = pf
-                    if ce > comp[e]:
-                        comp[e] = ce
+                            if t + k in cal:
+                                t = t + k + 1
+                                busy = True
+                                break
+                        if busy:
+                            continue
+                        if rd.get(t, 0) >= RP:
+                            t += 1
+                            continue
+                        break
+                    for k in range(SER):
+                        cal[t + k] = 1
+                    rd[t] = rd.get(t, 0) + 1
+                    s_ = t
+                    for lk in route[1:]:
+                        s_ = _calendar_free(links[lk], s_ + HOP, SER)
+                        c2 = links[lk]
+                        for k in range(SER):
+                            c2[s_ + k] = 1
+                    arr = s_ + SER - 1 + HOP
+                    rl2 = rl[peer]
+                    if rl2[dst] >= arr:
+                        arr = rl2[dst] + 1
+                    wr2 = wic[peer]
+                    while wr2.get(arr, 0) >= WP_IN:
+                        arr += 1
+                    wr2[arr] = wr2.get(arr, 0) + 1
+                    rr[peer][dst] = arr + 1
+                    rc[peer][dst] = C_NOC
+                    if t > rl_e[src]:
+                        rl_e[src] = t
+                    pf_xf[e] = t + 1
+                    if t + 1 > comp[e]:
+                        comp[e] = t + 1
+                    if arr + 1 > comp[peer]:
+                        comp[peer] = arr + 1
+                    if tracing:
+                        tr_c.append(e * 4 + 1)
+                        tr_t.append(t)
+                exact_instr += len(per_pe)
             elif kind == STEP_COMPUTE:
                 for e in range(n_pe):
                     tag_lb = prev_hist[e] if prev_hist is not None else 0
@@ -902,46 +912,42 @@ def simulate_timing(
                     exact_instr += len(per_pe[e])
                     pf_cp[e] = pf
                     comp[e] = ce
-            else:  # STEP_ST
-                for e in range(n_pe):
+            else:  # STEP_ST: shared banks granted round-robin over the PEs
+                for e, k_, src, off in per_pe:
+                    slot_ = base + off
                     tag_lb = prev_hist[e] if prev_hist is not None else 0
                     rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
                     pf = pf_st[e]
-                    ce = comp[e]
-                    for n_s, (src, off) in enumerate(per_pe[e]):
-                        slot_ = base + off
-                        t = pf if pf > tag_lb else tag_lb
-                        x = rr_e[src]
-                        if x > t:
-                            t = x
-                        bg = banks[slot_ & gmask] if gmask >= 0 else banks[slot_ % G]
-                        while True:
-                            t2 = _calendar_free(bg, t, occ_bank) if occ_bank > 1 else t
-                            if occ_bank == 1 and t2 in bg:
-                                t += 1
-                                continue
-                            t = t2
-                            if rd.get(t, 0) >= RP:
-                                t += 1
-                                continue
-                            break
-                        for k in range(occ_bank):
-                            bg[t + k] = 1
-                        rd[t] = rd.get(t, 0) + 1
-                        spm_ready[slot_] = t + spm_lat
-                        if stw is not None:
-                            stw[e, n_s] = t + spm_lat
-                        if t > rl_e[src]:
-                            rl_e[src] = t
-                        pf = t + 1
-                        if t + spm_lat > ce:
-                            ce = t + spm_lat
-                        if tracing:
-                            tr_c.append(e * 4 + 3)
-                            tr_t.append(t)
-                    exact_instr += len(per_pe[e])
-                    pf_st[e] = pf
-                    comp[e] = ce
+                    t = pf if pf > tag_lb else tag_lb
+                    x = rr_e[src]
+                    if x > t:
+                        t = x
+                    bg = banks[slot_ & gmask] if gmask >= 0 else banks[slot_ % G]
+                    while True:
+                        t2 = _calendar_free(bg, t, occ_bank) if occ_bank > 1 else t
+                        if occ_bank == 1 and t2 in bg:
+                            t += 1
+                            continue
+                        t = t2
+                        if rd.get(t, 0) >= RP:
+                            t += 1
+                            continue
+                        break
+                    for k in range(occ_bank):
+                        bg[t + k] = 1
+                    rd[t] = rd.get(t, 0) + 1
+                    spm_ready[slot_] = t + spm_lat
+                    if stw is not None:
+                        stw[e, k_] = t + spm_lat
+                    if t > rl_e[src]:
+                        rl_e[src] = t
+                    pf_st[e] = t + 1
+                    if t + spm_lat > comp[e]:
+                        comp[e] = t + spm_lat
+                    if tracing:
+                        tr_c.append(e * 4 + 3)
+                        tr_t.append(t)
+                exact_instr += len(per_pe)
         comp_hist[i] = comp
         m_ = max(comp)
         if m_ > pe_end[0]:
