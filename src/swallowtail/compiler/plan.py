@@ -35,7 +35,9 @@ Automatic knobs: for candidate blocks (the largest few whose registers fit the R
 flight), both placements, SPM buffers 2 | 3 and batch sizes, `estimate` computes per pass the binding
 resource (compute slots, the list-scheduled exchange latency of one iteration, RF read / write ports, the
 busiest NoC link, SPM bank groups) and per batch the DMA, plus pipeline fill and drain; the cheapest
-candidate wins (ties within ESTIMATE_TOLERANCE go to the larger block) and `Plan.reasons` says why. The
+candidate wins (ties within ESTIMATE_TOLERANCE go to the larger block; an exact tie between 2 and 3 SPM
+buffers goes to 3 when a buffer's whole turnaround -- store, load, DRAM latency twice and the PEs' loads of
+the refilled buffer -- does not fit in one batch's compute) and `Plan.reasons` says why. The
 estimate only *chooses*; the simulator measures. Batches ramp 1, 2, 4, ... row groups up and down
 (`batch_groups`) so that the first computation waits for one row group only and the last store is short;
 coefficient sets are resident (one per block instance, loaded once) when they all fit in the RF.
@@ -265,6 +267,9 @@ def estimate(
         return total
 
     batches = batch_rows(spec.rows, lanes, max(1, math.ceil(rows_per_batch / lanes)))
+    # the PEs load one row group's input (n x comps vectors) through the SPM bank groups
+    pe_load = spec.n * spec.comps * geo.occupancy / geo.groups
+    slack = math.inf
     # fill: the first row group's input and the first block's coefficients; drain: the last batch's output
     first_coefs = templates[0].coef_vectors * active * geo.vec_bytes
     fill = lat + (min(spec.rows, lanes) * in_b + first_coefs) / dma_bw
@@ -277,8 +282,13 @@ def estimate(
         # a buffer is refilled only after its previous batch was stored: store + load (each with the
         # DRAM latency) must fit in the (buffers - 1) batches computed meanwhile
         nxt = batches[bi + 1] if bi + 1 < len(batches) else (r0, r0)
-        dma = ((r1 - r0) * out_b + (nxt[1] - nxt[0]) * in_b) / dma_bw + 2 * lat / (buffers - 1)
+        dma_bytes = ((r1 - r0) * out_b + (nxt[1] - nxt[0]) * in_b) / dma_bw
+        dma = dma_bytes + 2 * lat / (buffers - 1)
         total += max(comp, dma) if bi + 1 < len(batches) else comp
+        if bi + 1 < len(batches):
+            # the whole turnaround of a buffer, the PEs' loads of the refilled buffer included (not in
+            # `cycles`: used to break exact ties between buffer counts)
+            slack = min(slack, (buffers - 1) * comp - (dma_bytes + 2 * lat + pe_load))
     per_rg = per_row_group(max(1, math.ceil(rows_per_batch / lanes)))
     ideal = spec.lane_ops / (arch.n_pes * lanes)
     bound = max(binds, key=lambda k_: binds[k_])
@@ -289,6 +299,7 @@ def estimate(
         "drain": drain,
         "utilization": ideal / total if total else 0.0,
         "bound": bound,  # type: ignore[dict-item]
+        "turnaround_slack": slack,
         **{f"load_{k_}": v for k_, v in binds.items()},
     }
 
@@ -483,6 +494,12 @@ def choose_plan(
     floor = candidates[0][0] * (1 + ESTIMATE_TOLERANCE)
     near = [c for c in candidates if c[0] <= floor]
     best = max(near, key=lambda c: (c[5], -c[0]))
+    # an exact tie between 2 and 3 buffers (same estimate, batch and block: compute-bound either way) goes to
+    # 3 when the whole turnaround of a buffer, which `cycles` leaves out, does not fit with 2
+    if best[3] == 2 and best[9]["turnaround_slack"] < 0:
+        three = [c for c in candidates if c[3] == 3 and c[:3] == best[:3] and c[4:6] == best[4:6]]
+        if three and three[0][9]["turnaround_slack"] >= 0:
+            best = three[0]
     _, _, _, _, _, blk, plc, plans, rpb, est, coef, data, cset, slots, xb, yb, lb, nbuf, templates, n_sets = (
         best
     )
