@@ -3,6 +3,7 @@ stall accounting, the Result, the CLI command."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -92,7 +93,7 @@ def test_random_inputs_differ_per_seed():
 def test_poisoned_outputs_catch_an_unwritten_element():
     """Redirect one store onto another's slot: one output is never written and stays NaN (poisoned)."""
     p = compile_kernel(Butterfly("b", n=256, rows=8), ARCH)
-    t = p.templates[-1]
+    t = p.templates[-1] = copy.deepcopy(p.templates[-1])  # templates are shared and read-only
     sts = np.nonzero(t.op[0] == OP_ST)[0]
     t.slot[0, sts[1]] = t.slot[0, sts[0]]
     data = random_data(p, 0)
@@ -103,7 +104,7 @@ def test_poisoned_outputs_catch_an_unwritten_element():
 
 def test_wrong_coefficient_is_caught():
     p = compile_kernel(FFT("f", n=64, rows=8), ARCH)
-    t = p.templates[0]
+    t = p.templates[0] = copy.deepcopy(p.templates[0])  # templates are shared and read-only
     k = int(np.nonzero(t.coef[0] >= 0)[0][3])
     t.lane[0, k] = (t.lane[0, k] + 1) % p.lanes
     data = random_data(p, 0)

@@ -25,7 +25,7 @@ Within a stage the units' micro-programs are skewed (`kernels.skewed_order`) to 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -116,6 +116,14 @@ def _choose_swap(local_bits: list[int], remaining: set[int]) -> int | None:
     return None
 
 
+#: templates already built, by everything they depend on (not the rows: only the schedule sees them);
+#: read-only once built, so compiles of the same kernel shape (the network simulator's probes, the
+#: candidate search) share them
+_TEMPLATE_CACHE: dict[tuple, PassTemplate] = {}
+#: most templates kept (the oldest is dropped first)
+TEMPLATE_CACHE_SIZE = 64
+
+
 def build_template(
     spec: KernelSpec,
     arch: DataflowArch,
@@ -127,6 +135,38 @@ def build_template(
     model: MachineModel = DEFAULT_MODEL,
 ) -> PassTemplate:
     """Emit the pass's per-PE template. `exchange`: "auto" (send-half where possible) or "full"."""
+    key = (
+        replace(spec, rows=0, op_name="", flops=0),
+        arch.model_dump_json(),
+        pp,
+        xb,
+        yb,
+        lb,
+        exchange,
+        model,
+    )
+    hit = _TEMPLATE_CACHE.get(key)
+    if hit is None:
+        hit = _build_template(spec, arch, pp, xb, yb, lb, exchange, model)
+        for value in vars(hit).values():  # shared from now on: any write is a bug
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        if len(_TEMPLATE_CACHE) >= TEMPLATE_CACHE_SIZE:
+            del _TEMPLATE_CACHE[next(iter(_TEMPLATE_CACHE))]
+        _TEMPLATE_CACHE[key] = hit
+    return hit
+
+
+def _build_template(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    pp: PassPlan,
+    xb: int,
+    yb: int,
+    lb: int,
+    exchange: str,
+    model: MachineModel,
+) -> PassTemplate:
     coords = pe_coords(xb, yb)
     n_pe = len(coords)
     P = 1 << lb
