@@ -25,7 +25,8 @@ store step (the k-th access of every PE before the (k+1)-th of any: a fair arbit
 step first gave that PE priority, and faster DRAM could then make a kernel 11% slower), each taking the
 first free cycle at or after the cycle it is ready. Deterministic, never over-committed. Greedy first-free
 granting is not monotone: more bandwidth can move a request into a cycle a later one would have used, and
-a few kernels end up to ~1.5% slower with doubled link / SPM / DMA bandwidth (tests/test_sim_invariants.py);
+a few kernels end up some cycles slower (at most 52, 2% in random searches; 5% on a tiny kernel) with
+doubled link / SPM / DMA bandwidth (tests/test_sim_invariants.py);
 only a static arbitration order (a timed event graph) would rule that out by construction.
 
 Stall attribution: every cycle a PE's compute pipeline does not issue is charged to the reason its next
