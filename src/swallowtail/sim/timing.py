@@ -96,6 +96,8 @@ class TimingStats:
     wall_s: float = 0.0
     dma_done: list[int] = field(default_factory=list)
     trace: dict | None = None
+    # per batch simulated exactly to its end: the latest completion of any iteration of it or an earlier batch
+    batch_end: dict[int, int] = field(default_factory=dict)
 
 
 class _Variant:
@@ -701,12 +703,15 @@ def simulate_timing(
 
     # ---- main loop ----
     cur_batch = it_batch[0] if n_it else -1
+    batch_end: dict[int, int] = {}
     i = 0
     while i < n_it:
         if tracing:
             tr_mark[i] = tr_flushed[0] + len(tr_t)
         b = it_batch[i]
         if b != cur_batch:
+            if i > 0 and it_batch[i - 1] == cur_batch:  # the batch ran to its end (not fast-forwarded past)
+                batch_end[cur_batch] = pe_end[0]
             issue_dma_until(after_batch_end.get(cur_batch, initial_end))
             cur_batch = b
             if fast_forward:
@@ -958,6 +963,8 @@ def simulate_timing(
             it_ext[i] = ext
         exact_iters += 1
         i += 1
+        if i == n_it:
+            batch_end[b] = pe_end[0]
 
     # ---- drain: remaining DMA (stores of the last batches) ----
     issue_dma_until(len(program.dma) - 1)
@@ -996,5 +1003,6 @@ def simulate_timing(
         skips=skips,
         wall_s=time.perf_counter() - wall0,
         dma_done=dma_done,
+        batch_end=batch_end,
         trace=trace_d,
     )
