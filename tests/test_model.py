@@ -238,6 +238,31 @@ def test_padding_is_masked_in_attention_and_mean_pooling():
         torch.testing.assert_close(model(padded), model(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("attention", ["dense", "butterfly"])
+def test_fused_training_attention_matches_explicit(attention):
+    """Training mode runs attention through F.scaled_dot_product_attention, inference through the explicit
+    matmuls that the counts describe: with dropout 0 the two agree, padding (one row all padding) and
+    gradients included."""
+    config = tiny(attention_layers=LAYERS, attention=attention, ffn="dense", pooling="mean")
+    torch.manual_seed(0)
+    model = HybridTransformer(config)
+    x = tokens(batch=3, seq=8)
+    x[0, 5:] = 0  # trailing padding
+    x[1, :] = 0  # every key padding: uniform attention on both paths, not NaN
+    outs, grads = [], []
+    for training in (True, False):
+        model.train(training)
+        model.zero_grad()
+        logits = model(x)
+        logits.square().sum().backward()
+        outs.append(logits.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert torch.isfinite(outs[0]).all()
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
 def test_fp16_emulation_changes_outputs_only_at_fp16_level():
     config = tiny(attention_layers=1)
     torch.manual_seed(0)
