@@ -702,6 +702,7 @@ def simulate_timing(
             tr_flushed[0] += z - a
 
     # ---- main loop ----
+    no_hist = [0] * n_pe
     cur_batch = it_batch[0] if n_it else -1
     batch_end: dict[int, int] = {}
     i = 0
@@ -733,7 +734,7 @@ def simulate_timing(
         u = it_seq[i]
         var = variant(p, slot, inst_set[u])
         base = it_base[i]
-        prev_hist = comp_hist[i - S] if i >= S else None
+        tag_lbs = comp_hist[i - S] if i >= S else no_hist  # the tag window: iteration i - S's completion
         comp = [0] * n_pe
         ext = False
         first_pass = p == 0
@@ -761,7 +762,7 @@ def simulate_timing(
                         if k_ >= len(lst):
                             continue
                         dst, slot_, pref_cause = lst[k_]
-                        tag_lb = prev_hist[e] if prev_hist is not None else 0
+                        tag_lb = tag_lbs[e]
                         rr_e, wr = rr[e], wic[e]
                         pf = pf_ld[e]
                         t = pf if pf > tag_lb else tag_lb
@@ -804,7 +805,7 @@ def simulate_timing(
             elif kind == STEP_XFER:
                 # shared links (and the receivers' write ports) are granted round-robin over the PEs
                 for e, _, src, dst, peer, route in per_pe:
-                    tag_lb = prev_hist[e] if prev_hist is not None else 0
+                    tag_lb = tag_lbs[e]
                     rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
                     pf = pf_xf[e]
                     t = pf if pf > tag_lb else tag_lb
@@ -857,7 +858,7 @@ def simulate_timing(
                 exact_instr += len(per_pe)
             elif kind == STEP_COMPUTE:
                 for e in range(n_pe):
-                    tag_lb = prev_hist[e] if prev_hist is not None else 0
+                    tag_lb = tag_lbs[e]
                     rr_e, rl_e, rc_e, rd, wr = rr[e], rl[e], rc[e], rdc[e], wrc[e]
                     pf = pf_cp[e]
                     ff = fu_free[e]
@@ -921,7 +922,7 @@ def simulate_timing(
             else:  # STEP_ST: shared banks granted round-robin over the PEs
                 for e, k_, src, off in per_pe:
                     slot_ = base + off
-                    tag_lb = prev_hist[e] if prev_hist is not None else 0
+                    tag_lb = tag_lbs[e]
                     rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
                     pf = pf_st[e]
                     t = pf if pf > tag_lb else tag_lb
