@@ -239,6 +239,7 @@ def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: Machi
         instance_set=np.array(inst_set, dtype=np.int64),
         lanes=lanes,
         meta={"instance_first_iteration": np.array([f for f, _ in inst_iters], dtype=np.int64)},
+        compile_arch=arch,
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.kernels import (
     COMPUTE_OPS,
     OP_ADD,
@@ -126,6 +127,9 @@ class Program:
     instance_set: np.ndarray  # per instance seq u: the coefficient set (0 / 1) it reads
     lanes: int
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the arch it was compiled for: there the simulator arbitrates greedily (and so fixes the arbitration
+    #: order); on any other arch it replays that order (`swallowtail.sim.replay`). None: always greedy
+    compile_arch: DataflowArch | None = None
 
     # ---- derived ---------------------------------------------------------------------------------------
     @property

@@ -67,6 +67,7 @@ from swallowtail.compiler.kernels import (
 )
 from swallowtail.compiler.program import Program
 from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_ST, STEP_XFER
+from swallowtail.sim.replay import EventGraph, Recorder, replay
 
 # stall causes (index into the stall counters)
 C_OPERAND, C_NOC, C_SPM, C_DMA, C_TAG, C_RFPORT = 0, 1, 2, 3, 4, 5
@@ -98,6 +99,8 @@ class TimingStats:
     trace: dict | None = None
     # per batch simulated exactly to its end: the latest completion of any iteration of it or an earlier batch
     batch_end: dict[int, int] = field(default_factory=dict)
+    replay_sweeps: int = 0  # > 0: a static-order replay (swallowtail.sim.replay), with this many sweeps
+    graph: EventGraph | None = None  # the recorded event graph (record=True)
 
 
 class _Variant:
@@ -122,12 +125,33 @@ def _calendar_free(cal: dict, t: int, occ: int) -> int:
             return t
 
 
+def event_graph(program: Program) -> EventGraph:
+    """The Program's event graph with its arbitration orders, recorded (once) at its compile arch."""
+    g = getattr(program, "_event_graph", None)
+    if g is None:
+        g = simulate_timing(program, program.compile_arch, fast_forward=False, record=True).graph
+        program._event_graph = g
+    return g
+
+
 def simulate_timing(
     program: Program,
     arch: DataflowArch,
     fast_forward: bool = True,
     trace: bool = False,
+    record: bool = False,
+    static_order: bool | None = None,
 ) -> TimingStats:
+    """Time `program` on `arch`. At the arch it was compiled for: greedy arbitration, which also fixes
+    the arbitration order; on any other arch (`program.compile_arch` differs): that order replayed
+    (`swallowtail.sim.replay`), so that more bandwidth can never make the kernel slower. `static_order`
+    forces the replay (True) or greedy arbitration (False); `record` returns the event graph."""
+    if static_order is None:
+        static_order = program.compile_arch is not None and arch != program.compile_arch and not record
+    if static_order:
+        return replay(program, arch, event_graph(program), trace=trace)
+    if record:
+        fast_forward = False
     wall0 = time.perf_counter()
     model = program.model
     plan = program.plan
@@ -260,6 +284,7 @@ def simulate_timing(
     stalls = [0] * len(CAUSES)
     pe_end = [0]  # latest completion of any iteration on any PE
     gmask = G - 1 if G & (G - 1) == 0 else -1
+    rec = Recorder(n_pe, n_regs, fu_names, n_it) if record else None
 
     # ---- DMA ----
     ch_rate = arch.dma.gbytes_per_s_per_channel * 1e9 / arch.clock_hz
@@ -311,6 +336,8 @@ def simulate_timing(
                 done = int(arrive[-1])
             ch_free[c] = end_
             dma_done[idx] = done
+            if rec is not None:
+                rec.dma(idx, d.kind, c, start, lo, hi, d.after)
             dma_busy += end_ - start
             dma_next[0] += 1
 
@@ -735,6 +762,8 @@ def simulate_timing(
         var = variant(p, slot, inst_set[u])
         base = it_base[i]
         tag_lbs = comp_hist[i - S] if i >= S else no_hist  # the tag window: iteration i - S's completion
+        if rec is not None:
+            rec.begin(i, S)
         comp = [0] * n_pe
         ext = False
         first_pass = p == 0
@@ -799,6 +828,8 @@ def simulate_timing(
                         rc[e][dst] = cause
                         if t + spm_lat > comp[e]:
                             comp[e] = t + spm_lat
+                        if rec is not None:
+                            rec.ld(e, dst, slot_, t, wk, ld_cause if pref_cause == C_SPM else C_DMA)
                         if tracing:
                             tr_c.append(e * 4 + 2)
                             tr_t.append(t)
@@ -830,11 +861,13 @@ def simulate_timing(
                         cal[t + k] = 1
                     rd[t] = rd.get(t, 0) + 1
                     s_ = t
+                    hops = []
                     for lk in route[1:]:
                         s_ = _calendar_free(links[lk], s_ + HOP, SER)
                         c2 = links[lk]
                         for k in range(SER):
                             c2[s_ + k] = 1
+                        hops.append(s_)
                     arr = s_ + SER - 1 + HOP
                     rl2 = rl[peer]
                     if rl2[dst] >= arr:
@@ -852,6 +885,8 @@ def simulate_timing(
                         comp[e] = t + 1
                     if arr + 1 > comp[peer]:
                         comp[peer] = arr + 1
+                    if rec is not None:
+                        rec.xfer(e, src, peer, dst, route, t, hops, arr)
                     if tracing:
                         tr_c.append(e * 4 + 1)
                         tr_t.append(t)
@@ -913,6 +948,8 @@ def simulate_timing(
                             rl_e[acc] = t
                         if t + lat > ce:
                             ce = t + lat
+                        if rec is not None:
+                            rec.compute(e, fu, nr, dst, a, cr, acc, t, wk)
                         if tracing:
                             tr_c.append(e * 4 + 0)
                             tr_t.append(t)
@@ -951,11 +988,15 @@ def simulate_timing(
                     pf_st[e] = t + 1
                     if t + spm_lat > comp[e]:
                         comp[e] = t + spm_lat
+                    if rec is not None:
+                        rec.st(e, src, slot_, t)
                     if tracing:
                         tr_c.append(e * 4 + 3)
                         tr_t.append(t)
                 exact_instr += len(per_pe)
         comp_hist[i] = comp
+        if rec is not None:
+            rec.end(i, b, comp)
         m_ = max(comp)
         if m_ > pe_end[0]:
             pe_end[0] = m_
@@ -1006,4 +1047,5 @@ def simulate_timing(
         dma_done=dma_done,
         batch_end=batch_end,
         trace=trace_d,
+        graph=rec.g if rec is not None else None,
     )
