@@ -17,14 +17,17 @@ class SpmGeometry:
 
     vec_bytes: int  # one SIMD vector (lanes x fp16)
     line_bytes: int  # bytes all banks deliver in one cycle
-    groups: int  # vector-wide bank groups: line / vec (1 when a vector spans every bank)
+    # vector-wide bank groups, selected by the low bits of a vector's slot address: the largest power of two
+    # <= line / vec (1 when a vector spans every bank; a line that is not a power-of-two multiple of a vector
+    # leaves the rest unused), so that more SPM bandwidth only ever splits groups
+    groups: int
     occupancy: int  # cycles one vector access holds its group (> 1 when a vector is wider than a line)
 
     @classmethod
     def of(cls, arch: DataflowArch) -> SpmGeometry:
         vec = arch.pe.simd_lanes * ELEM_BYTES
         line = arch.spm.bytes_per_cycle
-        groups = max(1, line // vec)
+        groups = 1 << (max(1, line // vec).bit_length() - 1)
         occ = max(1, math.ceil(vec / line))
         return cls(vec_bytes=vec, line_bytes=line, groups=groups, occupancy=occ)
 

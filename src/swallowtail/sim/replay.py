@@ -37,6 +37,7 @@ repeated until no constraint is violated (typically two sweeps).
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -92,6 +93,34 @@ class EventGraph:
     w_dma_base: int = 0  # the first W_DMA code (after the FU codes)
     n_instructions: int = 0
     iteration_batch: list[int] = field(default_factory=list)
+    _order: tuple[list[int], list[int]] | None = None
+    _res: dict[int, dict] = field(default_factory=dict)
+
+    def sweep_order(self) -> tuple[list[int], list[int]]:
+        """Events by compile-arch time (ties: grant order), and each event's position in that order."""
+        if self._order is None:
+            order = sorted(range(len(self.kind)), key=lambda v: (self.t0[v], v))
+            pos = [0] * len(order)
+            for k, v in enumerate(order):
+                pos[v] = k
+            self._order = (order, pos)
+        return self._order
+
+    def resource_orders(self, groups: int) -> dict[tuple[int, int], list[tuple[int, int, int, int]]]:
+        """Per resource (class, key), its requests (time, event, offset code, demand) in compile-arch time
+        order (ties: grant order), SPM bank keys mapped to `groups` bank groups."""
+        got = self._res.get(groups)
+        if got is None:
+            got = {}
+            for v, reqs in enumerate(self.reqs):
+                for cls, key, rt, off, dem in reqs:
+                    got.setdefault((cls, key % groups if cls == R_BANK else key), []).append(
+                        (rt, v, off, dem)
+                    )
+            for lst in got.values():
+                lst.sort()
+            self._res[groups] = got
+        return got
 
     def add(self, kind: int, pe: int, t: int, default_cause: int = KEEP, iteration: int = -1) -> int:
         v = len(self.kind)
@@ -299,41 +328,33 @@ def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # 
     occ = {R_BANK: geo.occupancy, R_LINK: max(1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle))}
     cap = {R_RP: arch.pe.register_file.read_ports, R_WP: arch.pe.register_file.write_ports}
 
-    # ---- every constraint as an edge t(v) >= t(u) + w, resources in compile-arch time order (ties: grant
-    # order), per resource of *this* arch (its bank groups, occupancies, port counts) ----
-    E: list[list[tuple[int, int]]] = [[(s, W[c]) for s, c, _ in g.edges[v]] for v in range(n)]
-    by_res: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
-    for v in range(n):
-        for cls, key, rt, off, dem in g.reqs[v]:
-            by_res.setdefault((cls, key % G if cls == R_BANK else key), []).append((rt, v, W[off], dem))
-    for (cls, _key), lst in by_res.items():
-        lst.sort()
+    # ---- resources: each request after the previous one in compile-arch time order (ties: grant order),
+    # per resource of *this* arch (its bank groups, occupancies, port counts), as edges t(v) >= t(u) + w ----
+    R: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for (cls, _key), lst in g.resource_orders(G).items():
         if cls in occ:  # not before the previous holder released it
             oc = occ[cls]
-            for j in range(1, len(lst)):
-                _, u, ou, _ = lst[j - 1]
-                _, v, ov, _ = lst[j]
-                E[v].append((u, ou + oc - ov))
+            u, ou = lst[0][1], W[lst[0][2]]
+            for _, v, off, _ in lst[1:]:
+                ov = W[off]
+                R[v].append((u, ou + oc - ov))
+                u, ou = v, ov
         else:  # next-fit packing in order, `cap` units per cycle
             c = cap[cls]
             owner: list[tuple[int, int]] = []  # unit position -> (event, offset)
-            for j, (_, v, ov, dem) in enumerate(lst):
+            for j, (_, v, off, dem) in enumerate(lst):
+                ov = W[off]
                 if j:
-                    _, u, ou, _ = lst[j - 1]
-                    E[v].append((u, ou - ov))
+                    R[v].append((owner[-1][0], owner[-1][1] - ov))
                 p = len(owner) + dem - 1 - c
                 if p >= 0:
                     u, ou = owner[p]
-                    E[v].append((u, ou + 1 - ov))
+                    R[v].append((u, ou + 1 - ov))
                 owner.extend([(v, ov)] * dem)
 
-    # ---- sweep order: compile-arch times (ties: grant order) ----
-    order = sorted(range(n), key=lambda v: (g.t0[v], v))
-    pos = [0] * n
-    for k, v in enumerate(order):
-        pos[v] = k
-    backward = [(v, s, wt) for v in range(n) for s, wt in E[v] if pos[s] >= pos[v]]
-    sweep = [(v, E[v], v in g.dma) for v in order]
+    # ---- sweeps in compile-arch time order (ties: grant order) ----
+    order, pos = g.sweep_order()
+    dma_nodes = g.dma
     ch_rate = arch.dma.gbytes_per_s_per_channel * 1e9 / arch.clock_hz
     dma_lat = arch.dma.latency_cycles
 
@@ -362,26 +383,72 @@ def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # 
         span = int(math.ceil(n_sl * per - 1e-9))
         return start, start + span, start + dma_lat + span
 
-    sweeps = 0
-    while True:
-        sweeps += 1
-        for v, ev, is_dma in sweep:
-            if is_dma:
-                T[v], D_end[v], D_done[v] = eval_dma(v)
-                continue
-            t = 0
-            for s, wt in ev:
-                x = T[s] + wt
-                if x > t:
-                    t = x
+    def evaluate(v: int) -> bool:
+        """Recompute event v from its constraints; True if its time (or a DMA transfer's end) changed."""
+        if v in dma_nodes:
+            new = eval_dma(v)
+            old = (T[v], D_end.get(v), D_done.get(v))
+            T[v], D_end[v], D_done[v] = new
+            return new != old
+        t = 0
+        for s, c, _ in g.edges[v]:
+            x = T[s] + W[c]
+            if x > t:
+                t = x
+        for s, wt in R[v]:
+            x = T[s] + wt
+            if x > t:
+                t = x
+        if t != T[v]:
             T[v] = t
-        # a fixed point when no constraint through a later-swept source is violated
-        if all(eval_dma(v) == (T[v], D_end[v], D_done[v]) for v in g.dma) and all(
-            T[s] + wt <= T[v] for v, s, wt in backward
-        ):
-            break
-        if sweeps > 1000:  # pragma: no cover - the constraints have no positive cycle
-            raise RuntimeError("static-order replay did not converge")
+            return True
+        return False
+
+    # one sweep in compile-arch time order (ties: grant order) gets almost every event right; a worklist (by
+    # sweep position) then re-evaluates, from the events with a violated constraint through a later-swept
+    # source, whatever changes, until nothing does: the least fixed point (times only grow from zero)
+    for v in order:
+        evaluate(v)
+    heap = []
+    queued = bytearray(n)
+    for v in range(n):
+        p_ = pos[v]
+        t = T[v]
+        if v in dma_nodes:
+            bad = eval_dma(v) != (t, D_end[v], D_done[v])
+        else:
+            bad = any(pos[s] >= p_ and T[s] + W[c] > t for s, c, _ in g.edges[v]) or any(
+                pos[s] >= p_ and T[s] + w_ > t for s, w_ in R[v]
+            )
+        if bad:
+            heap.append(p_)
+            queued[v] = 1
+    # the constraint graph's successors (DMA transfers: their channel predecessor, the transfer they wait
+    # for, the stores that fill their slots)
+    succ: list[list[int]] = [[] for _ in range(n if heap else 0)]
+    for v in range(len(succ)):
+        for s, _c, _ in g.edges[v]:
+            succ[s].append(v)
+        for s, _w in R[v]:
+            succ[s].append(v)
+    for v, (_idx, ch_pred, ready_src, after) in dma_nodes.items() if heap else ():
+        for u in (ch_pred, after):
+            if u >= 0:
+                succ[u].append(v)
+        for lst in ready_src or ():
+            for u, _c in lst:
+                succ[u].append(v)
+    heapq.heapify(heap)
+    evaluated = n
+    while heap:
+        v = order[heapq.heappop(heap)]
+        queued[v] = 0
+        evaluated += 1
+        if evaluate(v):
+            for u in succ[v]:
+                if not queued[u]:
+                    queued[u] = 1
+                    heapq.heappush(heap, pos[u])
 
     # ---- causes and stalls from the final times (the greedy engine's rules) ----
     cause = list(g.default_cause)
@@ -469,5 +536,5 @@ def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # 
         dma_done=dma_done,
         trace=trace_d,
         batch_end=batch_end,
-        replay_sweeps=sweeps,
+        replay_sweeps=evaluated,
     )

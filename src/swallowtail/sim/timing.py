@@ -23,11 +23,12 @@ Arbitration: shared resources (RF ports, links, bank groups) are reservation tab
 in program order (iteration by iteration, step by step), round-robin over the PEs within a load, transfer or
 store step (the k-th access of every PE before the (k+1)-th of any: a fair arbiter; granting one PE's whole
 step first gave that PE priority, and faster DRAM could then make a kernel 11% slower), each taking the
-first free cycle at or after the cycle it is ready. Deterministic, never over-committed. Greedy first-free
-granting is not monotone: more bandwidth can move a request into a cycle a later one would have used, and
-a few kernels end up some cycles slower (at most 52, 2% in random searches; 5% on a tiny kernel) with
-doubled link / SPM / DMA bandwidth (tests/test_sim_invariants.py);
-only a static arbitration order (a timed event graph) would rule that out by construction.
+first free cycle at or after the cycle it is ready. Deterministic, never over-committed. This greedy
+arbitration runs at the arch a Program was compiled for and fixes each resource's grant order; on any other
+arch (`Program.compile_arch` differs: more link / SPM / DMA bandwidth, ...) the Program replays those orders
+(`swallowtail.sim.replay`). Greedy first-free granting alone is not monotone (more bandwidth can move a
+request into a cycle a later one would have used: up to 52 cycles slower with doubled bandwidth in random
+searches); the static order is, and at the compile arch it reproduces the greedy schedule exactly.
 
 Stall attribution: every cycle a PE's compute pipeline does not issue is charged to the reason its next
 compute instruction could not issue earlier: `operand` (a compute result / FU latency), `noc` (a transferred
@@ -283,7 +284,7 @@ def simulate_timing(
     comp_hist: list[list[int] | None] = [None] * n_it  # per iteration: completion per PE
     stalls = [0] * len(CAUSES)
     pe_end = [0]  # latest completion of any iteration on any PE
-    gmask = G - 1 if G & (G - 1) == 0 else -1
+    gmask = G - 1  # a power of two (SpmGeometry)
     rec = Recorder(n_pe, n_regs, fu_names, n_it) if record else None
 
     # ---- DMA ----
@@ -804,7 +805,7 @@ def simulate_timing(
                         w = rl[e][dst] - spm_lat + 1
                         if w > t:
                             t = w
-                        bg = banks[slot_ & gmask] if gmask >= 0 else banks[slot_ % G]
+                        bg = banks[slot_ & gmask]
                         while True:
                             if occ_bank == 1:
                                 if t in bg:
@@ -966,7 +967,7 @@ def simulate_timing(
                     x = rr_e[src]
                     if x > t:
                         t = x
-                    bg = banks[slot_ & gmask] if gmask >= 0 else banks[slot_ % G]
+                    bg = banks[slot_ & gmask]
                     while True:
                         t2 = _calendar_free(bg, t, occ_bank) if occ_bank > 1 else t
                         if occ_bank == 1 and t2 in bg:
