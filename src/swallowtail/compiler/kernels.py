@@ -55,6 +55,28 @@ COMPUTE_FU = {OP_MUL: "fma", OP_FMA: "fma", OP_FMS: "fma", OP_ADD: "add", OP_SUB
 #: opcodes that read a coefficient
 COEF_OPS = (OP_MUL, OP_FMA, OP_FMS)
 
+# opcodes of the dense-operator programs (swallowtail.compiler.dense_program): a row lives in one lane
+# across registers, so row reductions are chains of vector instructions (no lane shuffles)
+#: `MAX d = max(a, c)`, `ADDK d = a + k` (k by element, like MUL's), `VMUL d = a * c` (vector x vector),
+#: `EXP d = exp(a)`, `RECIP d = 1 / a`, `RSQRT d = 1 / sqrt(a)`, `TANH d = tanh(a)` (the special FU)
+OP_MAX, OP_ADDK, OP_VMUL, OP_EXP, OP_RECIP, OP_RSQRT, OP_TANH = 8, 9, 10, 11, 12, 13, 14
+OPCODE_NAMES.update(
+    {
+        OP_MAX: "MAX",
+        OP_ADDK: "ADDK",
+        OP_VMUL: "VMUL",
+        OP_EXP: "EXP",
+        OP_RECIP: "RECIP",
+        OP_RSQRT: "RSQRT",
+        OP_TANH: "TANH",
+    }
+)
+SPECIAL_OPS = (OP_EXP, OP_RECIP, OP_RSQRT, OP_TANH)
+COMPUTE_OPS = (*COMPUTE_OPS, OP_MAX, OP_ADDK, OP_VMUL, *SPECIAL_OPS)
+COMPUTE_READS.update({OP_MAX: 2, OP_ADDK: 2, OP_VMUL: 2, **{o: 1 for o in SPECIAL_OPS}})
+COMPUTE_FU.update({OP_MAX: "add", OP_ADDK: "add", OP_VMUL: "fma", **{o: "special" for o in SPECIAL_OPS}})
+COEF_OPS = (*COEF_OPS, OP_ADDK)
+
 
 @dataclass(frozen=True)
 class MicroOp:

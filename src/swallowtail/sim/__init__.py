@@ -277,3 +277,62 @@ __all__ = [
     "run",
     "simulate_kernel",
 ]
+
+
+def dense_action_counts(program: Program, arch: DataflowArch) -> dict[str, int]:
+    """Static action counts of a dense-operator Program (`swallowtail.compiler.dense_program`), by FU class
+    (fma: MUL / FMA / FMS / VMUL; add: ADD / SUB / MAX / ADDK; special: EXP / RECIP / RSQRT / TANH)."""
+    from swallowtail.compiler.kernels import COMPUTE_FU, COMPUTE_OPS
+
+    sch = program.schedule
+    vec = program.spm.vec_bytes
+    n_pe = program.n_active
+    acts = dict.fromkeys(
+        (
+            "fma_lane_ops",
+            "add_lane_ops",
+            "special_lane_ops",
+            "instructions",
+            "rf_read_bytes",
+            "rf_write_bytes",
+            "noc_byte_hops",
+            "spm_read_bytes",
+            "spm_write_bytes",
+            "dram_bytes",
+        ),
+        0,
+    )
+    for p, t in enumerate(program.templates):
+        mask = sch.pass_ == p
+        n_it = int(mask.sum())
+        lanes = int(sch.lanes[mask].sum())
+        ops = t.op
+        for o in COMPUTE_OPS:
+            c = int((ops == o).sum())
+            if c:
+                acts[f"{COMPUTE_FU[o]}_lane_ops"] += c * lanes
+                acts["rf_read_bytes"] += c * COMPUTE_READS[o] * vec * n_it
+                acts["rf_write_bytes"] += c * vec * n_it
+        n_ld, n_st, n_x = (int((ops == o).sum()) for o in (OP_LD, OP_ST, OP_XFER))
+        hops = sum(
+            len(route_links(*program.pe_coords[e], *program.pe_coords[int(t.peer[e, k])], arch.noc.hops))
+            for e in range(n_pe)
+            for k in np.nonzero(ops[e] == OP_XFER)[0]
+        )
+        acts["instructions"] += (int(np.isin(ops, COMPUTE_OPS).sum()) + n_ld + n_st + n_x) * n_it
+        acts["rf_read_bytes"] += (n_st + n_x) * vec * n_it
+        acts["rf_write_bytes"] += (n_ld + n_x) * vec * n_it
+        acts["noc_byte_hops"] += hops * vec * n_it
+        acts["spm_read_bytes"] += n_ld * vec * n_it
+        acts["spm_write_bytes"] += n_st * vec * n_it
+    coef_lds = int(np.clip(sch.pf_v1 - sch.pf_v0, 0, None).sum()) * n_pe
+    acts["instructions"] += coef_lds
+    acts["rf_write_bytes"] += coef_lds * vec
+    acts["spm_read_bytes"] += coef_lds * vec
+    for d in program.dma:
+        acts["dram_bytes"] += d.dram_bytes
+        acts["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] += d.spm_bytes
+    return acts
+
+
+__all__ += ["dense_action_counts"]

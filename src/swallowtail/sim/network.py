@@ -16,7 +16,15 @@ How each op is costed on the array (PEs + NoC + SPM; the DRAM side is this modul
   rows, dataflow): the rows of an op only scale it.
   n = 3 x 2^k (FNet's hidden FFT at d = 768): three 2^k-point FFTs per row on the kernel compiler + radix-3
   combine pass of `swallowtail.compiler.dense` (see there why not zero padding).
-- dense ops: the analytic per-PE models of `swallowtail.compiler.dense` (from the same arch parameters).
+- dense ops (GEMM, softmax, LayerNorm, elementwise), with DENSE_COST_MODEL = "cycle": the cycle-level
+  simulator on their dense Programs
+  (`swallowtail.compiler.dense_program`), memoised by shape without rows (`dense_rate`): one probe of
+  DENSE_PROBE_BATCHES streaming batches of row units, the spacing of two batch ends is the steady cost per
+  row unit; ops with more than DENSE_PROBE_PASSES passes (GEMM column tiles x k-chunks, elementwise column
+  chunks: the same program at other offsets) scale it by passes. Epilogues fused into a producer's
+  registers, and softmax / LayerNorm rows longer than the RF holds, keep the analytic per-PE models of
+  `swallowtail.compiler.dense`. With DENSE_COST_MODEL = "analytic" (the default until the probes are
+  fast enough for the speed targets) every dense op uses the analytic models.
 
 Residency (the mapping decision that differs between the two dataflows; the machine is the same):
 
@@ -107,8 +115,9 @@ _KERNEL_MEMO: dict[tuple, KernelRate] = {}
 
 
 def clear_memo() -> None:
-    """Forget memoised kernel probes (tests; a changed simulator)."""
+    """Forget memoised kernel and dense-op probes (tests; a changed simulator)."""
     _KERNEL_MEMO.clear()
+    _DENSE_MEMO.clear()
 
 
 def _with_rows(op: Op, rows: int) -> Op:
@@ -262,9 +271,127 @@ def _kernel_cost(op: Op, arch: DataflowArch, dataflow: str) -> OpCost:
     )
 
 
+@dataclass(frozen=True)
+class DenseRate:
+    """Steady cost of one dense op shape per row unit (GEMM: a row group; row-wise: PEs x row groups) and
+    per pass-scale unit, measured by the cycle-level simulator on its dense Program."""
+
+    cycles_per_unit: float  # at the probe's passes (column tiles / k-chunks / column chunks)
+    overhead_cycles: float
+    actions_per_unit: dict[str, float]
+    probe_passes: int
+    unit_rows: int
+    bound: str
+    plan: str
+
+
+_DENSE_MEMO: dict[tuple, DenseRate] = {}
+#: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
+#: or "analytic" (the per-PE models of swallowtail.compiler.dense). Default "analytic" for now: the cycle
+#: probes take the network_bench table from ~60 s to ~280 s on one core (speed target: 60 s)
+DENSE_COST_MODEL = "analytic"
+#: most passes a dense probe simulates; wider ops scale the per-unit cost by passes (every pass of a GEMM
+#: column tile / k-chunk or an elementwise column chunk is the same program with other offsets)
+DENSE_PROBE_PASSES = 2
+#: streaming batches of a dense probe (the spacing of batches 1 and 2 gives the steady rate)
+DENSE_PROBE_BATCHES = 3
+
+
+def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
+    from dataclasses import replace
+
+    if spec.kind == "gemm":
+        tile = lay.nx * lay.cols
+        n = min(spec.n, DENSE_PROBE_PASSES * tile) if lay.n_tiles > DENSE_PROBE_PASSES else spec.n
+        k = spec.k
+        if lay.n_chunks * (-(-n // tile)) > DENSE_PROBE_PASSES:
+            k = min(spec.k, max(1, DENSE_PROBE_PASSES // max(1, -(-n // tile))) * lay.kc)
+        return replace(spec, rows=units * lay.unit_rows, batch=1, n=n, k=k)
+    n = spec.n if lay.n_cchunks <= DENSE_PROBE_PASSES else DENSE_PROBE_PASSES * lay.w
+    return replace(spec, rows=units * lay.unit_rows, n=n)
+
+
+def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
+    """Per-row-unit steady cycles and actions of `op`'s dense Program (memoised by shape without rows)."""
+    from swallowtail.compiler.dense_program import ROW_UNITS_PER_BATCH, compile_dense, dense_spec
+    from swallowtail.sim import dense_action_counts
+    from swallowtail.sim.timing import simulate_timing
+
+    spec = dense_spec(op)
+    from dataclasses import replace
+
+    key = (arch.model_dump_json(), replace(spec, op_name="", rows=0, batch=1, flops=0))
+    hit = _DENSE_MEMO.get(key)
+    if hit is not None:
+        return hit
+    full = compile_dense(replace(spec, rows=1, batch=1), arch)
+    lay = full.meta["dense_layout"]
+    full_passes = len(full.templates)
+    g = ROW_UNITS_PER_BATCH
+    pspec = _dense_probe_spec(spec, lay, DENSE_PROBE_BATCHES * g)
+    prog = compile_dense(pspec, arch, units_per_batch=g)
+    ts = simulate_timing(prog, arch)
+    ends = ts.batch_end
+    if 1 in ends and 2 in ends:
+        per = (ends[2] - ends[1]) / g
+    else:  # fast-forwarded past a batch end: time one batch fewer
+        p1 = compile_dense(
+            _dense_probe_spec(spec, lay, (DENSE_PROBE_BATCHES - 1) * g), arch, units_per_batch=g
+        )
+        per = (ts.cycles - simulate_timing(p1, arch).cycles) / g
+    units = DENSE_PROBE_BATCHES * g
+    dram = sum(d.dram_bytes for d in prog.dma)
+    fill_drain = 2 * arch.dma.latency_cycles + 2 * g * dram / units / arch.dram_bytes_per_cycle
+    overhead = max(0.0, ts.cycles - per * units - fill_drain)
+    acts = dense_action_counts(prog, arch)
+    acts_u = {k: float(acts.get(k, 0)) / units for k in PE_ACTIONS}
+    for d in prog.dma:  # DMA bytes through the SPM: this module's
+        acts_u["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] -= d.spm_bytes / units
+    stalls = ts.stalls
+    cause = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "operand"
+    util = prog.lane_ops() / units / (arch.peak_lane_ops_per_cycle * per) if per else 0.0
+    bound = "compute" if util >= COMPUTE_BOUND_UTIL else _CAUSE_BOUND.get(cause, "compute")
+    rate = DenseRate(
+        cycles_per_unit=per * full_passes / len(prog.templates),
+        overhead_cycles=overhead,
+        actions_per_unit={k: v * full_passes / len(prog.templates) for k, v in acts_u.items()},
+        probe_passes=len(prog.templates),
+        unit_rows=lay.unit_rows,
+        bound=bound,
+        plan=f"{prog.plan.reasons[0]}; probe {len(prog.templates)} of {full_passes} passes",
+    )
+    _DENSE_MEMO[key] = rate
+    return rate
+
+
 def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
+    """A dense op: an epilogue fused into its producer's registers by the analytic model (it has no program
+    of its own); otherwise its dense Program's cycle-level rate -- or, when no dense Program fits the arch
+    (a softmax / LayerNorm row longer than the RF holds), the analytic model, said so in `how`."""
+    if not fused and DENSE_COST_MODEL == "cycle":
+        from swallowtail.compiler.dense_program import dense_spec
+
+        try:
+            r = dense_rate(op, arch)
+        except SpecError as exc:
+            reason = f"no dense program ({exc}); "
+        else:
+            spec = dense_spec(op)
+            units = spec.batch * -(-spec.rows // r.unit_rows)
+            return OpCost(
+                op,
+                r.cycles_per_unit * units + r.overhead_cycles,
+                r.bound,
+                op.flops if not isinstance(op, GEMM) else op.flops // 2,
+                {k: v * units for k, v in r.actions_per_unit.items()},
+                f"dense program {r.plan}; {r.cycles_per_unit:.1f} cycles per {r.unit_rows}-row unit "
+                "(cycle level)",
+            )
+    else:
+        reason = "fused epilogue; " if fused else ""
     c: DenseCost = dense_cost(op, arch, fused_in=fused, fused_out=fused)
-    return OpCost(op, float(c.cycles), c.bound, c.lane_ops, dict(c.actions), str(c.detail.get("mapping", "")))
+    how = reason + "analytic per-PE model: " + str(c.detail.get("mapping", ""))
+    return OpCost(op, float(c.cycles), c.bound, c.lane_ops, dict(c.actions), how)
 
 
 # ---- residency planning ---------------------------------------------------------------------------------
@@ -625,8 +752,9 @@ def simulate_network(
         notes.append(f"kernel {key[1]}: {r.plan}; {r.cycles_per_row:.1f} cycles/row, bound {r.bound}")
     notes.append(
         f"assumptions: SPM_RESIDENT_FRACTION = {SPM_RESIDENT_FRACTION}; kernel steady state from "
-        f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by the analytic "
-        "per-PE models of swallowtail.compiler.dense; DMA channels as one FIFO pipe"
+        f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by "
+        f"DENSE_COST_MODEL = {DENSE_COST_MODEL!r} (cycle: probes of their dense programs; analytic: the "
+        "per-PE models of swallowtail.compiler.dense); DMA channels as one FIFO pipe"
     )
     notes.append(
         f"energy: {e.table} at {e.node_nm} nm, action counts x per-action energy + leakage x latency"
@@ -670,6 +798,7 @@ __all__ = [
     "NetworkRun",
     "Plan",
     "clear_memo",
+    "dense_rate",
     "kernel_rate",
     "plan_residency",
     "simulate_network",

@@ -33,12 +33,19 @@ import numpy as np
 from swallowtail.compiler.build import coefficient_table
 from swallowtail.compiler.kernels import (
     OP_ADD,
+    OP_ADDK,
+    OP_EXP,
     OP_FMA,
     OP_FMS,
     OP_LD,
+    OP_MAX,
     OP_MUL,
+    OP_RECIP,
+    OP_RSQRT,
     OP_ST,
     OP_SUB,
+    OP_TANH,
+    OP_VMUL,
     OP_XFER,
     rounding_depth,
 )
@@ -175,23 +182,8 @@ def execute(
                             vbuf[bat, off + int(t.slot[e, k])] = re[int(t.a[e, k])]
                         elif o == OP_XFER:
                             regs[int(t.peer[e, k])][int(t.dst[e, k])] = re[int(t.a[e, k])]
-                        elif o == OP_ADD:
-                            val = re[int(t.a[e, k])] + re[int(t.acc[e, k])]
-                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
-                        elif o == OP_SUB:
-                            val = re[int(t.a[e, k])] - re[int(t.acc[e, k])]
-                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
                         else:
-                            lane = int(t.lane[e, k])
-                            cf = coefregs[e][int(t.coef[e, k])][:, lane : lane + 1]  # (I, 1)
-                            prod = re[int(t.a[e, k])] * cf
-                            if o == OP_MUL:
-                                val = prod
-                            elif o == OP_FMA:
-                                val = re[int(t.acc[e, k])] + prod
-                            else:
-                                assert o == OP_FMS
-                                val = re[int(t.acc[e, k])] - prod
+                            val = _compute(t, e, k, re, coefregs[e])
                             re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
 
     # DMA out
@@ -209,6 +201,39 @@ def execute(
             else:
                 out[rows_] = re_
     return out
+
+
+def _compute(t, e: int, k: int, re: dict, coefregs: dict) -> np.ndarray:  # noqa: ANN001 - a template
+    """Exact (float64) result of compute instruction k of PE e; the caller rounds it to the storage format.
+
+    MUL / FMA / FMS / ADDK read one lane of a coefficient register (broadcast over the lanes)."""
+    o = int(t.op[e, k])
+    a = re[int(t.a[e, k])]
+    if o in (OP_MUL, OP_FMA, OP_FMS, OP_ADDK):
+        lane = int(t.lane[e, k])
+        cf = coefregs[int(t.coef[e, k])][..., lane : lane + 1]  # (I, 1) or (1,)
+        if o == OP_MUL:
+            return a * cf
+        if o == OP_ADDK:
+            return a + cf
+        c = re[int(t.acc[e, k])]
+        return c + a * cf if o == OP_FMA else c - a * cf
+    if o in (OP_ADD, OP_SUB, OP_MAX, OP_VMUL):
+        c = re[int(t.acc[e, k])]
+        if o == OP_ADD:
+            return a + c
+        if o == OP_SUB:
+            return a - c
+        return np.maximum(a, c) if o == OP_MAX else a * c
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if o == OP_EXP:
+            return np.exp(a)
+        if o == OP_RECIP:
+            return 1.0 / a
+        if o == OP_RSQRT:
+            return 1.0 / np.sqrt(a)
+    assert o == OP_TANH, o
+    return np.tanh(a)
 
 
 # ---- references --------------------------------------------------------------------------------------------
@@ -356,4 +381,192 @@ def verify(program: Program, data: KernelData, out: np.ndarray, precision: str, 
         reference=who,
         precision=precision,
         seed=seed,
+    )
+
+
+# ---- dense-operator programs (swallowtail.compiler.dense_program) -------------------------------------
+def execute_dense(
+    program: Program, data: dict, precision: str = "fp16", drop_store: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Run a dense Program on `data` (see `dense_program.dense_random_data`); NaN where never written.
+
+    Every SPM buffer starts poisoned (NaN): an output the program does not store stays NaN. Iterations of one
+    (batch, pass) are independent row units and run together. `drop_store` = (pass, index of a store in
+    the template) skips that store on every PE (a fault injection for tests)."""
+    from swallowtail.compiler.dense_program import dense_coefficients, dense_place_inputs, dense_read_outputs
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    sch = program.schedule
+    spm = program.spm
+    n_b = int(sch.batch.max()) + 1 if len(sch) else 0
+    vbuf = np.full((n_b, spm.buffer_slots, program.lanes), np.nan)
+    dense_place_inputs(program, data, vbuf)
+    table = _round16(dense_coefficients(program, data))
+    round_mid = _round16 if precision == "fp16" else _round32
+    key = sch.batch * (len(program.templates) + 1) + sch.pass_
+    cuts = np.flatnonzero(np.diff(key)) + 1
+    n_pe = program.n_active
+    for ii in np.split(np.arange(len(sch)), cuts):
+        if not len(ii):
+            continue
+        b, p = int(sch.batch[ii[0]]), int(sch.pass_[ii[0]])
+        t = program.templates[p]
+        off = sch.base[ii] - spm.buffer_base[b % program.plan.buffers]
+        cb = int(program.instance_coef_base[int(sch.seq[ii[0]])])
+        coefregs = [
+            {v: table[cb + int(t.coef_slot[e, v])] for v in range(t.coef_vectors)} for e in range(n_pe)
+        ]
+        regs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
+        n_st = 0
+        for _kind, s0, s1 in t.steps:
+            for e in range(n_pe):
+                re = regs[e]
+                st_k = n_st
+                for k in range(s0, s1):
+                    o = int(t.op[e, k])
+                    if o == OP_LD:
+                        re[int(t.dst[e, k])] = vbuf[b, off + int(t.slot[e, k])]
+                    elif o == OP_ST:
+                        if drop_store != (p, st_k):
+                            vbuf[b, off + int(t.slot[e, k])] = re[int(t.a[e, k])]
+                        st_k += 1
+                    elif o == OP_XFER:
+                        regs[int(t.peer[e, k])][int(t.dst[e, k])] = re[int(t.a[e, k])]
+                    else:
+                        val = _compute(t, e, k, re, coefregs[e])
+                        re[int(t.dst[e, k])] = _round16(val) if t.final[e, k] else round_mid(val)
+            n_st += int(((t.op[0, s0:s1]) == OP_ST).sum())
+    return dense_read_outputs(program, vbuf)
+
+
+def dense_reference(program: Program, data: dict) -> tuple[np.ndarray, str]:
+    """(exact result in float64, what computed it): torch in float64."""
+    import torch
+
+    spec = program.spec
+    f64 = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in data.items() if np.ndim(v)}
+    kind = spec.kind
+    if kind == "gemm":
+        y = f64["a"] @ f64["b"]
+    elif kind == "softmax":
+        y = torch.softmax(f64["x"], dim=-1)
+    elif kind == "layernorm":
+        y = torch.nn.functional.layer_norm(f64["x"], (spec.n,), f64["gamma"], f64["beta"], data["eps"])
+    elif kind in ("add", "mul"):
+        y = f64["x"] + f64["x2"] if kind == "add" else f64["x"] * f64["x2"]
+    elif kind == "add-bias":
+        y = f64["x"] + f64["bias"]
+    elif kind == "scale":
+        y = f64["x"] * data["scale"]
+    elif kind == "relu":
+        y = torch.relu(f64["x"])
+    else:
+        assert kind == "gelu"
+        y = torch.nn.functional.gelu(f64["x"], approximate="tanh")
+    return y.numpy(), f"torch ({kind}, float64)"
+
+
+def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> np.ndarray:
+    """Componentwise bound on |computed - exact| for every output, from the roundings of the mapped
+    algorithm (u = 2^-11 per fp16 rounding, 2^-24 per fp32 one; each instruction rounds once):
+
+    - GEMM: every product passes through at most m roundings (the FMA chain of a k-chunk, the reduce-scatter
+      ADDs, the partial-sum ADDs of later k-chunks), so |err| <= ((1 + u)^m - 1) (|A| |B|); fp32-acc mode:
+      fp16 roundings only at the k-chunk stores.
+    - add / mul / bias / scale: one rounding, u |y|; relu: exact.
+    - softmax: max exact; the rounded x - max perturbs exp by a factor e^(u |x - max|); exp, each ADD of the
+      sum (chain depth d), RECIP, VMUL round once: relative error <=
+      (1 + u)^2 e^(u |x - m|) (1 + u)^2 / (1 - delta_s) - 1,
+      delta_s = (1 + u)^(2 + d) e^(u max|x - m|) - 1.
+    - GELU (tanh form, 8 instructions, constants rounded to fp16): v = x (k + c1 k x^2) has relative error
+      <= (1 + u)^6 - 1 (positive terms); tanh is 1-Lipschitz; y = (x / 2)(1 + t):
+      |err| <= |h| (|v| dv + u |t| + 2 u |1 + t|) + u |y|, times (1 + u)^8 for the second-order terms.
+    - LayerNorm (first order in u, stated as such): errors of the mean (chain depth d1 + 2 roundings),
+      of E[x^2] (d2 + 2), of var = E[x^2] - mean^2 and rsqrt (half the relative variance error + u), then
+      the four roundings of (x - mean) rstd gamma + beta; fp16 rounds the eps of 1e-12 to 0.
+    Plus an underflow allowance of 2^-24 per output (subnormal fp16 results)."""
+    spec = program.spec
+    lay = program.meta["dense_layout"]
+    u = U16 if precision == "fp16" else U32
+    kind = spec.kind
+    slack = 2.0**-24
+    ref, _ = dense_reference(program, data)
+    if kind == "gemm":
+        kq = lay.kc // lay.ky
+        levels = lay.ky.bit_length() - 1
+        m = lay.n_chunks * (kq + levels) + (lay.n_chunks - 1)
+        eta = (1 + u) ** m * ((1 + U16) ** lay.n_chunks if precision != "fp16" else 1.0) - 1
+        scale = np.abs(np.asarray(data["a"])) @ np.abs(np.asarray(data["b"]))
+        return eta * scale + slack
+    if kind in ("add", "mul", "add-bias", "scale"):
+        return U16 * np.abs(ref) + slack
+    if kind == "relu":
+        return np.full(ref.shape, slack)
+    x = np.asarray(data["x"], dtype=np.float64)
+    n = spec.n
+    ch = max(1, min(4, n // 2))
+    depth = -(-n // ch) + (ch - 1).bit_length()
+    if kind == "softmax":
+        dx = np.abs(x - x.max(axis=1, keepdims=True))
+        e_rel = (1 + U16) ** 2 * np.exp(U16 * dx) - 1
+        ds = (1 + U16) ** (2 + depth) * np.exp(U16 * dx.max(axis=1, keepdims=True)) - 1
+        rel = (1 + e_rel) * (1 + U16) ** 2 / (1 - ds) - 1
+        return rel * np.abs(ref) + slack
+    if kind == "gelu":
+        k_, c1 = math.sqrt(2 / math.pi), 0.044715
+        v = x * (k_ + c1 * k_ * x * x)
+        t = np.tanh(v)
+        h = x / 2
+        dv = (1 + U16) ** 6 - 1
+        err = np.abs(h) * (np.abs(v) * dv + U16 * np.abs(t) + 2 * U16 * np.abs(1 + t)) + U16 * np.abs(ref)
+        return err * (1 + U16) ** 8 + slack
+    assert kind == "layernorm"
+    g, bta = np.asarray(data["gamma"]), np.asarray(data["beta"])
+    mu = x.mean(axis=1, keepdims=True)
+    var = x.var(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(var + data["eps"])
+    e_mean = ((1 + U16) ** (depth + 2) - 1) * np.abs(x).mean(axis=1, keepdims=True)
+    ex2 = (x * x).mean(axis=1, keepdims=True)
+    e_ex2 = ((1 + U16) ** (depth + 3) - 1) * ex2
+    e_msq = 2 * np.abs(mu) * e_mean + U16 * mu * mu
+    e_var = e_ex2 + e_msq + U16 * var
+    d_rstd = 0.5 * e_var / var + U16
+    c = np.abs(x - mu)
+    err = np.abs(g) * ((e_mean + U16 * c) * rstd + c * rstd * (d_rstd + 2 * U16)) + U16 * np.abs(ref)
+    return err + U16 * np.abs(bta) + slack
+
+
+@dataclass
+class DenseVerify:
+    ok: bool
+    max_err_over_bound: float  # max over outputs of |y_hat - y| / bound
+    max_abs_err: float
+    unwritten: int
+    reference: str
+    precision: str
+
+    def describe(self) -> str:
+        st = "PASS" if self.ok else "FAIL"
+        s = (
+            f"verify {st}: max |err| / bound = {self.max_err_over_bound:.3g}, "
+            f"max |err| = {self.max_abs_err:.3g} "
+            f"({self.precision}); reference {self.reference}"
+        )
+        return s + (f"; {self.unwritten} outputs never written (NaN)" if self.unwritten else "")
+
+
+def verify_dense(program: Program, data: dict, out: np.ndarray, precision: str = "fp16") -> DenseVerify:
+    ref, who = dense_reference(program, data)
+    bound = dense_error_bound(program, data, precision)
+    err = np.abs(out - ref)
+    unwritten = int(np.isnan(err).sum())
+    ratio = np.where(np.isnan(err), np.inf, err / bound)
+    return DenseVerify(
+        ok=unwritten == 0 and bool(np.all(ratio <= 1.0)),
+        max_err_over_bound=float(ratio.max()) if ratio.size else 0.0,
+        max_abs_err=float(np.nanmax(err)) if unwritten < err.size else float("nan"),
+        unwritten=unwritten,
+        reference=who,
+        precision=precision,
     )
