@@ -113,3 +113,16 @@ def test_doubling_link_bandwidth_former_counterexample():
     assert run(p, link).stats.cycles <= run(p, arch).stats.cycles
     # greedy arbitration on the faster arch is the anomaly the static order rules out
     assert simulate_timing(p, link, static_order=False).cycles > run(p, arch).stats.cycles
+
+
+def test_slower_arch_where_the_recorded_order_admits_no_schedule_falls_back_to_greedy():
+    """Halving the SPM bandwidth under this kernel's recorded order would deadlock (a positive cycle of
+    constraints): the simulator says so and arbitrates greedily instead, deterministically."""
+    arch = load_arch("df-4x4-simd8")
+    p = compile_kernel(FFT("k", n=512, rows=21), arch, "single-layer")
+    slow = arch.with_overrides({"spm.bytes_per_cycle": arch.spm.bytes_per_cycle // 2})
+    a, b = simulate_timing(p, slow), simulate_timing(p, slow)
+    assert a.arbitration.startswith("greedy (the arbitration order recorded at the compile arch admits no")
+    assert a.cycles == b.cycles > simulate_timing(p, arch).cycles
+    assert "arbitration: greedy (" in " ".join(run(p, slow).result.notes)
+    assert "arbitration: greedy" in " ".join(run(p, arch).result.notes)

@@ -196,7 +196,8 @@ def run(
         "traffic: dram = DMA bytes, spm = bytes read + written (PE loads / stores + DMA), noc = byte-hops, "
         "rf = register bytes read + written",
         f"timing: {ts.exact_iterations} iterations simulated exactly, {ts.skipped_iterations} fast-forwarded "
-        f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions simulated",
+        f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions "
+        f"simulated; arbitration: {ts.arbitration}",
         "model: " + "; ".join(program.model.describe()),
         enote,
     ]

@@ -58,6 +58,16 @@ W_FU = 7  # W_FU + 4 f + (0 latency, 1 write-after-read slack 2 - latency, 2 ini
 KEEP, INHERIT = -1, -2
 
 
+#: on an arch not at least as fast as the compile arch in every duration: re-evaluations of one event after
+#: which the replay gives up (a positive cycle of constraints: the recorded order would deadlock). On a
+#: faster arch it never gives up (the compile-arch schedule satisfies every constraint there)
+MAX_REEVALUATIONS = 2000
+
+
+class OrderInfeasible(Exception):
+    """The recorded arbitration order cannot be honoured on this arch (it would deadlock)."""
+
+
 def w_lat(fu: int) -> int:
     return W_FU + 4 * fu
 
@@ -316,17 +326,32 @@ def _weights(g: EventGraph, program, arch: DataflowArch) -> list[int]:  # noqa: 
     return w
 
 
+def _rates(g: EventGraph, program, arch: DataflowArch) -> tuple[list[int], int, dict, dict]:  # noqa: ANN001
+    """(weights, SPM bank groups, occupancy per unit resource class, capacity per port class) on `arch`."""
+    geo = SpmGeometry.of(arch)
+    occ = {R_BANK: geo.occupancy, R_LINK: max(1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle))}
+    cap = {R_RP: arch.pe.register_file.read_ports, R_WP: arch.pe.register_file.write_ports}
+    return _weights(g, program, arch), geo.groups, occ, cap
+
+
 def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # noqa: ANN001, ANN201
     """Execute `program` on `arch` with the recorded arbitration orders; returns the engine's TimingStats."""
     from swallowtail.sim.timing import C_RFPORT, CAUSES, DRAIN, TimingStats
 
     wall0 = time.perf_counter()
     n = len(g.kind)
-    W = _weights(g, program, arch)
-    geo = SpmGeometry.of(arch)
-    G = geo.groups
-    occ = {R_BANK: geo.occupancy, R_LINK: max(1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle))}
-    cap = {R_RP: arch.pe.register_file.read_ports, R_WP: arch.pe.register_file.write_ports}
+    W, G, occ, cap = _rates(g, program, arch)
+    # at least as fast as the compile arch in every duration and resource: the compile-arch schedule then
+    # satisfies every constraint, so the least fixed point exists (and is no later); otherwise a positive
+    # cycle is possible and the worklist gives up after MAX_REEVALUATIONS of one event
+    W0, G0, occ0, cap0 = _rates(g, program, program.compile_arch)
+    dominated = (
+        all(a <= b for a, b in zip(W, W0, strict=True))
+        and G % G0 == 0
+        and all(occ[k] <= occ0[k] for k in occ)
+        and all(cap[k] >= cap0[k] for k in cap)
+    )
+    limit = n * n + 1 if dominated else MAX_REEVALUATIONS
 
     # ---- resources: each request after the previous one in compile-arch time order (ties: grant order),
     # per resource of *this* arch (its bank groups, occupancies, port counts), as edges t(v) >= t(u) + w ----
@@ -440,10 +465,18 @@ def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # 
                 succ[u].append(v)
     heapq.heapify(heap)
     evaluated = n
+    again = [0] * n
     while heap:
         v = order[heapq.heappop(heap)]
         queued[v] = 0
         evaluated += 1
+        again[v] += 1
+        if again[v] > limit:
+            raise OrderInfeasible(
+                "the arbitration order recorded at the compile arch admits no schedule on this arch (a "
+                "cycle of constraints of positive length: a slower resource would have to grant a request "
+                "before one that waits for it)"
+            )
         if evaluate(v):
             for u in succ[v]:
                 if not queued[u]:
@@ -537,4 +570,5 @@ def replay(program, arch: DataflowArch, g: EventGraph, trace: bool = False):  # 
         trace=trace_d,
         batch_end=batch_end,
         replay_sweeps=evaluated,
+        arbitration=f"static order recorded at the compile arch ({program.compile_arch.name})",
     )

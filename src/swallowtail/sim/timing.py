@@ -68,7 +68,7 @@ from swallowtail.compiler.kernels import (
 )
 from swallowtail.compiler.program import Program
 from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_ST, STEP_XFER
-from swallowtail.sim.replay import EventGraph, Recorder, replay
+from swallowtail.sim.replay import EventGraph, OrderInfeasible, Recorder, replay
 
 # stall causes (index into the stall counters)
 C_OPERAND, C_NOC, C_SPM, C_DMA, C_TAG, C_RFPORT = 0, 1, 2, 3, 4, 5
@@ -100,7 +100,8 @@ class TimingStats:
     trace: dict | None = None
     # per batch simulated exactly to its end: the latest completion of any iteration of it or an earlier batch
     batch_end: dict[int, int] = field(default_factory=dict)
-    replay_sweeps: int = 0  # > 0: a static-order replay (swallowtail.sim.replay), with this many sweeps
+    replay_sweeps: int = 0  # > 0: a static-order replay (swallowtail.sim.replay): event evaluations
+    arbitration: str = "greedy"  # "greedy" (the compile arch) | "static order of <compile arch>" | why greedy
     graph: EventGraph | None = None  # the recorded event graph (record=True)
 
 
@@ -150,7 +151,12 @@ def simulate_timing(
     if static_order is None:
         static_order = program.compile_arch is not None and arch != program.compile_arch and not record
     if static_order:
-        return replay(program, arch, event_graph(program), trace=trace)
+        try:
+            return replay(program, arch, event_graph(program), trace=trace)
+        except OrderInfeasible as exc:  # only on an arch slower than the compile arch
+            ts = simulate_timing(program, arch, fast_forward, trace, static_order=False)
+            ts.arbitration = f"greedy ({exc})"
+            return ts
     if record:
         fast_forward = False
     wall0 = time.perf_counter()
