@@ -868,13 +868,14 @@ def simulate_timing(
                         cal[t + k] = 1
                     rd[t] = rd.get(t, 0) + 1
                     s_ = t
-                    hops = []
+                    hops = [] if rec is not None else None
                     for lk in route[1:]:
                         s_ = _calendar_free(links[lk], s_ + HOP, SER)
                         c2 = links[lk]
                         for k in range(SER):
                             c2[s_ + k] = 1
-                        hops.append(s_)
+                        if hops is not None:
+                            hops.append(s_)
                     arr = s_ + SER - 1 + HOP
                     rl2 = rl[peer]
                     if rl2[dst] >= arr:
