@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from swallowtail.arch.specs import load_arch
-from swallowtail.compiler.dense_program import compile_dense, dense_random_data
+from swallowtail.compiler.dense_program import compile_dense, dense_layout, dense_random_data
 from swallowtail.errors import SpecError
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.values import execute_dense, verify_dense
@@ -77,8 +77,10 @@ def test_special_function_rate_matters():
 
 
 def test_bad_inputs():
-    with pytest.raises(SpecError, match="register_file"):
-        compile_dense(Softmax("s", rows=8, n=4096), ARCH)  # a whole row must sit in the RF
+    with pytest.raises(SpecError, match="register_file"):  # not even a two-vector chunk fits
+        compile_dense(Softmax("s", rows=8, n=1024), ARCH.with_overrides({"pe.register_file.entries": 2}))
+    with pytest.raises(SpecError, match="softmax.n"):
+        compile_dense(Softmax("s", rows=8, n=1), ARCH)
     with pytest.raises(SpecError, match="row_chunk"):
         compile_dense(OPS[5], ARCH, row_chunk=0)
     with pytest.raises(SpecError, match="units_per_batch"):
@@ -97,3 +99,105 @@ def test_deterministic():
     d = dense_random_data(prog, seed=1)
     assert np.array_equal(execute_dense(prog, d), execute_dense(prog, d), equal_nan=True)
     assert simulate_timing(prog, ARCH).cycles == simulate_timing(compile_dense(OPS[0], ARCH), ARCH).cycles
+
+
+# ---- chunked (multi-pass) reductions: rows longer than one chunk, running statistics in the SPM ----------
+CHUNKED = [
+    Softmax("sm1k", rows=136, n=1024),  # 16 chunks, a partial second row unit
+    LayerNorm("ln1k", rows=128, n=1024),
+    Softmax("sm4k", rows=128, n=4096),  # 64 chunks; a row unit too large for two SPM buffers: single-buffered
+    LayerNorm("ln4k", rows=128, n=4096),
+    Softmax("sm-odd", rows=40, n=300),  # n not a power of two: chunks of 60
+    LayerNorm("ln-odd", rows=40, n=300),
+]
+
+
+# (n = 4096: one precision each, to keep the suite fast)
+CHUNKED_CASES = [(o, p) for o in CHUNKED for p in ("fp16", "fp32-acc") if o.n < 4096]
+CHUNKED_CASES += [(CHUNKED[2], "fp16"), (CHUNKED[3], "fp32-acc")]
+
+
+@pytest.mark.parametrize(("op", "precision"), CHUNKED_CASES, ids=[f"{o.name}-{p}" for o, p in CHUNKED_CASES])
+def test_chunked_reduction_values(op, precision):
+    prog = compile_dense(op, ARCH)
+    lay = prog.meta["dense_layout"]
+    assert lay.chunked and lay.n_cchunks > 1 and lay.n_cchunks * lay.w == op.n
+    assert prog.plan.buffers == (1 if op.n == 4096 else 2)  # 2 x 16 records of 4096 + state > 2 MiB
+    assert len(prog.templates) == len(lay.phases) * lay.n_cchunks
+    data = dense_random_data(prog, seed=5)
+    out = execute_dense(prog, data, precision)
+    rep = verify_dense(prog, data, out, precision)
+    assert rep.ok and rep.unwritten == 0, rep.describe()
+
+
+def test_chunked_policy():
+    # a row that fits one chunk stays a single in-register pass; longer rows are chunked
+    assert dense_layout(Softmax("s", rows=8, n=64), ARCH).phases == ("row",)
+    sm = dense_layout(Softmax("s", rows=8, n=1024), ARCH)
+    assert sm.phases == ("max", "exp-sum", "scale") and sm.w == 64 and sm.fields["y"] == sm.fields["x"]
+    ln = dense_layout(LayerNorm("l", rows=8, n=512), ARCH)
+    assert ln.phases == ("stats", "normalise") and ln.n_cchunks == 8
+
+
+@pytest.mark.parametrize("drop", [(0, 0), (20, 5), (47, 63)], ids=["max", "exp-sum", "scale"])
+def test_chunked_unwritten_fails(drop):
+    """A chunked softmax computes in place (y over x): a store left out of any phase (the running max, an
+    exponential, a scaled output) must still surface as NaN outputs (dead slots are poisoned) and fail."""
+    prog = compile_dense(CHUNKED[0], ARCH)
+    data = dense_random_data(prog, seed=0)
+    out = execute_dense(prog, data, drop_store=drop)
+    rep = verify_dense(prog, data, out)
+    assert not rep.ok and rep.unwritten > 0
+
+
+def test_chunked_wrong_value_fails():
+    prog = compile_dense(CHUNKED[1], ARCH)
+    data = dense_random_data(prog, seed=0)
+    out = execute_dense(prog, data)
+    out[7, 100] += 0.05 * max(1.0, abs(out[7, 100]))
+    assert not verify_dense(prog, data, out).ok
+
+
+def test_chunked_timing():
+    prog = compile_dense(Softmax("s", rows=128, n=256), ARCH)
+    a = simulate_timing(prog, ARCH)
+    assert a.cycles == simulate_timing(prog, ARCH, fast_forward=False).cycles
+    assert a.cycles >= prog.lane_ops() / (ARCH.n_pes * ARCH.pe.simd_lanes)
+    # the special-function unit bounds it: one EXP per element at one issue per initiation interval
+    ii = ARCH.pe.fus["special"].initiation_interval
+    assert a.cycles >= 128 * 256 / (ARCH.n_pes * ARCH.pe.simd_lanes) * ii
+
+
+LAYOUT_OPS = [
+    GEMM("g", m=20, k=150, n=10),
+    GEMM("g2", m=16, k=256, n=300, batch=2),
+    Softmax("s", rows=50, n=64),
+    Softmax("s", rows=50, n=1024),
+    LayerNorm("l", rows=30, n=512),
+    Elementwise("b", op="add", numel=24 * 40, weight=40),
+    Elementwise("g", op="gelu", numel=64 * 20),
+]
+
+
+@pytest.mark.parametrize("op", LAYOUT_OPS, ids=str)
+def test_dense_layout_agrees(op):
+    lay = dense_layout(op, ARCH)
+    prog = compile_dense(op, ARCH)
+    assert lay == prog.meta["dense_layout"]
+    assert len(lay.pass_index) == len(prog.templates)
+    if lay.kind == "rowwise":
+        assert lay.data_regs == max(t.data_regs for t in prog.templates)
+    kw = {"gemm_k_chunk": 32, "gemm_cols_per_pe": 4, "row_chunk": 4}
+    assert len(dense_layout(op, ARCH, **kw).pass_index) == len(compile_dense(op, ARCH, **kw).templates)
+
+
+def test_dense_layout_of_op_too_big_for_the_spm():
+    op = GEMM(
+        "w", m=4096, k=1024, n=4096, b_is_weight=True
+    )  # b_is_weight: the coefficient table of all passes > the SPM
+    with pytest.raises(SpecError, match="spm.size_bytes"):
+        compile_dense(op, ARCH)
+    lay = dense_layout(op, ARCH)
+    assert len(lay.pass_index) == lay.n_chunks * lay.n_tiles == 16 * 128
+    with pytest.raises(SpecError, match="row_chunk"):
+        dense_layout(op, ARCH, row_chunk=0)

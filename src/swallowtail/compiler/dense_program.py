@@ -85,8 +85,19 @@ GEMM_K_CHUNK = 64
 GEMM_K_SPLIT = 4
 #: compiler policy: largest column chunk (vectors per row group per iteration) of the row-wise ops
 ROW_CHUNK = 16
-#: compiler policy: row units (iterations) per streaming batch (SPM buffer)
+#: compiler policy: GEMM row units (iterations) per streaming batch (SPM buffer): a pass's coefficients (B)
+#: are loaded once per batch, so a batch streams several row groups through them
 ROW_UNITS_PER_BATCH = 4
+#: compiler policy: row-wise ops' units per streaming batch: one (no coefficients to reuse; the finest
+#: streaming overlaps the DMA with the compute best)
+ROWWISE_UNITS_PER_BATCH = 1
+
+
+def default_units_per_batch(spec: DenseSpec) -> int:
+    """Row units per streaming batch when `compile_dense` is not told (compiler policy above)."""
+    return ROW_UNITS_PER_BATCH if spec.kind == "gemm" else ROWWISE_UNITS_PER_BATCH
+
+
 #: SPM buffers (double buffering, DESIGN.md)
 DENSE_BUFFERS = 2
 #: GELU tanh-form constants (Hendrycks & Gimpel; swallowtail.nn.blocks uses approximate="tanh")
@@ -219,6 +230,12 @@ class _Stream:
         cv, ln = (-1, 0) if k is None else divmod(k, self._lanes)
         self._step(STEP_COMPUTE).append((o, dst, a, cv, ln, c, -1, -1, final))
 
+    def mark_final(self) -> None:
+        """The last compute instruction's result is an output of its chain (rounded to fp16: it is stored)."""
+        items = self.order[-1][1]
+        assert self.order[-1][0] == STEP_COMPUTE and items
+        items[-1] = (*items[-1][:8], True)
+
     _lanes = 8
 
 
@@ -302,8 +319,23 @@ class DenseLayout:
     # row-wise: column chunk width (vectors) and chunks
     w: int = 1
     n_cchunks: int = 1
-    # per pass: (k-chunk, tile) for GEMM, column chunk for row-wise
+    # per pass: (k-chunk, tile) for GEMM, (column chunk, phase) for row-wise
     pass_index: tuple[tuple[int, int], ...] = ()
+    # row-wise: the phases the passes sweep (pass_index[p][1] indexes it): ("map",) for an elementwise op,
+    # ("row",) for a reduction whose whole row sits in registers (one pass), otherwise a chunked reduction:
+    # ("max", "exp-sum", "scale") | ("stats", "normalise"), each phase a sweep over the n_cchunks chunks
+    phases: tuple[str, ...] = ()
+    # row-wise: whether the template builders' register demand fits the RF (the layout's w was chosen so)
+    data_regs: int = 0  # most data registers of a pass template (per tag slot)
+    coef_vectors: int = 0  # most coefficient vectors of a pass template (per coefficient set)
+
+    @property
+    def chunked(self) -> bool:
+        """A row reduction as multi-pass phases over column chunks (running statistics in the SPM)."""
+        return len(self.phases) > 1
+
+    def phase_of(self, p: int) -> str:
+        return self.phases[self.pass_index[p][1]] if self.phases else ""
 
 
 def dense_spec(op: Op) -> DenseSpec:
@@ -345,6 +377,49 @@ def _check_pos(name: str, v: Any) -> None:
         raise SpecError(name, v, "a positive integer")
 
 
+def _check_knobs(
+    units_per_batch: int | None, row_chunk: int, gemm_cols_per_pe: int, gemm_k_chunk: int
+) -> None:
+    for name, v in (
+        ("row_chunk", row_chunk),
+        ("gemm_cols_per_pe", gemm_cols_per_pe),
+        ("gemm_k_chunk", gemm_k_chunk),
+    ):
+        _check_pos(name, v)
+    if units_per_batch is not None:
+        _check_pos("units_per_batch", units_per_batch)
+
+
+def _coords(arch: DataflowArch) -> list[tuple[int, int]]:
+    xb, yb = arch.array.cols.bit_length() - 1, arch.array.rows.bit_length() - 1
+    coords = pe_coords(xb, yb)
+    if len(coords) != arch.n_pes:
+        raise SpecError("arch.array", (arch.array.rows, arch.array.cols), "power-of-two rows and columns")
+    return coords
+
+
+def dense_layout(
+    op: Op | DenseSpec,
+    arch: DataflowArch,
+    dataflow: str = "multilayer",
+    model: MachineModel = DEFAULT_MODEL,
+    units_per_batch: int | None = None,
+    row_chunk: int = ROW_CHUNK,
+    gemm_cols_per_pe: int = GEMM_COLS_PER_PE,
+    gemm_k_chunk: int = GEMM_K_CHUNK,
+) -> DenseLayout:
+    """The layout `compile_dense` (same arguments) uses -- records, chunking, and the passes
+    (`len(layout.pass_index) == len(program.templates)`) -- without building templates or checking that the
+    SPM holds the coefficient tables and buffers (so a caller can learn the pass count of an op whose
+    Program does not fit). Row-wise reductions check the RF: the chunk width is chosen by what it holds."""
+    spec = op if isinstance(op, DenseSpec) else dense_spec(op)
+    _check_knobs(units_per_batch, row_chunk, gemm_cols_per_pe, gemm_k_chunk)
+    coords = _coords(arch)
+    if spec.kind == "gemm":
+        return _gemm_layout(spec, arch, len(coords), gemm_cols_per_pe, gemm_k_chunk)
+    return _rowwise_layout(spec, arch, len(coords), row_chunk)
+
+
 def compile_dense(
     op: Op | DenseSpec,
     arch: DataflowArch,
@@ -359,34 +434,36 @@ def compile_dense(
 
     `units_per_batch`: row units per streaming batch (GEMM: row groups; row-wise: PEs x row groups)."""
     spec = op if isinstance(op, DenseSpec) else dense_spec(op)
-    for name, v in (
-        ("row_chunk", row_chunk),
-        ("gemm_cols_per_pe", gemm_cols_per_pe),
-        ("gemm_k_chunk", gemm_k_chunk),
-    ):
-        _check_pos(name, v)
-    if units_per_batch is not None:
-        _check_pos("units_per_batch", units_per_batch)
+    layout = dense_layout(
+        spec, arch, dataflow, model, units_per_batch, row_chunk, gemm_cols_per_pe, gemm_k_chunk
+    )
     lanes = arch.pe.simd_lanes
     _Stream._lanes = lanes
-    xb, yb = arch.array.cols.bit_length() - 1, arch.array.rows.bit_length() - 1
-    coords = pe_coords(xb, yb)
-    if len(coords) != arch.n_pes:
-        raise SpecError("arch.array", (arch.array.rows, arch.array.cols), "power-of-two rows and columns")
+    coords = _coords(arch)
     if spec.kind == "gemm":
-        layout, templates = _gemm(spec, arch, coords, gemm_cols_per_pe, gemm_k_chunk)
+        # fail fast (before building a template per pass): every pass's coefficient table + one row unit
+        cvec = -(-(layout.kc // layout.ky * layout.cols) // lanes)
+        geo = SpmGeometry.of(arch)
+        need = (
+            layout.segments * len(layout.pass_index) * cvec * len(coords) + layout.unit_slots
+        ) * geo.vec_bytes
+        if need > arch.spm.size_bytes:
+            raise SpecError(
+                "arch.spm.size_bytes",
+                arch.spm.size_bytes,
+                f"room for {spec.describe()}: coefficient table + one buffer of one row unit = "
+                f"{need} B, short by {need - arch.spm.size_bytes} B",
+            )
+        templates = _gemm(spec, arch, coords, layout)
     else:
-        layout, templates = _rowwise(spec, arch, coords, row_chunk)
+        templates = _rowwise(spec, arch, coords, layout)
+    assert len(templates) == len(layout.pass_index)
     return _build(spec, arch, dataflow, model, layout, templates, coords, units_per_batch)
 
 
 # ---- GEMM -----------------------------------------------------------------------------------------------
-def _gemm(
-    spec: DenseSpec, arch: DataflowArch, coords: list[tuple[int, int]], c_max: int, kc_max: int
-) -> tuple[DenseLayout, list[DenseTemplate]]:
-    n_pe = len(coords)
+def _gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_max: int) -> DenseLayout:
     lanes = arch.pe.simd_lanes
-    groups = SpmGeometry.of(arch).groups
     K, N = spec.k, spec.n
     n_chunks = -(-K // min(K, kc_max))
     kc = -(-K // n_chunks)  # balanced k-chunks; the last is padded with zero coefficients
@@ -399,11 +476,10 @@ def _gemm(
     c = min(c_cap, -(-need // ky) * ky)  # a multiple of ky
     tile = nx * c
     n_tiles = -(-N // tile)
-    kq = kc // ky
     kp = n_chunks * kc
     rec = kp + n_tiles * tile
     passes = tuple((q, t) for q in range(n_chunks) for t in range(n_tiles))
-    layout = DenseLayout(
+    return DenseLayout(
         kind="gemm",
         rec=rec,
         unit_slots=rec,
@@ -419,9 +495,21 @@ def _gemm(
         n_tiles=n_tiles,
         pass_index=passes,
     )
+
+
+def _gemm(
+    spec: DenseSpec, arch: DataflowArch, coords: list[tuple[int, int]], layout: DenseLayout
+) -> list[DenseTemplate]:
+    n_pe = len(coords)
+    lanes = arch.pe.simd_lanes
+    groups = SpmGeometry.of(arch).groups
+    ky, c, kc = layout.ky, layout.cols, layout.kc
+    kq = kc // ky
+    kp = layout.fields["c"]
+    tile = layout.nx * c
     cvec = -(-(kq * c) // lanes)
     templates = []
-    for p, (q, t) in enumerate(passes):
+    for p, (q, t) in enumerate(layout.pass_index):
         first = q == 0
         streams = []
         for x, y in coords:
@@ -473,31 +561,105 @@ def _gemm(
             streams.append(s)
         name = f"gemm k-chunk {q} tile {t}"
         templates.append(_assemble(streams, DensePass(p, name, 1, int(ky > 1)), cvec, n_pe, groups))
-    return layout, templates
+    return templates
 
 
 # ---- row-wise ops ---------------------------------------------------------------------------------------
-def _rowwise(
-    spec: DenseSpec, arch: DataflowArch, coords: list[tuple[int, int]], chunk_max: int
-) -> tuple[DenseLayout, list[DenseTemplate]]:
-    n_pe = len(coords)
+#: compiler policy: widest column chunk (vectors) of a chunked row reduction (softmax / LayerNorm rows that
+#: do not fit in one chunk); wider chunks mean fewer passes (less state traffic, fewer pass boundaries) but
+#: fewer iterations in flight (tag slots = what the RF holds / the chunk's registers)
+ROW_REDUCE_CHUNK = 64
+#: compiler policy: fewest tag slots (iterations in flight per PE) a chunked reduction's chunk width must
+#: leave where some width allows it (a smaller chunk is preferred to a single iteration in flight)
+REDUCE_MIN_TAGS = 2
+#: the phases of a chunked reduction (one pass per phase and column chunk, phase-major)
+SOFTMAX_PHASES = ("max", "exp-sum", "scale")
+LAYERNORM_PHASES = ("stats", "normalise")
+#: state slots of a chunked reduction per row group (softmax: running max, running sum -> 1 / sum;
+#: LayerNorm: running sum, running sum of squares -> mean, rstd)
+REDUCE_STATE_SLOTS = 2
+
+
+def _chains_regs(length: int) -> int:
+    """Accumulator registers `_reduce` takes for `length` inputs."""
+    return _chains_for(length) if length >= 2 else 0
+
+
+def _sumsq_regs(length: int) -> int:
+    ch = _chains_for(length)
+    return ch + (ch if length > ch else 0)
+
+
+def _rowwise_demand(kind: str, w: int, n: int, chunked: bool, lanes: int) -> tuple[int, int, int]:
+    """(data registers per tag slot, coefficient vectors per set, coefficient sets) of the most demanding
+    pass template of a row-wise op with chunk width w (`_rowwise` asserts that its templates agree)."""
+    if kind == "softmax":
+        return ((w + 2 + _chains_regs(w)) if chunked else (n + 2 * _chains_for(n))), 0, 1
+    if kind == "layernorm":
+        if chunked:
+            return max(w + _chains_regs(w) + _sumsq_regs(w) + 4, w + 2), -(-2 * w // lanes), 2
+        return n + 3 * _chains_for(n) + 2, -(-(2 * n + 2) // lanes), 1
+    j = n // w
+    data = {"add": 2 * w, "mul": 2 * w, "relu": w + 1, "gelu": 3 * w}.get(kind, w)
+    n_coef = {"add-bias": w, "scale": 1, "relu": 1, "gelu": 4}.get(kind, 0)
+    return data, -(-n_coef // lanes), 2 if n_coef and j > 1 else 1
+
+
+def _rowwise_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, chunk_max: int) -> DenseLayout:
     lanes = arch.pe.simd_lanes
     groups = SpmGeometry.of(arch).groups
     n = spec.n
     kind = spec.kind
     reduce_ = kind in ("softmax", "layernorm")
-    w = n if reduce_ else _largest_divisor(n, chunk_max)  # a reduction keeps its whole row in registers
+    cap, _ = rf_vectors(arch)
+
+    def tags(w: int, chunked: bool) -> int:
+        data, cvec, sets = _rowwise_demand(kind, w, n, chunked, lanes)
+        return min(arch.pe.active_tags, (cap - sets * cvec) // data)
+
+    chunked = False
+    if not reduce_:
+        w = _largest_divisor(n, chunk_max)
+        phases: tuple[str, ...] = ("map",)
+    else:
+        if n < 2:
+            raise SpecError(f"{kind}.n", n, "a row length >= 2")
+        if n <= ROW_REDUCE_CHUNK and tags(n, False) >= 1:
+            w, phases = n, ("row",)  # the whole row in registers: one pass
+        else:
+            # chunked: the widest divisor of n up to the policy cap that leaves REDUCE_MIN_TAGS tag slots,
+            # else the widest that leaves one
+            divs = [d for d in range(min(n // 2, ROW_REDUCE_CHUNK), 0, -1) if n % d == 0]
+            fit = [d for d in divs if tags(d, True) >= REDUCE_MIN_TAGS] or [
+                d for d in divs if tags(d, True) >= 1
+            ]
+            if not fit:
+                data, cvec, sets = _rowwise_demand(kind, 1, n, True, lanes)
+                raise SpecError(
+                    "arch.pe.register_file.entries",
+                    arch.pe.register_file.entries,
+                    f"room for {spec.describe()}: {data + sets * cvec} vector registers per PE even with "
+                    f"one-vector chunks, have {cap}",
+                )
+            w, chunked = fit[0], True
+            phases = SOFTMAX_PHASES if kind == "softmax" else LAYERNORM_PHASES
     J = n // w
-    two = kind in ("add", "mul")
+    data, cvec, _ = _rowwise_demand(kind, w, n, chunked, lanes)
     fields = {"x": 0}
     pos = n
-    if two:
+    if kind in ("add", "mul"):
         fields["x2"] = pos
         pos += n
-    fields["y"] = pos
-    pos += n
+    if chunked:
+        # in place (y over x: every pass that stores y has loaded what it overwrites), then the state
+        fields["y"] = 0
+        fields["s"] = pos
+        pos += REDUCE_STATE_SLOTS
+    else:
+        fields["y"] = pos
+        pos += n
     rec = pos + ((1 - pos) % groups)  # rec = 1 mod bank groups: PEs' records start in different groups
-    layout = DenseLayout(
+    return DenseLayout(
         kind="rowwise",
         rec=rec,
         unit_slots=n_pe * rec,
@@ -507,11 +669,26 @@ def _rowwise(
         fields=fields,
         w=w,
         n_cchunks=J,
-        pass_index=tuple((j, 0) for j in range(J)),
+        pass_index=tuple((j, ph) for ph in range(len(phases)) for j in range(J)),
+        phases=phases,
+        data_regs=data,
+        coef_vectors=cvec,
     )
+
+
+def _rowwise(
+    spec: DenseSpec, arch: DataflowArch, coords: list[tuple[int, int]], layout: DenseLayout
+) -> list[DenseTemplate]:
+    n_pe = len(coords)
+    lanes = arch.pe.simd_lanes
+    groups = SpmGeometry.of(arch).groups
+    n = spec.n
+    kind = spec.kind
+    w, J, rec, fields = layout.w, layout.n_cchunks, layout.rec, layout.fields
     n_coef = {"add-bias": w, "scale": 1, "relu": 1, "gelu": 4, "layernorm": 2 * n + 2}.get(kind, 0)
     templates = []
-    for j in range(J):
+    for p, (j, ph) in enumerate(layout.pass_index):
+        phase = layout.phases[ph]
         streams = []
         for e in range(n_pe):
             X = e * rec + fields["x"] + j * w
@@ -521,6 +698,14 @@ def _rowwise(
             x = s.reg(w)
             for i in range(w):
                 s.ld(x + i, X + i)
+            if layout.chunked:
+                S = e * rec + fields["s"]
+                if kind == "softmax":
+                    _softmax_chunk(s, phase, x, w, j, J, S, Y)
+                else:
+                    _layernorm_chunk(s, phase, x, w, j, J, S, Y)
+                streams.append(s)
+                continue
             if kind == "softmax":
                 _softmax(s, x, w)
             elif kind == "layernorm":
@@ -530,9 +715,136 @@ def _rowwise(
             for i in range(w):
                 s.st(x + i, Y + i)
             streams.append(s)
-        cvec = -(-n_coef // lanes)
-        templates.append(_assemble(streams, DensePass(j, f"{kind} chunk {j}", 1, 0), cvec, n_pe, groups))
-    return layout, templates
+        # chunked LayerNorm: the last stats pass reads 1 / n, eps; a normalise pass its chunk's gamma, beta
+        chunk_coef = {"stats": 2 if j == J - 1 else 0, "normalise": 2 * w}.get(phase, 0)
+        nc = chunk_coef if layout.chunked else n_coef
+        name = f"{kind} {phase} chunk {j}" if layout.chunked else f"{kind} chunk {j}"
+        templates.append(_assemble(streams, DensePass(p, name, 1, 0), -(-nc // lanes), n_pe, groups))
+    assert max(t.data_regs for t in templates) == layout.data_regs, (layout.data_regs, kind, w)
+    assert max(t.coef_vectors for t in templates) == layout.coef_vectors
+    return templates
+
+
+def _reduce(s: _Stream, o: int, regs: list[int], final: bool) -> int:
+    """Reduce `regs` with opcode o (MAX / ADD) over `_chains_for` chains (inputs kept); `final`: the
+    result is stored (rounded to fp16). One register: itself, no instruction (it was loaded: fp16)."""
+    if len(regs) == 1:
+        return regs[0]
+    r = _chain(s, o, regs, [s.reg() for _ in range(_chains_for(len(regs)))], final=False)
+    if final:
+        s.mark_final()
+    return r
+
+
+def _sumsq(s: _Stream, regs: list[int], final: bool) -> int:
+    """sum of squares of `regs` (VMUL, ADD chains); the register holding it."""
+    w = len(regs)
+    ch = _chains_for(w)
+    acc2 = s.reg(ch)
+    tmp = s.reg(ch) if w > ch else -1
+    for i, r in enumerate(regs):
+        if i < ch:
+            s.op(OP_VMUL, acc2 + i, r, r)
+        else:
+            t = tmp + i % ch
+            s.op(OP_VMUL, t, r, r)
+            s.op(OP_ADD, acc2 + i % ch, acc2 + i % ch, t)
+    out = _tree(s, OP_ADD, list(range(acc2, acc2 + ch)))
+    if final:
+        s.mark_final()
+    return out
+
+
+def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int) -> None:
+    """One pass of a chunked softmax over chunk j (of J) of w vectors; state S+0 = running max, S+1 = running
+    sum (the last exp-sum pass stores 1 / sum).
+      max      m = max(m, MAX over the chunk)
+      exp-sum  e = EXP(x - m) -> y;  s = s + sum e  (last chunk: s = RECIP(s))
+      scale    y = e * (1 / s)"""
+    xs = list(range(x, x + w))
+    if phase == "max":
+        m = -1
+        if j > 0:
+            m = s.reg()
+            s.ld(m, S)
+        t = _reduce(s, OP_MAX, xs, final=j == 0)
+        if j > 0:
+            s.op(OP_MAX, t, t, m, final=True)
+        s.st(t, S)
+    elif phase == "exp-sum":
+        m = s.reg()
+        s.ld(m, S)
+        tot = -1
+        if j > 0:
+            tot = s.reg()
+            s.ld(tot, S + 1)
+        for r in xs:
+            s.op(OP_SUB, r, r, m)
+        for r in xs:
+            s.op(OP_EXP, r, r, final=True)  # stored: fp16
+        t = _reduce(s, OP_ADD, xs, final=j == 0 and J > 1)
+        if j > 0:
+            s.op(OP_ADD, t, t, tot, final=j < J - 1)
+        if j == J - 1:
+            s.op(OP_RECIP, t, t, final=True)
+        for i, r in enumerate(xs):
+            s.st(r, Y + i)
+        s.st(t, S + 1)
+    else:
+        assert phase == "scale"
+        r = s.reg()
+        s.ld(r, S + 1)
+        for q in xs:
+            s.op(OP_VMUL, q, q, r, final=True)
+        for i, q in enumerate(xs):
+            s.st(q, Y + i)
+
+
+def _layernorm_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int) -> None:
+    """One pass of a chunked LayerNorm over chunk j (of J); state S+0, S+1 = running sum, sum of squares
+    (the last stats pass stores mean, rstd). Coefficient scalars: stats (last chunk) 1 / n, eps;
+    normalise gamma[chunk], beta[chunk].
+      stats      s1 += sum x, s2 += sum x^2; last: mean = s1 / n, rstd = RSQRT(s2 / n - mean^2 + eps)
+      normalise  y = (x - mean) rstd gamma + beta"""
+    xs = list(range(x, x + w))
+    last = j == J - 1
+    if phase == "stats":
+        p1 = p2 = -1
+        if j > 0:
+            p1, p2 = s.reg(), s.reg()
+            s.ld(p1, S)
+            s.ld(p2, S + 1)
+        t1 = _reduce(s, OP_ADD, xs, final=j == 0 and not last)
+        t2 = _sumsq(s, xs, final=j == 0 and not last)
+        if j > 0:
+            s.op(OP_ADD, t1, t1, p1, final=not last)
+            s.op(OP_ADD, t2, t2, p2, final=not last)
+        if last:
+            mean, msq = s.reg(), s.reg()
+            s.op(OP_MUL, mean, t1, k=0, final=True)  # s1 / n (stored)
+            s.op(OP_MUL, t2, t2, k=0)  # s2 / n
+            s.op(OP_VMUL, msq, mean, mean)
+            s.op(OP_SUB, t2, t2, msq)
+            s.op(OP_ADDK, t2, t2, k=1)  # + eps
+            s.op(OP_RSQRT, t2, t2, final=True)
+            t1 = mean
+        s.st(t1, S)
+        s.st(t2, S + 1)
+    else:
+        assert phase == "normalise"
+        mean, rstd = s.reg(), s.reg()
+        s.ld(mean, S)
+        s.ld(rstd, S + 1)
+        for r in xs:
+            s.op(OP_SUB, r, r, mean)
+        for r in xs:
+            s.op(OP_VMUL, r, r, rstd)
+        for i, r in enumerate(xs):
+            s.op(OP_MUL, r, r, k=i)
+        for i, r in enumerate(xs):
+            s.op(OP_ADDK, r, r, k=w + i, final=True)
+        for i, r in enumerate(xs):
+            s.st(r, Y + i)
 
 
 def _chain(s: _Stream, o: int, regs: list[int], acc: list[int], final: bool) -> int:
@@ -687,31 +999,33 @@ def _build(
             f"{max(data)} data), short by {need - cap}",
             hint="a shorter row (n) or a smaller row_chunk / gemm_k_chunk / gemm_cols_per_pe",
         )
-    # streaming batches of g units (never across segments)
+    # streaming batches of g units (never across segments); a row unit too large for DENSE_BUFFERS buffers
+    # runs single-buffered (the next batch's loads wait for this batch's stores)
     budget = arch.spm.size_bytes // geo.vec_bytes - coef_slots
-    fit = budget // (DENSE_BUFFERS * lay.unit_slots)
+    buffers = DENSE_BUFFERS if budget // (DENSE_BUFFERS * lay.unit_slots) >= 1 else 1
+    fit = budget // (buffers * lay.unit_slots)
     if fit < 1:
-        need = (coef_slots + DENSE_BUFFERS * lay.unit_slots) * geo.vec_bytes
+        need = (coef_slots + lay.unit_slots) * geo.vec_bytes
         raise SpecError(
             "arch.spm.size_bytes",
             arch.spm.size_bytes,
-            f"room for {spec.describe()}: coefficient table + {DENSE_BUFFERS} buffers of one row unit = "
+            f"room for {spec.describe()}: coefficient table + one buffer of one row unit = "
             f"{need} B, short by {need - arch.spm.size_bytes} B",
         )
-    g = min(units_per_batch or ROW_UNITS_PER_BATCH, fit, lay.units_per_segment)
+    g = min(units_per_batch or default_units_per_batch(spec), fit, lay.units_per_segment)
     batches: list[tuple[int, int, int]] = []  # (segment, first unit, end unit) within the segment
     for sgi in range(lay.segments):
         for u0 in range(0, lay.units_per_segment, g):
             batches.append((sgi, u0, min(lay.units_per_segment, u0 + g)))
     buf_slots = align(g * lay.unit_slots)
-    buffer_base = [coef_slots + i * buf_slots for i in range(DENSE_BUFFERS)]
+    buffer_base = [coef_slots + i * buf_slots for i in range(buffers)]
     spm = SpmLayout(
         vec_bytes=geo.vec_bytes,
         coef_base=[coef_base[(0, p)] for p in range(n_pass)],
         coef_slots=coef_slots,
         buffer_base=buffer_base,
         buffer_slots=buf_slots,
-        total_slots=coef_slots + DENSE_BUFFERS * buf_slots,
+        total_slots=coef_slots + buffers * buf_slots,
         groups=geo.groups,
     )
 
@@ -725,7 +1039,7 @@ def _build(
     inst_key: list[tuple[int, int]] = []
     inst_iters: list[tuple[int, int]] = []
     for b, (sgi, u0, u1) in enumerate(batches):
-        buf = buffer_base[b % DENSE_BUFFERS]
+        buf = buffer_base[b % buffers]
         for p in range(n_pass):
             inst_cb.append(coef_base[(sgi, p)])
             inst_pass.append(p)
@@ -789,7 +1103,7 @@ def _build(
     def records(b: int):
         """(row lo, rows, record base slot) of every record of batch b that holds rows."""
         sgi, u0, u1 = batches[b]
-        buf = buffer_base[b % DENSE_BUFFERS]
+        buf = buffer_base[b % buffers]
         for u in range(u0, u1):
             rows_u = unit_rows(u)
             base = buf + (u - u0) * lay.unit_slots
@@ -829,7 +1143,7 @@ def _build(
                             (z - a_) * geo.vec_bytes,
                             [(a_, z)],
                             rows=(r0, r0 + nr),
-                            after=last_store.get(b % DENSE_BUFFERS, -1),
+                            after=last_store.get(b % buffers, -1),
                         )
                     )
 
@@ -850,7 +1164,7 @@ def _build(
                         rows=(r0, r0 + nr),
                     )
                 )
-        last_store[b % DENSE_BUFFERS] = len(dma) - 1
+        last_store[b % buffers] = len(dma) - 1
 
     def coef_ops(lo: int, hi: int) -> None:
         if hi > lo:
@@ -863,18 +1177,18 @@ def _build(
     coef_ops(0, first_tab)
     loads(0)
     coef_ops(first_tab, pos)
-    for b in range(1, min(DENSE_BUFFERS, len(batches))):
+    for b in range(1, min(buffers, len(batches))):
         loads(b)
     for b in range(len(batches)):
         stores(b)
-        if b + DENSE_BUFFERS < len(batches):
-            loads(b + DENSE_BUFFERS)
+        if b + buffers < len(batches):
+            loads(b + buffers)
 
     plan = DensePlan(
         dataflow=dataflow,
         passes=tuple(t.plan for t in templates),
         rows_per_batch=g * lay.unit_rows,
-        buffers=DENSE_BUFFERS,
+        buffers=buffers,
         batches=tuple((u0, u1) for _, u0, u1 in batches),
         coef_vectors=tuple(t.coef_vectors for t in templates),
         data_regs=data,
@@ -982,6 +1296,11 @@ def dense_coefficients(program: Program, data: dict[str, Any]) -> np.ndarray:
                     vals = np.zeros(1)
                 elif spec.kind == "gelu":
                     vals = np.array([GELU_C1 * GELU_K, GELU_K, 0.5, 1.0])
+                elif lay.phase_of(p) == "stats":  # chunked LayerNorm, last stats pass
+                    vals = np.array([1.0 / spec.n, data["eps"]])
+                elif lay.phase_of(p) == "normalise":  # chunked LayerNorm: the chunk's gamma, beta
+                    g_, b_ = np.asarray(data["gamma"]), np.asarray(data["beta"])
+                    vals = np.concatenate([g_[j0 : j0 + lay.w], b_[j0 : j0 + lay.w]])
                 else:
                     assert spec.kind == "layernorm"
                     vals = np.concatenate([data["gamma"], data["beta"], [1.0 / spec.n, data["eps"]]])

@@ -407,6 +407,7 @@ def execute_dense(
     key = sch.batch * (len(program.templates) + 1) + sch.pass_
     cuts = np.flatnonzero(np.diff(key)) + 1
     n_pe = program.n_active
+    dead = _dense_dead_loads(program)
     for ii in np.split(np.arange(len(sch)), cuts):
         if not len(ii):
             continue
@@ -414,12 +415,17 @@ def execute_dense(
         t = program.templates[p]
         off = sch.base[ii] - spm.buffer_base[b % program.plan.buffers]
         cb = int(program.instance_coef_base[int(sch.seq[ii[0]])])
+        if _uniform(t):
+            _run_dense_uniform(t, p, b, off, cb, table, vbuf, round_mid, drop_store, dead[p])
+            continue
         coefregs = [
             {v: table[cb + int(t.coef_slot[e, v])] for v in range(t.coef_vectors)} for e in range(n_pe)
         ]
         regs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
         n_st = 0
-        for _kind, s0, s1 in t.steps:
+        for kind, s0, s1 in t.steps:
+            if kind == STEP_ST:
+                _poison(vbuf, b, off, dead[p])
             for e in range(n_pe):
                 re = regs[e]
                 st_k = n_st
@@ -438,6 +444,58 @@ def execute_dense(
                         re[int(t.dst[e, k])] = _round16(val) if t.final[e, k] else round_mid(val)
             n_st += int(((t.op[0, s0:s1]) == OP_ST).sum())
     return dense_read_outputs(program, vbuf)
+
+
+def _dense_dead_loads(program: Program) -> list[np.ndarray]:
+    """Per pass: the slot offsets (all PEs) whose value is dead once the pass has loaded it -- loaded and
+    either overwritten by the same pass (an in-place update: a running statistic, a chunked reduction's y
+    over x, a GEMM partial sum) or loaded by no later pass. The value engine poisons them (NaN) before the
+    pass's stores, so a store the program leaves out surfaces as NaN, as an output never written does."""
+    later: set[int] = set()
+    out: list[np.ndarray] = []
+    for t in reversed(program.templates):
+        loaded = {int(v) for v in t.slot[t.op == OP_LD]}
+        stored = {int(v) for v in t.slot[t.op == OP_ST]}
+        out.append(np.array(sorted((loaded - later) | (loaded & stored)), dtype=np.int64))
+        later |= loaded
+    return out[::-1]
+
+
+def _poison(vbuf: np.ndarray, b: int, off: np.ndarray, slots: np.ndarray) -> None:
+    if len(slots):
+        vbuf[b, (off[:, None] + slots[None, :]).ravel()] = np.nan
+
+
+def _uniform(t) -> bool:  # noqa: ANN001 - a template
+    """Every PE runs the same registers and coefficient lanes (only SPM slots differ) and nothing crosses
+    the NoC: the PEs can execute as one vectorised register file."""
+    if (t.op == OP_XFER).any():
+        return False
+    return all(bool((f == f[0:1]).all()) for f in (t.dst, t.a, t.acc, t.coef, t.lane, t.final))
+
+
+def _run_dense_uniform(t, p, b, off, cb, table, vbuf, round_mid, drop_store, dead) -> None:  # noqa: ANN001
+    """One (batch, pass) of a uniform template, all PEs at once: registers (PEs, iterations, lanes);
+    the same semantics as the per-PE loop of `execute_dense`."""
+    n_pe = t.op.shape[0]
+    coefregs = {v: table[cb + t.coef_slot[:, v]][:, None, :] for v in range(t.coef_vectors)}
+    re: dict[int, np.ndarray] = {}
+    st_k = 0
+    for kind, s0, s1 in t.steps:
+        if kind == STEP_ST:
+            _poison(vbuf, b, off, dead)
+        for k in range(s0, s1):
+            o = int(t.op[0, k])
+            if o == OP_LD:
+                re[int(t.dst[0, k])] = vbuf[b, off[None, :] + t.slot[:, k][:, None]]
+            elif o == OP_ST:
+                if drop_store != (p, st_k):
+                    vbuf[b, off[None, :] + t.slot[:, k][:, None]] = re[int(t.a[0, k])]
+                st_k += 1
+            else:
+                val = _compute(t, 0, k, re, coefregs)
+                val = np.broadcast_to(val, (n_pe, len(off), vbuf.shape[2]))
+                re[int(t.dst[0, k])] = _round16(val) if t.final[0, k] else round_mid(val)
 
 
 def dense_reference(program: Program, data: dict) -> tuple[np.ndarray, str]:
@@ -482,6 +540,11 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     - GELU (tanh form, 8 instructions, constants rounded to fp16): v = x (k + c1 k x^2) has relative error
       <= (1 + u)^6 - 1 (positive terms); tanh is 1-Lipschitz; y = (x / 2)(1 + t):
       |err| <= |h| (|v| dv + u |t| + 2 u |1 + t|) + u |y|, times (1 + u)^8 for the second-order terms.
+    - softmax / LayerNorm chunked (rows longer than one chunk of w, running statistics in the SPM): the same
+      bounds with the sum's chain depth d = ceil(w / c) + ceil(log2 c) + (chunks - 1) (c = 4 chains; each
+      later chunk adds its partial sum into the stored running sum: one more rounding); the stored
+      exponentials, running sums, 1 / sum, mean and rstd are fp16 in both modes, which the bounds (u = 2^-11
+      for every rounding of a reduction, in both modes) already count.
     - LayerNorm (first order in u, stated as such): errors of the mean (chain depth d1 + 2 roundings),
       of E[x^2] (d2 + 2), of var = E[x^2] - mean^2 and rsqrt (half the relative variance error + u), then
       the four roundings of (x - mean) rstd gamma + beta; fp16 rounds the eps of 1e-12 to 0.
@@ -504,9 +567,11 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     if kind == "relu":
         return np.full(ref.shape, slack)
     x = np.asarray(data["x"], dtype=np.float64)
-    n = spec.n
-    ch = max(1, min(4, n // 2))
-    depth = -(-n // ch) + (ch - 1).bit_length()
+    # roundings of a row sum: the chains and tree of one chunk of w (the whole row in one pass), then, chunked
+    # (n_cchunks > 1), one ADD per later chunk into the running sum stored in the SPM (fp16 in both modes)
+    w, n_chunks = lay.w, lay.n_cchunks
+    ch = max(1, min(4, w // 2))
+    depth = -(-w // ch) + (ch - 1).bit_length() + (n_chunks - 1)
     if kind == "softmax":
         dx = np.abs(x - x.max(axis=1, keepdims=True))
         e_rel = (1 + U16) ** 2 * np.exp(U16 * dx) - 1
