@@ -91,6 +91,30 @@ def test_block_level_agrees_with_cycle_level(op, dataflow):
     assert abs(block / cyc - 1) < 0.03, (block, cyc)
 
 
+def _block(kind: str, seq_len: int) -> Workload:
+    """One small FBfly or ABfly block (d_model 64, 2 heads, d_ff 128) with its embedding and head."""
+    from swallowtail.nn.config import get_preset
+
+    cfg = get_preset("fabnet-base").replace(
+        d_model=64, n_heads=2, d_ff=128, n_layers=1, attention_layers=int(kind == "abfly")
+    )
+    return lower(cfg, seq_len)
+
+
+@pytest.mark.parametrize("kind", ["fbfly", "abfly"])
+@pytest.mark.parametrize("dataflow", ["multilayer", "single-layer"])
+def test_block_level_agrees_with_cycle_level_on_whole_blocks(kind, dataflow):
+    """Every op of a small FBfly / ABfly block (butterflies, FFTs, GEMMs, softmax, LayerNorms, elementwise)
+    run whole on the cycle-level simulator, DRAM to DRAM one after the other, vs the block-level simulator
+    (memoised cycle-level rates + its DMA pipeline) with the same residency (every op DRAM to DRAM)."""
+    from swallowtail.sim.network import cycle_level_workload
+
+    w = _block(kind, 256)
+    block = simulate_network(w, ARCH, dataflow, residency="dram").result.cycles
+    cyc = cycle_level_workload(w, ARCH, dataflow)
+    assert abs(block / cyc - 1) < 0.03, (block, cyc)
+
+
 def test_cli_json(tmp_path):
     import typer
     from typer.testing import CliRunner

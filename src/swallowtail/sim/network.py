@@ -64,6 +64,11 @@ DATAFLOWS = ("multilayer", "single-layer")
 #: row groups per streaming batch in the kernel probes (compiler knob rows_per_batch = this x lanes);
 #: measured: per-row steady cycles within 2% of 4- and 16-group batches on df-4x4-simd8 (n = 1024, 4096)
 PROBE_ROW_GROUPS = 2
+#: full-size streaming batches in a kernel probe: 2, or 4 when the rate they give is within
+#: PROBE_DRAM_MARGIN of the DRAM time per row (>= SPM buffers + 1: the first batches ride on the DMA
+#: prefetched before the array started, and a DRAM-bound kernel's steady rate only shows after them)
+PROBE_FULL_BATCHES = (2, 4)
+PROBE_DRAM_MARGIN = 1.5
 #: assumption: fraction of the SPM the compiler may give to whole tensors held across a layout barrier
 #: (the rest: streaming buffers, coefficient tables)
 SPM_RESIDENT_FRACTION = 0.5
@@ -118,6 +123,8 @@ def clear_memo() -> None:
     """Forget memoised kernel and dense-op probes (tests; a changed simulator)."""
     _KERNEL_MEMO.clear()
     _DENSE_MEMO.clear()
+    _WHOLE_MEMO.clear()
+    _ALONE_MEMO.clear()
 
 
 def _with_rows(op: Op, rows: int) -> Op:
@@ -158,22 +165,36 @@ def kernel_rate(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
     while x < g:
         up.append(x)
         x *= 2
-    r1 = (2 * sum(up) + g) * lanes
     rpb = g * lanes
-    r2 = r1 + rpb
-    try:
-        # one timed probe at r2 (batches 1, 2, .., g, g, .., 2, 1 row groups); r1 (one full batch fewer) is
-        # only compiled, for its action counts
-        out2 = simulate_kernel(_with_rows(op, r2), arch, dataflow, rows_per_batch=rpb)
-        prog1 = compile_kernel(_with_rows(op, r1), arch, dataflow, rows_per_batch=rpb)
-    except SpecError as exc:
-        need = BUFFERS * rpb * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
-        raise SpecError(
-            "arch.spm.size_bytes",
-            arch.spm.size_bytes,
-            f"room for {op.describe()}'s streaming buffers ({BUFFERS} x {rpb} rows = {need} B at least, plus "
-            f"its coefficient table): short by {max(0, need - arch.spm.size_bytes)} B or more ({exc})",
-        ) from None
+    for full in PROBE_FULL_BATCHES:
+        r1 = (2 * sum(up) + g * (full - 1)) * lanes
+        r2 = r1 + rpb
+        try:
+            # one timed probe at r2 (batches 1, 2, .., g, g, .., 2, 1 row groups with `full` full ones); r1
+            # (one full batch fewer) is only compiled, for its action counts
+            out2 = simulate_kernel(_with_rows(op, r2), arch, dataflow, rows_per_batch=rpb)
+            prog1 = compile_kernel(_with_rows(op, r1), arch, dataflow, rows_per_batch=rpb)
+        except SpecError as exc:
+            need = BUFFERS * rpb * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
+            raise SpecError(
+                "arch.spm.size_bytes",
+                arch.spm.size_bytes,
+                f"room for {op.describe()}'s streaming buffers ({BUFFERS} x {rpb} rows = {need} B at least, "
+                f"plus its coefficient table): short by {max(0, need - arch.spm.size_bytes)} B or more "
+                f"({exc})",
+            ) from None
+        c2 = out2.stats.cycles
+        # the steady rate: the spacing of the last two full batches' completions
+        ends = out2.stats.timing.batch_end
+        k = len(up) + full - 2
+        if k in ends and k + 1 in ends:
+            per_row = (ends[k + 1] - ends[k]) / rpb
+        else:  # a batch was fast-forwarded past: time the r1 probe too (one steady batch fewer)
+            c1_ = simulate_kernel(_with_rows(op, r1), arch, dataflow, rows_per_batch=rpb).stats.cycles
+            per_row = (c2 - c1_) / rpb
+        dram_per_row = sum(d.dram_bytes for d in out2.program.dma) / r2 / arch.dram_bytes_per_cycle
+        if per_row >= PROBE_DRAM_MARGIN * dram_per_row:  # far from DRAM-bound: a short probe is steady
+            break
 
     def pe_actions(prog: Any) -> dict[str, float]:
         acts = action_counts(prog, arch, 0)
@@ -183,15 +204,6 @@ def kernel_rate(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
         return a
 
     a1, a2 = pe_actions(prog1), pe_actions(out2.program)
-    c2 = out2.stats.cycles
-    # the steady rate: the spacing of the two full batches' completions (batches len(up) and len(up) + 1)
-    ends = out2.stats.timing.batch_end
-    k = len(up)
-    if k in ends and k + 1 in ends:
-        per_row = (ends[k + 1] - ends[k]) / rpb
-    else:  # a batch was fast-forwarded past: time the r1 probe too (one steady batch fewer)
-        c1_ = simulate_kernel(_with_rows(op, r1), arch, dataflow, rows_per_batch=rpb).stats.cycles
-        per_row = (c2 - c1_) / rpb
     c1 = c2 - per_row * rpb
     dram1 = sum(d.dram_bytes for d in prog1.dma)
     fill_drain = 2 * arch.dma.latency_cycles + 2 * lanes * dram1 / r1 / arch.dram_bytes_per_cycle
@@ -226,6 +238,10 @@ class OpCost:
     lane_ops: int
     actions: dict[str, float]
     how: str
+    #: streaming chunks of the mapping (a dense program's batches of row units); None: `_chunks_of`
+    chunks: int | None = None
+    #: cycles of the op alone, DRAM to DRAM (its own program's DMA), measured when asked; None: not measured
+    alone: Callable[[], float] | None = None
 
 
 def _kernel_op(op: Op) -> Op:
@@ -268,7 +284,25 @@ def _kernel_cost(op: Op, arch: DataflowArch, dataflow: str) -> OpCost:
         r.lane_ops_per_row * rows,
         {k: v * rows for k, v in r.actions_per_row.items()},
         f"kernel {r.plan}; {r.cycles_per_row:.1f} cycles/row (cycle-level probes at rows {r.probe_rows})",
+        alone=lambda: _kernel_alone(op, arch, dataflow, r),
     )
+
+
+def _kernel_alone(op: Op, arch: DataflowArch, dataflow: str, r: KernelRate) -> float:
+    """The kernel alone, DRAM to DRAM: simulated whole when it is no larger than its probe (memoised by its
+    full shape), else the probe's cycles + the steady rate for the rows beyond it."""
+    from swallowtail.sim import simulate_kernel
+
+    rows = op.rows  # type: ignore[attr-defined]
+    r2 = r.probe_rows[1]
+    if rows > r2:
+        return r.probe_cycles[1] + r.cycles_per_row * (rows - r2)
+    key = (*_kernel_key(op, arch, dataflow), rows)
+    hit = _WHOLE_MEMO.get(key)
+    if hit is None:
+        rpb = PROBE_ROW_GROUPS * arch.pe.simd_lanes
+        hit = _WHOLE_MEMO[key] = simulate_kernel(op, arch, dataflow, rows_per_batch=rpb).stats.cycles
+    return float(hit)
 
 
 @dataclass(frozen=True)
@@ -283,18 +317,29 @@ class DenseRate:
     unit_rows: int
     bound: str
     plan: str
+    probe_units: int = 0
+    full_passes: int = 0
+    probe_spec: Any = None  # the probe's DenseSpec (its rows: probe_units row units)
+    probe_batch_units: int = 1
 
 
 _DENSE_MEMO: dict[tuple, DenseRate] = {}
+#: ops alone (DRAM to DRAM) no larger than their probe, simulated whole, by full shape
+_WHOLE_MEMO: dict[tuple, int] = {}
+_ALONE_MEMO: dict[tuple, tuple[float, float]] = {}
 #: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
 #: or "analytic" (the per-PE models of swallowtail.compiler.dense). Default "analytic" for now: the cycle
 #: probes take the network_bench table from ~60 s to ~280 s on one core (speed target: 60 s)
-DENSE_COST_MODEL = "analytic"
+DENSE_COST_MODEL = "cycle"
 #: most passes a dense probe simulates; wider ops scale the per-unit cost by passes (every pass of a GEMM
 #: column tile / k-chunk or an elementwise column chunk is the same program with other offsets)
 DENSE_PROBE_PASSES = 2
-#: streaming batches of a dense probe (the spacing of batches 1 and 2 gives the steady rate)
+#: streaming batches of a dense probe (the spacing of the last two gives the steady rate; the first ones ride
+#: on the DMA prefetched before the array started)
 DENSE_PROBE_BATCHES = 3
+#: the dense probes measure the array side: DRAM bandwidth x this, zero DMA latency (the block-level DMA
+#: pipeline models the DRAM side)
+DENSE_PROBE_DRAM_SCALE = 1000
 
 
 def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
@@ -313,7 +358,12 @@ def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
 
 def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
     """Per-row-unit steady cycles and actions of `op`'s dense Program (memoised by shape without rows)."""
-    from swallowtail.compiler.dense_program import ROW_UNITS_PER_BATCH, compile_dense, dense_spec
+    from swallowtail.compiler.dense_program import (
+        compile_dense,
+        default_units_per_batch,
+        dense_layout,
+        dense_spec,
+    )
     from swallowtail.sim import dense_action_counts
     from swallowtail.sim.timing import simulate_timing
 
@@ -324,16 +374,24 @@ def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
     hit = _DENSE_MEMO.get(key)
     if hit is not None:
         return hit
-    full = compile_dense(replace(spec, rows=1, batch=1), arch)
-    lay = full.meta["dense_layout"]
-    full_passes = len(full.templates)
-    g = ROW_UNITS_PER_BATCH
+    # the array side: the probe runs with the DRAM side idealised (the block-level DMA pipeline adds the
+    # real one; `_dense_alone` times the same probe on the real arch for the op alone, DRAM to DRAM)
+    arch = arch.with_overrides(
+        {
+            "dma.gbytes_per_s_per_channel": arch.dma.gbytes_per_s_per_channel * DENSE_PROBE_DRAM_SCALE,
+            "dma.latency_cycles": 0,
+        }
+    )
+    lay = dense_layout(spec, arch)
+    full_passes = len(lay.pass_index)
+    g = default_units_per_batch(spec)
     pspec = _dense_probe_spec(spec, lay, DENSE_PROBE_BATCHES * g)
     prog = compile_dense(pspec, arch, units_per_batch=g)
     ts = simulate_timing(prog, arch)
     ends = ts.batch_end
-    if 1 in ends and 2 in ends:
-        per = (ends[2] - ends[1]) / g
+    k = DENSE_PROBE_BATCHES - 2  # the last two batches: past the ones the DMA prefetched
+    if k in ends and k + 1 in ends:
+        per = (ends[k + 1] - ends[k]) / g
     else:  # fast-forwarded past a batch end: time one batch fewer
         p1 = compile_dense(
             _dense_probe_spec(spec, lay, (DENSE_PROBE_BATCHES - 1) * g), arch, units_per_batch=g
@@ -359,9 +417,42 @@ def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
         unit_rows=lay.unit_rows,
         bound=bound,
         plan=f"{prog.plan.reasons[0]}; probe {len(prog.templates)} of {full_passes} passes",
+        probe_units=units,
+        full_passes=full_passes,
+        probe_spec=pspec,
+        probe_batch_units=g,
     )
     _DENSE_MEMO[key] = rate
     return rate
+
+
+def _dense_alone(op: Op, arch: DataflowArch, r: DenseRate, units: int) -> float:
+    """The op alone, DRAM to DRAM: simulated whole when it is no larger than its probe (memoised by its full
+    shape), else the probe's base + per-unit cost."""
+    from dataclasses import replace
+
+    from swallowtail.compiler.dense_program import compile_dense, dense_spec
+    from swallowtail.sim.timing import simulate_timing
+
+    spec = dense_spec(op)
+    if units * r.full_passes > r.probe_units * r.probe_passes:
+        key = (arch.model_dump_json(), r.probe_spec)
+        hit_ = _ALONE_MEMO.get(key)
+        if hit_ is None:  # the probe on the real arch: base (fill / drain) + steady cost per unit
+            g = r.probe_batch_units
+            ts = simulate_timing(compile_dense(r.probe_spec, arch, units_per_batch=g), arch)
+            ends, k = ts.batch_end, DENSE_PROBE_BATCHES - 2
+            per = (ends[k + 1] - ends[k]) / g if k in ends and k + 1 in ends else ts.cycles / r.probe_units
+            hit_ = _ALONE_MEMO[key] = (
+                max(0.0, ts.cycles - per * r.probe_units),
+                per * r.full_passes / r.probe_passes,
+            )
+        return hit_[0] + hit_[1] * units
+    key = (arch.model_dump_json(), replace(spec, op_name="", flops=0))
+    hit = _WHOLE_MEMO.get(key)
+    if hit is None:
+        hit = _WHOLE_MEMO[key] = simulate_timing(compile_dense(spec, arch), arch).cycles
+    return float(hit)
 
 
 def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
@@ -378,6 +469,8 @@ def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
         else:
             spec = dense_spec(op)
             units = spec.batch * -(-spec.rows // r.unit_rows)
+            from swallowtail.compiler.dense_program import default_units_per_batch
+
             return OpCost(
                 op,
                 r.cycles_per_unit * units + r.overhead_cycles,
@@ -386,6 +479,8 @@ def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
                 {k: v * units for k, v in r.actions_per_unit.items()},
                 f"dense program {r.plan}; {r.cycles_per_unit:.1f} cycles per {r.unit_rows}-row unit "
                 "(cycle level)",
+                chunks=-(-units // default_units_per_batch(spec)),
+                alone=lambda: _dense_alone(op, arch, r, units),
             )
     else:
         reason = "fused epilogue; " if fused else ""
@@ -423,8 +518,21 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_residency(w: Workload, arch: DataflowArch, dataflow: str) -> Plan:
+#: residency policies: "plan" (the dataflow's: fusion and on-chip tensors as below) | "dram" (nothing fused,
+#: every op's output to DRAM: each op runs DRAM to DRAM, as its own Program would standalone)
+RESIDENCIES = ("plan", "dram")
+
+
+def plan_residency(w: Workload, arch: DataflowArch, dataflow: str, residency: str = "plan") -> Plan:
     ops = list(w.ops)
+    if residency == "dram":
+        return Plan(
+            dataflow,
+            {op.name: False for op in ops},
+            {op.name: True for op in ops},
+            {},
+            ["residency 'dram': nothing fused, every op's output goes to DRAM (each op DRAM to DRAM)"],
+        )
     index = {op.name: i for i, op in enumerate(ops)}
     consumers: dict[str, list[int]] = {op.name: [] for op in ops}
     for i, op in enumerate(ops):
@@ -547,50 +655,68 @@ class _Group:
     reads_prev: bool
 
 
+WHOLE = True
+SPLIT = True
+STORE_STREAM = False
+
+
 def _pipeline(
-    g: _Group, t0: float, t_dma: float, dep_ready: float, arch: DataflowArch
-) -> tuple[float, float, float, float]:
-    """Run one group; returns (array end, DMA free time, last store end, array idle cycles waiting)."""
-    bw = arch.dram_bytes_per_cycle
+    g: _Group, t0: float, ch: list[float], dep_ready: float, arch: DataflowArch
+) -> tuple[float, float, float]:
+    """Run one group; returns (array end, last store end, array idle cycles waiting). `ch`: when each DMA
+    channel is free (updated). The DMA as the kernels' programs use it: each transfer takes the channel
+    that can start it first, at that channel's bandwidth, in program order (the loads of the first BUFFERS
+    chunks, then per chunk i: its store, the load of chunk i + BUFFERS into the freed buffer), and streams
+    (the array starts on a chunk's first bytes and cannot finish before its last ones have arrived; a store
+    streams out behind the array)."""
+    bw = arch.dma.gbytes_per_s_per_channel * 1e9 / arch.clock_hz
     lat = arch.dma.latency_cycles
     c = g.chunks
     comp = g.compute / c
     ld = g.load_bytes / c
     st = g.store_bytes / c
-    load_end: list[float] = []
-    store_end: list[float] = []  # data written to DRAM (+ latency)
-    store_free: list[float] = []  # buffer read out of the SPM (can be refilled)
-    dma = t_dma
-    idle = 0.0
+    load_first: list[float] = []  # first bytes of the chunk in the SPM
+    load_last: list[float] = []  # last bytes of the chunk in the SPM
+    store_done: list[float] = []  # data written to DRAM (+ latency)
 
-    def do_load(j: int) -> None:
-        nonlocal dma
-        if ld == 0 and (j or g.weight_bytes == 0):
-            load_end.append(-math.inf)
+    def issue(ready: float, nbytes: float) -> tuple[int, float]:
+        if SPLIT:  # many small transfers over every channel
+            start = max(min(ch), ready)
+            for q in range(len(ch)):
+                ch[q] = max(ch[q], start) + nbytes / bw / len(ch)
+            return 0, start
+        k = min(range(len(ch)), key=lambda q: (max(ch[q], ready), q))
+        start = max(ch[k], ready)
+        ch[k] = start + nbytes / bw
+        return k, start
+
+    def do_load(j: int, ready: float) -> None:
+        nbytes = ld + (g.weight_bytes if j == 0 else 0.0)
+        if nbytes == 0:
+            load_first.append(-math.inf)
+            load_last.append(-math.inf)
             return
-        start = max(dma, dep_ready if g.reads_prev else -math.inf)
-        if j >= BUFFERS:
-            start = max(start, store_free[j - BUFFERS])
-        dma = start + (ld + (g.weight_bytes if j == 0 else 0.0)) / bw
-        load_end.append(dma + lat)
+        k, start = issue(max(ready, dep_ready if g.reads_prev else -math.inf), nbytes)
+        load_first.append(start + lat)
+        load_last.append(ch[k] + lat)
 
+    idle = 0.0
     array = t0
-    do_load(0)
+    for j in range(min(BUFFERS, c)):
+        do_load(j, -math.inf)
     for i in range(c):
-        if i + 1 < c:
-            do_load(i + 1)
-        start = max(array, load_end[i])
+        start = max(array, load_last[i] if WHOLE else load_first[i])
         idle += start - array
-        array = start + comp
+        array = max(start + comp, load_last[i])
         if st:
-            s0 = max(dma, array)
-            dma = s0 + st / bw
-            store_end.append(dma + lat)
-            store_free.append(dma)
+            k, _ = issue(start if STORE_STREAM else array, st)
+            ch[k] = max(ch[k], array)  # the stream cannot end before the array's last result
+            store_done.append(ch[k] + lat)
         else:
-            store_end.append(array)
-            store_free.append(array)
-    return array, dma, max(store_end) if store_end else array, idle
+            store_done.append(array)
+        if i + BUFFERS < c:
+            do_load(i + BUFFERS, store_done[i] if st else array)
+    return array, max(store_done) if store_done else array, idle
 
 
 @dataclass
@@ -605,15 +731,19 @@ def simulate_network(
     arch: ArchSpec | str,
     dataflow: str = "multilayer",
     progress: Callable[[int, int], None] | None = None,
+    residency: str = "plan",
 ) -> NetworkRun:
-    """Simulate `workload` on a dataflow array with `dataflow` (multilayer | single-layer)."""
+    """Simulate `workload` on a dataflow array with `dataflow` (multilayer | single-layer); `residency`: one
+    of RESIDENCIES."""
     a = load_arch(arch)
     if not isinstance(a, DataflowArch):
         raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
     if dataflow not in DATAFLOWS:
         raise SpecError("dataflow", dataflow, f"one of {list(DATAFLOWS)}")
+    if residency not in RESIDENCIES:
+        raise SpecError("residency", residency, f"one of {list(RESIDENCIES)}")
     ops = list(workload.ops)
-    plan = plan_residency(workload, a, dataflow)
+    plan = plan_residency(workload, a, dataflow, residency)
     index = {op.name: i for i, op in enumerate(ops)}
     costs: list[OpCost] = []
     for k, op in enumerate(ops):
@@ -641,7 +771,7 @@ def simulate_network(
     def close() -> None:
         if not cur:
             return
-        rows = max(1, min(MAX_CHUNKS, min(_chunks_of(ops[i], a) for i in cur)))
+        rows = max(1, min(MAX_CHUNKS, min(costs[i].chunks or _chunks_of(ops[i], a) for i in cur)))
         groups.append(
             _Group(
                 ops=list(cur),
@@ -661,13 +791,22 @@ def simulate_network(
         cur.append(i)
     close()
 
-    t_array = t_dma = last_store = 0.0
+    t_array = last_store = 0.0
+    channels = [0.0] * a.dma.channels
     idle_total = 0.0
     timeline: list[tuple[str, str, float, float, int]] = []
     op_wall: dict[int, float] = {}
     for gi, g in enumerate(groups):
         start = t_array
-        end, t_dma, st_end, idle = _pipeline(g, t_array, t_dma, last_store, a)
+        alone = costs[g.ops[0]].alone if len(g.ops) == 1 else None
+        if alone is not None and g.load_bytes + g.weight_bytes > 0 and g.store_bytes > 0:
+            # one op DRAM to DRAM: its own program's measured cost, DMA included
+            s0 = max(t_array, min(channels), last_store if g.reads_prev else t_array)
+            end = st_end = s0 + alone()
+            idle = s0 - t_array
+            channels = [end] * len(channels)
+        else:
+            end, st_end, idle = _pipeline(g, t_array, channels, last_store, a)
         idle_total += idle
         wall = max(end, st_end) - start if gi == len(groups) - 1 else end - start
         t = start
@@ -779,6 +918,29 @@ def simulate_network(
     return NetworkRun(result=result, timeline=timeline, plan=plan)
 
 
+def cycle_level_workload(workload: Workload, arch: ArchSpec | str, dataflow: str = "multilayer") -> int:
+    """The reference the block-level simulator is checked against: every op of `workload` compiled whole (the
+    same mappings the block level probes: kernels with PROBE_ROW_GROUPS row groups per streaming batch, dense
+    programs with their default row units per batch) and run start to end on the cycle-level simulator, DRAM
+    to DRAM, one after the other; returns the total cycles. Compare with `simulate_network(...,
+    residency="dram")`. Only for workloads small enough to simulate whole."""
+    from swallowtail.compiler.dense_program import compile_dense
+    from swallowtail.sim import simulate_kernel
+    from swallowtail.sim.timing import simulate_timing
+
+    a = load_arch(arch)
+    if not isinstance(a, DataflowArch):
+        raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+    total = 0
+    for op in workload.ops:
+        if _is_kernel(op):
+            rows = PROBE_ROW_GROUPS * a.pe.simd_lanes
+            total += simulate_kernel(op, a, dataflow, rows_per_batch=rows).stats.cycles
+        else:
+            total += simulate_timing(compile_dense(op, a), a).cycles
+    return total
+
+
 def _chunks_of(op: Op, arch: DataflowArch) -> int:
     """How many chunks an op's stream can be cut into: row groups of token-wise ops, heads x row blocks."""
     lanes = arch.pe.simd_lanes
@@ -798,6 +960,7 @@ __all__ = [
     "NetworkRun",
     "Plan",
     "clear_memo",
+    "cycle_level_workload",
     "dense_rate",
     "kernel_rate",
     "plan_residency",
