@@ -1,64 +1,59 @@
 """swallowtail.nn: butterfly-sparse networks (radix-2 butterfly and Monarch products, ButterflyLinear,
-Fourier token mixing) in plain PyTorch."""
+Fourier token mixing) and the hybrid network in plain PyTorch.
 
-from swallowtail.nn.butterfly import (
-    bit_reversal_permutation,
-    butterfly_multiply,
-    butterfly_multiply_reference,
-    butterfly_to_dense,
-    clear_workspace,
-    fft_butterfly,
-    sylvester_hadamard,
-    twiddle_init,
-)
-from swallowtail.nn.fourier import FourierMixing
-from swallowtail.nn.linear import ButterflyLinear, LinearCounts, linear_counts
-from swallowtail.nn.monarch import (
-    monarch_block_sizes,
-    monarch_init,
-    monarch_multiply,
-    monarch_multiply_reference,
-    monarch_to_dense,
-)
+Names are loaded on first use (PEP 562), so that torch-free parts (`swallowtail.nn.config`,
+`swallowtail.nn.sizes`) import without torch: the workload lowering and the simulators do not need it."""
 
-__all__ = [
-    "ButterflyLinear",
-    "FourierMixing",
-    "LinearCounts",
-    "bit_reversal_permutation",
-    "butterfly_multiply",
-    "butterfly_multiply_reference",
-    "butterfly_to_dense",
-    "clear_workspace",
-    "fft_butterfly",
-    "linear_counts",
-    "monarch_block_sizes",
-    "monarch_init",
-    "monarch_multiply",
-    "monarch_multiply_reference",
-    "monarch_to_dense",
-    "sylvester_hadamard",
-    "twiddle_init",
-]
+from __future__ import annotations
 
-# ---- the hybrid network: config + presets, blocks, model, exact counts, fp16 emulation ------------------
-from swallowtail.nn.blocks import ABflyBlock, DenseBlock, FBflyBlock  # noqa: E402
-from swallowtail.nn.config import HybridConfig, get_preset, list_presets  # noqa: E402
-from swallowtail.nn.counts import LayerCount, ModelCounts, OpCount, model_counts  # noqa: E402
-from swallowtail.nn.model import HybridTransformer  # noqa: E402
-from swallowtail.nn.precision import round_fp16  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ += [
-    "ABflyBlock",
-    "DenseBlock",
-    "FBflyBlock",
-    "HybridConfig",
-    "HybridTransformer",
-    "LayerCount",
-    "ModelCounts",
-    "OpCount",
-    "get_preset",
-    "list_presets",
-    "model_counts",
-    "round_fp16",
-]
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    "bit_reversal_permutation": "butterfly",
+    "butterfly_multiply": "butterfly",
+    "butterfly_multiply_reference": "butterfly",
+    "butterfly_to_dense": "butterfly",
+    "clear_workspace": "butterfly",
+    "fft_butterfly": "butterfly",
+    "sylvester_hadamard": "butterfly",
+    "twiddle_init": "butterfly",
+    "FourierMixing": "fourier",
+    "ButterflyLinear": "linear",
+    "LinearCounts": "sizes",
+    "linear_counts": "sizes",
+    "monarch_block_sizes": "sizes",
+    "monarch_init": "monarch",
+    "monarch_multiply": "monarch",
+    "monarch_multiply_reference": "monarch",
+    "monarch_to_dense": "monarch",
+    # the hybrid network: config + presets, blocks, model, exact counts, fp16 emulation
+    "ABflyBlock": "blocks",
+    "DenseBlock": "blocks",
+    "FBflyBlock": "blocks",
+    "HybridConfig": "config",
+    "get_preset": "config",
+    "list_presets": "config",
+    "LayerCount": "counts",
+    "ModelCounts": "counts",
+    "OpCount": "counts",
+    "model_counts": "counts",
+    "HybridTransformer": "model",
+    "round_fp16": "precision",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'swallowtail.nn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"swallowtail.nn.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from swallowtail.errors import SpecError
+from swallowtail.nn.sizes import check_positive_int, check_power_of_two  # noqa: F401 - re-exported
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: kinds accepted by `twiddle_init`.
@@ -107,18 +108,6 @@ def needs_autograd(*tensors: torch.Tensor) -> bool:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
-def check_power_of_two(field: str, n: object) -> int:
-    """log2 n for a power of two n >= 1; SpecError naming `field` otherwise."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n & (n - 1):
-        raise SpecError(field, n, "a power of two >= 1")
-    return n.bit_length() - 1
-
-
-def check_positive_int(field: str, value: object) -> int:
-    """`value` if it is an int >= 1 (not a bool); SpecError naming `field` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(field, value, "a positive integer")
-    return value
 
 
 def _check_twiddle(twiddle: torch.Tensor) -> tuple[int, int, int]:

@@ -12,81 +12,36 @@ summary and the workload lowering all use; the FLOPs are exactly the arithmetic 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swallowtail import flops
 from swallowtail.errors import SpecError
 from swallowtail.nn.butterfly import (
     TWIDDLE_INITS,
     butterfly_batch_last,
-    check_positive_int,
     from_batch_last,
     needs_autograd,
     to_batch_last,
     twiddle_init,
     workspace,
 )
-from swallowtail.nn.monarch import MONARCH_INITS, monarch_block_sizes, monarch_init, monarch_rows
+from swallowtail.nn.monarch import MONARCH_INITS, monarch_init, monarch_rows
+from swallowtail.nn.sizes import (  # noqa: F401 - LINEAR_KINDS, LinearCounts, linear_counts: re-exported
+    LINEAR_KINDS,
+    REALS_PER_COMPLEX,
+    LinearCounts,
+    check_linear_kind,
+    linear_counts,
+)
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: structured kinds of weight.
-LINEAR_KINDS = ("butterfly", "monarch")
 #: initialisations per kind.
 LINEAR_INITS = {"butterfly": TWIDDLE_INITS, "monarch": MONARCH_INITS}
-#: a complex element is two real scalars: a complex add is two real adds.
-REALS_PER_COMPLEX = 2
 #: workspace slot of the padded input of the Monarch fast path.
 WS_PADDED = "linear.padded"
-
-
-@dataclass(frozen=True)
-class LinearCounts:
-    """Sizes and costs of a ButterflyLinear: parameters (torch numel: a complex element counts once),
-    FLOPs per input row, the padded size n and the number of stacks."""
-
-    params: int
-    flops_per_row: int
-    n: int
-    nstacks: int
-
-
-def _check_kind(kind: object, complex: bool) -> str:
-    if kind not in LINEAR_KINDS:
-        raise SpecError("kind", kind, f"one of {list(LINEAR_KINDS)}")
-    if complex and kind != "butterfly":
-        raise SpecError("complex", complex, "False for kind='monarch' (complex weights: kind='butterfly')")
-    return kind
-
-
-def linear_counts(
-    in_features: int, out_features: int, kind: str = "butterfly", bias: bool = True, complex: bool = False
-) -> LinearCounts:
-    """Parameters and FLOPs per row of ButterflyLinear(in_features, out_features, bias, kind=kind,
-    complex=complex), without building it.
-
-    FLOPs per row: nstacks structured n x n products (butterfly: flops.butterfly_flops; Monarch: two
-    block-diagonal GEMMs, 2 n b1 + 2 n b2) plus one add per output for the bias (two for complex).
-    """
-    check_positive_int("in_features", in_features)
-    check_positive_int("out_features", out_features)
-    _check_kind(kind, complex)
-    n = flops.next_pow2(in_features)
-    nstacks = math.ceil(out_features / n)
-    if kind == "butterfly":
-        params = nstacks * flops.log2_exact(n) * (n // 2) * 4  # a 2x2 block per pair and stage
-        per_row = nstacks * flops.butterfly_flops(n, rows=1, complex=complex)
-    else:
-        b1, b2 = monarch_block_sizes(n)
-        params = nstacks * (b2 * b1 * b1 + b1 * b2 * b2)  # b2 blocks of b1 x b1, b1 blocks of b2 x b2
-        per_row = nstacks * (flops.gemm_flops(b1, b1, 1, batch=b2) + flops.gemm_flops(b2, b2, 1, batch=b1))
-    if bias:
-        params += out_features
-        per_row += flops.elementwise_flops("add", out_features * (REALS_PER_COMPLEX if complex else 1))
-    return LinearCounts(params=params, flops_per_row=per_row, n=n, nstacks=nstacks)
 
 
 class ButterflyLinear(nn.Module):

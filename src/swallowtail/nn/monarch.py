@@ -20,12 +20,11 @@ from __future__ import annotations
 import torch
 
 from swallowtail.errors import SpecError
-from swallowtail.nn.butterfly import (
-    REAL_DTYPE,
+from swallowtail.nn.butterfly import REAL_DTYPE, needs_autograd, workspace
+from swallowtail.nn.sizes import (  # noqa: F401 - monarch_block_sizes: re-exported
     check_positive_int,
     check_power_of_two,
-    needs_autograd,
-    workspace,
+    monarch_block_sizes,
 )
 
 # ---- names -----------------------------------------------------------------------------------------------
@@ -36,13 +35,6 @@ MONARCH_NDIM = 4
 #: workspace slots of the no-autograd fast path.
 WS_MID = "monarch.mid"
 WS_OUT = "monarch.out"
-
-
-def monarch_block_sizes(n: int) -> tuple[int, int]:
-    """(b1, b2) for a power of two n: b1 = 2^floor(log2 n / 2), b2 = n / b1 (b1 <= b2)."""
-    log_n = check_power_of_two("n", n)
-    b1 = 1 << (log_n // 2)
-    return b1, n // b1
 
 
 def _check_weights(w1: torch.Tensor, w2: torch.Tensor) -> tuple[int, int, int, int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from swallowtail.errors import SpecError
 from swallowtail.flops import log2_exact
 from swallowtail.nn.config import DUAL_FEATURES, HybridConfig, get_preset
-from swallowtail.nn.linear import linear_counts
+from swallowtail.nn.sizes import linear_counts
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax
 
