@@ -101,15 +101,15 @@ def _block(kind: str, seq_len: int) -> Workload:
     return lower(cfg, seq_len)
 
 
-@pytest.mark.parametrize("kind", ["fbfly", "abfly"])
+@pytest.mark.parametrize("kind, seq_len", [("fbfly", 256), ("abfly", 256), ("fbfly", 1024)])
 @pytest.mark.parametrize("dataflow", ["multilayer", "single-layer"])
-def test_block_level_agrees_with_cycle_level_on_whole_blocks(kind, dataflow):
+def test_block_level_agrees_with_cycle_level_on_whole_blocks(kind, seq_len, dataflow):
     """Every op of a small FBfly / ABfly block (butterflies, FFTs, GEMMs, softmax, LayerNorms, elementwise)
     run whole on the cycle-level simulator, DRAM to DRAM one after the other, vs the block-level simulator
     (memoised cycle-level rates + its DMA pipeline) with the same residency (every op DRAM to DRAM)."""
     from swallowtail.sim.network import cycle_level_workload
 
-    w = _block(kind, 256)
+    w = _block(kind, seq_len)
     block = simulate_network(w, ARCH, dataflow, residency="dram").result.cycles
     cyc = cycle_level_workload(w, ARCH, dataflow)
     assert abs(block / cyc - 1) < 0.03, (block, cyc)

@@ -8,23 +8,26 @@ How each op is costed on the array (PEs + NoC + SPM; the DRAM side is this modul
 
 - Butterfly / FFT (power-of-two n): the cycle-level simulator (`swallowtail.sim.simulate_kernel`) measures
   the kernel's steady state. One timed probe of the mapping at R2 rows (`PROBE_ROW_GROUPS` = g row groups
-  per streaming batch, batches 1, 2, .., g, g, .., 2, 1 row groups): the spacing of its two full batches'
-  completions gives the steady cycles per row; the per-row action counts are the difference with the same
-  mapping at R1 = R2 - one full batch (compiled, not timed: the counts are static). The spacing equals the
-  two-probe difference (time R1 too, subtract) within 0.4% on the fabnet-large kernels (2.3% on the
-  single-layer butterfly n = 256) at 45% less simulation. Probes are memoised by (arch, kernel shape without
-  rows, dataflow): the rows of an op only scale it.
+  per streaming batch, batches 1, 2, .., g, g, .., 2, 1 row groups with 2 full ones, or 4 when the rate is
+  within PROBE_DRAM_MARGIN of the DRAM time: the first batches ride on the DMA prefetched before the array
+  started): the spacing of its last two full batches' completions gives the steady cycles per row; the
+  per-row action counts are the difference with the same mapping at R1 = R2 - one full batch (compiled, not
+  timed: the counts are static). Probes are memoised by (arch, kernel shape without rows, dataflow): the
+  rows of an op only scale it.
   n = 3 x 2^k (FNet's hidden FFT at d = 768): three 2^k-point FFTs per row on the kernel compiler + radix-3
   combine pass of `swallowtail.compiler.dense` (see there why not zero padding).
-- dense ops (GEMM, softmax, LayerNorm, elementwise), with DENSE_COST_MODEL = "cycle": the cycle-level
-  simulator on their dense Programs
-  (`swallowtail.compiler.dense_program`), memoised by shape without rows (`dense_rate`): one probe of
-  DENSE_PROBE_BATCHES streaming batches of row units, the spacing of two batch ends is the steady cost per
-  row unit; ops with more than DENSE_PROBE_PASSES passes (GEMM column tiles x k-chunks, elementwise column
-  chunks: the same program at other offsets) scale it by passes. Epilogues fused into a producer's
-  registers, and softmax / LayerNorm rows longer than the RF holds, keep the analytic per-PE models of
-  `swallowtail.compiler.dense`. With DENSE_COST_MODEL = "analytic" (the default until the probes are
-  fast enough for the speed targets) every dense op uses the analytic models.
+- dense ops (GEMM, softmax, LayerNorm, elementwise): the cycle-level simulator on their dense Programs
+  (`swallowtail.compiler.dense_program`), memoised by shape without rows (`dense_rate`): a probe of
+  DENSE_PROBE_BATCHES streaming batches of row units with the DRAM side idealised (the array side: the DMA
+  pipeline below adds the DRAM side); the spacing of its last two batch ends is the steady cost per row
+  unit; ops with more than DENSE_PROBE_PASSES passes (GEMM column tiles x k-chunks, column chunks: the same
+  program at other offsets) scale it by passes. Only epilogues fused into a producer's registers keep the
+  analytic per-PE models of `swallowtail.compiler.dense` (DENSE_COST_MODEL = "analytic" puts every dense op
+  on them, for comparison).
+- an op alone in its group, reading from and writing to DRAM (every op under single-layer residency): its
+  own program's cost, DMA included -- simulated whole when it is no larger than its probe (memoised by its
+  full shape), else extrapolated from probes on the real arch (kernels: the probe + its steady rate; dense
+  ops: the probe and one batch more give the marginal cost per unit).
 
 Residency (the mapping decision that differs between the two dataflows; the machine is the same):
 
@@ -39,11 +42,12 @@ Residency (the mapping decision that differs between the two dataflows; the mach
   single-layer mapping) and every op's output back to DRAM; only a bias add is fused into its producer.
 
 Timing: consecutive ops that exchange no DRAM tensor form a *group*; a group runs as `chunks` pieces
-through a software pipeline with `buffers`-deep SPM buffering: the DMA (all channels as one FIFO pipe of
-the arch's DRAM bandwidth, `dma.latency_cycles` per transfer) loads chunk i+1 and stores chunk i-1 while
-the array computes chunk i; a chunk's buffer is refilled only after its previous store. A group reading a
-tensor that the previous group spilled waits for that store. Energy = action counts x the energy table +
-leakage x time (`swallowtail.energy`).
+through a software pipeline with `buffers`-deep SPM buffering, with the DMA as the programs issue it (the
+loads of the first BUFFERS chunks, then per chunk its store and the load into the freed buffer; each
+transfer split over the channels, `dma.latency_cycles` per transfer): the array computes chunk i once it
+has arrived while the DMA moves the others; a chunk's buffer is refilled only after its previous store. A
+group reading a tensor that the previous group spilled waits for that store. Energy = action counts x the
+energy table + leakage x time (`swallowtail.energy`).
 """
 
 from __future__ import annotations
@@ -340,6 +344,11 @@ DENSE_PROBE_BATCHES = 3
 #: the dense probes measure the array side: DRAM bandwidth x this, zero DMA latency (the block-level DMA
 #: pipeline models the DRAM side)
 DENSE_PROBE_DRAM_SCALE = 1000
+#: an op alone (DRAM to DRAM) with at most this many passes is probed with all of them (no pass scaling)
+DENSE_ALONE_MAX_PASSES = 16
+#: an op alone is probed at these two sizes (streaming batches): their difference is the marginal cost, over
+#: an even number of batches (with two SPM buffers consecutive batches alternate between two phases)
+DENSE_ALONE_BATCHES = (4, 8)
 
 
 def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
@@ -436,17 +445,24 @@ def _dense_alone(op: Op, arch: DataflowArch, r: DenseRate, units: int) -> float:
 
     spec = dense_spec(op)
     if units * r.full_passes > r.probe_units * r.probe_passes:
-        key = (arch.model_dump_json(), r.probe_spec)
+        key = (arch.model_dump_json(), replace(spec, op_name="", rows=0, batch=1, flops=0))
         hit_ = _ALONE_MEMO.get(key)
-        if hit_ is None:  # the probe on the real arch: base (fill / drain) + steady cost per unit
+        if hit_ is None:  # the op on the real arch at two sizes: fill / drain + the marginal cost per unit;
+            # all its passes when they are few, else the probe's passes
             g = r.probe_batch_units
-            ts = simulate_timing(compile_dense(r.probe_spec, arch, units_per_batch=g), arch)
-            ends, k = ts.batch_end, DENSE_PROBE_BATCHES - 2
-            per = (ends[k + 1] - ends[k]) / g if k in ends and k + 1 in ends else ts.cycles / r.probe_units
-            hit_ = _ALONE_MEMO[key] = (
-                max(0.0, ts.cycles - per * r.probe_units),
-                per * r.full_passes / r.probe_passes,
+            u1, u2 = (b * g for b in DENSE_ALONE_BATCHES)
+            few = r.full_passes <= DENSE_ALONE_MAX_PASSES
+            base_spec = replace(spec, batch=1) if few else r.probe_spec
+            rows_per_unit = r.unit_rows
+            c1, c2 = (
+                simulate_timing(
+                    compile_dense(replace(base_spec, rows=u * rows_per_unit), arch, units_per_batch=g), arch
+                ).cycles
+                for u in (u1, u2)
             )
+            per = (c2 - c1) / (u2 - u1)
+            scale = 1.0 if few else r.full_passes / r.probe_passes
+            hit_ = _ALONE_MEMO[key] = (max(0.0, c2 - per * u2), per * scale)
         return hit_[0] + hit_[1] * units
     key = (arch.model_dump_json(), replace(spec, op_name="", flops=0))
     hit = _WHOLE_MEMO.get(key)
@@ -655,63 +671,50 @@ class _Group:
     reads_prev: bool
 
 
-WHOLE = True
-SPLIT = True
-STORE_STREAM = False
-
-
 def _pipeline(
     g: _Group, t0: float, ch: list[float], dep_ready: float, arch: DataflowArch
 ) -> tuple[float, float, float]:
     """Run one group; returns (array end, last store end, array idle cycles waiting). `ch`: when each DMA
-    channel is free (updated). The DMA as the kernels' programs use it: each transfer takes the channel
-    that can start it first, at that channel's bandwidth, in program order (the loads of the first BUFFERS
-    chunks, then per chunk i: its store, the load of chunk i + BUFFERS into the freed buffer), and streams
-    (the array starts on a chunk's first bytes and cannot finish before its last ones have arrived; a store
-    streams out behind the array)."""
+    channel is free (updated). The DMA as the programs issue it: in program order (the loads of the first
+    BUFFERS chunks, then per chunk i: its store, the load of chunk i + BUFFERS into the buffer it frees),
+    each chunk's transfer cut into many (one per record or row group) over every channel. The array starts a
+    chunk once it has arrived; its store streams out behind the array and ends no earlier than the array."""
     bw = arch.dma.gbytes_per_s_per_channel * 1e9 / arch.clock_hz
     lat = arch.dma.latency_cycles
     c = g.chunks
     comp = g.compute / c
     ld = g.load_bytes / c
     st = g.store_bytes / c
-    load_first: list[float] = []  # first bytes of the chunk in the SPM
     load_last: list[float] = []  # last bytes of the chunk in the SPM
     store_done: list[float] = []  # data written to DRAM (+ latency)
 
-    def issue(ready: float, nbytes: float) -> tuple[int, float]:
-        if SPLIT:  # many small transfers over every channel
-            start = max(min(ch), ready)
-            for q in range(len(ch)):
-                ch[q] = max(ch[q], start) + nbytes / bw / len(ch)
-            return 0, start
-        k = min(range(len(ch)), key=lambda q: (max(ch[q], ready), q))
-        start = max(ch[k], ready)
-        ch[k] = start + nbytes / bw
-        return k, start
+    def issue(ready: float, nbytes: float) -> float:
+        start = max(min(ch), ready)
+        for q in range(len(ch)):
+            ch[q] = max(ch[q], start) + nbytes / bw / len(ch)
+        return start
 
     def do_load(j: int, ready: float) -> None:
         nbytes = ld + (g.weight_bytes if j == 0 else 0.0)
         if nbytes == 0:
-            load_first.append(-math.inf)
             load_last.append(-math.inf)
             return
-        k, start = issue(max(ready, dep_ready if g.reads_prev else -math.inf), nbytes)
-        load_first.append(start + lat)
-        load_last.append(ch[k] + lat)
+        issue(max(ready, dep_ready if g.reads_prev else -math.inf), nbytes)
+        load_last.append(max(ch) + lat)
 
     idle = 0.0
     array = t0
     for j in range(min(BUFFERS, c)):
         do_load(j, -math.inf)
     for i in range(c):
-        start = max(array, load_last[i] if WHOLE else load_first[i])
+        start = max(array, load_last[i])
         idle += start - array
-        array = max(start + comp, load_last[i])
+        array = start + comp
         if st:
-            k, _ = issue(start if STORE_STREAM else array, st)
-            ch[k] = max(ch[k], array)  # the stream cannot end before the array's last result
-            store_done.append(ch[k] + lat)
+            issue(start, st)  # the store streams out behind the array ...
+            for q in range(len(ch)):  # ... and cannot end before its last result
+                ch[q] = max(ch[q], array)
+            store_done.append(max(ch) + lat)
         else:
             store_done.append(array)
         if i + BUFFERS < c:
@@ -893,7 +896,7 @@ def simulate_network(
         f"assumptions: SPM_RESIDENT_FRACTION = {SPM_RESIDENT_FRACTION}; kernel steady state from "
         f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by "
         f"DENSE_COST_MODEL = {DENSE_COST_MODEL!r} (cycle: probes of their dense programs; analytic: the "
-        "per-PE models of swallowtail.compiler.dense); DMA channels as one FIFO pipe"
+        "per-PE models of swallowtail.compiler.dense); each DMA transfer split over the channels"
     )
     notes.append(
         f"energy: {e.table} at {e.node_nm} nm, action counts x per-action energy + leakage x latency"
