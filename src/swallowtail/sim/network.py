@@ -348,7 +348,7 @@ DENSE_PROBE_DRAM_SCALE = 1000
 DENSE_ALONE_MAX_PASSES = 16
 #: an op alone is probed at these two sizes (streaming batches): their difference is the marginal cost, over
 #: an even number of batches (with two SPM buffers consecutive batches alternate between two phases)
-DENSE_ALONE_BATCHES = (4, 8)
+DENSE_ALONE_BATCHES = (2, 6)
 
 
 def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
