@@ -1,11 +1,14 @@
-"""Mappings of the dense operators onto the dataflow array, with their per-PE cost model and a value model.
+"""Analytic per-PE cost models of the dense operators, with value models.
 
-The butterfly / FFT kernels have a full instruction-level compiler (`swallowtail.compiler.compile`) and are
-costed by the cycle-level simulator. The dense operators of the network (the attention GEMMs, dense
-projections, softmax, LayerNorm, GELU, bias / residual adds, scaling) are simple loops; each is mapped here
-by a precise *analytic per-PE model* built from the same arch parameters (FU issue and initiation interval,
-SPM bytes per cycle, RF size, SIMD lanes). Every model constant is a named module constant; those the arch
-does not give are marked "assumption".
+The dense operators of the network (the attention GEMMs, dense projections, softmax, LayerNorm, GELU, bias /
+residual adds, scaling) have instruction-level Programs that the cycle-level simulator runs
+(`swallowtail.compiler.dense_program`); the block-level simulator costs them from those. The analytic models
+here remain for what has no program of its own -- epilogues fused into a producer's registers, the radix-3
+combine pass of a mixed-radix FFT -- and for comparison (`swallowtail.sim.network.DENSE_COST_MODEL =
+"analytic"`; the programs cost 1.15-2x these, mostly DMA fill / drain and SPM traffic the models leave out).
+They are built from the same arch parameters (FU issue and initiation interval, SPM bytes per cycle, RF size,
+SIMD lanes); every model constant is a named module constant, those the arch does not give marked
+"assumption".
 
 Mappings (rows are distributed over the PEs; SIMD lanes run along a row's vectors):
 
