@@ -332,8 +332,7 @@ _DENSE_MEMO: dict[tuple, DenseRate] = {}
 _WHOLE_MEMO: dict[tuple, int] = {}
 _ALONE_MEMO: dict[tuple, tuple[float, float]] = {}
 #: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
-#: or "analytic" (the per-PE models of swallowtail.compiler.dense). Default "analytic" for now: the cycle
-#: probes take the network_bench table from ~60 s to ~280 s on one core (speed target: 60 s)
+#: or "analytic" (the per-PE models of swallowtail.compiler.dense, for comparison)
 DENSE_COST_MODEL = "cycle"
 #: most passes a dense probe simulates; wider ops scale the per-unit cost by passes (every pass of a GEMM
 #: column tile / k-chunk or an elementwise column chunk is the same program with other offsets)
@@ -473,8 +472,8 @@ def _dense_alone(op: Op, arch: DataflowArch, r: DenseRate, units: int) -> float:
 
 def _dense_opcost(op: Op, arch: DataflowArch, fused: bool) -> OpCost:
     """A dense op: an epilogue fused into its producer's registers by the analytic model (it has no program
-    of its own); otherwise its dense Program's cycle-level rate -- or, when no dense Program fits the arch
-    (a softmax / LayerNorm row longer than the RF holds), the analytic model, said so in `how`."""
+    of its own); otherwise its dense Program's cycle-level rate -- or, when no dense Program fits the arch,
+    the analytic model, said so in `how`."""
     if not fused and DENSE_COST_MODEL == "cycle":
         from swallowtail.compiler.dense_program import dense_spec
 
