@@ -76,6 +76,14 @@ COMPUTE_OPS = (*COMPUTE_OPS, OP_MAX, OP_ADDK, OP_VMUL, *SPECIAL_OPS)
 COMPUTE_READS.update({OP_MAX: 2, OP_ADDK: 2, OP_VMUL: 2, **{o: 1 for o in SPECIAL_OPS}})
 COMPUTE_FU.update({OP_MAX: "add", OP_ADDK: "add", OP_VMUL: "fma", **{o: "special" for o in SPECIAL_OPS}})
 COEF_OPS = (*COEF_OPS, OP_ADDK)
+#: the energy-table action each compute opcode's lane ops are charged to: FMA / FMS at the FMA energy; the
+#: single multiplies, adds, compares at the add / mul energy; the special functions at the special energy
+LANE_OP_ACTION = {
+    **{o: "add_lane_ops" for o in (OP_MUL, OP_ADD, OP_SUB, OP_MAX, OP_ADDK, OP_VMUL)},
+    OP_FMA: "fma_lane_ops",
+    OP_FMS: "fma_lane_ops",
+    **{o: "special_lane_ops" for o in SPECIAL_OPS},
+}
 
 
 @dataclass(frozen=True)

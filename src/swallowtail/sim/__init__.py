@@ -21,17 +21,7 @@ from swallowtail.arch.specs import ArchSpec, DataflowArch
 from swallowtail.compiler import compile as compile_kernel
 from swallowtail.compiler import dataflow_arch
 from swallowtail.compiler.geometry import route_links
-from swallowtail.compiler.kernels import (
-    COMPUTE_READS,
-    OP_ADD,
-    OP_FMA,
-    OP_FMS,
-    OP_LD,
-    OP_MUL,
-    OP_ST,
-    OP_SUB,
-    OP_XFER,
-)
+from swallowtail.compiler.kernels import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
 from swallowtail.result import OpResult, Result
@@ -69,42 +59,47 @@ class SimOutput:
 
 
 def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str, int]:
-    """Static action counts of a program (independent of timing): every issued instruction's effects."""
+    """Static action counts of a program -- butterfly / FFT kernel or dense operator -- (independent of
+    timing): every issued instruction's effects; lane ops by energy class (`kernels.LANE_OP_ACTION`)."""
     sch = program.schedule
     vec = program.spm.vec_bytes
     n_pe = program.n_active
-    acts = {
-        "fma_lane_ops": 0,
-        "add_lane_ops": 0,
-        "instructions": 0,
-        "rf_read_bytes": 0,
-        "rf_write_bytes": 0,
-        "noc_byte_hops": 0,
-        "spm_read_bytes": 0,
-        "spm_write_bytes": 0,
-        "dram_bytes": 0,
-    }
+    acts = dict.fromkeys(
+        (
+            "fma_lane_ops",
+            "add_lane_ops",
+            "special_lane_ops",
+            "instructions",
+            "rf_read_bytes",
+            "rf_write_bytes",
+            "noc_byte_hops",
+            "spm_read_bytes",
+            "spm_write_bytes",
+            "dram_bytes",
+        ),
+        0,
+    )
     for p, t in enumerate(program.templates):
         mask = sch.pass_ == p
         n_it = int(mask.sum())
         lanes = int(sch.lanes[mask].sum())
         ops = t.op
-        n_fma = int(np.isin(ops, (OP_FMA, OP_FMS)).sum())  # all PEs
-        n_mul = int(np.isin(ops, (OP_MUL, OP_ADD, OP_SUB)).sum())
-        n_ld = int((ops == OP_LD).sum())
-        n_st = int((ops == OP_ST).sum())
-        n_x = int((ops == OP_XFER).sum())
-        reads = sum(int((ops == o).sum()) * r for o, r in COMPUTE_READS.items())
+        n_cp = 0
+        for o in COMPUTE_OPS:
+            c = int((ops == o).sum())  # all PEs
+            if c:
+                n_cp += c
+                acts[LANE_OP_ACTION[o]] += c * lanes
+                acts["rf_read_bytes"] += c * COMPUTE_READS[o] * vec * n_it
+        n_ld, n_st, n_x = (int((ops == o).sum()) for o in (OP_LD, OP_ST, OP_XFER))
         hops = 0
         for e in range(n_pe):
             for k in np.nonzero(ops[e] == OP_XFER)[0]:
                 (x0, y0), (x1, y1) = program.pe_coords[e], program.pe_coords[int(t.peer[e, k])]
                 hops += len(route_links(x0, y0, x1, y1, arch.noc.hops))
-        acts["fma_lane_ops"] += n_fma * lanes
-        acts["add_lane_ops"] += n_mul * lanes
-        acts["instructions"] += (n_fma + n_mul + n_ld + n_st + n_x) * n_it
-        acts["rf_read_bytes"] += (reads + n_st + n_x) * vec * n_it
-        acts["rf_write_bytes"] += (n_fma + n_mul + n_ld + n_x) * vec * n_it
+        acts["instructions"] += (n_cp + n_ld + n_st + n_x) * n_it
+        acts["rf_read_bytes"] += (n_st + n_x) * vec * n_it
+        acts["rf_write_bytes"] += (n_cp + n_ld + n_x) * vec * n_it
         acts["noc_byte_hops"] += hops * vec * n_it
         acts["spm_read_bytes"] += n_ld * vec * n_it
         acts["spm_write_bytes"] += n_st * vec * n_it
@@ -136,8 +131,9 @@ def _energy(
     by_comp["leakage"] = e.leakage_total_w * latency_s
     note = (
         f"energy: {e.table} at {e.node_nm} nm: action counts x per-action energy + leakage "
-        f"{e.leakage_total_w:.3g} W x latency (MUL / ADD / SUB lane ops at the table's add / mul energy, "
-        "FMA / FMS at its FMA energy)"
+        f"{e.leakage_total_w:.3g} W x latency (FMA / FMS lane ops at the table's FMA energy, the other "
+        "multiplies, adds and compares at its add / mul energy, EXP / RECIP / RSQRT / TANH at its special "
+        "energy)"
     )
     return sum(by_comp.values()), by_comp, note
 
@@ -220,7 +216,7 @@ def run(
         ops=[
             OpResult(
                 name=spec.op_name,
-                kind="fft" if spec.kind == "fft" else "butterfly",
+                kind={"real": "butterfly", "cplx": "butterfly"}.get(spec.kind, spec.kind),
                 flops=spec.flops,
                 latency_s=latency,
                 cycles=cycles,
@@ -278,62 +274,3 @@ __all__ = [
     "run",
     "simulate_kernel",
 ]
-
-
-def dense_action_counts(program: Program, arch: DataflowArch) -> dict[str, int]:
-    """Static action counts of a dense-operator Program (`swallowtail.compiler.dense_program`), by FU class
-    (fma: MUL / FMA / FMS / VMUL; add: ADD / SUB / MAX / ADDK; special: EXP / RECIP / RSQRT / TANH)."""
-    from swallowtail.compiler.kernels import COMPUTE_FU, COMPUTE_OPS
-
-    sch = program.schedule
-    vec = program.spm.vec_bytes
-    n_pe = program.n_active
-    acts = dict.fromkeys(
-        (
-            "fma_lane_ops",
-            "add_lane_ops",
-            "special_lane_ops",
-            "instructions",
-            "rf_read_bytes",
-            "rf_write_bytes",
-            "noc_byte_hops",
-            "spm_read_bytes",
-            "spm_write_bytes",
-            "dram_bytes",
-        ),
-        0,
-    )
-    for p, t in enumerate(program.templates):
-        mask = sch.pass_ == p
-        n_it = int(mask.sum())
-        lanes = int(sch.lanes[mask].sum())
-        ops = t.op
-        for o in COMPUTE_OPS:
-            c = int((ops == o).sum())
-            if c:
-                acts[f"{COMPUTE_FU[o]}_lane_ops"] += c * lanes
-                acts["rf_read_bytes"] += c * COMPUTE_READS[o] * vec * n_it
-                acts["rf_write_bytes"] += c * vec * n_it
-        n_ld, n_st, n_x = (int((ops == o).sum()) for o in (OP_LD, OP_ST, OP_XFER))
-        hops = sum(
-            len(route_links(*program.pe_coords[e], *program.pe_coords[int(t.peer[e, k])], arch.noc.hops))
-            for e in range(n_pe)
-            for k in np.nonzero(ops[e] == OP_XFER)[0]
-        )
-        acts["instructions"] += (int(np.isin(ops, COMPUTE_OPS).sum()) + n_ld + n_st + n_x) * n_it
-        acts["rf_read_bytes"] += (n_st + n_x) * vec * n_it
-        acts["rf_write_bytes"] += (n_ld + n_x) * vec * n_it
-        acts["noc_byte_hops"] += hops * vec * n_it
-        acts["spm_read_bytes"] += n_ld * vec * n_it
-        acts["spm_write_bytes"] += n_st * vec * n_it
-    coef_lds = int(np.clip(sch.pf_v1 - sch.pf_v0, 0, None).sum()) * n_pe
-    acts["instructions"] += coef_lds
-    acts["rf_write_bytes"] += coef_lds * vec
-    acts["spm_read_bytes"] += coef_lds * vec
-    for d in program.dma:
-        acts["dram_bytes"] += d.dram_bytes
-        acts["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] += d.spm_bytes
-    return acts
-
-
-__all__ += ["dense_action_counts"]

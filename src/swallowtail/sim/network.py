@@ -372,7 +372,7 @@ def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
         dense_layout,
         dense_spec,
     )
-    from swallowtail.sim import dense_action_counts
+    from swallowtail.sim import action_counts
     from swallowtail.sim.timing import simulate_timing
 
     spec = dense_spec(op)
@@ -409,7 +409,7 @@ def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
     dram = sum(d.dram_bytes for d in prog.dma)
     fill_drain = 2 * arch.dma.latency_cycles + 2 * g * dram / units / arch.dram_bytes_per_cycle
     overhead = max(0.0, ts.cycles - per * units - fill_drain)
-    acts = dense_action_counts(prog, arch)
+    acts = action_counts(prog, arch, 0)
     acts_u = {k: float(acts.get(k, 0)) / units for k in PE_ACTIONS}
     for d in prog.dma:  # DMA bytes through the SPM: this module's
         acts_u["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] -= d.spm_bytes / units
