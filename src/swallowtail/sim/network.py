@@ -344,7 +344,7 @@ DENSE_PROBE_BATCHES = 3
 #: pipeline models the DRAM side)
 DENSE_PROBE_DRAM_SCALE = 1000
 #: an op alone (DRAM to DRAM) with at most this many passes is probed with all of them (no pass scaling)
-DENSE_ALONE_MAX_PASSES = 16
+DENSE_ALONE_MAX_PASSES = 4
 #: an op alone is probed at these two sizes (streaming batches): their difference is the marginal cost, over
 #: an even number of batches (with two SPM buffers consecutive batches alternate between two phases)
 DENSE_ALONE_BATCHES = (2, 6)
