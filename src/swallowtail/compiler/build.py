@@ -24,7 +24,7 @@ from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.kernels import KernelSpec
 from swallowtail.compiler.model import ELEM_BYTES, MachineModel
 from swallowtail.compiler.plan import Plan
-from swallowtail.compiler.program import DMAOp, Program, Schedule, SpmLayout
+from swallowtail.compiler.program import DMAOp, Program, Schedule, SpmLayout, split_slots
 from swallowtail.compiler.template import MODE_OUTPUT, build_template, pe_coords, scatter_bits
 
 
@@ -132,32 +132,15 @@ def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: Machi
             v1 = ((g + 1) * c) // cnt
             q = 1 if (first + g) == 0 else 0
             pf_u[first + g, q], pf_v0[first + g, q], pf_v1[first + g, q] = u + 1, v0, v1
-    schedule = Schedule(
-        batch=np.array(it["batch"], dtype=np.int64),
-        pass_=np.array(it["pass"], dtype=np.int64),
-        instance=np.array(it["inst"], dtype=np.int64),
-        row_group=np.array(it["rg"], dtype=np.int64),
-        lanes=np.array(it["lanes"], dtype=np.int64),
-        seq=np.array(it["seq"], dtype=np.int64),
-        base=np.array(it["base"], dtype=np.int64),
-        pf_u=pf_u,
-        pf_v0=pf_v0,
-        pf_v1=pf_v1,
-    )
+    schedule = Schedule.of(it, pf_u, pf_v0, pf_v1)
 
     # ---- DMA: per row group, split in one piece per channel; the engine gives each piece the channel
     # that can start it first and streams it (a slot is usable as soon as its bytes have arrived) ----
     dma: list[DMAOp] = []
     n_ch = arch.dma.channels
 
-    def pieces(lo: int, hi: int) -> list[tuple[int, int]]:
-        if hi <= lo:
-            return []
-        step_ = -(-(hi - lo) // n_ch)
-        return [(a, min(hi, a + step_)) for a in range(lo, hi, step_)]
-
     def coef_ops(lo: int, hi: int) -> None:
-        for a, z in pieces(lo, hi):
+        for a, z in split_slots(lo, hi, n_ch):
             nb = (z - a) * geo.vec_bytes
             dma.append(DMAOp("coef", -1, -1, -1, nb, nb, [(a, z)]))
 
@@ -171,7 +154,7 @@ def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: Machi
         for g in groups_ if groups_ is not None else range(-(-(r1 - r0) // lanes)):
             lo = buf + g * comps * n
             nr = min(lanes, r1 - r0 - g * lanes)
-            for a, z in pieces(lo, lo + comps * n):
+            for a, z in split_slots(lo, lo + comps * n, n_ch):
                 frac = (z - a) / (comps * n)
                 dma.append(
                     DMAOp(
@@ -194,7 +177,7 @@ def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: Machi
         for g in range(-(-(r1 - r0) // lanes)):
             lo = buf + g * comps * n
             nr = min(lanes, r1 - r0 - g * lanes)
-            for a, z in pieces(lo, lo + parts * n):
+            for a, z in split_slots(lo, lo + parts * n, n_ch):
                 frac = (z - a) / (parts * n)
                 dma.append(
                     DMAOp(

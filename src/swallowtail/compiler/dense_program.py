@@ -68,11 +68,20 @@ from swallowtail.compiler.kernels import (
     OP_TANH,
     OP_VMUL,
     OP_XFER,
-    OPCODE_NAMES,
 )
 from swallowtail.compiler.model import DEFAULT_MODEL, ELEM_BYTES, MachineModel
-from swallowtail.compiler.program import DMAOp, Program, Schedule, SpmLayout
-from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_ST, STEP_XFER, pe_coords
+from swallowtail.compiler.program import DMAOp, Program, Schedule, SpmLayout, split_slots
+from swallowtail.compiler.template import (
+    INSTRUCTION_FIELDS,
+    STEP_COMPUTE,
+    STEP_LD,
+    STEP_ST,
+    STEP_XFER,
+    InstructionStream,
+    coef_slot_layout,
+    instruction_fields,
+    pe_coords,
+)
 from swallowtail.errors import SpecError
 from swallowtail.workload.ops import GEMM, Elementwise, LayerNorm, Op, Softmax
 
@@ -168,7 +177,7 @@ class DensePlan:
 
 
 @dataclass
-class DenseTemplate:
+class DenseTemplate(InstructionStream):
     """Per-PE instruction stream of one iteration of one pass (fields as `template.PassTemplate`)."""
 
     plan: DensePass
@@ -186,14 +195,6 @@ class DenseTemplate:
     coef_vectors: int
     coef_slot: np.ndarray
     static: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def n_instr(self) -> int:
-        return int(self.op.shape[1])
-
-    def counts(self) -> dict[str, int]:
-        row = self.op[0]
-        return {OPCODE_NAMES[o]: int((row == o).sum()) for o in sorted(OPCODE_NAMES) if (row == o).any()}
 
 
 # ---- a small emitter: one PE's instruction list, steps in order --------------------------------------
@@ -261,24 +262,15 @@ def _assemble(
             lst.extend(items)
         rows.append(lst)
     assert all(len(r) == len(rows[0]) for r in rows)
-    arr = np.array(rows, dtype=np.int64).reshape(n_pe, len(rows[0]), 9)
+    arr = np.array(rows, dtype=np.int64).reshape(n_pe, len(rows[0]), len(INSTRUCTION_FIELDS))
     assert all((arr[:, :, 0] == arr[0:1, :, 0]).all(axis=0)), "same opcodes on every PE"
-    cs = np.array([[v * n_pe + e for v in range(coef_vectors)] for e in range(n_pe)], dtype=np.int64)
     return DenseTemplate(
         plan=dpass,
-        op=arr[:, :, 0].astype(np.int8),
-        dst=arr[:, :, 1].astype(np.int32),
-        a=arr[:, :, 2].astype(np.int32),
-        coef=arr[:, :, 3].astype(np.int32),
-        lane=arr[:, :, 4].astype(np.int32),
-        acc=arr[:, :, 5].astype(np.int32),
-        slot=arr[:, :, 6].astype(np.int64),
-        peer=arr[:, :, 7].astype(np.int32),
-        final=arr[:, :, 8].astype(bool),
+        **instruction_fields(arr),
         steps=steps,
         data_regs=max(s.regs for s in streams),
         coef_vectors=coef_vectors,
-        coef_slot=cs.reshape(n_pe, coef_vectors),
+        coef_slot=coef_slot_layout(n_pe, coef_vectors),
     )
 
 
@@ -1078,27 +1070,12 @@ def _build(
             pf_u[first + gi, q] = u + 1
             pf_v0[first + gi, q] = (gi * c) // cnt
             pf_v1[first + gi, q] = ((gi + 1) * c) // cnt
-    schedule = Schedule(
-        batch=np.array(it["batch"], dtype=np.int64),
-        pass_=np.array(it["pass"], dtype=np.int64),
-        instance=np.zeros(n_it, dtype=np.int64),
-        row_group=np.array(it["rg"], dtype=np.int64),
-        lanes=np.array(it["lanes"], dtype=np.int64),
-        seq=np.array(it["seq"], dtype=np.int64),
-        base=np.array(it["base"], dtype=np.int64),
-        pf_u=pf_u,
-        pf_v0=pf_v0,
-        pf_v1=pf_v1,
-    )
+    schedule = Schedule.of(it, pf_u, pf_v0, pf_v1)
 
     # ---- DMA: per record field, one transfer split over the channels --------------------------------------
     dma: list[DMAOp] = []
     n_ch = arch.dma.channels
     last_store: dict[int, int] = {}
-
-    def pieces(lo: int, hi: int) -> list[tuple[int, int]]:
-        step_ = -(-(hi - lo) // n_ch)
-        return [(a_, min(hi, a_ + step_)) for a_ in range(lo, hi, step_)]
 
     def records(b: int):
         """(row lo, rows, record base slot) of every record of batch b that holds rows."""
@@ -1131,7 +1108,7 @@ def _build(
                 continue
             for f, length, real in in_fields:
                 lo = base + lay.fields[f]
-                for a_, z in pieces(lo, lo + length):
+                for a_, z in split_slots(lo, lo + length, n_ch):
                     dram = round(nr * real * ELEM_BYTES * (z - a_) / length)
                     dma.append(
                         DMAOp(
@@ -1151,7 +1128,7 @@ def _build(
         field_ = "c" if lay.kind == "gemm" else "y"
         for k_, (r0, nr, base) in enumerate(records(b)):
             lo = base + lay.fields[field_]
-            for a_, z in pieces(lo, lo + out_len):
+            for a_, z in split_slots(lo, lo + out_len, n_ch):
                 dma.append(
                     DMAOp(
                         "store",
@@ -1168,7 +1145,7 @@ def _build(
 
     def coef_ops(lo: int, hi: int) -> None:
         if hi > lo:
-            for a_, z in pieces(lo, hi):
+            for a_, z in split_slots(lo, hi, n_ch):
                 nb = (z - a_) * geo.vec_bytes
                 dma.append(DMAOp("coef", -1, -1, -1, nb, nb, [(a_, z)]))
 

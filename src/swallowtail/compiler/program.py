@@ -70,6 +70,36 @@ class Schedule:
     def __len__(self) -> int:
         return int(self.batch.shape[0])
 
+    @classmethod
+    def of(cls, it: dict[str, list[int]], pf_u: np.ndarray, pf_v0: np.ndarray, pf_v1: np.ndarray) -> Schedule:
+        """From per-iteration lists: batch, pass, inst (absent: instance 0), rg, lanes, seq, base."""
+        n = len(it["batch"])
+
+        def col(key: str) -> np.ndarray:
+            return np.array(it[key], dtype=np.int64) if key in it else np.zeros(n, dtype=np.int64)
+
+        return cls(
+            batch=col("batch"),
+            pass_=col("pass"),
+            instance=col("inst"),
+            row_group=col("rg"),
+            lanes=col("lanes"),
+            seq=col("seq"),
+            base=col("base"),
+            pf_u=pf_u,
+            pf_v0=pf_v0,
+            pf_v1=pf_v1,
+        )
+
+
+def split_slots(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    """SPM slots [lo, hi) cut into at most `parts` contiguous pieces (a transfer split over the DMA
+    channels)."""
+    if hi <= lo:
+        return []
+    step = -(-(hi - lo) // parts)
+    return [(a, min(hi, a + step)) for a in range(lo, hi, step)]
+
 
 @dataclass
 class DMAOp:

@@ -64,8 +64,48 @@ def pe_coords(xb: int, yb: int) -> list[tuple[int, int]]:
     return [(x, y) for y in range(1 << yb) for x in range(1 << xb)]
 
 
+#: instruction fields of a template, in the column order the builders emit them (one row per instruction)
+INSTRUCTION_FIELDS = (
+    ("op", np.int8),
+    ("dst", np.int32),
+    ("a", np.int32),
+    ("coef", np.int32),
+    ("lane", np.int32),
+    ("acc", np.int32),
+    ("slot", np.int64),
+    ("peer", np.int32),
+    ("final", bool),
+)
+
+
+def instruction_fields(arr: np.ndarray) -> dict[str, np.ndarray]:
+    """The template field arrays of an int array (PEs, instructions, len(INSTRUCTION_FIELDS))."""
+    return {name: arr[:, :, k].astype(dt) for k, (name, dt) in enumerate(INSTRUCTION_FIELDS)}
+
+
+def coef_slot_layout(n_pe: int, c_vec: int) -> np.ndarray:
+    """(PEs, c_vec): coefficient vector v of PE e sits at v * PEs + e -- vector-major, so the DMA delivers
+    the first vectors first; with the PE count a multiple of the bank groups, PE column x uses group x."""
+    return np.arange(c_vec, dtype=np.int64)[None, :] * n_pe + np.arange(n_pe, dtype=np.int64)[:, None]
+
+
+class InstructionStream:
+    """What every per-PE instruction template (kernel pass or dense pass) answers."""
+
+    op: np.ndarray
+
+    @property
+    def n_instr(self) -> int:
+        return int(self.op.shape[1])
+
+    def counts(self) -> dict[str, int]:
+        """Instructions per PE per iteration by opcode name."""
+        row = self.op[0]
+        return {OPCODE_NAMES[o]: int((row == o).sum()) for o in sorted(OPCODE_NAMES) if (row == o).any()}
+
+
 @dataclass
-class PassTemplate:
+class PassTemplate(InstructionStream):
     """The per-PE instruction stream of one iteration of one pass (same step structure on every PE).
 
     Instruction fields are arrays of shape (active PEs, instructions). Registers are *relative*: data
@@ -97,15 +137,6 @@ class PassTemplate:
     rec_mode: np.ndarray
     rec_k: np.ndarray
     static: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def n_instr(self) -> int:
-        return int(self.op.shape[1])
-
-    def counts(self) -> dict[str, int]:
-        """Instructions per PE per iteration by opcode name."""
-        row = self.op[0]
-        return {OPCODE_NAMES[o]: int((row == o).sum()) for o in sorted(OPCODE_NAMES) if (row == o).any()}
 
 
 def _choose_swap(local_bits: list[int], remaining: set[int]) -> int | None:
@@ -342,23 +373,11 @@ def _build_template(
 
     arr = np.array(rows, dtype=np.int64)  # (PEs, instr, 9)
     c_vec = max(1, math.ceil(n_scalars / lanes))
-    # coefficient vector v of PE e sits at v * PEs + e: vector-major, so the DMA delivers the first stages'
-    # coefficients first; with the PE count a multiple of the bank groups, PE column x uses bank group x
-    coef_slot = np.array([[v * n_pe + e for v in range(c_vec)] for e in range(n_pe)], dtype=np.int64).reshape(
-        n_pe, c_vec
-    )
+    coef_slot = coef_slot_layout(n_pe, c_vec)
     rec = np.array(recs, dtype=np.int64).reshape(n_pe, n_scalars, 4)
     tmpl = PassTemplate(
         plan=pp,
-        op=arr[:, :, 0].astype(np.int8),
-        dst=arr[:, :, 1].astype(np.int32),
-        a=arr[:, :, 2].astype(np.int32),
-        coef=arr[:, :, 3].astype(np.int32),
-        lane=arr[:, :, 4].astype(np.int32),
-        acc=arr[:, :, 5].astype(np.int32),
-        slot=arr[:, :, 6].astype(np.int64),
-        peer=arr[:, :, 7].astype(np.int32),
-        final=arr[:, :, 8].astype(bool),
+        **instruction_fields(arr),
         steps=steps,
         stage_modes=modes,
         data_regs=2 * set_size + max_recv * comps,

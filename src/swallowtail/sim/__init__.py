@@ -58,27 +58,27 @@ class SimOutput:
     program: Program | None = None
 
 
+#: the actions on the array side (PEs, NoC, SPM) a program's action counts report, beside "dram_bytes"
+PE_ACTIONS = (
+    "fma_lane_ops",
+    "add_lane_ops",
+    "special_lane_ops",
+    "instructions",
+    "rf_read_bytes",
+    "rf_write_bytes",
+    "noc_byte_hops",
+    "spm_read_bytes",
+    "spm_write_bytes",
+)
+
+
 def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str, int]:
     """Static action counts of a program -- butterfly / FFT kernel or dense operator -- (independent of
     timing): every issued instruction's effects; lane ops by energy class (`kernels.LANE_OP_ACTION`)."""
     sch = program.schedule
     vec = program.spm.vec_bytes
     n_pe = program.n_active
-    acts = dict.fromkeys(
-        (
-            "fma_lane_ops",
-            "add_lane_ops",
-            "special_lane_ops",
-            "instructions",
-            "rf_read_bytes",
-            "rf_write_bytes",
-            "noc_byte_hops",
-            "spm_read_bytes",
-            "spm_write_bytes",
-            "dram_bytes",
-        ),
-        0,
-    )
+    acts = dict.fromkeys((*PE_ACTIONS, "dram_bytes"), 0)
     for p, t in enumerate(program.templates):
         mask = sch.pass_ == p
         n_it = int(mask.sum())

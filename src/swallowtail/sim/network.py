@@ -62,6 +62,7 @@ from swallowtail.compiler.dense import DenseCost, dense_cost, radix3_combine_cos
 from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
 from swallowtail.errors import SpecError
 from swallowtail.result import OpResult, Result
+from swallowtail.sim import PE_ACTIONS
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, Op, Workload
 
 DATAFLOWS = ("multilayer", "single-layer")
@@ -92,17 +93,6 @@ _CAUSE_BOUND = {
 }
 #: a kernel whose steady utilization reaches this is called compute-bound (policy for the label only)
 COMPUTE_BOUND_UTIL = 0.75
-PE_ACTIONS = (
-    "fma_lane_ops",
-    "add_lane_ops",
-    "special_lane_ops",
-    "instructions",
-    "rf_read_bytes",
-    "rf_write_bytes",
-    "noc_byte_hops",
-    "spm_read_bytes",
-    "spm_write_bytes",
-)
 
 
 # ---- kernel rates from the cycle-level simulator (memoised) ----------------------------------------------
@@ -687,11 +677,10 @@ def _pipeline(
     load_last: list[float] = []  # last bytes of the chunk in the SPM
     store_done: list[float] = []  # data written to DRAM (+ latency)
 
-    def issue(ready: float, nbytes: float) -> float:
+    def issue(ready: float, nbytes: float) -> None:
         start = max(min(ch), ready)
         for q in range(len(ch)):
             ch[q] = max(ch[q], start) + nbytes / bw / len(ch)
-        return start
 
     def do_load(j: int, ready: float) -> None:
         nbytes = ld + (g.weight_bytes if j == 0 else 0.0)
