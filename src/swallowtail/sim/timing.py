@@ -68,6 +68,7 @@ from swallowtail.compiler.kernels import (
 )
 from swallowtail.compiler.program import Program
 from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_ST, STEP_XFER
+from swallowtail.sim import engine
 from swallowtail.sim.replay import EventGraph, OrderInfeasible, Recorder, replay
 
 # stall causes (index into the stall counters)
@@ -76,8 +77,10 @@ CAUSES = ("operand", "noc", "spm", "dma", "tag_window", "rf_port")
 DRAIN = "drain"
 #: a time earlier than any cycle
 NEVER = -(1 << 40)
-#: iterations between clean-ups of the reservation tables (bounds memory; no effect on results)
+#: iterations between clean-ups of the reservation tables' overflow (bounds memory; no effect on results)
 PRUNE_EVERY = 16
+#: the opcodes of each pipeline: load, store, transfer, compute
+PIPE_OPS = ((OP_LD,), (OP_ST,), (OP_XFER,), tuple(COMPUTE_OPS))
 
 
 @dataclass
@@ -106,25 +109,24 @@ class TimingStats:
 
 
 class _Variant:
-    """A pass template resolved for one (tag slot, coefficient parity): per step, per PE tuple lists."""
+    """A pass template resolved for one (tag slot, coefficient parity), as the compiled engine's tables."""
 
-    __slots__ = ("steps", "st_count", "compute_count")
+    __slots__ = (
+        "steps",
+        "ld_ptr",
+        "ld_rows",
+        "xf_rows",
+        "cp_ptr",
+        "cp_rows",
+        "st_rows",
+        "st_count",
+        "n_log",
+        "n_hops",
+    )
 
-    def __init__(self, steps: list, st_count: int, compute_count: int) -> None:
-        self.steps = steps
-        self.st_count = st_count
-        self.compute_count = compute_count
-
-
-def _calendar_free(cal: dict, t: int, occ: int) -> int:
-    """First cycle >= t with `occ` consecutive free cycles in `cal`."""
-    while True:
-        for k in range(occ):
-            if t + k in cal:
-                t = t + k + 1
-                break
-        else:
-            return t
+    def __init__(self, **kw) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
 
 
 def event_graph(program: Program) -> EventGraph:
@@ -194,8 +196,6 @@ def simulate_timing(
             ids.append(link_index[lk])
         return tuple(ids)
 
-    route_cache: dict[tuple[int, int], tuple[int, ...]] = {}
-
     # ---- variants ----
     variants: dict[tuple[int, int, int], _Variant] = {}
 
@@ -207,90 +207,120 @@ def simulate_timing(
         t = program.templates[p]
         dbase = plan.coef_sets * cset + slot * t.data_regs
         cbase = par * cset
-        steps = []
+        steps, ld_ptr, ld_rows, xf_rows, cp_ptr, cp_rows, st_rows = [], [], [], [], [], [], []
         n_st = 0
-        n_cp = 0
         for kind, s0, s1 in t.steps:
-            per_pe = []
-            for e in range(n_pe):
-                lst = []
-                for i in range(s0, s1):
-                    o = int(t.op[e, i])
-                    if o == OP_LD:
-                        lst.append((dbase + int(t.dst[e, i]), int(t.slot[e, i])))
-                    elif o == OP_ST:
-                        lst.append((dbase + int(t.a[e, i]), int(t.slot[e, i])))
-                    elif o == OP_XFER:
-                        peer = int(t.peer[e, i])
-                        r = route_cache.get((e, peer))
-                        if r is None:
-                            r = route_cache[(e, peer)] = route_ids(e, peer)
-                        lst.append((dbase + int(t.a[e, i]), dbase + int(t.dst[e, i]), peer, r))
-                    else:
-                        assert o in COMPUTE_OPS
-                        acc = int(t.acc[e, i])
-                        lst.append(
-                            (
-                                COMPUTE_READS[o],
-                                dbase + int(t.dst[e, i]),
-                                dbase + int(t.a[e, i]),
-                                cbase + int(t.coef[e, i]) if o in COEF_OPS else -1,
-                                dbase + acc if acc >= 0 else -1,
-                                op_lat[o],
-                                fu_index[COMPUTE_FU[o]],
-                                op_ii[o],
+            if kind in (STEP_LD, STEP_COMPUTE):
+                ptr, rows = (ld_ptr, ld_rows) if kind == STEP_LD else (cp_ptr, cp_rows)
+                steps.append((engine.STEP_CODES[kind], len(ptr), 0))
+                bounds = [len(rows)]
+                for e in range(n_pe):
+                    for i in range(s0, s1):
+                        o = int(t.op[e, i])
+                        if kind == STEP_LD:
+                            assert o == OP_LD
+                            rows.append((dbase + int(t.dst[e, i]), int(t.slot[e, i])))
+                        else:
+                            assert o in COMPUTE_OPS
+                            acc = int(t.acc[e, i])
+                            rows.append(
+                                (
+                                    COMPUTE_READS[o],
+                                    dbase + int(t.dst[e, i]),
+                                    dbase + int(t.a[e, i]),
+                                    cbase + int(t.coef[e, i]) if o in COEF_OPS else -1,
+                                    dbase + acc if acc >= 0 else -1,
+                                    op_lat[o],
+                                    fu_index[COMPUTE_FU[o]],
+                                    op_ii[o],
+                                )
                             )
-                        )
-                per_pe.append(lst)
-            if kind == STEP_ST:
-                n_st += s1 - s0
-            if kind == STEP_COMPUTE:
-                n_cp += s1 - s0
-            if kind in (STEP_XFER, STEP_ST):  # round-robin over the PEs: (PE, index on the PE, *instruction)
-                rounds = max(map(len, per_pe), default=0)
-                per_pe = [
-                    (e, k, *per_pe[e][k]) for k in range(rounds) for e in range(n_pe) if k < len(per_pe[e])
-                ]
-            steps.append((kind, per_pe))
-        v = variants[key] = _Variant(steps, n_st, n_cp)
+                    bounds.append(len(rows))
+                ptr.append(bounds)
+            else:  # transfers and stores: round-robin over the PEs (the k-th of every PE before any (k+1)-th)
+                lo = len(xf_rows) if kind == STEP_XFER else len(st_rows)
+                for k in range(s1 - s0):
+                    for e in range(n_pe):
+                        i = s0 + k
+                        o = int(t.op[e, i])
+                        if kind == STEP_XFER:
+                            assert o == OP_XFER
+                            peer = int(t.peer[e, i])
+                            r0, r1 = route_span[(e, peer)]
+                            xf_rows.append(
+                                (e, dbase + int(t.a[e, i]), dbase + int(t.dst[e, i]), peer, r0, r1)
+                            )
+                        else:
+                            assert o == OP_ST
+                            st_rows.append((e, k, dbase + int(t.a[e, i]), int(t.slot[e, i])))
+                hi = len(xf_rows) if kind == STEP_XFER else len(st_rows)
+                steps.append((engine.STEP_CODES[kind], lo, hi))
+                if kind == STEP_ST:
+                    n_st += s1 - s0
+
+        def arr(rows: list, width: int) -> np.ndarray:
+            return np.array(rows, dtype=np.int64).reshape(-1, width)
+
+        n_ld_steps = sum(1 for k, _, _ in steps if k == engine.STEP_CODES[STEP_LD])
+        v = variants[key] = _Variant(
+            steps=arr(steps, 3),
+            ld_ptr=arr(ld_ptr, n_pe + 1),
+            ld_rows=arr(ld_rows, 2),
+            xf_rows=arr(xf_rows, 6),
+            cp_ptr=arr(cp_ptr, n_pe + 1),
+            cp_rows=arr(cp_rows, 8),
+            st_rows=arr(st_rows, 4),
+            st_count=n_st,
+            n_log=len(ld_rows) + len(xf_rows) + len(cp_rows) + len(st_rows) + n_ld_steps * n_pe * max_pref,
+            n_hops=sum(r[5] - r[4] - 1 for r in xf_rows),
+        )
         return v
 
-    # pre-create every route so that the link table is complete
+    # every route, so that the link table is complete: routes_flat[r0:r1] are the links of (e, peer)
+    routes_flat: list[int] = []
+    route_span: dict[tuple[int, int], tuple[int, int]] = {}
     for t in program.templates:
         for e in range(n_pe):
             for i in np.nonzero(t.op[e] == OP_XFER)[0]:
                 peer = int(t.peer[e, i])
-                if (e, peer) not in route_cache:
-                    route_cache[(e, peer)] = route_ids(e, peer)
+                if (e, peer) not in route_span:
+                    r = route_ids(e, peer)
+                    route_span[(e, peer)] = (len(routes_flat), len(routes_flat) + len(r))
+                    routes_flat.extend(r)
+    routes_np = np.array(routes_flat, dtype=np.int64)
     n_links = len(link_index)
+    # the most coefficient loads one iteration appends to a load step on one PE
+    max_pref = int(
+        np.where(sch.pf_u >= 0, np.clip(sch.pf_v1 - sch.pf_v0, 0, None), 0).sum(axis=1).max(initial=0)
+    )
 
     # ---- state ----
     n_regs = plan.coef_sets * cset + max(
         s * t.data_regs for s, t in zip(plan.tag_slots, program.templates, strict=True)
     )
-    rr = [array("q", [0]) * n_regs for _ in range(n_pe)]  # ready
-    rl = [array("q", [NEVER]) * n_regs for _ in range(n_pe)]  # last read
-    rc = [bytearray(n_regs) for _ in range(n_pe)]  # cause of the producer
-    pf_ld = [0] * n_pe
-    pf_st = [0] * n_pe
-    pf_xf = [0] * n_pe
-    pf_cp = [0] * n_pe
-    fu_free = [[0] * n_fu for _ in range(n_pe)]
-    rdc: list[dict[int, int]] = [{} for _ in range(n_pe)]
-    wrc: list[dict[int, int]] = [{} for _ in range(n_pe)]  # write ports of compute results
-    # all writes (FU results, load data, transfer arrivals) share the write ports; partitioning them (one
-    # port for loads / arrivals) was tried and gives more scheduling anomalies (see the report)
-    WP_FU, WP_IN = WP, WP
-    wic = wrc
-    links: list[dict[int, int]] = [{} for _ in range(n_links)]
-    banks: list[dict[int, int]] = [{} for _ in range(G)]
-    calendars = (rdc, wrc, wic, links, banks) if wic is not wrc else (rdc, wrc, links, banks)
-    spm_ready = array("q", [0]) * program.spm.total_slots
-    spm_np = np.frombuffer(spm_ready, dtype=np.int64)
-    comp_hist: list[list[int] | None] = [None] * n_it  # per iteration: completion per PE
-    stalls = [0] * len(CAUSES)
+    rr = np.zeros((n_pe, n_regs), dtype=np.int64)  # ready
+    rl = np.full((n_pe, n_regs), NEVER, dtype=np.int64)  # last read
+    rc = np.zeros((n_pe, n_regs), dtype=np.uint8)  # cause of the producer
+    pf = np.zeros(
+        (4, n_pe), dtype=np.int64
+    )  # next free cycle of the load, store, transfer, compute pipelines
+    pf_ld, pf_st, pf_xf, pf_cp = pf[0], pf[1], pf[2], pf[3]
+    fu_free = np.zeros((n_pe, n_fu), dtype=np.int64)
+    # reservation tables (engine rings): RF read ports, write ports (FU results, load data and transfer
+    # arrivals share them; partitioning them -- one port for loads / arrivals -- was tried and gives more
+    # scheduling anomalies), links, SPM bank groups
+    RD0, WR0, LINK0, BANK0 = 0, n_pe, 2 * n_pe, 2 * n_pe + n_links
+    n_cal = BANK0 + G
+    assert n_cal < engine.OVF_STRIDE
+    cal_keys = np.full((n_cal, engine.RING), -1, dtype=np.int64)
+    cal_vals = np.zeros((n_cal, engine.RING), dtype=np.int64)
+    cal_ovf = engine.new_overflow()
+    layout = np.array([RD0, WR0, LINK0, BANK0, G - 1, occ_bank, spm_lat, RP, WP, SER, HOP], dtype=np.int64)
+    spm_np = np.zeros(program.spm.total_slots, dtype=np.int64)
+    spm_ready = spm_np
+    comp_hist: list[np.ndarray | None] = [None] * n_it  # per iteration: completion per PE
+    stalls = np.zeros(len(CAUSES), dtype=np.int64)
     pe_end = [0]  # latest completion of any iteration on any PE
-    gmask = G - 1  # a power of two (SpmGeometry)
     rec = Recorder(n_pe, n_regs, fu_names, n_it) if record else None
 
     # ---- DMA ----
@@ -401,19 +431,40 @@ def simulate_timing(
     exact_instr = 0
     skipped_iters = 0
 
-    def t_min_of(p: int) -> int:
-        tm = min(min(pf_ld), min(pf_st), min(pf_cp))
-        if uses_xfer[p]:
-            tm = min(tm, min(pf_xf))
-        return tm
+    # per pass: the (pipeline, PE) pairs that issue in its iterations (load, store, transfer, compute)
+    has_pipe = [
+        np.array(
+            [[bool(np.isin(t.op[e], ops).any()) for e in range(n_pe)] for ops in PIPE_OPS],
+            dtype=bool,
+        )
+        for t in program.templates
+    ]
 
-    def prune(tm: int) -> None:
-        """Drop reservations before tm (they can no longer conflict): bounds memory, changes nothing."""
-        for group in calendars:
-            for idx in range(len(group)):
-                cal = group[idx]
-                if cal:
-                    group[idx] = {k: v for k, v in cal.items() if k >= tm}
+    def clamp_to_tag_window(i: int) -> None:
+        """Before iteration i: a load / store / transfer pipeline free before iteration i - S completes on its
+        PE cannot delay anything (iteration i's first instruction there waits for that completion, and the
+        later ones follow it in order), so its free time is raised to that completion: the same schedule,
+        and states that differ only in such slack compare equal. The compute pipeline keeps its free time
+        (its stall accounting counts from it)."""
+        p = it_pass[i]
+        S = slots_of[p]
+        if i < S or comp_hist[i - S] is None:
+            return
+        lb = comp_hist[i - S]
+        for k in range(3):
+            np.maximum(pf[k], np.where(has_pipe[p][k], lb, pf[k]), out=pf[k])
+
+    def t_min_of(p: int) -> int:
+        tm = min(pf_ld.min(), pf_st.min(), pf_cp.min())
+        if uses_xfer[p]:
+            tm = min(tm, pf_xf.min())
+        return int(tm)
+
+    def floor_of(p: int) -> int:
+        """No request from an iteration of pass p or later is earlier: the earliest next issue of any pipeline
+        pass p uses (later requests wait for their pipeline, transfers and stores for a register the same
+        iteration wrote). The engine checks it: reservations before it are reused."""
+        return int(pf[has_pipe[p]].min())
 
     # ---- canonical register labelling: iteration i's tag slot first, its coefficient set first ----
     n_sets = plan.coef_sets
@@ -453,15 +504,8 @@ def simulate_timing(
         """Move every register's state from its old canonical position's register to the new one."""
         if np.array_equal(perm_old, perm_new):
             return
-        for group in (rr, rl):
-            for a in group:
-                v = np.frombuffer(a, dtype=np.int64)
-                tmp = v[perm_old].copy()
-                v[perm_new] = tmp
-        for a in rc:
-            v = np.frombuffer(a, dtype=np.uint8)
-            tmp = v[perm_old].copy()
-            v[perm_new] = tmp
+        for a in (rr, rl, rc):
+            a[:, perm_new] = a[:, perm_old].copy()
 
     def cheap_signature(i: int, tm: int) -> bytes:
         """Pipeline / tag-history state and the phase: equal whenever the full state is equal."""
@@ -470,11 +514,11 @@ def simulate_timing(
         hist = []
         for k in range(max(0, i - S), i):
             h = comp_hist[k]
-            hist.append([max(v - tm, 0) for v in h] if h is not None else [-2] * n_pe)
+            hist.append(np.maximum(h - tm, 0) if h is not None else np.full(n_pe, -2, dtype=np.int64))
         return b"|".join(
             [
-                np.maximum(np.array([pf_ld, pf_st, pf_xf, pf_cp], dtype=np.int64) - tm, 0).tobytes(),
-                np.maximum(np.array(fu_free, dtype=np.int64) - tm, 0).tobytes(),
+                np.maximum(pf - tm, 0).tobytes(),
+                np.maximum(fu_free - tm, 0).tobytes(),
                 np.array(hist, dtype=np.int64).tobytes(),
                 repr((it_key(i), min(i, S))).encode(),
             ]
@@ -484,24 +528,21 @@ def simulate_timing(
         """The whole machine state relative to tm (values that can no longer bind clamped), registers in
         canonical order (the iteration's tag slot and coefficient set first)."""
         perm = reg_perm(i)
-        rr_a = np.stack([np.frombuffer(a, dtype=np.int64) for a in rr])[:, perm] - tm
-        rl_a = np.stack([np.frombuffer(a, dtype=np.int64) for a in rl])[:, perm] - tm
-        rc_a = np.stack([np.frombuffer(a, dtype=np.uint8) for a in rc])[:, perm]
+        rr_a = rr[:, perm] - tm
+        rl_a = rl[:, perm] - tm
+        rc_a = rc[:, perm]
         live = rr_a > 0
+        # reservations from tm on (earlier ones can no longer conflict; the engine may have reused those
+        # before the floor)
+        cal = engine.cal_live(cal_keys, cal_vals, cal_ovf, max(tm, floor_of(it_pass[i])))
+        cal[:, 1] -= tm
         parts = [
             cheap_signature(i, tm),
             np.maximum(rr_a, 0).tobytes(),
             np.maximum(rl_a, -1).tobytes(),
             np.where(live, rc_a, 255).astype(np.uint8).tobytes(),
+            cal.tobytes(),
         ]
-        for group in calendars:
-            for cal in group:
-                k = np.fromiter(cal.keys(), dtype=np.int64, count=len(cal))
-                v = np.fromiter(cal.values(), dtype=np.int64, count=len(cal))
-                keep = k >= tm  # earlier reservations can no longer conflict
-                k, v = k[keep], v[keep]
-                o = np.argsort(k, kind="stable")
-                parts.append((k[o] - tm).tobytes() + b"/" + v[o].tobytes())
         return b"|".join(parts)
 
     def try_skip(i: int) -> int:
@@ -515,6 +556,7 @@ def simulate_timing(
             boundary.clear()
             it_stw.clear()
             it_ext.clear()
+        clamp_to_tag_window(i)
         tm = t_min_of(p)
         boundary[i] = {"tm": tm, "stalls": list(stalls)}
         cheap = cheap_signature(i, tm)
@@ -522,7 +564,6 @@ def simulate_timing(
             seg_cheap[cheap] = i
             return i
         seg_cheap[cheap] = i
-        prune(tm)
         sig = signature(i, tm)
         prev = seg_sigs.get(sig)
         seg_sigs[sig] = i
@@ -564,7 +605,7 @@ def simulate_timing(
                             if spm_ready[inst_cb[u] + cs[e][v]] > tm:
                                 return i
         shift = K * T
-        _apply_shift(shift)
+        _apply_shift(shift, floor_of(p))
         if i + K * m < n_it:
             relabel(reg_perm(i), reg_perm(i + K * m))
         # stores of the skipped iterations: their SPM ready times, by periodicity
@@ -581,11 +622,11 @@ def simulate_timing(
             src = i - k
             dst = hi_it - k
             if src >= 0 and comp_hist[src] is not None:
-                comp_hist[dst] = [v + shift for v in comp_hist[src]]
+                comp_hist[dst] = comp_hist[src] + shift
         d_st = [a - b_ for a, b_ in zip(stalls, boundary[prev]["stalls"], strict=True)]
         for c_ in range(len(stalls)):
             stalls[c_] += K * d_st[c_]
-        pe_end[0] = max(pe_end[0], max(max(h) for h in comp_hist[hi_it - S : hi_it] if h is not None))
+        pe_end[0] = max(pe_end[0], max(int(h.max()) for h in comp_hist[hi_it - S : hi_it] if h is not None))
         skips.append((i, m, K, T))
         replicate_trace(prev, i, K, T)
         skipped_iters += K * m
@@ -594,22 +635,11 @@ def simulate_timing(
         boundary.clear()
         return hi_it
 
-    def _apply_shift(shift: int) -> None:
-        for a in rr:
-            v = np.frombuffer(a, dtype=np.int64)
-            v += shift
-        for a in rl:
-            v = np.frombuffer(a, dtype=np.int64)
-            v += shift
-        for lst in (pf_ld, pf_st, pf_xf, pf_cp):
-            for e in range(n_pe):
-                lst[e] += shift
-        for ff_ in fu_free:
-            for k in range(n_fu):
-                ff_[k] += shift
-        for group in calendars:
-            for idx in range(len(group)):
-                group[idx] = {k + shift: v for k, v in group[idx].items()}
+    def _apply_shift(shift: int, floor: int) -> None:
+        """Every time in the machine state `shift` cycles later (reservations before `floor` dropped)."""
+        for a in (rr, rl, pf, fu_free):
+            a += shift
+        engine.cal_rebuild(cal_keys, cal_vals, cal_ovf, floor, shift)
 
     # ---- batch-level fast-forward (whole batches, DMA included) ----
     batch_sigs: dict[bytes, int] = {}
@@ -621,6 +651,7 @@ def simulate_timing(
         """At the boundary before the first iteration of a batch (its predecessor's DMA group issued)."""
         nonlocal skipped_iters, dma_busy
         p = it_pass[i]
+        clamp_to_tag_window(i)
         tm = t_min_of(p)
         cheap = (
             cheap_signature(i, tm)
@@ -639,7 +670,6 @@ def simulate_timing(
             batch_cheap[cheap] = i
             return i
         batch_cheap[cheap] = i
-        prune(tm)
         sig = (
             signature(i, tm)
             + b"|"
@@ -678,7 +708,7 @@ def simulate_timing(
         if K <= 0:
             return i
         shift = K * T
-        _apply_shift(shift)
+        _apply_shift(shift, floor_of(p))
         if i + K * m < n_it:
             relabel(reg_perm(i), reg_perm(i + K * m))
         changed = spm_np[buf_lo:] != ref["spm"]
@@ -693,11 +723,11 @@ def simulate_timing(
         S = slots_of[p]
         for k in range(1, S + 1):
             if i - k >= 0 and comp_hist[i - k] is not None:
-                comp_hist[hi_it - k] = [v + shift for v in comp_hist[i - k]]
+                comp_hist[hi_it - k] = comp_hist[i - k] + shift
         d_st = [a - b_ for a, b_ in zip(stalls, ref["stalls"], strict=True)]
         for c_ in range(len(stalls)):
             stalls[c_] += K * d_st[c_]
-        pe_end[0] = max(pe_end[0], max(max(h) for h in comp_hist[hi_it - S : hi_it] if h is not None))
+        pe_end[0] = max(pe_end[0], max(int(h.max()) for h in comp_hist[hi_it - S : hi_it] if h is not None))
         skips.append((i, m, K, T))
         replicate_trace(prev, i, K, T)
         skipped_iters += K * m
@@ -735,8 +765,41 @@ def simulate_timing(
             tr_chunks.append((codes[a:z], times[a:z] + c * T))
             tr_flushed[0] += z - a
 
+    # ---- the engine's per-iteration inputs ----
+    no_hist = np.zeros(n_pe, dtype=np.int64)
+    pref = np.zeros((2, 4), dtype=np.int64)  # coefficient loads: (register base, slot base, v0, v1) x 2
+    coef_slot_np = [
+        np.ascontiguousarray(t.coef_slot, dtype=np.int64).reshape(n_pe, -1) for t in program.templates
+    ]
+    no_cs = np.zeros((n_pe, 1), dtype=np.int64)
+    logging = rec is not None or tracing
+    log = np.zeros((1, engine.LOG_WIDTH), dtype=np.int64)
+    hop_log = np.zeros(1, dtype=np.int64)
+
+    def feed_log(i: int, S: int, b: int, comp: np.ndarray, rows: np.ndarray, hops: np.ndarray) -> None:
+        """The iteration's issued instructions, in grant order: to the event recorder and the trace."""
+        if tracing:
+            tr_c.extend((rows[:, 1] * 4 + rows[:, 0]).tolist())
+            tr_t.extend(rows[np.arange(len(rows)), engine.LOG_TIME_COL[rows[:, 0]]].tolist())
+        if rec is None:
+            return
+        rec.begin(i, S)
+        hl = hops.tolist()
+        for r in rows.tolist():
+            k = r[0]
+            if k == engine.LOG_LD:
+                rec.ld(r[1], r[2], r[3], r[4], r[5], r[6])
+            elif k == engine.LOG_XF:
+                rec.xfer(
+                    r[1], r[2], r[3], r[4], tuple(routes_flat[r[5] : r[6]]), r[7], hl[r[8] : r[9]], r[10]
+                )
+            elif k == engine.LOG_CP:
+                rec.compute(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+            else:
+                rec.st(r[1], r[2], r[3], r[4])
+        rec.end(i, b, comp.tolist())
+
     # ---- main loop ----
-    no_hist = [0] * n_pe
     cur_batch = it_batch[0] if n_it else -1
     batch_end: dict[int, int] = {}
     i = 0
@@ -762,253 +825,69 @@ def simulate_timing(
                 continue
         p = it_pass[i]
         S = slots_of[p]
-        if i % PRUNE_EVERY == 0:
-            prune(t_min_of(p))
+        floor = floor_of(p)
+        if i % PRUNE_EVERY == 0 and len(cal_ovf):
+            engine.ovf_prune(cal_ovf, floor)
         slot = i % S
         u = it_seq[i]
         var = variant(p, slot, inst_set[u])
-        base = it_base[i]
         tag_lbs = comp_hist[i - S] if i >= S else no_hist  # the tag window: iteration i - S's completion
-        if rec is not None:
-            rec.begin(i, S)
-        comp = [0] * n_pe
-        ext = False
-        first_pass = p == 0
-        ld_cause = C_DMA if first_pass else C_SPM
-        stw = np.zeros((n_pe, var.st_count), dtype=np.int64) if fast_forward else None
-        for kind, per_pe in var.steps:
-            if kind == STEP_LD:
-                # shared banks are granted round-robin over the PEs (one request per PE per round), each PE's
-                # load pipeline in order
-                work = []
-                for e in range(n_pe):
-                    lst = [(dst, base + off, C_SPM) for dst, off in per_pe[e]]
-                    for q in range(2):
-                        uu = pf_u[i][q]
-                        if uu >= 0:
-                            cs = coef_slot[inst_pass[uu]][e]
-                            cb = inst_cb[uu]
-                            rb = inst_set[uu] * cset
-                            lst.extend((rb + v, cb + cs[v], C_DMA) for v in range(pf_v0[i][q], pf_v1[i][q]))
-                    work.append(lst)
-                    exact_instr += len(lst)
-                for k_ in range(max(map(len, work))):
-                    for e in range(n_pe):
-                        lst = work[e]
-                        if k_ >= len(lst):
-                            continue
-                        dst, slot_, pref_cause = lst[k_]
-                        tag_lb = tag_lbs[e]
-                        rr_e, wr = rr[e], wic[e]
-                        pf = pf_ld[e]
-                        t = pf if pf > tag_lb else tag_lb
-                        cause = C_TAG if tag_lb > pf else C_SPM
-                        sr = spm_ready[slot_]
-                        if sr > t:
-                            t = sr
-                            cause = ld_cause if pref_cause == C_SPM else C_DMA
-                            ext = True
-                        w = rl[e][dst] - spm_lat + 1
-                        if w > t:
-                            t = w
-                        bg = banks[slot_ & gmask]
-                        while True:
-                            if occ_bank == 1:
-                                if t in bg:
-                                    t += 1
-                                    continue
-                            else:
-                                t2 = _calendar_free(bg, t, occ_bank)
-                                if t2 != t:
-                                    t = t2
-                                    continue
-                            if wr.get(t + spm_lat - 1, 0) >= WP_IN:
-                                t += 1
-                                continue
-                            break
-                        for k in range(occ_bank):
-                            bg[t + k] = 1
-                        wk = t + spm_lat - 1
-                        wr[wk] = wr.get(wk, 0) + 1
-                        pf_ld[e] = t + 1
-                        rr_e[dst] = t + spm_lat
-                        rc[e][dst] = cause
-                        if t + spm_lat > comp[e]:
-                            comp[e] = t + spm_lat
-                        if rec is not None:
-                            rec.ld(e, dst, slot_, t, wk, ld_cause if pref_cause == C_SPM else C_DMA)
-                        if tracing:
-                            tr_c.append(e * 4 + 2)
-                            tr_t.append(t)
-            elif kind == STEP_XFER:
-                # shared links (and the receivers' write ports) are granted round-robin over the PEs
-                for e, _, src, dst, peer, route in per_pe:
-                    tag_lb = tag_lbs[e]
-                    rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
-                    pf = pf_xf[e]
-                    t = pf if pf > tag_lb else tag_lb
-                    x = rr_e[src]
-                    if x > t:
-                        t = x
-                    cal = links[route[0]]
-                    while True:
-                        busy = False
-                        for k in range(SER):
-                            if t + k in cal:
-                                t = t + k + 1
-                                busy = True
-                                break
-                        if busy:
-                            continue
-                        if rd.get(t, 0) >= RP:
-                            t += 1
-                            continue
-                        break
-                    for k in range(SER):
-                        cal[t + k] = 1
-                    rd[t] = rd.get(t, 0) + 1
-                    s_ = t
-                    hops = [] if rec is not None else None
-                    for lk in route[1:]:
-                        s_ = _calendar_free(links[lk], s_ + HOP, SER)
-                        c2 = links[lk]
-                        for k in range(SER):
-                            c2[s_ + k] = 1
-                        if hops is not None:
-                            hops.append(s_)
-                    arr = s_ + SER - 1 + HOP
-                    rl2 = rl[peer]
-                    if rl2[dst] >= arr:
-                        arr = rl2[dst] + 1
-                    wr2 = wic[peer]
-                    while wr2.get(arr, 0) >= WP_IN:
-                        arr += 1
-                    wr2[arr] = wr2.get(arr, 0) + 1
-                    rr[peer][dst] = arr + 1
-                    rc[peer][dst] = C_NOC
-                    if t > rl_e[src]:
-                        rl_e[src] = t
-                    pf_xf[e] = t + 1
-                    if t + 1 > comp[e]:
-                        comp[e] = t + 1
-                    if arr + 1 > comp[peer]:
-                        comp[peer] = arr + 1
-                    if rec is not None:
-                        rec.xfer(e, src, peer, dst, route, t, hops, arr)
-                    if tracing:
-                        tr_c.append(e * 4 + 1)
-                        tr_t.append(t)
-                exact_instr += len(per_pe)
-            elif kind == STEP_COMPUTE:
-                for e in range(n_pe):
-                    tag_lb = tag_lbs[e]
-                    rr_e, rl_e, rc_e, rd, wr = rr[e], rl[e], rc[e], rdc[e], wrc[e]
-                    pf = pf_cp[e]
-                    ff = fu_free[e]
-                    ce = comp[e]
-                    for nr, dst, a, cr, acc, lat, fu, ii in per_pe[e]:
-                        t = pf
-                        cause = C_OPERAND
-                        if tag_lb > t:
-                            t = tag_lb
-                            cause = C_TAG
-                        x = rr_e[a]
-                        if x > t:
-                            t = x
-                            cause = rc_e[a]
-                        if cr >= 0:
-                            x = rr_e[cr]
-                            if x > t:
-                                t = x
-                                cause = rc_e[cr]
-                        if acc >= 0:
-                            x = rr_e[acc]
-                            if x > t:
-                                t = x
-                                cause = rc_e[acc]
-                        x = rl_e[dst] - lat + 2
-                        if x > t:
-                            t = x
-                            cause = C_OPERAND
-                        x = ff[fu]
-                        if x > t:
-                            t = x
-                            cause = C_OPERAND
-                        t0 = t
-                        while rd.get(t, 0) + nr > RP or wr.get(t + lat - 1, 0) >= WP_FU:
-                            t += 1
-                        rd[t] = rd.get(t, 0) + nr
-                        wk = t + lat - 1
-                        wr[wk] = wr.get(wk, 0) + 1
-                        if t0 > pf:
-                            stalls[cause] += t0 - pf
-                        if t > t0:
-                            stalls[C_RFPORT] += t - t0
-                        pf = t + 1
-                        ff[fu] = t + ii
-                        rr_e[dst] = t + lat
-                        rc_e[dst] = C_OPERAND
-                        if t > rl_e[a]:
-                            rl_e[a] = t
-                        if cr >= 0 and t > rl_e[cr]:
-                            rl_e[cr] = t
-                        if acc >= 0 and t > rl_e[acc]:
-                            rl_e[acc] = t
-                        if t + lat > ce:
-                            ce = t + lat
-                        if rec is not None:
-                            rec.compute(e, fu, nr, dst, a, cr, acc, t, wk)
-                        if tracing:
-                            tr_c.append(e * 4 + 0)
-                            tr_t.append(t)
-                    exact_instr += len(per_pe[e])
-                    pf_cp[e] = pf
-                    comp[e] = ce
-            else:  # STEP_ST: shared banks granted round-robin over the PEs
-                for e, k_, src, off in per_pe:
-                    slot_ = base + off
-                    tag_lb = tag_lbs[e]
-                    rr_e, rl_e, rd = rr[e], rl[e], rdc[e]
-                    pf = pf_st[e]
-                    t = pf if pf > tag_lb else tag_lb
-                    x = rr_e[src]
-                    if x > t:
-                        t = x
-                    bg = banks[slot_ & gmask]
-                    while True:
-                        t2 = _calendar_free(bg, t, occ_bank) if occ_bank > 1 else t
-                        if occ_bank == 1 and t2 in bg:
-                            t += 1
-                            continue
-                        t = t2
-                        if rd.get(t, 0) >= RP:
-                            t += 1
-                            continue
-                        break
-                    for k in range(occ_bank):
-                        bg[t + k] = 1
-                    rd[t] = rd.get(t, 0) + 1
-                    spm_ready[slot_] = t + spm_lat
-                    if stw is not None:
-                        stw[e, k_] = t + spm_lat
-                    if t > rl_e[src]:
-                        rl_e[src] = t
-                    pf_st[e] = t + 1
-                    if t + spm_lat > comp[e]:
-                        comp[e] = t + spm_lat
-                    if rec is not None:
-                        rec.st(e, src, slot_, t)
-                    if tracing:
-                        tr_c.append(e * 4 + 3)
-                        tr_t.append(t)
-                exact_instr += len(per_pe)
+        pref.fill(0)
+        pcs = [no_cs, no_cs]
+        for q in range(2):
+            uu = pf_u[i][q]
+            if uu >= 0:
+                pref[q] = (inst_set[uu] * cset, inst_cb[uu], pf_v0[i][q], pf_v1[i][q])
+                pcs[q] = coef_slot_np[inst_pass[uu]]
+        if logging and log.shape[0] < var.n_log:
+            log = np.zeros((var.n_log, engine.LOG_WIDTH), dtype=np.int64)
+        if logging and hop_log.shape[0] < var.n_hops:
+            hop_log = np.zeros(var.n_hops, dtype=np.int64)
+        stw = np.zeros((n_pe, var.st_count), dtype=np.int64)
+        comp = np.zeros(n_pe, dtype=np.int64)
+        ext, n_ins, n_log, n_hop, bad = engine.run_iteration(
+            var.steps,
+            var.ld_ptr,
+            var.ld_rows,
+            var.xf_rows,
+            routes_np,
+            var.cp_ptr,
+            var.cp_rows,
+            var.st_rows,
+            it_base[i],
+            tag_lbs,
+            C_DMA if p == 0 else C_SPM,
+            pref,
+            pcs[0],
+            pcs[1],
+            rr,
+            rl,
+            rc,
+            pf,
+            fu_free,
+            spm_np,
+            cal_keys,
+            cal_vals,
+            cal_ovf,
+            floor,
+            layout,
+            stalls,
+            comp,
+            stw,
+            log,
+            hop_log,
+            logging,
+        )
+        if bad:
+            raise RuntimeError(f"timing engine: {bad} requests before the reservation floor in iteration {i}")
+        exact_instr += n_ins
+        if logging:
+            feed_log(i, S, b, comp, log[:n_log], hop_log[:n_hop])
         comp_hist[i] = comp
-        if rec is not None:
-            rec.end(i, b, comp)
-        m_ = max(comp)
+        m_ = int(comp.max())
         if m_ > pe_end[0]:
             pe_end[0] = m_
-        if stw is not None:
+        if fast_forward:
             it_stw[i] = stw
             it_ext[i] = ext
         exact_iters += 1
@@ -1019,8 +898,8 @@ def simulate_timing(
     # ---- drain: remaining DMA (stores of the last batches) ----
     issue_dma_until(len(program.dma) - 1)
     end = max([pe_end[0], *dma_done])
-    drain = sum(end - pf_cp[e] for e in range(n_pe))
-    stall_d = {c: stalls[k] for k, c in enumerate(CAUSES)}
+    drain = int((end - pf_cp).sum())
+    stall_d = {c: int(stalls[k]) for k, c in enumerate(CAUSES)}
     stall_d[DRAIN] = drain
     per_pass = np.bincount(sch.pass_, minlength=len(program.templates))
     n_compute = sum(
@@ -1043,7 +922,7 @@ def simulate_timing(
         cycles=int(end),
         stalls=stall_d,
         compute_issues=n_compute,
-        pe_last_compute=list(pf_cp),
+        pe_last_compute=pf_cp.tolist(),
         dma_busy_cycles=dma_busy,
         link_busy_cycles=link_busy,
         spm_bank_busy_cycles=bank_busy,
