@@ -15,8 +15,7 @@ from which the timing module feeds the event recorder and the activity trace.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 #: cycles per reservation ring (a power of two; only a fast path: collisions go to the overflow table)
 RING_BITS = 11
@@ -38,102 +37,136 @@ _LD, _XF, _CP, _ST = 0, 1, 2, 3
 STEP_CODES = {"ld": _LD, "xfer": _XF, "compute": _CP, "st": _ST}
 
 
-def new_overflow() -> Dict:
-    return Dict.empty(key_type=types.int64, value_type=types.int64)
+class Reservations:
+    """Every shared resource's reservation table: `keys` / `vals` (resources x RING: the cycle and its count
+    in slot cycle mod RING, -1 when empty) and the overflow, an open-addressing hash table (`ovf_keys`: cycle
+    * OVF_STRIDE + resource, -1 when empty; `ovf_n`: [entries]). Only whole-table operations live here; the
+    engine reads and writes single reservations."""
+
+    def __init__(self, n_res: int, ovf_capacity: int = 1 << 10) -> None:
+        assert n_res < OVF_STRIDE
+        self.keys = np.full((n_res, RING), -1, dtype=np.int64)
+        self.vals = np.zeros((n_res, RING), dtype=np.int64)
+        self._new_overflow(ovf_capacity)
+
+    def _new_overflow(self, capacity: int) -> None:
+        self.ovf_keys = np.full(capacity, -1, dtype=np.int64)
+        self.ovf_vals = np.zeros(capacity, dtype=np.int64)
+        self.ovf_n = np.zeros(1, dtype=np.int64)
+
+    def _overflow_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        used = self.ovf_keys >= 0
+        ok = self.ovf_keys[used]
+        return ok % OVF_STRIDE, ok // OVF_STRIDE, self.ovf_vals[used]
+
+    def live(self, tm: int) -> np.ndarray:
+        """Every reservation at or after tm: (resource, cycle, count) rows sorted by resource, then cycle."""
+        c, s = np.nonzero(self.keys >= tm)
+        rows = [np.stack([c, self.keys[c, s], self.vals[c, s]], axis=1)]
+        if self.ovf_n[0]:
+            oc, ot, ov = self._overflow_rows()
+            keep = ot >= tm
+            rows.append(np.stack([oc[keep], ot[keep], ov[keep]], axis=1))
+        out = np.concatenate(rows).astype(np.int64)
+        return out[np.lexsort((out[:, 1], out[:, 0]))]
+
+    def rebuild(self, floor: int, shift: int = 0, extra: int = 0) -> None:
+        """Drop what is before `floor`, move the rest `shift` cycles later, and leave room in the overflow
+        for at least `extra` more entries (it is never more than half full)."""
+        dead = self.keys < floor
+        self.keys[~dead] += shift
+        self.keys[dead] = -1
+        self.vals[dead] = 0
+        if shift:  # the ring is re-laid out: slot = cycle mod RING
+            c, s = np.nonzero(self.keys >= 0)
+            k, v = self.keys[c, s], self.vals[c, s]
+            self.keys[c, s] = -1
+            self.vals[c, s] = 0
+            self.keys[c, k & RING_MASK] = k
+            self.vals[c, k & RING_MASK] = v
+        oc, ot, ov = self._overflow_rows()
+        keep = ot >= floor
+        cap = self.ovf_keys.shape[0]
+        need = 2 * (int(keep.sum()) + extra)
+        while cap < need:
+            cap *= 2
+        self._new_overflow(cap)
+        ovf_insert(
+            self.ovf_keys, self.ovf_vals, self.ovf_n, (ot[keep] + shift) * OVF_STRIDE + oc[keep], ov[keep]
+        )
+
+    def room(self, extra: int, floor: int) -> None:
+        """Make sure `extra` more overflow entries fit (the engine cannot grow the table)."""
+        if 2 * (int(self.ovf_n[0]) + extra) > self.ovf_keys.shape[0]:
+            self.rebuild(floor, 0, extra)
 
 
 @njit(cache=True)
-def cal_get(keys, vals, ovf, c, t):
+def _slot(ovf_keys, ok):
+    """The overflow slot holding key ok, or the empty slot where it would go."""
+    mask = ovf_keys.shape[0] - 1
+    h = ((ok * 0x9E3779B1) ^ (ok >> 15)) & mask
+    while ovf_keys[h] != -1 and ovf_keys[h] != ok:
+        h = (h + 1) & mask
+    return h
+
+
+@njit(cache=True)
+def ovf_insert(ovf_keys, ovf_vals, ovf_n, oks, vs):
+    for j in range(oks.shape[0]):
+        h = _slot(ovf_keys, oks[j])
+        if ovf_keys[h] == -1:
+            ovf_keys[h] = oks[j]
+            ovf_n[0] += 1
+        ovf_vals[h] += vs[j]
+
+
+@njit(cache=True)
+def cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t):
     idx = t & RING_MASK
     if keys[c, idx] == t:
         return vals[c, idx]
-    if len(ovf) == 0:
+    if ovf_n[0] == 0:
         return 0
-    return ovf.get(t * OVF_STRIDE + c, 0)
+    h = _slot(ovf_keys, t * OVF_STRIDE + c)
+    return ovf_vals[h] if ovf_keys[h] != -1 else 0
 
 
 @njit(cache=True)
-def cal_add(keys, vals, ovf, c, t, inc, floor):
+def cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, inc, floor):
     idx = t & RING_MASK
     k = keys[c, idx]
     if k == t:
         vals[c, idx] += inc
         return
-    if len(ovf) > 0:
-        ok = t * OVF_STRIDE + c
-        if ok in ovf:
-            ovf[ok] += inc
+    ok = t * OVF_STRIDE + c
+    if ovf_n[0] > 0:
+        h = _slot(ovf_keys, ok)
+        if ovf_keys[h] == ok:
+            ovf_vals[h] += inc
             return
     if k < floor:
         keys[c, idx] = t
         vals[c, idx] = inc
         return
-    ovf[t * OVF_STRIDE + c] = inc
+    h = _slot(ovf_keys, ok)
+    ovf_keys[h] = ok
+    ovf_vals[h] = inc
+    ovf_n[0] += 1
 
 
 @njit(cache=True)
-def cal_free(keys, vals, ovf, c, t, occ):
+def cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, occ):
     """First cycle >= t with `occ` consecutive free cycles of resource c."""
     while True:
         busy = False
         for k in range(occ):
-            if cal_get(keys, vals, ovf, c, t + k) != 0:
+            if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t + k) != 0:
                 t = t + k + 1
                 busy = True
                 break
         if not busy:
             return t
-
-
-@njit(cache=True)
-def cal_live(keys, vals, ovf, tm):
-    """Every reservation at or after tm: (resource, cycle, value) rows sorted by resource, then cycle."""
-    n_cal = keys.shape[0]
-    n = 0
-    for c in range(n_cal):
-        for s in range(keys.shape[1]):
-            if keys[c, s] >= tm:
-                n += 1
-    for ok in ovf:
-        if ok // OVF_STRIDE >= tm:
-            n += 1
-    out = np.empty((n, 3), dtype=np.int64)
-    j = 0
-    for c in range(n_cal):
-        for s in range(keys.shape[1]):
-            if keys[c, s] >= tm:
-                out[j, 0] = c
-                out[j, 1] = keys[c, s]
-                out[j, 2] = vals[c, s]
-                j += 1
-    for ok in ovf:
-        t = ok // OVF_STRIDE
-        if t >= tm:
-            out[j, 0] = ok - t * OVF_STRIDE
-            out[j, 1] = t
-            out[j, 2] = ovf[ok]
-            j += 1
-    order = np.argsort(out[:, 0] * (1 << 44) + out[:, 1])
-    return out[order]
-
-
-@njit(cache=True)
-def ovf_prune(ovf, floor):
-    """Drop overflow reservations before `floor` (no request reaches them any more)."""
-    dead = [ok for ok in ovf if ok // OVF_STRIDE < floor]
-    for ok in dead:
-        del ovf[ok]
-
-
-@njit(cache=True)
-def cal_rebuild(keys, vals, ovf, floor, shift):
-    """Keep the reservations at or after `floor`, each moved `shift` cycles later; the ring re-laid out."""
-    live = cal_live(keys, vals, ovf, floor)
-    keys[:, :] = -1
-    vals[:, :] = 0
-    ovf.clear()
-    for j in range(live.shape[0]):
-        cal_add(keys, vals, ovf, live[j, 0], live[j, 1] + shift, live[j, 2], floor + shift)
 
 
 @njit(cache=True)
@@ -160,7 +193,9 @@ def run_iteration(
     spm_ready,
     keys,
     vals,
-    ovf,
+    ovf_keys,
+    ovf_vals,
+    ovf_n,
     floor,
     layout,
     stalls,
@@ -245,18 +280,18 @@ def run_iteration(
                         bad += 1
                     bg = BANK0 + (slot_ & gmask)
                     while True:
-                        t2 = cal_free(keys, vals, ovf, bg, t, occ_bank)
+                        t2 = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t, occ_bank)
                         if t2 != t:
                             t = t2
                             continue
-                        if cal_get(keys, vals, ovf, WR0 + e, t + spm_lat - 1) >= WP:
+                        if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, t + spm_lat - 1) >= WP:
                             t += 1
                             continue
                         break
                     for k in range(occ_bank):
-                        cal_add(keys, vals, ovf, bg, t + k, 1, floor)
+                        cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t + k, 1, floor)
                     wk = t + spm_lat - 1
-                    cal_add(keys, vals, ovf, WR0 + e, wk, 1, floor)
+                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, wk, 1, floor)
                     pf[0, e] = t + 1
                     rr[e, dst] = t + spm_lat
                     rc[e, dst] = cause
@@ -290,33 +325,33 @@ def run_iteration(
                     bad += 1
                 c0 = LINK0 + routes[r0]
                 while True:
-                    t2 = cal_free(keys, vals, ovf, c0, t, SER)
+                    t2 = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c0, t, SER)
                     if t2 != t:
                         t = t2
                         continue
-                    if cal_get(keys, vals, ovf, RD0 + e, t) >= RP:
+                    if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) >= RP:
                         t += 1
                         continue
                     break
                 for k in range(SER):
-                    cal_add(keys, vals, ovf, c0, t + k, 1, floor)
-                cal_add(keys, vals, ovf, RD0 + e, t, 1, floor)
+                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c0, t + k, 1, floor)
+                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, 1, floor)
                 s_ = t
                 h0 = n_hop
                 for j in range(r0 + 1, r1):
                     c2 = LINK0 + routes[j]
-                    s_ = cal_free(keys, vals, ovf, c2, s_ + HOP, SER)
+                    s_ = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c2, s_ + HOP, SER)
                     for k in range(SER):
-                        cal_add(keys, vals, ovf, c2, s_ + k, 1, floor)
+                        cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c2, s_ + k, 1, floor)
                     if logging:
                         hop_log[n_hop] = s_
                         n_hop += 1
                 arr = s_ + SER - 1 + HOP
                 if rl[peer, dst] >= arr:
                     arr = rl[peer, dst] + 1
-                while cal_get(keys, vals, ovf, WR0 + peer, arr) >= WP:
+                while cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + peer, arr) >= WP:
                     arr += 1
-                cal_add(keys, vals, ovf, WR0 + peer, arr, 1, floor)
+                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + peer, arr, 1, floor)
                 rr[peer, dst] = arr + 1
                 rc[peer, dst] = _C_NOC
                 if t > rl[e, src]:
@@ -387,13 +422,13 @@ def run_iteration(
                     if t < floor:
                         bad += 1
                     while (
-                        cal_get(keys, vals, ovf, RD0 + e, t) + nr > RP
-                        or cal_get(keys, vals, ovf, WR0 + e, t + lat - 1) >= WP
+                        cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) + nr > RP
+                        or cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, t + lat - 1) >= WP
                     ):
                         t += 1
-                    cal_add(keys, vals, ovf, RD0 + e, t, nr, floor)
+                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, nr, floor)
                     wk = t + lat - 1
-                    cal_add(keys, vals, ovf, WR0 + e, wk, 1, floor)
+                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, wk, 1, floor)
                     if t0 > p3:
                         stalls[cause] += t0 - p3
                     if t > t0:
@@ -442,14 +477,14 @@ def run_iteration(
                     bad += 1
                 bg = BANK0 + (slot_ & gmask)
                 while True:
-                    t = cal_free(keys, vals, ovf, bg, t, occ_bank)
-                    if cal_get(keys, vals, ovf, RD0 + e, t) >= RP:
+                    t = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t, occ_bank)
+                    if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) >= RP:
                         t += 1
                         continue
                     break
                 for k in range(occ_bank):
-                    cal_add(keys, vals, ovf, bg, t + k, 1, floor)
-                cal_add(keys, vals, ovf, RD0 + e, t, 1, floor)
+                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t + k, 1, floor)
+                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, 1, floor)
                 spm_ready[slot_] = t + spm_lat
                 stw[e, k_] = t + spm_lat
                 if t > rl[e, src]:

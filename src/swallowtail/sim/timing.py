@@ -122,6 +122,7 @@ class _Variant:
         "st_count",
         "n_log",
         "n_hops",
+        "n_res",
     )
 
     def __init__(self, **kw) -> None:
@@ -273,6 +274,10 @@ def simulate_timing(
             st_count=n_st,
             n_log=len(ld_rows) + len(xf_rows) + len(cp_rows) + len(st_rows) + n_ld_steps * n_pe * max_pref,
             n_hops=sum(r[5] - r[4] - 1 for r in xf_rows),
+            # reservations one iteration can make (the most the overflow table may have to take)
+            n_res=(len(ld_rows) + n_ld_steps * n_pe * max_pref + len(st_rows)) * (occ_bank + 1)
+            + sum(SER * (r[5] - r[4]) + 2 for r in xf_rows)
+            + 2 * len(cp_rows),
         )
         return v
 
@@ -311,10 +316,7 @@ def simulate_timing(
     # scheduling anomalies), links, SPM bank groups
     RD0, WR0, LINK0, BANK0 = 0, n_pe, 2 * n_pe, 2 * n_pe + n_links
     n_cal = BANK0 + G
-    assert n_cal < engine.OVF_STRIDE
-    cal_keys = np.full((n_cal, engine.RING), -1, dtype=np.int64)
-    cal_vals = np.zeros((n_cal, engine.RING), dtype=np.int64)
-    cal_ovf = engine.new_overflow()
+    res = engine.Reservations(n_cal)
     layout = np.array([RD0, WR0, LINK0, BANK0, G - 1, occ_bank, spm_lat, RP, WP, SER, HOP], dtype=np.int64)
     spm_np = np.zeros(program.spm.total_slots, dtype=np.int64)
     spm_ready = spm_np
@@ -534,7 +536,7 @@ def simulate_timing(
         live = rr_a > 0
         # reservations from tm on (earlier ones can no longer conflict; the engine may have reused those
         # before the floor)
-        cal = engine.cal_live(cal_keys, cal_vals, cal_ovf, max(tm, floor_of(it_pass[i])))
+        cal = res.live(max(tm, floor_of(it_pass[i])))
         cal[:, 1] -= tm
         parts = [
             cheap_signature(i, tm),
@@ -639,7 +641,7 @@ def simulate_timing(
         """Every time in the machine state `shift` cycles later (reservations before `floor` dropped)."""
         for a in (rr, rl, pf, fu_free):
             a += shift
-        engine.cal_rebuild(cal_keys, cal_vals, cal_ovf, floor, shift)
+        res.rebuild(floor, shift)
 
     # ---- batch-level fast-forward (whole batches, DMA included) ----
     batch_sigs: dict[bytes, int] = {}
@@ -826,11 +828,12 @@ def simulate_timing(
         p = it_pass[i]
         S = slots_of[p]
         floor = floor_of(p)
-        if i % PRUNE_EVERY == 0 and len(cal_ovf):
-            engine.ovf_prune(cal_ovf, floor)
+        if i % PRUNE_EVERY == 0 and res.ovf_n[0]:
+            res.rebuild(floor)
         slot = i % S
         u = it_seq[i]
         var = variant(p, slot, inst_set[u])
+        res.room(var.n_res, floor)
         tag_lbs = comp_hist[i - S] if i >= S else no_hist  # the tag window: iteration i - S's completion
         pref.fill(0)
         pcs = [no_cs, no_cs]
@@ -866,9 +869,11 @@ def simulate_timing(
             pf,
             fu_free,
             spm_np,
-            cal_keys,
-            cal_vals,
-            cal_ovf,
+            res.keys,
+            res.vals,
+            res.ovf_keys,
+            res.ovf_vals,
+            res.ovf_n,
             floor,
             layout,
             stalls,
