@@ -67,7 +67,7 @@ from swallowtail.compiler.kernels import (
     OP_XFER,
 )
 from swallowtail.compiler.program import Program
-from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_ST, STEP_XFER
+from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_XFER
 from swallowtail.sim import engine
 from swallowtail.sim.replay import EventGraph, OrderInfeasible, Recorder, replay
 
@@ -200,6 +200,21 @@ def simulate_timing(
     # ---- variants ----
     variants: dict[tuple[int, int, int], _Variant] = {}
 
+    # per opcode: registers read, latency, FU index, initiation interval, reads a coefficient
+    n_ops = max(COMPUTE_OPS) + 1
+    op_nr = np.zeros(n_ops, dtype=np.int64)
+    op_lat_a, op_fu_a, op_ii_a = op_nr.copy(), op_nr.copy(), op_nr.copy()
+    op_coef = np.zeros(n_ops, dtype=bool)
+    for o in COMPUTE_OPS:
+        op_nr[o], op_lat_a[o], op_fu_a[o], op_ii_a[o] = (
+            COMPUTE_READS[o],
+            op_lat[o],
+            fu_index[COMPUTE_FU[o]],
+            op_ii[o],
+        )
+        op_coef[o] = o in COEF_OPS
+    pe_col = np.arange(n_pe, dtype=np.int64)[:, None]
+
     def variant(p: int, slot: int, par: int) -> _Variant:
         key = (p, slot, par)
         v = variants.get(key)
@@ -209,75 +224,75 @@ def simulate_timing(
         dbase = plan.coef_sets * cset + slot * t.data_regs
         cbase = par * cset
         steps, ld_ptr, ld_rows, xf_rows, cp_ptr, cp_rows, st_rows = [], [], [], [], [], [], []
+        n_ld = n_xf = n_cp = n_st_rows = 0
         n_st = 0
         for kind, s0, s1 in t.steps:
-            if kind in (STEP_LD, STEP_COMPUTE):
-                ptr, rows = (ld_ptr, ld_rows) if kind == STEP_LD else (cp_ptr, cp_rows)
-                steps.append((engine.STEP_CODES[kind], len(ptr), 0))
-                bounds = [len(rows)]
-                for e in range(n_pe):
-                    for i in range(s0, s1):
-                        o = int(t.op[e, i])
-                        if kind == STEP_LD:
-                            assert o == OP_LD
-                            rows.append((dbase + int(t.dst[e, i]), int(t.slot[e, i])))
-                        else:
-                            assert o in COMPUTE_OPS
-                            acc = int(t.acc[e, i])
-                            rows.append(
-                                (
-                                    COMPUTE_READS[o],
-                                    dbase + int(t.dst[e, i]),
-                                    dbase + int(t.a[e, i]),
-                                    cbase + int(t.coef[e, i]) if o in COEF_OPS else -1,
-                                    dbase + acc if acc >= 0 else -1,
-                                    op_lat[o],
-                                    fu_index[COMPUTE_FU[o]],
-                                    op_ii[o],
-                                )
-                            )
-                    bounds.append(len(rows))
-                ptr.append(bounds)
+            L = s1 - s0
+            op = t.op[:, s0:s1]
+            if kind == STEP_LD:
+                assert (op == OP_LD).all()
+                steps.append((engine.STEP_CODES[kind], len(ld_ptr), 0))
+                ld_ptr.append(n_ld + L * np.arange(n_pe + 1))
+                ld_rows.append(np.stack([dbase + t.dst[:, s0:s1], t.slot[:, s0:s1]], axis=-1).reshape(-1, 2))
+                n_ld += n_pe * L
+            elif kind == STEP_COMPUTE:
+                assert np.isin(op, COMPUTE_OPS).all()
+                steps.append((engine.STEP_CODES[kind], len(cp_ptr), 0))
+                cp_ptr.append(n_cp + L * np.arange(n_pe + 1))
+                acc = t.acc[:, s0:s1]
+                cols = [
+                    op_nr[op],
+                    dbase + t.dst[:, s0:s1],
+                    dbase + t.a[:, s0:s1],
+                    np.where(op_coef[op], cbase + t.coef[:, s0:s1], -1),
+                    np.where(acc >= 0, dbase + acc, -1),
+                    op_lat_a[op],
+                    op_fu_a[op],
+                    op_ii_a[op],
+                ]
+                cp_rows.append(np.stack(cols, axis=-1).reshape(-1, 8))
+                n_cp += n_pe * L
             else:  # transfers and stores: round-robin over the PEs (the k-th of every PE before any (k+1)-th)
-                lo = len(xf_rows) if kind == STEP_XFER else len(st_rows)
-                for k in range(s1 - s0):
-                    for e in range(n_pe):
-                        i = s0 + k
-                        o = int(t.op[e, i])
-                        if kind == STEP_XFER:
-                            assert o == OP_XFER
-                            peer = int(t.peer[e, i])
-                            r0, r1 = route_span[(e, peer)]
-                            xf_rows.append(
-                                (e, dbase + int(t.a[e, i]), dbase + int(t.dst[e, i]), peer, r0, r1)
-                            )
-                        else:
-                            assert o == OP_ST
-                            st_rows.append((e, k, dbase + int(t.a[e, i]), int(t.slot[e, i])))
-                hi = len(xf_rows) if kind == STEP_XFER else len(st_rows)
-                steps.append((engine.STEP_CODES[kind], lo, hi))
-                if kind == STEP_ST:
-                    n_st += s1 - s0
+                e_ = np.broadcast_to(pe_col, (n_pe, L))
+                if kind == STEP_XFER:
+                    assert (op == OP_XFER).all()
+                    peer = t.peer[:, s0:s1]
+                    cols = [e_, dbase + t.a[:, s0:s1], dbase + t.dst[:, s0:s1], peer]
+                    cols += [span_lo[e_, peer], span_hi[e_, peer]]
+                    xf_rows.append(np.stack(cols, axis=-1).transpose(1, 0, 2).reshape(-1, 6))
+                    steps.append((engine.STEP_CODES[kind], n_xf, n_xf + n_pe * L))
+                    n_xf += n_pe * L
+                else:
+                    assert (op == OP_ST).all()
+                    k_ = np.broadcast_to(np.arange(L), (n_pe, L))
+                    cols = [e_, k_, dbase + t.a[:, s0:s1], t.slot[:, s0:s1]]
+                    st_rows.append(np.stack(cols, axis=-1).transpose(1, 0, 2).reshape(-1, 4))
+                    steps.append((engine.STEP_CODES[kind], n_st_rows, n_st_rows + n_pe * L))
+                    n_st_rows += n_pe * L
+                    n_st += L
 
-        def arr(rows: list, width: int) -> np.ndarray:
-            return np.array(rows, dtype=np.int64).reshape(-1, width)
+        def arr(parts: list, width: int) -> np.ndarray:
+            if not parts:
+                return np.zeros((0, width), dtype=np.int64)
+            return np.ascontiguousarray(np.concatenate(parts).reshape(-1, width), dtype=np.int64)
 
-        n_ld_steps = sum(1 for k, _, _ in steps if k == engine.STEP_CODES[STEP_LD])
+        n_ld_steps = len(ld_ptr)
+        xf = arr(xf_rows, 6)
         v = variants[key] = _Variant(
-            steps=arr(steps, 3),
+            steps=arr([np.array(steps, dtype=np.int64)], 3),
             ld_ptr=arr(ld_ptr, n_pe + 1),
             ld_rows=arr(ld_rows, 2),
-            xf_rows=arr(xf_rows, 6),
+            xf_rows=xf,
             cp_ptr=arr(cp_ptr, n_pe + 1),
             cp_rows=arr(cp_rows, 8),
             st_rows=arr(st_rows, 4),
             st_count=n_st,
-            n_log=len(ld_rows) + len(xf_rows) + len(cp_rows) + len(st_rows) + n_ld_steps * n_pe * max_pref,
-            n_hops=sum(r[5] - r[4] - 1 for r in xf_rows),
+            n_log=n_ld + n_xf + n_cp + n_st_rows + n_ld_steps * n_pe * max_pref,
+            n_hops=int((xf[:, 5] - xf[:, 4] - 1).sum()),
             # reservations one iteration can make (the most the overflow table may have to take)
-            n_res=(len(ld_rows) + n_ld_steps * n_pe * max_pref + len(st_rows)) * (occ_bank + 1)
-            + sum(SER * (r[5] - r[4]) + 2 for r in xf_rows)
-            + 2 * len(cp_rows),
+            n_res=(n_ld + n_ld_steps * n_pe * max_pref + n_st_rows) * (occ_bank + 1)
+            + int((SER * (xf[:, 5] - xf[:, 4]) + 2).sum())
+            + 2 * n_cp,
         )
         return v
 
@@ -293,6 +308,10 @@ def simulate_timing(
                     route_span[(e, peer)] = (len(routes_flat), len(routes_flat) + len(r))
                     routes_flat.extend(r)
     routes_np = np.array(routes_flat, dtype=np.int64)
+    span_lo = np.zeros((n_pe, n_pe), dtype=np.int64)
+    span_hi = np.zeros((n_pe, n_pe), dtype=np.int64)
+    for (e, peer), (r0, r1) in route_span.items():
+        span_lo[e, peer], span_hi[e, peer] = r0, r1
     n_links = len(link_index)
     # the most coefficient loads one iteration appends to a load step on one PE
     max_pref = int(
