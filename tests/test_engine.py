@@ -25,13 +25,13 @@ def test_reservations_match_a_dict(ops, floors, shift):
         r.room(len(ops), floor)
         for c, off, inc in ops[step :: len(floors)]:
             t = floor + off
-            engine.cal_add(r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, c, t, inc, floor)
+            engine.cal_add(r.tables, c, t, inc, floor)
             ref[(c, t)] = ref.get((c, t), 0) + inc
         for (c, t), v in ref.items():
             if t >= floor:  # what no request can reach any more may be gone
-                assert engine.cal_get(r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, c, t) == v
+                assert engine.cal_get(r.tables, c, t) == v
         far = floor + 7 * engine.RING
-        assert engine.cal_get(r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, 1, far) == 0
+        assert engine.cal_get(r.tables, 1, far) == 0
     live = {(c, t): v for (c, t), v in ref.items() if t >= floor}
     rows = r.live(floor)
     assert {(int(c), int(t)): int(v) for c, t, v in rows} == live
@@ -41,15 +41,15 @@ def test_reservations_match_a_dict(ops, floors, shift):
         (c, t + shift): v for (c, t), v in live.items()
     }
     for (c, t), v in live.items():
-        assert engine.cal_get(r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, c, t + shift) == v
+        assert engine.cal_get(r.tables, c, t + shift) == v
 
 
 def test_first_free_window():
     r = engine.Reservations(1)
     for t in (10, 11, 13, 10 + engine.RING):  # the last one shares slot 10's ring slot: overflow
-        engine.cal_add(r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, 0, t, 1, 0)
+        engine.cal_add(r.tables, 0, t, 1, 0)
     assert r.ovf_n[0] == 1
-    args = (r.keys, r.vals, r.ovf_keys, r.ovf_vals, r.ovf_n, 0)
+    args = (r.tables, 0)
     assert engine.cal_free(*args, 10, 1) == 12
     assert engine.cal_free(*args, 10, 2) == 14
     assert engine.cal_free(*args, 9 + engine.RING, 2) == 11 + engine.RING

@@ -49,6 +49,11 @@ class Reservations:
         self.vals = np.zeros((n_res, RING), dtype=np.int64)
         self._new_overflow(ovf_capacity)
 
+    @property
+    def tables(self) -> tuple:
+        """What the engine reads and writes: (keys, vals, ovf_keys, ovf_vals, ovf_n)."""
+        return self.keys, self.vals, self.ovf_keys, self.ovf_vals, self.ovf_n
+
     def _new_overflow(self, capacity: int) -> None:
         self.ovf_keys = np.full(capacity, -1, dtype=np.int64)
         self.ovf_vals = np.zeros(capacity, dtype=np.int64)
@@ -122,7 +127,8 @@ def ovf_insert(ovf_keys, ovf_vals, ovf_n, oks, vs):
 
 
 @njit(cache=True)
-def cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t):
+def cal_get(tab, c, t):
+    keys, vals, ovf_keys, ovf_vals, ovf_n = tab
     idx = t & RING_MASK
     if keys[c, idx] == t:
         return vals[c, idx]
@@ -133,7 +139,8 @@ def cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t):
 
 
 @njit(cache=True)
-def cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, inc, floor):
+def cal_add(tab, c, t, inc, floor):
+    keys, vals, ovf_keys, ovf_vals, ovf_n = tab
     idx = t & RING_MASK
     k = keys[c, idx]
     if k == t:
@@ -156,12 +163,12 @@ def cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, inc, floor):
 
 
 @njit(cache=True)
-def cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, occ):
+def cal_free(tab, c, t, occ):
     """First cycle >= t with `occ` consecutive free cycles of resource c."""
     while True:
         busy = False
         for k in range(occ):
-            if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t + k) != 0:
+            if cal_get(tab, c, t + k) != 0:
                 t = t + k + 1
                 busy = True
                 break
@@ -170,47 +177,37 @@ def cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c, t, occ):
 
 
 @njit(cache=True)
+def _emit(log, n, kind, v1, v2=0, v3=0, v4=0, v5=0, v6=0, v7=0, v8=0, v9=0, v10=0):
+    """Write log row n: (kind, v1 .. v10); returns n + 1."""
+    log[n, 0] = kind
+    log[n, 1] = v1
+    log[n, 2] = v2
+    log[n, 3] = v3
+    log[n, 4] = v4
+    log[n, 5] = v5
+    log[n, 6] = v6
+    log[n, 7] = v7
+    log[n, 8] = v8
+    log[n, 9] = v9
+    log[n, 10] = v10
+    return n + 1
+
+
+@njit(cache=True)
 def run_iteration(
-    steps,
-    ld_ptr,
-    ld_rows,
-    xf_rows,
-    routes,
-    cp_ptr,
-    cp_rows,
-    st_rows,
-    base,
-    tag_lbs,
-    ld_cause,
-    pref,
-    pcs0,
-    pcs1,
-    rr,
-    rl,
-    rc,
-    pf,
-    fu_free,
-    spm_ready,
-    keys,
-    vals,
-    ovf_keys,
-    ovf_vals,
-    ovf_n,
-    floor,
-    layout,
-    stalls,
-    comp,
-    stw,
-    log,
-    hop_log,
-    logging,
+    program, routes, base, tag_lbs, ld_cause, pref, pcs0, pcs1, state, tab, floor, layout, out, logging
 ):
     """Issue one iteration on every PE (the rules: swallowtail.sim.timing). `steps` rows: (kind, index) --
     LD / CP: the step's row of ld_ptr / cp_ptr (per-PE ranges), XF / ST: a range of rows (already in the
     arbiter's round-robin order). `pref` rows (register base, slot base, v0, v1): the coefficient loads
     appended to every load step, slots from pcs0 / pcs1. `layout`: RD0, WR0, LINK0, BANK0, gmask, occ_bank,
-    spm_lat, RP, WP, SER, HOP. Returns (an SPM / DMA readiness bound a load, instructions, log rows, hops,
-    requests before `floor`)."""
+    spm_lat, RP, WP, SER, HOP. `program`: a variant's tables (steps, ld_ptr, ld_rows, xf_rows, cp_ptr,
+    cp_rows, st_rows); `state`: (rr, rl, rc, pf, fu_free, spm_ready); `tab`: the reservation tables
+    (Reservations.tables); `out`: (stalls, comp, stw, log, hop_log). Returns (an SPM / DMA readiness bound a
+    load, instructions, log rows, hops, requests before `floor`)."""
+    steps, ld_ptr, ld_rows, xf_rows, cp_ptr, cp_rows, st_rows = program
+    rr, rl, rc, pf, fu_free, spm_ready = state
+    stalls, comp, stw, log, hop_log = out
     RD0, WR0, LINK0, BANK0 = layout[0], layout[1], layout[2], layout[3]
     gmask, occ_bank, spm_lat, RP, WP, SER, HOP = (
         layout[4],
@@ -280,32 +277,25 @@ def run_iteration(
                         bad += 1
                     bg = BANK0 + (slot_ & gmask)
                     while True:
-                        t2 = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t, occ_bank)
+                        t2 = cal_free(tab, bg, t, occ_bank)
                         if t2 != t:
                             t = t2
                             continue
-                        if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, t + spm_lat - 1) >= WP:
+                        if cal_get(tab, WR0 + e, t + spm_lat - 1) >= WP:
                             t += 1
                             continue
                         break
                     for k in range(occ_bank):
-                        cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t + k, 1, floor)
+                        cal_add(tab, bg, t + k, 1, floor)
                     wk = t + spm_lat - 1
-                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, wk, 1, floor)
+                    cal_add(tab, WR0 + e, wk, 1, floor)
                     pf[0, e] = t + 1
                     rr[e, dst] = t + spm_lat
                     rc[e, dst] = cause
                     if t + spm_lat > comp[e]:
                         comp[e] = t + spm_lat
                     if logging:
-                        log[n_log, 0] = LOG_LD
-                        log[n_log, 1] = e
-                        log[n_log, 2] = dst
-                        log[n_log, 3] = slot_
-                        log[n_log, 4] = t
-                        log[n_log, 5] = wk
-                        log[n_log, 6] = data_cause
-                        n_log += 1
+                        n_log = _emit(log, n_log, LOG_LD, e, dst, slot_, t, wk, data_cause)
         elif kind == _XF:
             lo, hi = steps[si, 1], steps[si, 2]
             for row in range(lo, hi):
@@ -325,33 +315,33 @@ def run_iteration(
                     bad += 1
                 c0 = LINK0 + routes[r0]
                 while True:
-                    t2 = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c0, t, SER)
+                    t2 = cal_free(tab, c0, t, SER)
                     if t2 != t:
                         t = t2
                         continue
-                    if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) >= RP:
+                    if cal_get(tab, RD0 + e, t) >= RP:
                         t += 1
                         continue
                     break
                 for k in range(SER):
-                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c0, t + k, 1, floor)
-                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, 1, floor)
+                    cal_add(tab, c0, t + k, 1, floor)
+                cal_add(tab, RD0 + e, t, 1, floor)
                 s_ = t
                 h0 = n_hop
                 for j in range(r0 + 1, r1):
                     c2 = LINK0 + routes[j]
-                    s_ = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, c2, s_ + HOP, SER)
+                    s_ = cal_free(tab, c2, s_ + HOP, SER)
                     for k in range(SER):
-                        cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, c2, s_ + k, 1, floor)
+                        cal_add(tab, c2, s_ + k, 1, floor)
                     if logging:
                         hop_log[n_hop] = s_
                         n_hop += 1
                 arr = s_ + SER - 1 + HOP
                 if rl[peer, dst] >= arr:
                     arr = rl[peer, dst] + 1
-                while cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + peer, arr) >= WP:
+                while cal_get(tab, WR0 + peer, arr) >= WP:
                     arr += 1
-                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + peer, arr, 1, floor)
+                cal_add(tab, WR0 + peer, arr, 1, floor)
                 rr[peer, dst] = arr + 1
                 rc[peer, dst] = _C_NOC
                 if t > rl[e, src]:
@@ -362,18 +352,7 @@ def run_iteration(
                 if arr + 1 > comp[peer]:
                     comp[peer] = arr + 1
                 if logging:
-                    log[n_log, 0] = LOG_XF
-                    log[n_log, 1] = e
-                    log[n_log, 2] = src
-                    log[n_log, 3] = peer
-                    log[n_log, 4] = dst
-                    log[n_log, 5] = r0
-                    log[n_log, 6] = r1
-                    log[n_log, 7] = t
-                    log[n_log, 8] = h0
-                    log[n_log, 9] = n_hop
-                    log[n_log, 10] = arr
-                    n_log += 1
+                    n_log = _emit(log, n_log, LOG_XF, e, src, peer, dst, r0, r1, t, h0, n_hop, arr)
             n_ins += hi - lo
         elif kind == _CP:
             r = steps[si, 1]
@@ -421,14 +400,11 @@ def run_iteration(
                     t0 = t
                     if t < floor:
                         bad += 1
-                    while (
-                        cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) + nr > RP
-                        or cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, t + lat - 1) >= WP
-                    ):
+                    while cal_get(tab, RD0 + e, t) + nr > RP or cal_get(tab, WR0 + e, t + lat - 1) >= WP:
                         t += 1
-                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, nr, floor)
+                    cal_add(tab, RD0 + e, t, nr, floor)
                     wk = t + lat - 1
-                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, WR0 + e, wk, 1, floor)
+                    cal_add(tab, WR0 + e, wk, 1, floor)
                     if t0 > p3:
                         stalls[cause] += t0 - p3
                     if t > t0:
@@ -446,17 +422,7 @@ def run_iteration(
                     if t + lat > ce:
                         ce = t + lat
                     if logging:
-                        log[n_log, 0] = LOG_CP
-                        log[n_log, 1] = e
-                        log[n_log, 2] = fu
-                        log[n_log, 3] = nr
-                        log[n_log, 4] = dst
-                        log[n_log, 5] = a
-                        log[n_log, 6] = cr
-                        log[n_log, 7] = acc
-                        log[n_log, 8] = t
-                        log[n_log, 9] = wk
-                        n_log += 1
+                        n_log = _emit(log, n_log, LOG_CP, e, fu, nr, dst, a, cr, acc, t, wk)
                 n_ins += hi - lo
                 pf[3, e] = p3
                 comp[e] = ce
@@ -477,14 +443,14 @@ def run_iteration(
                     bad += 1
                 bg = BANK0 + (slot_ & gmask)
                 while True:
-                    t = cal_free(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t, occ_bank)
-                    if cal_get(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t) >= RP:
+                    t = cal_free(tab, bg, t, occ_bank)
+                    if cal_get(tab, RD0 + e, t) >= RP:
                         t += 1
                         continue
                     break
                 for k in range(occ_bank):
-                    cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, bg, t + k, 1, floor)
-                cal_add(keys, vals, ovf_keys, ovf_vals, ovf_n, RD0 + e, t, 1, floor)
+                    cal_add(tab, bg, t + k, 1, floor)
+                cal_add(tab, RD0 + e, t, 1, floor)
                 spm_ready[slot_] = t + spm_lat
                 stw[e, k_] = t + spm_lat
                 if t > rl[e, src]:
@@ -493,11 +459,6 @@ def run_iteration(
                 if t + spm_lat > comp[e]:
                     comp[e] = t + spm_lat
                 if logging:
-                    log[n_log, 0] = LOG_ST
-                    log[n_log, 1] = e
-                    log[n_log, 2] = src
-                    log[n_log, 3] = slot_
-                    log[n_log, 4] = t
-                    n_log += 1
+                    n_log = _emit(log, n_log, LOG_ST, e, src, slot_, t)
             n_ins += hi - lo
     return ext, n_ins, n_log, n_hop, bad

@@ -111,23 +111,16 @@ class TimingStats:
 class _Variant:
     """A pass template resolved for one (tag slot, coefficient parity), as the compiled engine's tables."""
 
-    __slots__ = (
-        "steps",
-        "ld_ptr",
-        "ld_rows",
-        "xf_rows",
-        "cp_ptr",
-        "cp_rows",
-        "st_rows",
-        "st_count",
-        "n_log",
-        "n_hops",
-        "n_res",
-    )
+    __slots__ = ("tables", "st_count", "n_log", "n_hops", "n_res")
 
-    def __init__(self, **kw) -> None:
-        for k, v in kw.items():
-            setattr(self, k, v)
+    def __init__(self, tables: tuple, st_count: int, n_log: int, n_hops: int, n_res: int) -> None:
+        self.tables = (
+            tables  # (steps, ld_ptr, ld_rows, xf_rows, cp_ptr, cp_rows, st_rows): engine.run_iteration
+        )
+        self.st_count = st_count
+        self.n_log = n_log
+        self.n_hops = n_hops
+        self.n_res = n_res
 
 
 def event_graph(program: Program) -> EventGraph:
@@ -278,14 +271,17 @@ def simulate_timing(
 
         n_ld_steps = len(ld_ptr)
         xf = arr(xf_rows, 6)
+        tables = (
+            arr([np.array(steps, dtype=np.int64)], 3),
+            arr(ld_ptr, n_pe + 1),
+            arr(ld_rows, 2),
+            xf,
+            arr(cp_ptr, n_pe + 1),
+            arr(cp_rows, 8),
+            arr(st_rows, 4),
+        )
         v = variants[key] = _Variant(
-            steps=arr([np.array(steps, dtype=np.int64)], 3),
-            ld_ptr=arr(ld_ptr, n_pe + 1),
-            ld_rows=arr(ld_rows, 2),
-            xf_rows=xf,
-            cp_ptr=arr(cp_ptr, n_pe + 1),
-            cp_rows=arr(cp_rows, 8),
-            st_rows=arr(st_rows, 4),
+            tables=tables,
             st_count=n_st,
             n_log=n_ld + n_xf + n_cp + n_st_rows + n_ld_steps * n_pe * max_pref,
             n_hops=int((xf[:, 5] - xf[:, 4] - 1).sum()),
@@ -339,6 +335,7 @@ def simulate_timing(
     layout = np.array([RD0, WR0, LINK0, BANK0, G - 1, occ_bank, spm_lat, RP, WP, SER, HOP], dtype=np.int64)
     spm_np = np.zeros(program.spm.total_slots, dtype=np.int64)
     spm_ready = spm_np
+    state = (rr, rl, rc, pf, fu_free, spm_np)  # the engine's view of the machine (arrays updated in place)
     comp_hist: list[np.ndarray | None] = [None] * n_it  # per iteration: completion per PE
     stalls = np.zeros(len(CAUSES), dtype=np.int64)
     pe_end = [0]  # latest completion of any iteration on any PE
@@ -868,38 +865,19 @@ def simulate_timing(
         stw = np.zeros((n_pe, var.st_count), dtype=np.int64)
         comp = np.zeros(n_pe, dtype=np.int64)
         ext, n_ins, n_log, n_hop, bad = engine.run_iteration(
-            var.steps,
-            var.ld_ptr,
-            var.ld_rows,
-            var.xf_rows,
+            var.tables,
             routes_np,
-            var.cp_ptr,
-            var.cp_rows,
-            var.st_rows,
             it_base[i],
             tag_lbs,
             C_DMA if p == 0 else C_SPM,
             pref,
             pcs[0],
             pcs[1],
-            rr,
-            rl,
-            rc,
-            pf,
-            fu_free,
-            spm_np,
-            res.keys,
-            res.vals,
-            res.ovf_keys,
-            res.ovf_vals,
-            res.ovf_n,
+            state,
+            res.tables,
             floor,
             layout,
-            stalls,
-            comp,
-            stw,
-            log,
-            hop_log,
+            (stalls, comp, stw, log, hop_log),
             logging,
         )
         if bad:
