@@ -1,5 +1,7 @@
 """Cycle-level timing engine: executes a Program instruction by instruction with exact resource modelling,
-and fast-forwards the periodic steady state of the software pipeline.
+and fast-forwards the periodic steady state of the software pipeline. The instruction-by-instruction part of
+an iteration runs compiled (`swallowtail.sim.engine`); this module drives it: iteration order, DMA,
+fast-forward, the event recorder and the trace.
 
 What is modelled (every number from the arch spec, plus `MachineModel`'s named assumptions):
 
