@@ -336,7 +336,6 @@ def simulate_timing(
     res = engine.Reservations(n_cal)
     layout = np.array([RD0, WR0, LINK0, BANK0, G - 1, occ_bank, spm_lat, RP, WP, SER, HOP], dtype=np.int64)
     spm_np = np.zeros(program.spm.total_slots, dtype=np.int64)
-    spm_ready = spm_np
     state = (rr, rl, rc, pf, fu_free, spm_np)  # the engine's view of the machine (arrays updated in place)
     comp_hist: list[np.ndarray | None] = [None] * n_it  # per iteration: completion per PE
     stalls = np.zeros(len(CAUSES), dtype=np.int64)
@@ -417,7 +416,10 @@ def simulate_timing(
     inst_cb = program.instance_coef_base.tolist()
     inst_pass = program.instance_pass.tolist()
     inst_set = program.instance_set.tolist()
-    coef_slot = [t.coef_slot.tolist() for t in program.templates]
+    # per pass: (PEs, coefficient registers) -> SPM slot offset of the coefficient
+    coef_slot = [
+        np.ascontiguousarray(t.coef_slot, dtype=np.int64).reshape(n_pe, -1) for t in program.templates
+    ]
     uses_xfer = [t.plan.cross_stages > 0 for t in program.templates]
     st_offsets = [
         np.array(
@@ -619,11 +621,9 @@ def simulate_timing(
             for q in range(2):
                 u = pf_u[x][q]
                 if u >= 0:
-                    cs = coef_slot[inst_pass[u]]
-                    for e in range(n_pe):
-                        for v in range(pf_v0[x][q], pf_v1[x][q]):
-                            if spm_ready[inst_cb[u] + cs[e][v]] > tm:
-                                return i
+                    cs = coef_slot[inst_pass[u]][:, pf_v0[x][q] : pf_v1[x][q]]
+                    if cs.size and int(spm_np[inst_cb[u] + cs].max()) > tm:
+                        return i
         shift = K * T
         _apply_shift(shift, floor_of(p))
         if i + K * m < n_it:
@@ -788,9 +788,6 @@ def simulate_timing(
     # ---- the engine's per-iteration inputs ----
     no_hist = np.zeros(n_pe, dtype=np.int64)
     pref = np.zeros((2, 4), dtype=np.int64)  # coefficient loads: (register base, slot base, v0, v1) x 2
-    coef_slot_np = [
-        np.ascontiguousarray(t.coef_slot, dtype=np.int64).reshape(n_pe, -1) for t in program.templates
-    ]
     no_cs = np.zeros((n_pe, 1), dtype=np.int64)
     logging = rec is not None or tracing
     log = np.zeros((1, engine.LOG_WIDTH), dtype=np.int64)
@@ -859,7 +856,7 @@ def simulate_timing(
             uu = pf_u[i][q]
             if uu >= 0:
                 pref[q] = (inst_set[uu] * cset, inst_cb[uu], pf_v0[i][q], pf_v1[i][q])
-                pcs[q] = coef_slot_np[inst_pass[uu]]
+                pcs[q] = coef_slot[inst_pass[uu]]
         if logging and log.shape[0] < var.n_log:
             log = np.zeros((var.n_log, engine.LOG_WIDTH), dtype=np.int64)
         if logging and hop_log.shape[0] < var.n_hops:
