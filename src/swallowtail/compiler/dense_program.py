@@ -25,8 +25,8 @@ Row-wise operators (softmax, LayerNorm, elementwise)::
 
     one iteration = PEs x 8 rows, PE e owns row group e (no NoC traffic: a row is in one lane);
     block instance = a chunk of w columns (w vectors); passes sweep the chunks:
-      softmax     max (MAX tree, running max in the SPM) -> exp-sum (SUB, EXP, ADD tree; exp stored)
-                  -> scale (RECIP of the sum, VMUL)
+      softmax     max-sum (MAX tree, SUB, EXP, ADD tree; online: the running sum rescaled by
+                  EXP(m - m') when the running max grows; RECIP of the sum) -> scale (SUB, EXP, VMUL)
       LayerNorm   stats (ADD tree of x, VMUL x x + ADD tree: running sums) -> normalise
                   (mean = s1 / n, var = s2 / n - mean^2, RSQRT(var + eps), SUB, VMUL, MUL gamma, ADDK beta)
       add / mul   LD x, x2 -> ADD / VMUL -> ST; bias add: ADDK by element; scale: MUL by element
@@ -315,7 +315,7 @@ class DenseLayout:
     pass_index: tuple[tuple[int, int], ...] = ()
     # row-wise: the phases the passes sweep (pass_index[p][1] indexes it): ("map",) for an elementwise op,
     # ("row",) for a reduction whose whole row sits in registers (one pass), otherwise a chunked reduction:
-    # ("max", "exp-sum", "scale") | ("stats", "normalise"), each phase a sweep over the n_cchunks chunks
+    # ("max-sum", "scale") | ("stats", "normalise"), each phase a sweep over the n_cchunks chunks
     phases: tuple[str, ...] = ()
     # row-wise: whether the template builders' register demand fits the RF (the layout's w was chosen so)
     data_regs: int = 0  # most data registers of a pass template (per tag slot)
@@ -565,7 +565,7 @@ ROW_REDUCE_CHUNK = 64
 #: leave where some width allows it (a smaller chunk is preferred to a single iteration in flight)
 REDUCE_MIN_TAGS = 2
 #: the phases of a chunked reduction (one pass per phase and column chunk, phase-major)
-SOFTMAX_PHASES = ("max", "exp-sum", "scale")
+SOFTMAX_PHASES = ("max-sum", "scale")
 LAYERNORM_PHASES = ("stats", "normalise")
 #: state slots of a chunked reduction per row group (softmax: running max, running sum -> 1 / sum;
 #: LayerNorm: running sum, running sum of squares -> mean, rstd)
@@ -586,7 +586,7 @@ def _rowwise_demand(kind: str, w: int, n: int, chunked: bool, lanes: int) -> tup
     """(data registers per tag slot, coefficient vectors per set, coefficient sets) of the most demanding
     pass template of a row-wise op with chunk width w (`_rowwise` asserts that its templates agree)."""
     if kind == "softmax":
-        return ((w + 2 + _chains_regs(w)) if chunked else (n + 2 * _chains_for(n))), 0, 1
+        return ((w + 4 + 2 * _chains_regs(w)) if chunked else (n + 2 * _chains_for(n))), 0, 1
     if kind == "layernorm":
         if chunked:
             return max(w + _chains_regs(w) + _sumsq_regs(w) + 4, w + 2), -(-2 * w // lanes), 2
@@ -748,44 +748,50 @@ def _sumsq(s: _Stream, regs: list[int], final: bool) -> int:
 
 
 def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int) -> None:
-    """One pass of a chunked softmax over chunk j (of J) of w vectors; state S+0 = running max, S+1 = running
-    sum (the last exp-sum pass stores 1 / sum).
-      max      m = max(m, MAX over the chunk)
-      exp-sum  e = EXP(x - m) -> y;  s = s + sum e  (last chunk: s = RECIP(s))
-      scale    y = e * (1 / s)"""
+    """One pass of a chunked (online) softmax over chunk j (of J) of w vectors; state S+0 = running max m,
+    S+1 = running sum of exp(x - m) (the last max-sum pass stores 1 / sum instead).
+      max-sum  m' = max(m, MAX over the chunk);  s = s EXP(m - m') + sum EXP(x - m')  (last chunk: RECIP)
+      scale    y = EXP(x - m) (1 / s)
+    Two sweeps over x (one load per element each, one store), against three for max / exp-sum / scale with
+    the exponentials stored: the SPM, not the special-function unit, binds a chunked softmax."""
     xs = list(range(x, x + w))
-    if phase == "max":
-        m = -1
+    if phase == "max-sum":
+        m_old = s_old = -1
         if j > 0:
-            m = s.reg()
-            s.ld(m, S)
-        t = _reduce(s, OP_MAX, xs, final=j == 0)
-        if j > 0:
-            s.op(OP_MAX, t, t, m, final=True)
-        s.st(t, S)
-    elif phase == "exp-sum":
-        m = s.reg()
-        s.ld(m, S)
-        tot = -1
-        if j > 0:
-            tot = s.reg()
-            s.ld(tot, S + 1)
+            m_old, s_old = s.reg(), s.reg()
+            s.ld(m_old, S)
+            s.ld(s_old, S + 1)
+        m = _reduce(s, OP_MAX, xs, final=False)
+        if j > 0 or m in xs:  # the running max in a register of its own (the x registers are overwritten)
+            mn = s.reg()
+            s.op(OP_MAX, mn, m, m_old if j > 0 else m, final=True)
+            m = mn
+        else:
+            s.mark_final()
         for r in xs:
             s.op(OP_SUB, r, r, m)
         for r in xs:
-            s.op(OP_EXP, r, r, final=True)  # stored: fp16
-        t = _reduce(s, OP_ADD, xs, final=j == 0 and J > 1)
+            s.op(OP_EXP, r, r, final=j == 0 and w == 1)
+        t = _reduce(s, OP_ADD, xs, final=j == 0)
         if j > 0:
-            s.op(OP_ADD, t, t, tot, final=j < J - 1)
+            d = s.reg()
+            s.op(OP_SUB, d, m_old, m)
+            s.op(OP_EXP, d, d)
+            s.op(OP_VMUL, s_old, s_old, d)
+            s.op(OP_ADD, t, t, s_old, final=j < J - 1)
         if j == J - 1:
             s.op(OP_RECIP, t, t, final=True)
-        for i, r in enumerate(xs):
-            s.st(r, Y + i)
+        s.st(m, S)
         s.st(t, S + 1)
     else:
         assert phase == "scale"
-        r = s.reg()
+        m, r = s.reg(), s.reg()
+        s.ld(m, S)
         s.ld(r, S + 1)
+        for q in xs:
+            s.op(OP_SUB, q, q, m)
+        for q in xs:
+            s.op(OP_EXP, q, q)
         for q in xs:
             s.op(OP_VMUL, q, q, r, final=True)
         for i, q in enumerate(xs):

@@ -542,9 +542,12 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
       |err| <= |h| (|v| dv + u |t| + 2 u |1 + t|) + u |y|, times (1 + u)^8 for the second-order terms.
     - softmax / LayerNorm chunked (rows longer than one chunk of w, running statistics in the SPM): the same
       bounds with the sum's chain depth d = ceil(w / c) + ceil(log2 c) + (chunks - 1) (c = 4 chains; each
-      later chunk adds its partial sum into the stored running sum: one more rounding); the stored
-      exponentials, running sums, 1 / sum, mean and rstd are fp16 in both modes, which the bounds (u = 2^-11
-      for every rounding of a reduction, in both modes) already count.
+      later chunk adds its partial sum into the stored running sum: one more rounding); the stored running
+      sums, 1 / sum, mean and rstd are fp16 in both modes, which the bounds (u = 2^-11 for every rounding of
+      a reduction, in both modes) already count. The online softmax rescales the running sum by
+      EXP(m - m') at each later chunk (a rounded difference, EXP and VMUL: (1 + u)^2 e^(u |m - m'|) per
+      chunk, and the |m - m'| add up to at most max|x - m|) and exponentiates x - m' against the running
+      max m' <= m (|x - m'| <= |x - m|): delta_s gains (1 + u)^(2 (chunks - 1)) e^(u max|x - m|).
     - LayerNorm (first order in u, stated as such): errors of the mean (chain depth d1 + 2 roundings),
       of E[x^2] (d2 + 2), of var = E[x^2] - mean^2 and rsqrt (half the relative variance error + u), then
       the four roundings of (x - mean) rstd gamma + beta; fp16 rounds the eps of 1e-12 to 0.
@@ -575,7 +578,10 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     if kind == "softmax":
         dx = np.abs(x - x.max(axis=1, keepdims=True))
         e_rel = (1 + U16) ** 2 * np.exp(U16 * dx) - 1
-        ds = (1 + U16) ** (2 + depth) * np.exp(U16 * dx.max(axis=1, keepdims=True)) - 1
+        rescales = n_chunks - 1  # the online running sum's EXP(m - m') factors
+        ds = (1 + U16) ** (2 + depth + 2 * rescales) * np.exp(
+            U16 * (1 + (rescales > 0)) * dx.max(axis=1, keepdims=True)
+        ) - 1
         rel = (1 + e_rel) * (1 + U16) ** 2 / (1 - ds) - 1
         return rel * np.abs(ref) + slack
     if kind == "gelu":
