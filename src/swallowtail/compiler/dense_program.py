@@ -34,7 +34,10 @@ Row-wise operators (softmax, LayerNorm, elementwise)::
                   ADDK 1, VMUL (8 instructions, 1 special)
       relu        MUL x 0, MAX
     Running statistics live in a per-row-group state region of the SPM; the first chunk of a reduction has
-    its own template (no state to read), so a reduction phase is two passes ("first", "rest").
+    its own template (no state to read), so a reduction phase is two passes ("first", "rest"). Around the
+    special-function unit (EXP, TANH: one issue per initiation interval, long latency) the per-element
+    instructions are software-pipelined (`_Skew`): producers run ahead, consumers behind, so the in-order
+    compute pipeline issues them between the special ops instead of waiting for each result.
 
 Every PE runs the same instruction sequence (the engine and the value executor need equal step structure);
 loads and stores of a PE are rotated over the SPM bank groups by the PE index (as `template.bank_order`).
@@ -286,6 +289,56 @@ def _tree(s: _Stream, o: int, regs: list[int], final: bool = False) -> int:
             nxt.append(cur[-1])
         cur = nxt
     return cur[0]
+
+
+@dataclass(frozen=True)
+class _Skew:
+    """Software pipelining around the special-function unit (one issue per `ii` cycles, `latency` cycles):
+    the per-element instructions before a special op run `lead` elements ahead of it, those consuming its
+    result `lag` elements behind, so that the in-order compute pipeline fills the cycles between special
+    issues instead of waiting for each result (the order changes, the instructions do not)."""
+
+    ii: int
+    lead: int  # elements ahead: ceil(latency of the producing add / ii)
+    lag: int  # elements behind: ceil(special latency / ii)
+
+    @classmethod
+    def of(cls, arch: DataflowArch) -> _Skew:
+        sp, add = arch.pe.fus["special"], arch.pe.fus["add"]
+        return cls(
+            sp.initiation_interval,
+            -(-add.latency // sp.initiation_interval),
+            -(-sp.latency // sp.initiation_interval),
+        )
+
+
+def _skewed(w: int, stages: list[tuple[int, Any]]) -> None:
+    """Emit stage(i) for i < w with each stage shifted by its offset (elements): slot k emits, in stage
+    order, stage(k - offset) -- an element's instructions keep their order when offsets grow with the
+    dependency (a producer's offset < its consumer's)."""
+    lo = min(off for off, _ in stages)
+    hi = max(off for off, _ in stages)
+    for k in range(lo, w + hi):
+        for off, emit in stages:
+            i = k - off
+            if 0 <= i < w:
+                emit(i)
+
+
+def _chain_skewed(s: _Stream, o: int, regs: list[int], acc: list[int]) -> list[Any]:
+    """`_chain`'s per-element instructions (before its final tree), as a stage for `_skewed`: element i's
+    op (acc[i - m] = regs[i - m] o regs[i] for m <= i < 2m, acc[i % m] o= regs[i] after) needs regs[i]
+    and earlier ones only."""
+    m = len(acc)
+    assert len(regs) >= 2 * m
+
+    def emit(i: int) -> None:
+        if m <= i < 2 * m:
+            s.op(o, acc[i - m], regs[i - m], regs[i])
+        elif i >= 2 * m:
+            s.op(o, acc[i % m], acc[i % m], regs[i])
+
+    return emit
 
 
 # ---- the layout (where tensors sit in the SPM) ----------------------------------------------------------
@@ -678,6 +731,7 @@ def _rowwise(
     kind = spec.kind
     w, J, rec, fields = layout.w, layout.n_cchunks, layout.rec, layout.fields
     n_coef = {"add-bias": w, "scale": 1, "relu": 1, "gelu": 4, "layernorm": 2 * n + 2}.get(kind, 0)
+    sk = _Skew.of(arch)
     templates = []
     for p, (j, ph) in enumerate(layout.pass_index):
         phase = layout.phases[ph]
@@ -693,17 +747,17 @@ def _rowwise(
             if layout.chunked:
                 S = e * rec + fields["s"]
                 if kind == "softmax":
-                    _softmax_chunk(s, phase, x, w, j, J, S, Y)
+                    _softmax_chunk(s, phase, x, w, j, J, S, Y, sk)
                 else:
                     _layernorm_chunk(s, phase, x, w, j, J, S, Y)
                 streams.append(s)
                 continue
             if kind == "softmax":
-                _softmax(s, x, w)
+                _softmax(s, x, w, sk)
             elif kind == "layernorm":
                 _layernorm(s, x, w)
             else:
-                _elementwise(s, kind, x, w, X2)
+                _elementwise(s, kind, x, w, X2, sk)
             for i in range(w):
                 s.st(x + i, Y + i)
             streams.append(s)
@@ -747,13 +801,13 @@ def _sumsq(s: _Stream, regs: list[int], final: bool) -> int:
     return out
 
 
-def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int) -> None:
+def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int, sk: _Skew) -> None:
     """One pass of a chunked (online) softmax over chunk j (of J) of w vectors; state S+0 = running max m,
     S+1 = running sum of exp(x - m) (the last max-sum pass stores 1 / sum instead).
       max-sum  m' = max(m, MAX over the chunk);  s = s EXP(m - m') + sum EXP(x - m')  (last chunk: RECIP)
       scale    y = EXP(x - m) (1 / s)
     Two sweeps over x (one load per element each, one store), against three for max / exp-sum / scale with
-    the exponentials stored: the SPM, not the special-function unit, binds a chunked softmax."""
+    the exponentials stored. SUB, EXP and what consumes the EXP are software-pipelined (`_Skew`)."""
     xs = list(range(x, x + w))
     if phase == "max-sum":
         m_old = s_old = -1
@@ -768,11 +822,19 @@ def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: in
             m = mn
         else:
             s.mark_final()
-        for r in xs:
-            s.op(OP_SUB, r, r, m)
-        for r in xs:
-            s.op(OP_EXP, r, r, final=j == 0 and w == 1)
-        t = _reduce(s, OP_ADD, xs, final=j == 0)
+        stages = [
+            (0, lambda i: s.op(OP_EXP, xs[i], xs[i], final=j == 0 and w == 1)),
+            (-sk.lead, lambda i: s.op(OP_SUB, xs[i], xs[i], m)),
+        ]
+        t = xs[0]
+        if w >= 2:
+            acc = [s.reg() for _ in range(_chains_for(w))]
+            stages.append((sk.lag, _chain_skewed(s, OP_ADD, xs, acc)))
+        _skewed(w, stages)
+        if w >= 2:
+            t = _tree(s, OP_ADD, acc)
+            if j == 0:
+                s.mark_final()
         if j > 0:
             d = s.reg()
             s.op(OP_SUB, d, m_old, m)
@@ -788,12 +850,14 @@ def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: in
         m, r = s.reg(), s.reg()
         s.ld(m, S)
         s.ld(r, S + 1)
-        for q in xs:
-            s.op(OP_SUB, q, q, m)
-        for q in xs:
-            s.op(OP_EXP, q, q)
-        for q in xs:
-            s.op(OP_VMUL, q, q, r, final=True)
+        _skewed(
+            w,
+            [
+                (0, lambda i: s.op(OP_EXP, xs[i], xs[i])),
+                (-sk.lead, lambda i: s.op(OP_SUB, xs[i], xs[i], m)),
+                (sk.lag, lambda i: s.op(OP_VMUL, xs[i], xs[i], r, final=True)),
+            ],
+        )
         for i, q in enumerate(xs):
             s.st(q, Y + i)
 
@@ -865,17 +929,24 @@ def _chains_for(w: int) -> int:
     return max(1, min(REDUCE_CHAINS, w // 2))
 
 
-def _softmax(s: _Stream, x: int, w: int) -> None:
-    """max (MAX chains), x - max (SUB), exp (EXP), sum (ADD chains), 1 / sum (RECIP), scale (VMUL)."""
+def _softmax(s: _Stream, x: int, w: int, sk: _Skew) -> None:
+    """max (MAX chains), x - max (SUB), exp (EXP), sum (ADD chains; these three software-pipelined around
+    the EXPs: `_Skew`), 1 / sum (RECIP), scale (VMUL)."""
     if w < 2:
         raise SpecError("softmax.n", w, "a row length >= 2")
     ch = _chains_for(w)
-    m = _chain(s, OP_MAX, list(range(x, x + w)), [s.reg() for _ in range(ch)], final=False)
-    for i in range(w):
-        s.op(OP_SUB, x + i, x + i, m)
-    for i in range(w):
-        s.op(OP_EXP, x + i, x + i)
-    tot = _chain(s, OP_ADD, list(range(x, x + w)), [s.reg() for _ in range(ch)], final=False)
+    xs = list(range(x, x + w))
+    m = _chain(s, OP_MAX, xs, [s.reg() for _ in range(ch)], final=False)
+    acc = [s.reg() for _ in range(ch)]
+    _skewed(
+        w,
+        [
+            (0, lambda i: s.op(OP_EXP, x + i, x + i)),
+            (-sk.lead, lambda i: s.op(OP_SUB, x + i, x + i, m)),
+            (sk.lag, _chain_skewed(s, OP_ADD, xs, acc)),
+        ],
+    )
+    tot = _tree(s, OP_ADD, acc)
     s.op(OP_RECIP, tot, tot)
     for i in range(w):
         s.op(OP_VMUL, x + i, x + i, tot, final=True)
@@ -916,7 +987,7 @@ def _layernorm(s: _Stream, x: int, w: int) -> None:
         s.op(OP_ADDK, x + i, x + i, k=n + i, final=True)
 
 
-def _elementwise(s: _Stream, kind: str, x: int, w: int, x2_slot: int) -> None:
+def _elementwise(s: _Stream, kind: str, x: int, w: int, x2_slot: int, sk: _Skew) -> None:
     if kind in ("add", "mul"):
         x2 = s.reg(w)
         for i in range(w):
@@ -945,14 +1016,16 @@ def _elementwise(s: _Stream, kind: str, x: int, w: int, x2_slot: int) -> None:
             s.op(OP_ADDK, a + i, a + i, k=1)  # + k
         for i in range(w):
             s.op(OP_VMUL, a + i, a + i, x + i)  # u = x (k + c1 k x^2)
-        for i in range(w):
-            s.op(OP_TANH, a + i, a + i)
-        for i in range(w):
-            s.op(OP_MUL, b + i, x + i, k=2)  # x / 2
-        for i in range(w):
-            s.op(OP_ADDK, a + i, a + i, k=3)  # 1 + tanh u
-        for i in range(w):
-            s.op(OP_VMUL, x + i, b + i, a + i, final=True)
+        # software-pipelined around the TANHs (`_Skew`)
+        _skewed(
+            w,
+            [
+                (0, lambda i: s.op(OP_TANH, a + i, a + i)),
+                (0, lambda i: s.op(OP_MUL, b + i, x + i, k=2)),  # x / 2
+                (sk.lag, lambda i: s.op(OP_ADDK, a + i, a + i, k=3)),  # 1 + tanh u
+                (sk.lag + sk.lead, lambda i: s.op(OP_VMUL, x + i, b + i, a + i, final=True)),
+            ],
+        )
 
 
 # ---- the Program: SPM layout, schedule, DMA ---------------------------------------------------------
