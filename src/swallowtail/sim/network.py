@@ -340,6 +340,17 @@ DENSE_ALONE_MAX_PASSES = 4
 DENSE_ALONE_BATCHES = (2, 6)
 
 
+def array_side_arch(arch: DataflowArch) -> DataflowArch:
+    """`arch` with the DRAM side idealised (DRAM bandwidth x DENSE_PROBE_DRAM_SCALE, no DMA latency): what
+    the array alone sustains on an op."""
+    return arch.with_overrides(
+        {
+            "dma.gbytes_per_s_per_channel": arch.dma.gbytes_per_s_per_channel * DENSE_PROBE_DRAM_SCALE,
+            "dma.latency_cycles": 0,
+        }
+    )
+
+
 def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
     from dataclasses import replace
 
@@ -374,12 +385,7 @@ def dense_rate(op: Op, arch: DataflowArch) -> DenseRate:
         return hit
     # the array side: the probe runs with the DRAM side idealised (the block-level DMA pipeline adds the
     # real one; `_dense_alone` times the same probe on the real arch for the op alone, DRAM to DRAM)
-    arch = arch.with_overrides(
-        {
-            "dma.gbytes_per_s_per_channel": arch.dma.gbytes_per_s_per_channel * DENSE_PROBE_DRAM_SCALE,
-            "dma.latency_cycles": 0,
-        }
-    )
+    arch = array_side_arch(arch)
     lay = dense_layout(spec, arch)
     full_passes = len(lay.pass_index)
     g = default_units_per_batch(spec)
