@@ -301,15 +301,14 @@ class _Skew:
     ii: int
     lead: int  # elements ahead: ceil(latency of the producing add / ii)
     lag: int  # elements behind: ceil(special latency / ii)
+    # a sum of squares (VMUL, ADD per element, one issue per cycle): elements a square runs ahead of its ADD
+    sq_lag: int = 0
 
     @classmethod
     def of(cls, arch: DataflowArch) -> _Skew:
-        sp, add = arch.pe.fus["special"], arch.pe.fus["add"]
-        return cls(
-            sp.initiation_interval,
-            -(-add.latency // sp.initiation_interval),
-            -(-sp.latency // sp.initiation_interval),
-        )
+        sp, add, fma = arch.pe.fus["special"], arch.pe.fus["add"], arch.pe.fus["fma"]
+        ii = sp.initiation_interval
+        return cls(ii, -(-add.latency // ii), -(-sp.latency // ii), -(-(fma.latency - 1) // 2))
 
 
 def _skewed(w: int, stages: list[tuple[int, Any]]) -> None:
@@ -749,13 +748,13 @@ def _rowwise(
                 if kind == "softmax":
                     _softmax_chunk(s, phase, x, w, j, J, S, Y, sk)
                 else:
-                    _layernorm_chunk(s, phase, x, w, j, J, S, Y)
+                    _layernorm_chunk(s, phase, x, w, j, J, S, Y, sk)
                 streams.append(s)
                 continue
             if kind == "softmax":
                 _softmax(s, x, w, sk)
             elif kind == "layernorm":
-                _layernorm(s, x, w)
+                _layernorm(s, x, w, sk)
             else:
                 _elementwise(s, kind, x, w, X2, sk)
             for i in range(w):
@@ -782,19 +781,22 @@ def _reduce(s: _Stream, o: int, regs: list[int], final: bool) -> int:
     return r
 
 
-def _sumsq(s: _Stream, regs: list[int], final: bool) -> int:
-    """sum of squares of `regs` (VMUL, ADD chains); the register holding it."""
+def _sumsq(s: _Stream, regs: list[int], final: bool, lag: int = 0) -> int:
+    """sum of squares of `regs` (VMUL, ADD chains; each square `lag` elements ahead of its ADD, at most
+    chains - 1 so that a temporary is read before it is reused); the register holding it."""
     w = len(regs)
     ch = _chains_for(w)
     acc2 = s.reg(ch)
     tmp = s.reg(ch) if w > ch else -1
-    for i, r in enumerate(regs):
-        if i < ch:
-            s.op(OP_VMUL, acc2 + i, r, r)
-        else:
-            t = tmp + i % ch
-            s.op(OP_VMUL, t, r, r)
-            s.op(OP_ADD, acc2 + i % ch, acc2 + i % ch, t)
+
+    def square(i: int) -> None:
+        s.op(OP_VMUL, acc2 + i if i < ch else tmp + i % ch, regs[i], regs[i])
+
+    def accumulate(i: int) -> None:
+        if i >= ch:
+            s.op(OP_ADD, acc2 + i % ch, acc2 + i % ch, tmp + i % ch)
+
+    _skewed(w, [(0, square), (max(0, min(lag, ch - 1)), accumulate)])
     out = _tree(s, OP_ADD, list(range(acc2, acc2 + ch)))
     if final:
         s.mark_final()
@@ -862,7 +864,9 @@ def _softmax_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: in
             s.st(q, Y + i)
 
 
-def _layernorm_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int) -> None:
+def _layernorm_chunk(
+    s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: int, Y: int, sk: _Skew
+) -> None:
     """One pass of a chunked LayerNorm over chunk j (of J); state S+0, S+1 = running sum, sum of squares
     (the last stats pass stores mean, rstd). Coefficient scalars: stats (last chunk) 1 / n, eps;
     normalise gamma[chunk], beta[chunk].
@@ -877,7 +881,7 @@ def _layernorm_chunk(s: _Stream, phase: str, x: int, w: int, j: int, J: int, S: 
             s.ld(p1, S)
             s.ld(p2, S + 1)
         t1 = _reduce(s, OP_ADD, xs, final=j == 0 and not last)
-        t2 = _sumsq(s, xs, final=j == 0 and not last)
+        t2 = _sumsq(s, xs, final=j == 0 and not last, lag=sk.sq_lag)
         if j > 0:
             s.op(OP_ADD, t1, t1, p1, final=not last)
             s.op(OP_ADD, t2, t2, p2, final=not last)
@@ -952,7 +956,7 @@ def _softmax(s: _Stream, x: int, w: int, sk: _Skew) -> None:
         s.op(OP_VMUL, x + i, x + i, tot, final=True)
 
 
-def _layernorm(s: _Stream, x: int, w: int) -> None:
+def _layernorm(s: _Stream, x: int, w: int, sk: _Skew) -> None:
     """Coefficient scalars: gamma[0..n), beta[0..n), 1 / n, eps.  s1 = sum x, s2 = sum x^2 (ADD chains),
     mean = s1 / n, var = s2 / n - mean^2, rstd = RSQRT(var + eps), y = (x - mean) rstd gamma + beta."""
     n = w
@@ -960,16 +964,7 @@ def _layernorm(s: _Stream, x: int, w: int) -> None:
         raise SpecError("layernorm.n", w, "a row length >= 2")
     ch = _chains_for(w)
     s1 = _chain(s, OP_ADD, list(range(x, x + w)), [s.reg() for _ in range(ch)], final=False)
-    acc2 = s.reg(ch)
-    tmp = s.reg(ch)
-    for i in range(w):
-        if i < ch:
-            s.op(OP_VMUL, acc2 + i, x + i, x + i)
-        else:
-            t = tmp + i % ch
-            s.op(OP_VMUL, t, x + i, x + i)
-            s.op(OP_ADD, acc2 + i % ch, acc2 + i % ch, t)
-    s2 = _tree(s, OP_ADD, list(range(acc2, acc2 + ch)))
+    s2 = _sumsq(s, list(range(x, x + w)), final=False, lag=sk.sq_lag)
     mean, msq = s.reg(), s.reg()
     s.op(OP_MUL, mean, s1, k=2 * n)  # s1 / n
     s.op(OP_MUL, s2, s2, k=2 * n)  # s2 / n
