@@ -855,7 +855,8 @@ def simulate_timing(
         for q in range(2):
             uu = pf_u[i][q]
             if uu >= 0:
-                pref[q] = (inst_set[uu] * cset, inst_cb[uu], pf_v0[i][q], pf_v1[i][q])
+                v0 = pf_v0[i][q]
+                pref[q] = (inst_set[uu] * cset, inst_cb[uu], v0, max(v0, pf_v1[i][q]))
                 pcs[q] = coef_slot[inst_pass[uu]]
         if logging and log.shape[0] < var.n_log:
             log = np.zeros((var.n_log, engine.LOG_WIDTH), dtype=np.int64)
