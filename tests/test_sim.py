@@ -243,3 +243,17 @@ def test_energy_is_computed():
     out = run(compile_kernel(Butterfly("b", n=64, rows=8), ARCH), ARCH)
     assert out.result.energy_j > 0
     assert math.isfinite(out.result.energy_j)
+
+
+def test_too_few_rf_read_ports_is_a_clean_error():
+    """An FMA reads three registers at once: with two read ports it could never issue (the engine would
+    wait forever); the simulator says which arch field to change instead."""
+    from swallowtail.compiler import dataflow_arch
+    from swallowtail.errors import SpecError
+
+    arch = dataflow_arch(load_arch(ARCH).with_overrides({"pe.register_file.read_ports": 2}))
+    program = compile_kernel(Butterfly("b", n=64, rows=8), arch)
+    with pytest.raises(SpecError, match=r"read_ports = 2 .* >= 3: the program's FMA"):
+        simulate_timing(program, arch)
+    with pytest.raises(SpecError, match="read_ports"):
+        run(program, arch)

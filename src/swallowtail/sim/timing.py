@@ -67,9 +67,11 @@ from swallowtail.compiler.kernels import (
     OP_LD,
     OP_ST,
     OP_XFER,
+    OPCODE_NAMES,
 )
 from swallowtail.compiler.program import Program
 from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_XFER
+from swallowtail.errors import SpecError
 from swallowtail.sim import engine
 from swallowtail.sim.replay import EventGraph, OrderInfeasible, Recorder, replay
 
@@ -125,6 +127,20 @@ class _Variant:
         self.n_res = n_res
 
 
+def _check_ports(program: Program, arch: DataflowArch) -> None:
+    """An instruction that reads more registers than the RF has read ports could never issue."""
+    ops = {int(o) for t in program.templates for o in np.unique(t.op[0])}
+    reads = {o: COMPUTE_READS[o] for o in ops if o in COMPUTE_READS}
+    rp = arch.pe.register_file.read_ports
+    if reads and max(reads.values()) > rp:
+        o = max(reads, key=reads.get)
+        raise SpecError(
+            "pe.register_file.read_ports",
+            rp,
+            f">= {reads[o]}: the program's {OPCODE_NAMES[o]} instructions read {reads[o]} registers at once",
+        )
+
+
 def event_graph(program: Program) -> EventGraph:
     """The Program's event graph with its arbitration orders, recorded (once) at its compile arch."""
     g = getattr(program, "_event_graph", None)
@@ -146,6 +162,7 @@ def simulate_timing(
     the arbitration order; on any other arch (`program.compile_arch` differs): that order replayed
     (`swallowtail.sim.replay`), so that more bandwidth can never make the kernel slower. `static_order`
     forces the replay (True) or greedy arbitration (False); `record` returns the event graph."""
+    _check_ports(program, arch)
     if static_order is None:
         static_order = program.compile_arch is not None and arch != program.compile_arch and not record
     if static_order:
