@@ -71,6 +71,11 @@ def test_bad_inputs():
     tiny = load_arch(ARCH).with_overrides({"spm.size_bytes": 4096, "spm.banks": 16})
     with pytest.raises(SpecError, match="(?i)spm"):
         get_backend("dataflow-multilayer", arch=tiny).run(lower("lra-image", 128))
+    # not a capacity problem: the simulator's own words, not an SPM story
+    rp2 = load_arch(ARCH).with_overrides({"pe.register_file.read_ports": 2})
+    with pytest.raises(SpecError, match="read_ports = 2 .* FMA") as exc:
+        get_backend("dataflow-multilayer", arch=rp2).run(lower("lra-image", 128))
+    assert "spm" not in str(exc.value)
 
 
 @pytest.mark.parametrize(

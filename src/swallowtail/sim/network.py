@@ -144,6 +144,10 @@ def _kernel_key(op: Op, arch: DataflowArch, dataflow: str) -> tuple:
     return (arch.model_dump_json(), shape, dataflow)
 
 
+#: the compiler's errors that mean "the probe's streaming batch does not fit the SPM"
+SPM_FIT_FIELDS = ("rows_per_batch", "buffers", "arch.spm.size_bytes")
+
+
 def kernel_rate(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
     """Per-row steady cycles and actions of `op`'s kernel shape (memoised; rows do not matter)."""
     from swallowtail.compiler import compile as compile_kernel
@@ -169,6 +173,8 @@ def kernel_rate(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
             out2 = simulate_kernel(_with_rows(op, r2), arch, dataflow, rows_per_batch=rpb)
             prog1 = compile_kernel(_with_rows(op, r1), arch, dataflow, rows_per_batch=rpb)
         except SpecError as exc:
+            if exc.field not in SPM_FIT_FIELDS:  # not a capacity problem: the compiler's / engine's own words
+                raise
             need = BUFFERS * rpb * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
             raise SpecError(
                 "arch.spm.size_bytes",

@@ -135,7 +135,7 @@ def _check_ports(program: Program, arch: DataflowArch) -> None:
     if reads and max(reads.values()) > rp:
         o = max(reads, key=reads.get)
         raise SpecError(
-            "pe.register_file.read_ports",
+            "arch.pe.register_file.read_ports",
             rp,
             f">= {reads[o]}: the program's {OPCODE_NAMES[o]} instructions read {reads[o]} registers at once",
         )
