@@ -3,7 +3,9 @@
 - `fabnet` (`FabnetArch`): the adaptable butterfly accelerator of FABNet (Fan et al., MICRO 2022) --
   butterfly engines (BE) of butterfly units (BU) with FP16 multipliers, shared by butterfly and FFT modes,
   an attention processor for the dense QK^T / SV of ABfly blocks, a post-processing unit (LayerNorm,
-  softmax, shortcut adds) and an off-chip interface with separate input / coefficient / output ports.
+  softmax, shortcut adds) and an off-chip interface with separate input / coefficient / output ports; plus
+  the two on-chip widths its authors' simulator (SamsungLabs/Butterfly_Acc) costs and our physical model
+  does not (`serial_io_words_per_cycle`, `coef_buffer_bits_per_cycle`, used by `fidelity="reference"`).
 - `sanger` (`SangerArch`): Sanger (Lu et al., MICRO 2021) -- a 64 x 16 reconfigurable systolic PE array
   running dense linear layers and, after a low-bit prediction of the attention mask, the pruned attention
   packed onto the array ("pack and split").
@@ -75,6 +77,9 @@ class FabnetArch(ArchBase):
     vector_elems_per_cycle: PosInt  # post-processing: softmax / LayerNorm / element-wise
     static_power_w: NonNegFloat
     engine_power_w: NonNegFloat  # per BE
+    # the published simulator's cost model (`fidelity="reference"` of swallowtail.baselines.fabnet):
+    serial_io_words_per_cycle: PosInt  # per BE, through its serial-to-parallel in / parallel-to-serial out
+    coef_buffer_bits_per_cycle: PosInt  # write width of the on-chip coefficient (twiddle) buffer
 
     @model_validator(mode="after")
     def _check(self) -> FabnetArch:
