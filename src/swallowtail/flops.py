@@ -22,8 +22,13 @@ FFT_FLOPS_COEFF = 5.0
 SOFTMAX_FLOPS_PER_ELEMENT = 5
 #: LayerNorm over a row: mean, centre, square + sum, scale by rstd, affine multiply + add.
 LAYERNORM_FLOPS_PER_ELEMENT = 7
-#: element-wise kinds: FLOPs per element (GELU: tanh approximation, 8 by convention).
-ELEMENTWISE_FLOPS = {"add": 1, "mul": 1, "scale": 1, "relu": 1, "gelu": 8}
+#: element-wise kinds: FLOPs per output element (GELU: tanh approximation, 8 by convention; affine: a
+#: per-channel scale and shift, x * s_c + b_c, i.e. inference BatchNorm -- one FMA).
+ELEMENTWISE_FLOPS = {"add": 1, "mul": 1, "scale": 1, "relu": 1, "gelu": 8, "affine": 2}
+#: pooling kinds: FLOPs per output element over a window of r inputs = r + this (max: r - 1 comparisons;
+#: avg: r - 1 adds + 1 scale = r). The full window is counted at the borders too (padding positions
+#: included: what a kernel that pads with -inf / zeros computes; torchvision's ResNet max pool pads by 1).
+POOL_FLOPS_BEYOND_WINDOW = {"maxpool": -1, "avgpool": 0}
 
 
 def log2_exact(n: int) -> int:
@@ -69,3 +74,22 @@ def elementwise_flops(kind: str, numel: int) -> int:
     if kind not in ELEMENTWISE_FLOPS:
         raise ValueError(f"kind = {kind!r} is not allowed: one of {sorted(ELEMENTWISE_FLOPS)}")
     return ELEMENTWISE_FLOPS[kind] * numel
+
+
+def pool_flops(kind: str, outputs: int, window: int) -> int:
+    """FLOPs of `outputs` pooled values, each over a window of `window` inputs (max: window - 1 per output,
+    avg: window per output)."""
+    if kind not in POOL_FLOPS_BEYOND_WINDOW:
+        raise ValueError(f"kind = {kind!r} is not allowed: one of {sorted(POOL_FLOPS_BEYOND_WINDOW)}")
+    if window < 1:
+        raise ValueError(f"window = {window!r} is not allowed: a positive integer")
+    return (window + POOL_FLOPS_BEYOND_WINDOW[kind]) * outputs
+
+
+def conv2d_flops(
+    batch: int, out_h: int, out_w: int, out_channels: int, in_channels_per_group: int, kh: int, kw: int
+) -> int:
+    """A 2-D convolution as its implicit GEMM: M = batch * out_h * out_w output pixels, K =
+    in_channels_per_group * kh * kw, N = out_channels (all groups): 2 M K N (an FMA counts 2, no bias:
+    what torch's FlopCounterMode counts for a convolution)."""
+    return gemm_flops(batch * out_h * out_w, in_channels_per_group * kh * kw, out_channels)

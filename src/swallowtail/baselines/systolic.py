@@ -253,7 +253,7 @@ class SystolicBackend:
         costs = [self.op_cost(op) for op in workload.ops]
         cycles = sum(int(c.cycles or 0) for c in costs)
         macs = (
-            sum(c.executed_flops for c in costs if c.op.kind in ("gemm", "butterfly", "fft")) / FLOPS_PER_MAC
+            sum(c.executed_flops for c in costs if isinstance(c.op, GEMM | Butterfly | FFT)) / FLOPS_PER_MAC
         )
         util = macs / (a.n_pes * cycles) if cycles else 0.0
         notes = [

@@ -24,7 +24,9 @@ Mappings (rows are distributed over the PEs; SIMD lanes run along a row's vector
   rsqrt (special), y = c * rstd * gamma + beta (MUL, FMA).
 - GELU (tanh form, as the network: `swallowtail.nn.blocks.GELU_APPROXIMATE`):
   a = x*x; b = a*(c1*k) + k; c = x*b; t = tanh(c); h = 0.5*x; y = h*t + h  (5 FMA-class, 1 special).
-- add / mul / scale / relu: one vector instruction per vector.
+- add / mul / scale / relu: one vector instruction per vector; affine (inference BatchNorm, x * s_c + b_c):
+  two. Pools (max / average over a window of r inputs): r - 1 ADD-class per output vector (+ one MUL for an
+  average); they and affine have no dense Program, so the block-level simulator costs them here.
 
 A PE dispatches one compute vector instruction per cycle (`MachineModel.compute_dispatch_per_cycle`);
 the special FU additionally limits to one issue per initiation interval. An op's array cycles are
@@ -67,7 +69,11 @@ ELEMENTWISE_INSTRS: dict[str, tuple[int, int, int]] = {
     "scale": (1, 0, 0),
     "relu": (0, 1, 0),  # max(x, 0) on the ADD unit
     "gelu": (5, 0, 1),  # tanh form, see the module docstring
+    "affine": (1, 1, 0),  # x * s_c + b_c (inference BatchNorm): MUL by element, ADDK by element
 }
+#: a pool over a window of r inputs, per output vector: r - 1 MAX / ADD on the ADD unit, + this many
+#: fma-class MULs (the 1 / r of an average). Analytic only: the window's strided gathers are not modelled.
+POOL_SCALE_MULS = {"maxpool": 0, "avgpool": 1}
 #: lane-instructions per group of 3 complex outputs in the radix-3 combine pass: 2 complex twiddle
 #: multiplies (4 each) + 6 adds (x1 + x2, x1 - x2, x0 + t) + 6 FMA-class (x0 - t / 2, the +-j sin 60 terms)
 RADIX3_COMBINE_SLOTS = 20
@@ -177,6 +183,13 @@ def gemm_tile(op: GEMM, arch: DataflowArch) -> tuple[int, int, float, float]:
     return tm, tn, comp, spm
 
 
+def elementwise_instrs(op: Elementwise) -> tuple[int, int, int]:
+    """Vector instructions per output vector of an elementwise op or pool: (fma-class, add-class, special)."""
+    if op.pool:
+        return (POOL_SCALE_MULS[op.op], op.window - 1, 0)
+    return ELEMENTWISE_INSTRS[op.op]
+
+
 def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bool = False) -> DenseCost:
     """Array-side cost of a dense op. `fused_in`: its (first) input comes from the producer's registers;
     `fused_out`: its result goes straight to the consumer's registers (no SPM write)."""
@@ -226,12 +239,12 @@ def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bo
             {"mapping": "a row per PE, lanes along the row, in-register lane reductions"},
         )
     if isinstance(op, Elementwise):
-        fma_c, add_c, sp_c = ELEMENTWISE_INSTRS[op.op]
+        fma_c, add_c, sp_c = elementwise_instrs(op)
         nv = math.ceil(op.numel / lanes)
         instrs = {"fma": fma_c * nv, "add": add_c * nv, "special": sp_c * nv}
         per_pe = math.ceil(nv / n_pes)
         # the first operand comes from the producer when fused; a second operand (residual) always from SPM
-        spm_r = (0 if fused_in else op.numel * eb) + (op.operands - 1) * op.numel * eb
+        spm_r = (0 if fused_in else op.input_numel * eb) + (op.operands - 1) * op.input_numel * eb
         spm_r += op.weight * eb * (n_pes if op.weight else 0)
         spm_w = 0 if fused_out else op.numel * eb
         return _finish(
@@ -373,6 +386,7 @@ def value_fft_mixed3(x: np.ndarray) -> np.ndarray:
 __all__ = [
     "DenseCost",
     "dense_cost",
+    "elementwise_instrs",
     "gemm_tile",
     "radix3_combine_cost",
     "split_mixed_radix",

@@ -1,6 +1,31 @@
-"""swallowtail.workload: the operator graph (what is computed) and its lowering from a network config."""
+"""swallowtail.workload: the operator graph (what is computed) and its lowering from a network config.
+
+`lower` (lower.py) builds a Workload from a HybridConfig or preset name; `named` registers networks that are
+not HybridConfigs (`bert-large`, `resnet-50` of `cnn`), which `lower` and the CLI find by name too.
+"""
 
 from swallowtail.workload.graph import Workload
-from swallowtail.workload.ops import FFT, GEMM, OP_TYPES, Butterfly, Elementwise, LayerNorm, Op, Softmax
+from swallowtail.workload.ops import (
+    FFT,
+    GEMM,
+    OP_TYPES,
+    Butterfly,
+    Conv2d,
+    Elementwise,
+    LayerNorm,
+    Op,
+    Softmax,
+)
 
-__all__ = ["FFT", "GEMM", "OP_TYPES", "Butterfly", "Elementwise", "LayerNorm", "Op", "Softmax", "Workload"]
+__all__ = [
+    "FFT",
+    "GEMM",
+    "OP_TYPES",
+    "Butterfly",
+    "Conv2d",
+    "Elementwise",
+    "LayerNorm",
+    "Op",
+    "Softmax",
+    "Workload",
+]

@@ -211,6 +211,113 @@ class GEMM(Op):
         return f"GEMM({b}{self.m}x{self.k} @ {self.k}x{self.n})"
 
 
+def _pair(field_name: str, value: object, minimum: int) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints >= minimum, as a tuple."""
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair)
+    ):
+        raise SpecError(field_name, value, f"an integer >= {minimum} or a pair (h, w) of them")
+    return (pair[0], pair[1])
+
+
+@dataclass(frozen=True)
+class Conv2d(GEMM):
+    """A 2-D convolution (cross-correlation, as torch.nn.Conv2d, no bias) over `images` NCHW inputs of
+    `in_channels` x `height` x `width`, `out_channels` filters of `kernel` (kh, kw), `stride`, zero
+    `padding`, `groups`.
+
+    It *is* a GEMM -- its implicit-GEMM shape (cuDNN / CUTLASS implicit GEMM, "Implicit GEMM Convolution",
+    NVIDIA CUTLASS docs): per group one product (M x K) @ (K x N) with M = images x Ho x Wo output pixels,
+    K = in_channels / groups x kh x kw, N = out_channels / groups; `batch` = groups, B = the filters (a
+    weight, one per group). So every backend that costs a GEMM costs a convolution unchanged. The GEMM
+    fields are derived, not given (`images` is the N of NCHW; the GEMM `batch` keeps its meaning).
+
+    Bytes: the input once (NCHW, not the im2col matrix: an implicit GEMM gathers the patches on the fly),
+    the weights once, the output once (NCHW).
+    """
+
+    # the implicit-GEMM view (derived in __post_init__)
+    m: int = field(init=False, default=0)
+    k: int = field(init=False, default=0)
+    n: int = field(init=False, default=0)
+    batch: int = field(init=False, default=1)
+    b_is_weight: bool = field(init=False, default=True)
+    shared_b: bool = field(init=False, default=False)
+    # the convolution
+    images: int = field(kw_only=True)
+    in_channels: int = field(kw_only=True)
+    height: int = field(kw_only=True)
+    width: int = field(kw_only=True)
+    out_channels: int = field(kw_only=True)
+    kernel: tuple[int, int] | int = field(kw_only=True)
+    stride: tuple[int, int] | int = field(default=1, kw_only=True)
+    padding: tuple[int, int] | int = field(default=0, kw_only=True)
+    groups: int = field(default=1, kw_only=True)
+
+    kind = "conv2d"
+
+    def __post_init__(self) -> None:
+        for f in ("images", "in_channels", "height", "width", "out_channels", "groups"):
+            _pos_int(f"{self.name}.{f}", getattr(self, f))
+        for f, minimum in (("kernel", 1), ("stride", 1), ("padding", 0)):
+            object.__setattr__(self, f, _pair(f"{self.name}.{f}", getattr(self, f), minimum))
+        g = self.groups
+        for f in ("in_channels", "out_channels"):
+            if getattr(self, f) % g:
+                raise SpecError(f"{self.name}.{f}", getattr(self, f), f"a multiple of groups = {g}")
+        ho, wo = self.out_hw
+        if ho < 1 or wo < 1:
+            raise SpecError(
+                f"{self.name}.kernel",
+                self.kernel,
+                f"no larger than the padded input ({self.height} x {self.width} + 2 x {self.padding})",
+            )
+        kh, kw = self.kernel  # type: ignore[misc]
+        object.__setattr__(self, "m", self.images * ho * wo)
+        object.__setattr__(self, "k", self.in_channels // g * kh * kw)
+        object.__setattr__(self, "n", self.out_channels // g)
+        object.__setattr__(self, "batch", g)
+        super().__post_init__()
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """Output height and width: floor((H + 2 p - k) / s) + 1 (torch.nn.Conv2d, dilation 1)."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding  # type: ignore[misc]
+        return (self.height + 2 * ph - kh) // sh + 1, (self.width + 2 * pw - kw) // sw + 1
+
+    @property
+    def flops(self) -> int:
+        kh, kw = self.kernel  # type: ignore[misc]
+        ho, wo = self.out_hw
+        return F.conv2d_flops(self.images, ho, wo, self.out_channels, self.in_channels // self.groups, kh, kw)
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return ((self.images, self.in_channels, self.height, self.width),)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.images, self.out_channels, *self.out_hw)
+
+    @property
+    def weight_elems(self) -> int:
+        kh, kw = self.kernel  # type: ignore[misc]
+        return self.out_channels * (self.in_channels // self.groups) * kh * kw
+
+    def describe(self) -> str:
+        (kh, kw), (sh, sw) = self.kernel, self.stride  # type: ignore[misc]
+        ho, wo = self.out_hw
+        s = f"/{sh}" if sh == sw else f"/{sh}x{sw}"
+        g = f", groups {self.groups}" if self.groups > 1 else ""
+        return (
+            f"Conv2d({self.images} x {self.in_channels}x{self.height}x{self.width} -> "
+            f"{self.out_channels}x{ho}x{wo}, {kh}x{kw}{s}{g}; GEMM {self.m}x{self.k} @ {self.k}x{self.n})"
+        )
+
+
 @dataclass(frozen=True)
 class Softmax(Op):
     """Softmax over `rows` rows of length n."""
@@ -277,31 +384,56 @@ class LayerNorm(Op):
 
 @dataclass(frozen=True)
 class Elementwise(Op):
-    """An element-wise op over `numel` elements: gelu | relu | add | mul | scale. `operands` inputs
-    (2 for add/mul of two tensors, 1 otherwise; a bias add reads the bias as a weight of `weight` elems)."""
+    """An element-wise op over `numel` output elements: gelu | relu | add | mul | scale | affine, or a pool
+    (maxpool | avgpool) whose every output reduces a `window` of inputs. `operands` inputs (2 for add/mul of
+    two tensors, 1 otherwise; a bias add reads the bias as a weight of `weight` elems, an affine -- inference
+    BatchNorm, x * s_c + b_c -- its scales and shifts as a weight of 2 x channels). `in_numel`: elements each
+    operand reads when it differs from `numel` (a pool of stride 2 reads 4x what it writes, a global pool
+    H x W times); None: `numel`."""
 
     op: str
     numel: int
     operands: int = 1
     weight: int = 0
+    window: int = 1
+    in_numel: int | None = None
 
     kind = "elementwise"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.op not in F.ELEMENTWISE_FLOPS:
-            raise SpecError(f"{self.name}.op", self.op, f"one of {sorted(F.ELEMENTWISE_FLOPS)}")
+        pool = self.op in F.POOL_FLOPS_BEYOND_WINDOW
+        if self.op not in F.ELEMENTWISE_FLOPS and not pool:
+            allowed = sorted(F.ELEMENTWISE_FLOPS) + sorted(F.POOL_FLOPS_BEYOND_WINDOW)
+            raise SpecError(f"{self.name}.op", self.op, f"one of {allowed}")
         _pos_int(f"{self.name}.numel", self.numel)
         if self.operands not in (1, 2):
             raise SpecError(f"{self.name}.operands", self.operands, "1 or 2")
+        _pos_int(f"{self.name}.window", self.window)
+        if self.window > 1 and not pool:
+            raise SpecError(f"{self.name}.window", self.window, f"1 for {self.op!r} (a window is a pool's)")
+        if self.in_numel is not None:
+            _pos_int(f"{self.name}.in_numel", self.in_numel)
+
+    @property
+    def pool(self) -> bool:
+        """Whether this is a pooling op (each output reduces a window of inputs)."""
+        return self.op in F.POOL_FLOPS_BEYOND_WINDOW
+
+    @property
+    def input_numel(self) -> int:
+        """Elements each operand reads."""
+        return self.numel if self.in_numel is None else self.in_numel
 
     @property
     def flops(self) -> int:
+        if self.pool:
+            return F.pool_flops(self.op, self.numel, self.window)
         return F.elementwise_flops(self.op, self.numel)
 
     @property
     def input_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return tuple((self.numel,) for _ in range(self.operands))
+        return tuple((self.input_numel,) for _ in range(self.operands))
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -312,7 +444,11 @@ class Elementwise(Op):
         return self.weight
 
     def describe(self) -> str:
+        if self.pool:
+            return f"{self.op}({self.input_numel} -> {self.numel}, window {self.window})"
         return f"{self.op}({self.numel})"
 
 
-OP_TYPES: dict[str, type[Op]] = {t.kind: t for t in (Butterfly, FFT, GEMM, Softmax, LayerNorm, Elementwise)}
+OP_TYPES: dict[str, type[Op]] = {
+    t.kind: t for t in (Butterfly, FFT, GEMM, Conv2d, Softmax, LayerNorm, Elementwise)
+}
