@@ -2,6 +2,7 @@
 
     swallowtail baseline --target sanger --model fabnet-base --seq-len 512 [--batch 1] [--json]
     swallowtail baseline --target sanger -o same_peak_as=df-4x4-simd8 --model transformer -L 4096
+    swallowtail baseline --target xavier-nx --model resnet-50 [--seq-len 224: the image side]
     swallowtail baseline list [--json]
 
 `--json` prints exactly `Result.to_dict()`; the table shows latency, energy, utilization, the energy and
@@ -17,6 +18,7 @@ import typer
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, err_console, print_result, user_errors
+from swallowtail.cli.workload import SEQ_LEN_HELP
 from swallowtail.errors import SpecError
 
 app = typer.Typer(
@@ -45,15 +47,14 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def run_baseline(
-    target: str, model: str, seq_len: int, batch: int = 1, options: dict[str, Any] | None = None
+    target: str, model: str, seq_len: int | None, batch: int = 1, options: dict[str, Any] | None = None
 ):
-    """The Result of `model` at `seq_len` x `batch` on backend `target` (with factory `options`)."""
+    """The Result of `model` at `seq_len` x `batch` on backend `target` (with factory `options`); `seq_len`
+    None: a named workload's default (a preset needs one)."""
     from swallowtail.backends import get_backend
-    from swallowtail.cli.workload import resolve_model
-    from swallowtail.workload.lower import lower
+    from swallowtail.cli.workload import build_workload
 
-    cfg, label = resolve_model(model)
-    workload = lower(cfg, seq_len, batch, name=label)
+    workload = build_workload(model, seq_len, batch)
     return get_backend(target, **(options or {})).run(workload)
 
 
@@ -65,9 +66,14 @@ def main(
         None, "--target", "-t", help="A baseline (see `swallowtail baseline list`)."
     ),
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Network preset (see `swallowtail model list`) or a HybridConfig YAML."
+        None,
+        "--model",
+        "-m",
+        help="Preset or named workload (`swallowtail workload list`) or a HybridConfig YAML.",
     ),
-    seq_len: int | None = typer.Option(None, "--seq-len", "-L", help="Tokens per input sequence."),
+    seq_len: int | None = typer.Option(
+        None, "--seq-len", "-L", help=SEQ_LEN_HELP + " Required for a preset; a named workload's default."
+    ),
     batch: int = typer.Option(1, "--batch", "-b", help="Inputs per inference."),
     option: list[str] = typer.Option(
         [], "--option", "-o", help="Backend option KEY=VALUE (repeatable), e.g. same_peak_as=df-4x4-simd8."
@@ -81,16 +87,16 @@ def main(
     if target is None and model is None and seq_len is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    missing = [n for n, v in (("--target", target), ("--model", model), ("--seq-len", seq_len)) if v is None]
+    missing = [n for n, v in (("--target", target), ("--model", model)) if v is None]
     if missing:
         err_console.print(
-            f"[bold red]error:[/] {', '.join(missing)} missing: --target, --model and --seq-len are required "
-            "to run a baseline (or use `swallowtail baseline list`)",
+            f"[bold red]error:[/] {', '.join(missing)} missing: --target and --model are required to run a "
+            "baseline, and --seq-len for a network preset (or use `swallowtail baseline list`)",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(code=2)
-    assert target is not None and model is not None and seq_len is not None
+    assert target is not None and model is not None
     result = run_baseline(target, model, seq_len, batch, parse_options(option))
     if json_out:
         emit_json(result.to_dict())

@@ -29,6 +29,7 @@ def load_config(spec: str) -> Any:
 def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the network presets."""
     from swallowtail.nn.config import list_presets
+    from swallowtail.workload.named import NAMED_WORKLOADS
 
     presets = list_presets()
     if json_out:
@@ -40,6 +41,10 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON ins
     for name, desc in presets.items():
         table.add_row(name, desc)
     console.print(table)
+    console.print(
+        f"named workloads (not HybridConfigs, see `swallowtail workload list`): {', '.join(NAMED_WORKLOADS)}",
+        highlight=False,
+    )
 
 
 @app.command("summary")

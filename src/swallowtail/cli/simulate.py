@@ -8,12 +8,15 @@ from pathlib import Path
 import typer
 
 from swallowtail.cli._common import console, emit_json, si, user_errors
-from swallowtail.cli.workload import resolve_model
+from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
 from swallowtail.errors import SpecError
 
+#: --seq-len of a network preset when none is given
+DEFAULT_SEQ_LEN = 1024
 #: ops whose names say what they are in the bottleneck sentence
 _KIND_WORDS = {
     "gemm": "GEMMs",
+    "conv2d": "convolutions",
     "butterfly": "butterfly kernels",
     "fft": "FFTs",
     "softmax": "softmaxes",
@@ -83,8 +86,12 @@ def _write_timeline(path: Path, run, title: str) -> None:  # noqa: ANN001 - a Ne
 @user_errors
 def simulate(
     arch: str = typer.Option("df-4x4-simd8", "--arch", "-a", help="Dataflow-array preset or YAML file."),
-    model: str = typer.Option("fabnet-base", "--model", "-m", help="Network preset or HybridConfig YAML."),
-    seq_len: int = typer.Option(1024, "--seq-len", "-L", help="Tokens per input sequence."),
+    model: str = typer.Option(
+        "fabnet-base", "--model", "-m", help="Preset, named workload (`workload list`) or HybridConfig YAML."
+    ),
+    seq_len: int | None = typer.Option(
+        None, "--seq-len", "-L", help=SEQ_LEN_HELP + f" Default: {DEFAULT_SEQ_LEN}, a named workload's own."
+    ),
     batch: int = typer.Option(1, "--batch", "-b", help="Inputs per inference."),
     dataflow: str = typer.Option("multilayer", "--dataflow", "-d", help="multilayer | single-layer."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly Result.to_dict() as JSON."),
@@ -99,14 +106,12 @@ def simulate(
 
     from swallowtail.backends.dataflow import DataflowBackend
     from swallowtail.sim.network import DATAFLOWS
-    from swallowtail.workload.lower import lower
 
     if dataflow not in DATAFLOWS:
         raise SpecError("--dataflow", dataflow, f"one of {list(DATAFLOWS)}")
     if timeline is not None and timeline.suffix.lower() not in (".png", ".html"):
         raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
-    cfg, label = resolve_model(model)
-    w = lower(cfg, seq_len, batch, name=label)
+    w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN)
     backend = DataflowBackend(dataflow, arch)
     if as_json:
         run = backend.simulate(w)

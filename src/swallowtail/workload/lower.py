@@ -16,11 +16,12 @@ agree exactly (one source of truth for what the network computes).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from swallowtail.errors import SpecError
 from swallowtail.flops import log2_exact
-from swallowtail.nn.config import DUAL_FEATURES, HybridConfig, get_preset
+from swallowtail.nn.config import DUAL_FEATURES, HybridConfig, get_preset, list_presets
 from swallowtail.nn.sizes import linear_counts
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax
@@ -90,7 +91,16 @@ def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
     if isinstance(config_or_preset, HybridConfig):
         return config_or_preset
     if isinstance(config_or_preset, str):
-        return get_preset(config_or_preset)
+        if config_or_preset in list_presets():
+            return get_preset(config_or_preset)
+        from swallowtail.workload.named import NAMED_WORKLOADS
+
+        raise SpecError(
+            "preset",
+            config_or_preset,
+            f"one of the network presets {list(list_presets())} or the named workloads "
+            f"{list(NAMED_WORKLOADS)}",
+        )
     raise SpecError("config", type(config_or_preset).__name__, "a HybridConfig or a preset name")
 
 
@@ -101,7 +111,18 @@ def lower(
     dtype: str = "fp16",
     name: str | None = None,
 ) -> Workload:
-    """The Workload of one inference of `config` on `batch` inputs of `seq_len` tokens."""
+    """The Workload of one inference of `config` on `batch` inputs of `seq_len` tokens.
+
+    A name of `swallowtail.workload.named` (`bert-large`, `resnet-50`, ...) is built by its builder instead;
+    `seq_len` means what that entry says (the image side for an image network)."""
+    from swallowtail.workload.named import NAMED_WORKLOADS
+
+    if isinstance(config_or_preset, str) and config_or_preset in NAMED_WORKLOADS:
+        entry = NAMED_WORKLOADS[config_or_preset]
+        w = entry.build(seq_len, batch, dtype)
+        if name is None or name == entry.name:
+            return w
+        return dataclasses.replace(w, name=name + w.name.removeprefix(entry.name))
     cfg = _resolve(config_or_preset)
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or not 1 <= seq_len <= cfg.max_len:
         raise SpecError("seq_len", seq_len, f"an integer in 1..max_len = 1..{cfg.max_len} for this model")

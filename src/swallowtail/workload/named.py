@@ -1,0 +1,125 @@
+"""Named workloads: networks that are not a `HybridConfig` preset, found by name beside the presets.
+
+    lower("resnet-50", 224)          # the registry is consulted by lower() and by every CLI --model
+    named_workload("bert-large", seq_len=384, batch=1, dtype="int8")
+
+| name | what | `seq_len` means | default |
+|---|---|---|---|
+| `bert-large` | BERT-Large (Devlin et al. 2019), 24 x 1024 / 4096, 16 heads | tokens per sequence | 384 |
+| `resnet-50` | torchvision ResNet-50 v1.5 (`swallowtail.workload.cnn`) | image side in pixels | 224 |
+
+The rule for an image network: `seq_len` is its input size (an image of seq_len x seq_len pixels), the one
+size a CLI `--seq-len` gives; each entry says what its `seq_len` means and its default (`default_seq_len`:
+what a CLI uses when --seq-len is not given). A builder is `builder(seq_len=..., batch=..., dtype=...)`.
+Names must differ from the HybridConfig presets (`swallowtail.nn.config`): a name means one network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swallowtail.errors import SpecError
+from swallowtail.workload.cnn import DEFAULT_IMAGE_SIZE, RESNET50_NAME, resnet50
+from swallowtail.workload.graph import Workload
+
+# ---- BERT-Large (Devlin et al. 2019, Table: BERT_LARGE L = 24, H = 1024, A = 16, feed-forward 4H) ---------
+BERT_LARGE_NAME = "bert-large"
+BERT_LARGE_LAYERS = 24
+BERT_LARGE_D_MODEL = 1024
+BERT_LARGE_D_FF = 4096
+BERT_LARGE_HEADS = 16
+#: MLPerf Inference BERT-Large (SQuAD v1.1) sequence length (DESIGN.md, "Baselines")
+BERT_LARGE_SEQ_LEN = 384
+#: the dtype of MLPerf's edge BERT-Large submissions (INT8, DESIGN.md)
+BERT_LARGE_DTYPE = "int8"
+
+
+def bert_large(
+    seq_len: int = BERT_LARGE_SEQ_LEN, dtype: str = BERT_LARGE_DTYPE, *, batch: int = 1
+) -> Workload:
+    """BERT-Large (24 x 1024 / 4096, 16 heads, dense attention and FFN) on `batch` sequences of `seq_len`
+    tokens: the `transformer` preset resized, lowered by `swallowtail.workload.lower` (MLPerf's BERT-Large
+    calibration workload at seq_len 384, INT8)."""
+    from swallowtail.nn.config import get_preset
+    from swallowtail.workload.lower import lower
+
+    cfg = get_preset("transformer").replace(
+        n_layers=BERT_LARGE_LAYERS,
+        attention_layers=BERT_LARGE_LAYERS,
+        d_model=BERT_LARGE_D_MODEL,
+        d_ff=BERT_LARGE_D_FF,
+        n_heads=BERT_LARGE_HEADS,
+    )
+    return lower(cfg, seq_len, batch, dtype=dtype, name=BERT_LARGE_NAME)
+
+
+def _resnet50(seq_len: int = DEFAULT_IMAGE_SIZE, dtype: str = "fp16", *, batch: int = 1) -> Workload:
+    """ResNet-50 with `seq_len` as the image side (the registry's rule for image networks)."""
+    return resnet50(batch=batch, dtype=dtype, image_size=seq_len)
+
+
+@dataclass(frozen=True)
+class NamedWorkload:
+    """A registered network: how to build it and what its `seq_len` means."""
+
+    name: str
+    description: str
+    builder: Callable[..., Workload]  # builder(seq_len=..., batch=..., dtype=...) -> Workload
+    seq_len_means: str
+    default_seq_len: int
+
+    def build(self, seq_len: int | None = None, batch: int = 1, dtype: str = "fp16") -> Workload:
+        """The workload at `seq_len` (None: `default_seq_len`), `batch`, `dtype`."""
+        return self.builder(
+            seq_len=self.default_seq_len if seq_len is None else seq_len, batch=batch, dtype=dtype
+        )
+
+
+NAMED_WORKLOADS: dict[str, NamedWorkload] = {
+    w.name: w
+    for w in (
+        NamedWorkload(
+            BERT_LARGE_NAME,
+            "BERT-Large (Devlin et al. 2019): 24 x 1024 / 4096, 16 heads, dense attention (MLPerf's BERT)",
+            bert_large,
+            "tokens per sequence",
+            BERT_LARGE_SEQ_LEN,
+        ),
+        NamedWorkload(
+            RESNET50_NAME,
+            "ResNet-50 v1.5 (torchvision): bottlenecks [3, 4, 6, 3], 53 convs, 4.09 GMACs at 224 x 224",
+            _resnet50,
+            "image side in pixels (seq_len x seq_len RGB images)",
+            DEFAULT_IMAGE_SIZE,
+        ),
+    )
+}
+
+
+def list_named_workloads() -> dict[str, str]:
+    """Names of the registered workloads and their one-line descriptions."""
+    return {n: w.description for n, w in NAMED_WORKLOADS.items()}
+
+
+def get_named_workload(name: str) -> NamedWorkload:
+    """A registered workload by name; SpecError listing the names for an unknown one."""
+    if name not in NAMED_WORKLOADS:
+        raise SpecError("workload", name, f"one of {list(NAMED_WORKLOADS)}")
+    return NAMED_WORKLOADS[name]
+
+
+def named_workload(name: str, seq_len: int | None = None, batch: int = 1, dtype: str = "fp16") -> Workload:
+    """Build a registered workload: `get_named_workload(name).build(seq_len, batch, dtype)`."""
+    return get_named_workload(name).build(seq_len, batch, dtype)
+
+
+__all__ = [
+    "BERT_LARGE_NAME",
+    "NAMED_WORKLOADS",
+    "NamedWorkload",
+    "bert_large",
+    "get_named_workload",
+    "list_named_workloads",
+    "named_workload",
+]
