@@ -27,7 +27,16 @@ from swallowtail.result import Result
 from swallowtail.workload import FFT, Butterfly
 from swallowtail.workload.lower import lower
 
-NAMES = ["xavier-nx", "fabnet-be40", "fabnet-be120", "fabnet-be120-ddr3", "sanger", "spatten", "systolic"]
+NAMES = [
+    "jetson",
+    "xavier-nx",
+    "fabnet-be40",
+    "fabnet-be120",
+    "fabnet-be120-ddr3",
+    "sanger",
+    "spatten",
+    "systolic",
+]
 NEW_PRESETS = [
     "fabnet-be40-hbm",
     "fabnet-be120-hbm",

@@ -65,7 +65,7 @@ def test_suites_cover_the_paper_and_quick_is_a_subset_with_every_target():
     backends = {t.backend for t in TARGETS}
     assert {
         *ARRAY_BACKENDS,
-        "xavier-nx",
+        "jetson",
         "fabnet-be40",
         "fabnet-be120",
         "sanger",

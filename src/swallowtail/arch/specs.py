@@ -41,6 +41,8 @@ from swallowtail.errors import SpecError
 
 #: where the shipped presets live
 PRESET_DIR = Path(__file__).parent / "presets"
+#: GPU boards: one file per board, loaded as `<board>-<mode>` for each of its power modes
+GPU_BOARD_DIR = PRESET_DIR / "gpu"
 #: file suffixes read as spec files
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -314,32 +316,48 @@ class DataflowArch(ArchBase):
 
 
 class PowerMode(SpecModel):
-    """One GPU power mode (e.g. an nvpmodel mode of a Jetson)."""
+    """One GPU power mode (an nvpmodel mode of a Jetson): its clocks and power."""
 
-    gpu_clock_hz: PosFloat
+    gpu_clock_hz: PosFloat  # the mode's maximum GPU clock
+    emc_clock_hz: PosFloat  # the mode's maximum memory-controller (DRAM I/O) clock
     board_power_w: PosFloat  # the mode's power budget
     measured_power_w: PosFloat | None = None  # measured under load, where published
 
 
+#: DRAM transfers per EMC clock (LPDDR4x / LPDDR5 are double data rate)
+DDR_TRANSFERS_PER_CLOCK = 2
+BITS_PER_BYTE = 8
+
+
 @register_arch_kind
 class GPUArch(ArchBase):
-    """A GPU described by its units, power modes and peaks (at the default mode)."""
+    """A GPU board described by its units, per-SM rates and power modes.
+
+    A shipped board (`presets/gpu/<board>.yaml`) is loaded as `<board>-<mode>` (e.g. `xavier-nx-20w`): the
+    board's spec with that mode as its default. Peaks and bandwidth are derived, never typed in twice:
+    peak of a unit = `flops_per_clk_per_sm[unit]` x `sms` x the mode's GPU clock; DRAM bandwidth = the
+    mode's EMC clock x `dram_transfers_per_clock` x `dram_bus_bits` / 8.
+    """
 
     kind: Literal["gpu"] = "gpu"
+    board: Name
     sms: PosInt
     cuda_cores: PosInt
     tensor_cores: NonNegInt
+    flops_per_clk_per_sm: dict[str, PosFloat] = Field(min_length=1)  # per "dtype_unit" (an FMA counts 2)
+    sfu_ops_per_clk_per_sm: PosFloat  # special-function results (exp, rsqrt, tanh) per clock per SM
+    l2_bytes_per_clk_per_sm: PosFloat  # L2 -> SM operand bandwidth per SM per clock
+    l2_bytes: PosInt
+    dram_bus_bits: PosInt
+    dram_transfers_per_clock: PosInt = DDR_TRANSFERS_PER_CLOCK
     power_modes: dict[str, PowerMode] = Field(min_length=1)
     default_mode: str
-    peak_flops: dict[str, PosFloat] = Field(min_length=1)  # per "dtype_unit", at the default mode
-    dram_gbytes_per_s: PosFloat
-    l2_bytes: PosInt
 
     #: the unit `peak_ops_per_s` reports
     PEAK_UNIT: ClassVar[str] = "fp16_tensor"
     PEAK_UNIT_NO_TENSOR: ClassVar[str] = "fp16_cuda"
 
-    @field_validator("peak_flops")
+    @field_validator("flops_per_clk_per_sm")
     @classmethod
     def _peak_keys(cls, v: dict[str, float]) -> dict[str, float]:
         for k in v:
@@ -353,10 +371,27 @@ class GPUArch(ArchBase):
             raise spec_error("default_mode", self.default_mode, f"one of {sorted(self.power_modes)}")
         if self.cuda_cores % self.sms:
             raise spec_error("cuda_cores", self.cuda_cores, f"a multiple of sms = {self.sms}")
+        if self.tensor_cores % self.sms:
+            raise spec_error("tensor_cores", self.tensor_cores, f"a multiple of sms = {self.sms}")
         unit = self.PEAK_UNIT if self.tensor_cores else self.PEAK_UNIT_NO_TENSOR
-        if unit not in self.peak_flops:
-            raise spec_error("peak_flops", sorted(self.peak_flops), f"a mapping with the key '{unit}'")
+        if unit not in self.flops_per_clk_per_sm:
+            raise spec_error(
+                "flops_per_clk_per_sm", sorted(self.flops_per_clk_per_sm), f"a mapping with the key '{unit}'"
+            )
         return self
+
+    # ---- modes -----------------------------------------------------------------------------------------
+    def at_mode(self, mode: str) -> GPUArch:
+        """The same board with `mode` as its default, named `<board>-<mode>`."""
+        if mode not in self.power_modes:
+            raise SpecError("power_mode", mode, f"one of {sorted(self.power_modes)} of {self.board}")
+        return self.model_copy(update={"default_mode": mode, "name": f"{self.board}-{mode}"})
+
+    def _mode(self, mode: str | None) -> PowerMode:
+        m = self.default_mode if mode is None else mode
+        if m not in self.power_modes:
+            raise SpecError("mode", m, f"one of {sorted(self.power_modes)}")
+        return self.power_modes[m]
 
     @property
     def mode(self) -> PowerMode:
@@ -366,28 +401,43 @@ class GPUArch(ArchBase):
     def clock_hz(self) -> float:
         return self.mode.gpu_clock_hz
 
+    # ---- derived rates -----------------------------------------------------------------------------------
+    def peak_flops_at(self, unit: str, mode: str | None = None) -> float:
+        """Peak FLOP/s of `unit` in power mode `mode` (the default mode if None)."""
+        if unit not in self.flops_per_clk_per_sm:
+            raise SpecError("unit", unit, f"one of {sorted(self.flops_per_clk_per_sm)}")
+        return self.flops_per_clk_per_sm[unit] * self.sms * self._mode(mode).gpu_clock_hz
+
+    @property
+    def peak_flops(self) -> dict[str, float]:
+        """Peak FLOP/s of every unit at the default mode."""
+        return {u: self.peak_flops_at(u) for u in self.flops_per_clk_per_sm}
+
     @property
     def peak_ops_per_s(self) -> float:
         """FP16 tensor-core FLOP/s at the default mode (CUDA-core FP16 if there are no tensor cores)."""
-        return self.peak_flops[self.PEAK_UNIT if self.tensor_cores else self.PEAK_UNIT_NO_TENSOR]
+        return self.peak_flops_at(self.PEAK_UNIT if self.tensor_cores else self.PEAK_UNIT_NO_TENSOR)
+
+    def dram_bytes_per_s_at(self, mode: str | None = None) -> float:
+        """DRAM bandwidth in mode `mode`: EMC clock x transfers per clock x bus width."""
+        return (
+            self._mode(mode).emc_clock_hz * self.dram_transfers_per_clock * self.dram_bus_bits / BITS_PER_BYTE
+        )
 
     @property
     def dram_bytes_per_s(self) -> float:
-        return self.dram_gbytes_per_s * 1e9
+        return self.dram_bytes_per_s_at()
 
-    def peak_flops_at(self, unit: str, mode: str | None = None) -> float:
-        """Peak of `unit` in power mode `mode`: the default mode's peak scaled by the clock ratio."""
-        if unit not in self.peak_flops:
-            raise SpecError("unit", unit, f"one of {sorted(self.peak_flops)}")
-        m = self.default_mode if mode is None else mode
-        if m not in self.power_modes:
-            raise SpecError("mode", m, f"one of {sorted(self.power_modes)}")
-        return self.peak_flops[unit] * self.power_modes[m].gpu_clock_hz / self.clock_hz
+    def power_w(self, mode: str | None = None) -> float:
+        """Power under load: measured where published, else the mode's budget."""
+        m = self._mode(mode)
+        return m.measured_power_w if m.measured_power_w is not None else m.board_power_w
 
     def derived(self) -> dict[str, float | int]:
         return {
             "peak_ops_per_s": self.peak_ops_per_s,
             "peak_gops": self.peak_ops_per_s / 1e9,
+            **{f"peak_{u}": v for u, v in self.peak_flops.items()},
             "dram_bytes_per_s": self.dram_bytes_per_s,
             "clock_hz": self.clock_hz,
             "board_power_w": self.mode.board_power_w,
@@ -398,9 +448,42 @@ class GPUArch(ArchBase):
 # ---- loading ------------------------------------------------------------------------------------------
 
 
+def _gpu_board_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(GPU_BOARD_DIR.iterdir()) if p.suffix in YAML_SUFFIXES}
+
+
+def _gpu_board(board: str) -> GPUArch:
+    spec = parse_arch(read_yaml_file(_gpu_board_files()[board]), source=f"GPU board {board}")
+    if not isinstance(spec, GPUArch) or spec.board != board:
+        raise SpecError(
+            f"GPU board {board}", getattr(spec, "board", spec.kind), f"a gpu spec with board: {board}"
+        )
+    return spec
+
+
+def list_gpu_presets() -> list[str]:
+    """`<board>-<mode>` for every shipped GPU board and each of its power modes."""
+    return sorted(f"{b}-{m}" for b in _gpu_board_files() for m in _gpu_board(b).power_modes)
+
+
 def list_archs() -> list[str]:
-    """Names of the shipped presets."""
-    return sorted(p.stem for p in PRESET_DIR.iterdir() if p.suffix in YAML_SUFFIXES)
+    """Names of the shipped presets (GPU boards as `<board>-<mode>`)."""
+    files = [p.stem for p in PRESET_DIR.iterdir() if p.suffix in YAML_SUFFIXES]
+    return sorted(files + list_gpu_presets())
+
+
+def _load_gpu_preset(name: str) -> GPUArch | None:
+    """`<board>-<mode>` (or a bare board name: its default mode), or None if no board matches."""
+    for board in _gpu_board_files():
+        if name == board:
+            spec = _gpu_board(board)
+            return spec.at_mode(spec.default_mode)
+        if name.startswith(board + "-"):
+            spec = _gpu_board(board)
+            mode = name[len(board) + 1 :]
+            if mode in spec.power_modes:
+                return spec.at_mode(mode)
+    return None
 
 
 def parse_arch(data: Any, source: str | None = None) -> ArchSpec:
@@ -431,6 +514,9 @@ def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
     preset = PRESET_DIR / f"{name}.yaml"
     if preset.is_file():
         return parse_arch(read_yaml_file(preset), source=f"preset {name}")
+    gpu = _load_gpu_preset(name)
+    if gpu is not None:
+        return gpu
     if Path(name).is_file():
         return parse_arch(read_yaml_file(Path(name)), source=name)
     raise SpecError("arch", name, f"one of the presets {list_archs()} or a path to a YAML file")
@@ -460,6 +546,7 @@ __all__ = [
     "SPMSpec",
     "dump_arch",
     "list_archs",
+    "list_gpu_presets",
     "load_arch",
     "parse_arch",
     "register_arch_kind",

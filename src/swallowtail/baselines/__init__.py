@@ -9,7 +9,8 @@ registry of `swallowtail.backends`, which registers the table below lazily (each
 
 | name | model | module |
 |---|---|---|
-| `xavier-nx` | Jetson Xavier NX 15 W, kernel-level GPU model, checked against MLPerf BERT-Large | `xavier` |
+| `jetson` | Jetson boards (`arch=<board>-<mode>`) x software stacks (`stack=...`), validated | `jetson` |
+| `xavier-nx` | `jetson` on `xavier-nx-15w` by default | `jetson` |
 | `fabnet-be40`, `fabnet-be120`, `fabnet-be120-ddr3` | FABNet's butterfly accelerator (MICRO'22) | `fabnet` |
 | `sanger`, `spatten` | attention accelerators, scalable to a peak (`same_peak_as=...`) | `attention_accels` |
 | `systolic` | output-stationary systolic array, GEMM cycles = SCALE-Sim v3 | `systolic` |
@@ -21,10 +22,14 @@ from __future__ import annotations
 
 #: name -> ("module:callable" factory, one-line description)
 BACKENDS: dict[str, tuple[str, str]] = {
+    "jetson": (
+        "swallowtail.baselines.jetson:make_jetson",
+        "Jetson GPU boards (arch=<board>-<mode>) x software stacks (stack=tensorrt-int8|tensorrt-fp16|"
+        "pytorch-eager-fp16|pytorch-eager-fp32): kernel-level model, energy = power under load x time",
+    ),
     "xavier-nx": (
-        "swallowtail.baselines.xavier:make_xavier",
-        "Jetson Xavier NX 15 W: kernel-level GPU model (tensor-core GEMM, CUDA-core butterfly/FFT), "
-        "energy = measured power x time",
+        "swallowtail.baselines.jetson:make_xavier",
+        "Jetson Xavier NX (xavier-nx-15w unless arch= names another board) x a software stack (stack=...)",
     ),
     "fabnet-be40": (
         "swallowtail.baselines.fabnet:make_fabnet_be40",

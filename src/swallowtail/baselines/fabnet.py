@@ -558,7 +558,7 @@ class FabnetBackend:
             costs = [self._physical_cost(op) for op in workload.ops]
             notes = self._physical_notes()
         cycles = sum(int(c.cycles or 0) for c in costs)
-        mults = sum(c.executed_flops / 2 for c in costs if c.op.kind in ("butterfly", "fft", "gemm"))
+        mults = sum(c.executed_flops / 2 for c in costs if isinstance(c.op, GEMM | Butterfly | FFT))
         util = min(1.0, mults / (self._all_multipliers * cycles)) if cycles else 0.0
         return build_result(
             backend=self.name,

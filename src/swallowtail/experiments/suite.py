@@ -154,6 +154,10 @@ ROLE_SAME_PEAK = "same-peak"
 ROLE_SYSTOLIC = "systolic"
 
 _ARRAY_OPTIONS = (("arch", ARRAY_ARCH),)
+#: the GPU of the paper's abstract, with the stack a deployment would use and the one FABNet measured with
+GPU_ARCH = "xavier-nx-15w"
+_GPU_TRT = (("arch", GPU_ARCH), ("stack", "tensorrt-fp16"))
+_GPU_EAGER = (("arch", GPU_ARCH), ("stack", "pytorch-eager-fp32"))
 _SAME_PEAK = (("same_peak_as", ARRAY_ARCH),)
 ARRAY_FLOOR = Target("array-floor", FLOOR_LABEL, FLOOR_BACKEND, ROLE_ARRAY, _ARRAY_OPTIONS)
 
@@ -167,12 +171,14 @@ TARGETS: tuple[Target, ...] = (
         "array-sl", "array, single-layer dataflow", SINGLE_LAYER_BACKEND, ROLE_ARRAY_SINGLE, _ARRAY_OPTIONS,
         fallback=ARRAY_FLOOR,
     ),
-    Target("xavier", "Xavier NX, hybrid net", "xavier-nx", ROLE_GPU),
+    Target("xavier", "Xavier NX, TensorRT FP16, hybrid net", "jetson", ROLE_GPU, _GPU_TRT),
     Target(
-        "xavier-eager", "Xavier NX eager, hybrid net", "xavier-nx", ROLE_GPU_EAGER,
-        (("params", "xavier-nx-eager"),),
+        "xavier-eager", "Xavier NX, PyTorch eager FP32, hybrid net", "jetson", ROLE_GPU_EAGER, _GPU_EAGER,
     ),
-    Target("xavier-dense", "Xavier NX, dense Transformer", "xavier-nx", ROLE_GPU_DENSE, network=DENSE),
+    Target(
+        "xavier-dense", "Xavier NX, TensorRT FP16, dense Transformer", "jetson", ROLE_GPU_DENSE, _GPU_TRT,
+        network=DENSE,
+    ),
     Target("fabnet-be40", "FABNet BE-40", "fabnet-be40", ROLE_FABNET),
     Target("fabnet-be120", "FABNet BE-120", "fabnet-be120", ROLE_FABNET),
     Target("sanger", "Sanger @ array peak", "sanger", ROLE_SAME_PEAK, _SAME_PEAK),

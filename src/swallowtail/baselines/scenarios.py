@@ -1,0 +1,147 @@
+"""MLPerf-style scenarios on any backend: SingleStream over a length distribution, Offline over batch.
+
+A backend answers one workload at one shape; a published measurement is a statistic over many:
+
+- **SingleStream** (MLPerf Inference): one query at a time; latency mean, 90th percentile and max over the
+  queries. With variable-length inputs (NVIDIA's BERT harness removes padding), each query runs at its own
+  length, so the statistics are over the length distribution: `single_stream(run, build, dist)` runs each
+  distinct length once and weights it.
+- **Offline**: throughput at the best batch. `offline(run, build, batches)` runs each batch size and keeps
+  the highest samples per second -- the GPU model's tile / wave quantisation and per-kernel overheads make
+  throughput rise with batch and saturate, as a GPU does.
+
+`LengthDistribution` is a histogram (lengths, weights) read from a sourced YAML file in
+`baselines/params/lengths/`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from swallowtail.arch._spec_base import SourcedSpec, read_yaml_file, spec_error, validate_model
+from swallowtail.errors import SpecError
+from swallowtail.result import Result
+from swallowtail.workload import Workload
+
+LENGTHS_DIR = Path(__file__).parent / "params" / "lengths"
+#: the percentile MLPerf's SingleStream reports beside the mean
+P90 = 0.90
+
+PosInt = Annotated[int, Field(gt=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+RunFn = Callable[[Workload], Result]
+
+
+class LengthDistribution(SourcedSpec):
+    """A histogram of input lengths: `lengths[i]` tokens with relative weight `weights[i]`."""
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    lengths: list[PosInt] = Field(min_length=1)
+    weights: list[PosFloat] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LengthDistribution:
+        if len(self.lengths) != len(self.weights):
+            raise spec_error(
+                "weights", len(self.weights), f"as many weights as lengths ({len(self.lengths)})"
+            )
+        if list(self.lengths) != sorted(set(self.lengths)):
+            raise spec_error("lengths", self.lengths, "strictly increasing lengths")
+        return self
+
+    @property
+    def probabilities(self) -> list[float]:
+        total = math.fsum(self.weights)
+        return [w / total for w in self.weights]
+
+    @property
+    def mean_length(self) -> float:
+        return math.fsum(n * p for n, p in zip(self.lengths, self.probabilities, strict=True))
+
+
+def load_lengths(name_or_path: str | Path) -> LengthDistribution:
+    """A shipped distribution by name (`baselines/params/lengths/<name>.yaml`) or a YAML path."""
+    s = str(name_or_path)
+    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else LENGTHS_DIR / f"{s}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in LENGTHS_DIR.glob("*.yaml"))
+        raise SpecError("lengths", s, f"one of {shipped} or a path to a YAML file")
+    return validate_model(LengthDistribution, read_yaml_file(path), source=str(path))
+
+
+def weighted_quantile(values: Sequence[float], probabilities: Sequence[float], q: float) -> float:
+    """The smallest value whose cumulative probability reaches `q` (the nearest-rank quantile)."""
+    if not 0 < q <= 1:
+        raise SpecError("quantile", q, "a number in (0, 1]")
+    acc = 0.0
+    pairs = sorted(zip(values, probabilities, strict=True))
+    for v, p in pairs:
+        acc += p
+        if acc >= q - 1e-12:
+            return v
+    return pairs[-1][0]
+
+
+@dataclass(frozen=True)
+class SingleStream:
+    """SingleStream latency statistics over a length distribution, and the latency at each length."""
+
+    mean_s: float
+    p90_s: float
+    max_s: float
+    per_length: tuple[tuple[int, float], ...]
+
+    def statistic(self, name: str) -> float:
+        return {"mean": self.mean_s, "p90": self.p90_s, "max": self.max_s}[name]
+
+
+def single_stream(run: RunFn, build: Callable[[int], Workload], dist: LengthDistribution) -> SingleStream:
+    """Latency of one query at each length of `dist` (`build(length)` makes its workload), weighted."""
+    lat = [run(build(n)).latency_s for n in dist.lengths]
+    probs = dist.probabilities
+    return SingleStream(
+        mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
+        p90_s=weighted_quantile(lat, probs, P90),
+        max_s=max(lat),
+        per_length=tuple(zip(dist.lengths, lat, strict=True)),
+    )
+
+
+@dataclass(frozen=True)
+class Offline:
+    """Offline throughput: samples per second at the best batch, and (batch, latency, samples/s) per batch."""
+
+    samples_per_s: float
+    best_batch: int
+    per_batch: tuple[tuple[int, float, float], ...]
+
+
+def offline(run: RunFn, build: Callable[[int], Workload], batches: Sequence[int]) -> Offline:
+    """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports."""
+    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
+        raise SpecError("batches", list(batches), "a non-empty list of positive integers")
+    rows = []
+    for b in batches:
+        t = run(build(b)).latency_s
+        rows.append((b, t, b / t))
+    best = max(rows, key=lambda r: (r[2], -r[0]))
+    return Offline(samples_per_s=best[2], best_batch=best[0], per_batch=tuple(rows))
+
+
+__all__ = [
+    "LengthDistribution",
+    "Offline",
+    "SingleStream",
+    "load_lengths",
+    "offline",
+    "single_stream",
+    "weighted_quantile",
+]

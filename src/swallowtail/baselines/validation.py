@@ -1,0 +1,251 @@
+"""The Jetson GPU model against published measurements: fit some parameters on some points, predict the rest.
+
+The points live in `baselines/params/jetson-published.yaml` (each with its source); nothing here holds a
+published number. A point names a board in a power mode, a software stack, a workload (`bert-large`,
+`resnet-50`), a scenario (`single-stream` over a length distribution, `fixed` shape, `offline` over batch
+sizes) and a statistic.
+
+- `fit(points)`: each `role: fit` point, in file order, sets one parameter of its stack (`fits`) by
+  bisection so the model meets the point (every fitted parameter is monotone in latency). Later fits see the
+  earlier ones. The shipped stack files hold the fitted values with a `fitted:` note naming the point;
+  `swallowtail baseline fit --write` rewrites them, and a test checks that the files hold what `fit()`
+  computes, so the fit is reproducible and never done by hand.
+- `validate(points)`: every point, model vs published, with the error and whether it was fitted or only
+  predicted. Predicted points are the evidence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from swallowtail.arch._spec_base import SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
+from swallowtail.baselines.scenarios import load_lengths, offline, single_stream
+from swallowtail.errors import SpecError
+from swallowtail.workload import Workload
+from swallowtail.workload.named import named_workload
+
+POINTS_FILE = Path(__file__).parent / "params" / "jetson-published.yaml"
+#: stack parameters a point may fit, with the bracket the bisection searches
+FIT_BRACKETS: dict[str, tuple[float, float]] = {
+    "gemm_efficiency": (0.01, 1.0),
+    "per_op_overhead_s": (0.0, 2e-3),
+}
+#: bisection steps (the bracket shrinks 2^-60: far below the printed digits)
+FIT_STEPS = 60
+#: significant digits a fitted value is written with
+FIT_DIGITS = 4
+#: the validation target: every point within this relative error
+TARGET_ERROR = 0.20
+
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0)]
+
+
+class PublishedPoint(SpecModel):
+    """One published measurement (see the module docstring)."""
+
+    id: Annotated[str, Field(min_length=1)]
+    arch: str
+    stack: str
+    workload: str
+    scenario: Literal["single-stream", "fixed", "offline"]
+    statistic: Literal["mean", "p90", "max", "latency", "samples_per_s"]
+    value: PosFloat
+    role: Literal["fit", "predict"]
+    fits: str | None = None
+    shared_with: list[str] = []  # other stacks that take the fitted value too (the same library / host)
+    lengths: str | None = None
+    seq_len: PosInt | None = None
+    batch: PosInt = 1
+    batches: list[PosInt] | None = None
+    source: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> PublishedPoint:
+        if (self.role == "fit") != (self.fits is not None):
+            raise spec_error("fits", self.fits, "a parameter name exactly when role is fit")
+        if self.shared_with and self.fits is None:
+            raise spec_error(
+                "shared_with", self.shared_with, "an empty list unless the point fits a parameter"
+            )
+        if self.fits is not None and self.fits not in FIT_BRACKETS:
+            raise spec_error("fits", self.fits, f"one of {sorted(FIT_BRACKETS)}")
+        wanted = {
+            "single-stream": ("mean", "p90", "max"),
+            "fixed": ("latency",),
+            "offline": ("samples_per_s",),
+        }
+        if self.statistic not in wanted[self.scenario]:
+            raise spec_error(
+                "statistic", self.statistic, f"one of {wanted[self.scenario]} for {self.scenario}"
+            )
+        if self.scenario == "single-stream" and self.lengths is None:
+            raise spec_error("lengths", None, "a length distribution for a single-stream point")
+        if self.scenario == "offline" and not self.batches:
+            raise spec_error("batches", self.batches, "the batch sizes an offline point searches")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return "samples/s" if self.statistic == "samples_per_s" else "s"
+
+
+class PublishedPoints(SpecModel):
+    points: list[PublishedPoint] = Field(min_length=1)
+
+
+def load_points(path: str | Path = POINTS_FILE) -> list[PublishedPoint]:
+    points = validate_model(PublishedPoints, read_yaml_file(Path(path)), source=str(path)).points
+    ids = [p.id for p in points]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise SpecError("points.id", dup, "unique ids")
+    return points
+
+
+# ---- the model at a point ---------------------------------------------------------------------------------
+
+
+def _builder(point: PublishedPoint, batch: int | None = None) -> Callable[[int | None], Workload]:
+    """length -> the point's workload at that length (None: its default) and `batch` (or the point's); the
+    backend runs it in its stack's precision, whatever dtype it is built in."""
+    b = point.batch if batch is None else batch
+    return lambda n: named_workload(point.workload, seq_len=n, batch=b)
+
+
+def model_value(point: PublishedPoint, stack: GPUStack) -> float:
+    """The model's value of `point`'s statistic on its board, with `stack`."""
+    backend = JetsonBackend(point.arch, stack=stack)
+    if point.scenario == "single-stream":
+        assert point.lengths is not None
+        ss = single_stream(backend.run, _builder(point), load_lengths(point.lengths))
+        return ss.statistic(point.statistic)
+    if point.scenario == "offline":
+        assert point.batches is not None
+        return offline(backend.run, lambda b: _builder(point, b)(point.seq_len), point.batches).samples_per_s
+    return backend.run(_builder(point)(point.seq_len)).latency_s
+
+
+# ---- fit -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FittedParameter:
+    stack: str
+    parameter: str
+    value: float
+    point: str
+
+
+def _bisect(f: Callable[[float], float], target: float, lo: float, hi: float, increasing: bool) -> float:
+    """x in [lo, hi] with f(x) = target for a monotone f (clamped to the bracket)."""
+    for _ in range(FIT_STEPS):
+        mid = 0.5 * (lo + hi)
+        above = f(mid) > target
+        if above == increasing:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+def round_sig(x: float, digits: int = FIT_DIGITS) -> float:
+    return 0.0 if x == 0 else round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
+    """Fit each `role: fit` point's parameter, in order; later fits see earlier ones (module docstring)."""
+    stacks: dict[str, GPUStack] = {}
+    out: list[FittedParameter] = []
+    for p in points:
+        if p.role != "fit":
+            continue
+        assert p.fits is not None
+        base = stacks.get(p.stack) or load_stack(p.stack)
+        lo, hi = FIT_BRACKETS[p.fits]
+
+        def f(x: float, base: GPUStack = base, p: PublishedPoint = p) -> float:
+            assert p.fits is not None
+            return model_value(p, stack_with_overrides(base, {p.fits: x}))
+
+        # latency falls as an efficiency rises and grows with an overhead; throughput the other way
+        increasing = (p.fits == "per_op_overhead_s") == (p.statistic != "samples_per_s")
+        value = round_sig(_bisect(f, p.value, lo, hi, increasing))
+        for name in (p.stack, *p.shared_with):
+            stacks[name] = stack_with_overrides(stacks.get(name) or load_stack(name), {p.fits: value})
+            out.append(FittedParameter(name, p.fits, value, p.id))
+    return out
+
+
+def fitted_note(fp: FittedParameter) -> str:
+    return f"fitted: on published point {fp.point} by `swallowtail baseline fit` ({POINTS_FILE.name})"
+
+
+def write_fitted(fitted: list[FittedParameter], stack_dir: Path = STACK_DIR) -> list[Path]:
+    """Rewrite each fitted value and its note in the stack files, leaving every other line as it is."""
+    written: list[Path] = []
+    for fp in fitted:
+        path = stack_dir / f"{fp.stack}.yaml"
+        text = path.read_text(encoding="utf-8")
+        text, n1 = re.subn(rf"(?m)^{fp.parameter}: .*$", f"{fp.parameter}: {fp.value!r}", text)
+        note = fitted_note(fp).replace('"', "'")
+        text, n2 = re.subn(rf"(?m)^  {fp.parameter}: .*$", f'  {fp.parameter}: "{note}"', text)
+        if n1 != 1 or n2 != 1:
+            raise SpecError(f"{path.name}.{fp.parameter}", fp.value, "one value line and one source line")
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# ---- validate --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published point against the model."""
+
+    point: PublishedPoint
+    model: float
+
+    @property
+    def error(self) -> float:
+        """Relative error, (model - published) / published."""
+        return self.model / self.point.value - 1.0
+
+    @property
+    def within_target(self) -> bool:
+        return abs(self.error) <= TARGET_ERROR
+
+
+def validate(points: list[PublishedPoint] | None = None) -> list[Check]:
+    """Every point with the shipped stacks (which hold the fitted values)."""
+    pts = load_points() if points is None else points
+    stacks: dict[str, GPUStack] = {}
+    out = []
+    for p in pts:
+        stack = stacks.setdefault(p.stack, load_stack(p.stack))
+        out.append(Check(p, model_value(p, stack)))
+    return out
+
+
+__all__ = [
+    "FIT_BRACKETS",
+    "POINTS_FILE",
+    "TARGET_ERROR",
+    "Check",
+    "FittedParameter",
+    "PublishedPoint",
+    "fit",
+    "load_points",
+    "model_value",
+    "validate",
+    "write_fitted",
+]
