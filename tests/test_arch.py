@@ -34,7 +34,7 @@ PRESETS = [
     "fabnet-be120-ddr3",
     "fabnet-be120-hbm",
     "fabnet-be40-hbm",
-    "orin-nx-16gb-25w",
+    "orin-nx-16gb-maxn",
     "sanger",
     "spatten",
     "systolic-os-16x16",

@@ -24,7 +24,7 @@ FP32_CUDA = 128 * SMS * CLOCK
 DRAM = 51.2e9 * 0.8  # 1600 MHz x 2 x 16 B, x dram_efficiency
 LAUNCH = 5e-6
 L2_BW = 19.5 * SMS * CLOCK
-BOARDS = ("xavier-nx-15w", "xavier-nx-20w", "agx-xavier-maxn", "orin-nx-16gb-25w", "agx-orin-maxn")
+BOARDS = ("xavier-nx-15w", "xavier-nx-20w", "agx-xavier-maxn", "orin-nx-16gb-maxn", "agx-orin-maxn")
 STACKS = ("tensorrt-int8", "tensorrt-fp16", "pytorch-eager-fp16", "pytorch-eager-fp32")
 
 
@@ -209,7 +209,7 @@ def test_faster_mode_and_bigger_board_are_faster() -> None:
     assert (
         t["xavier-nx-20w"] < t["xavier-nx-15w"] < get_backend("jetson", arch="xavier-nx-10w").run(w).latency_s
     )
-    assert t["agx-xavier-maxn"] < t["xavier-nx-20w"] and t["agx-orin-maxn"] < t["orin-nx-16gb-25w"]
+    assert t["agx-xavier-maxn"] < t["xavier-nx-20w"] and t["agx-orin-maxn"] < t["orin-nx-16gb-maxn"]
     r10 = get_backend("xavier-nx", power_mode="10w").run(w)
     assert math.isclose(r10.energy_j, 10.0 * r10.latency_s)  # no measured power in 10 W mode: the budget
 

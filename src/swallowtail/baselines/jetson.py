@@ -3,7 +3,7 @@
 A run names two things, kept apart as the Timeloop split keeps machine and mapping apart:
 
 - the **board in a power mode** -- an arch preset `<board>-<mode>` (`xavier-nx-15w`, `xavier-nx-20w`,
-  `agx-xavier-maxn`, `orin-nx-16gb-25w`, `agx-orin-maxn`): SMs, per-SM unit rates, the mode's GPU and EMC
+  `agx-xavier-maxn`, `orin-nx-16gb-maxn`, `agx-orin-maxn`): SMs, per-SM unit rates, the mode's GPU and EMC
   clocks, DRAM bus, L2, special-function rate, power (`swallowtail.arch.specs.GPUArch`);
 - the **software stack** -- a parameter file `baselines/params/stacks/<stack>.yaml` (`GPUStack`):
   `tensorrt-int8`, `tensorrt-fp16` (fused epilogues, fused multi-head attention), `pytorch-eager-fp16`,

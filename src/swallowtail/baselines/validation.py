@@ -236,6 +236,34 @@ def validate(points: list[PublishedPoint] | None = None) -> list[Check]:
     return out
 
 
+def _fmt(value: float, unit: str) -> str:
+    return f"{value * 1e3:.2f} ms" if unit == "s" else f"{value:.1f} {unit}"
+
+
+def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
+    """One plain row per check, for tables and JSON."""
+    return [
+        {
+            "id": c.point.id,
+            "arch": c.point.arch,
+            "stack": c.point.stack,
+            "workload": c.point.workload,
+            "scenario": c.point.scenario,
+            "statistic": c.point.statistic,
+            "unit": c.point.unit,
+            "published": c.point.value,
+            "model": c.model,
+            "published_text": _fmt(c.point.value, c.point.unit),
+            "model_text": _fmt(c.model, c.point.unit),
+            "error": c.error,
+            "role": c.point.role,
+            "fits": c.point.fits,
+            "source": c.point.source,
+        }
+        for c in checks
+    ]
+
+
 __all__ = [
     "FIT_BRACKETS",
     "POINTS_FILE",
@@ -247,5 +275,6 @@ __all__ = [
     "load_points",
     "model_value",
     "validate",
+    "validation_rows",
     "write_fitted",
 ]

@@ -122,3 +122,54 @@ def list_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON: na
     for name, desc in rows.items():
         table.add_row(name, desc)
     console.print(table)
+
+
+@app.command("validate")
+@user_errors
+def validate_cmd(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON: one row per published point."),
+) -> None:
+    """The Jetson GPU model against every published point: model vs published, error, fitted or predicted."""
+    from swallowtail.baselines.validation import TARGET_ERROR, validate, validation_rows
+
+    rows = validation_rows(validate())
+    if json_out:
+        emit_json({"target_error": TARGET_ERROR, "points": rows})
+        return
+    table = Table(title=f"Jetson GPU model vs published measurements (target: within {TARGET_ERROR:.0%})")
+    for col in ("point", "board", "stack", "workload", "statistic", "published", "model", "error", "role"):
+        table.add_column(col, justify="right" if col in ("published", "model", "error") else "left")
+    for r in rows:
+        table.add_row(
+            r["id"], r["arch"], r["stack"], r["workload"], r["statistic"], r["published_text"],
+            r["model_text"], f"{r['error']:+.1%}", r["role"],
+        )  # fmt: skip
+    console.print(table)
+    predicted = [r for r in rows if r["role"] == "predict"]
+    inside = sum(abs(r["error"]) <= TARGET_ERROR for r in predicted)
+    boards = sorted({r["arch"].rsplit("-", 1)[0] for r in predicted})
+    console.print(
+        f"{inside} of {len(predicted)} predicted points within {TARGET_ERROR:.0%} (never used to fit; "
+        f"boards: {', '.join(boards)}); {len(rows) - len(predicted)} points fitted one parameter each",
+        highlight=False,
+    )
+
+
+@app.command("fit")
+@user_errors
+def fit_cmd(
+    write: bool = typer.Option(False, "--write", help="Write the fitted values into the stack files."),
+) -> None:
+    """Fit the stack parameters named by the `role: fit` published points (by bisection, in file order)."""
+    from swallowtail.baselines.validation import fit, load_points, write_fitted
+
+    fitted = fit(load_points())
+    table = Table(title="fitted stack parameters")
+    for col in ("stack", "parameter", "value", "fitted on"):
+        table.add_column(col)
+    for f in fitted:
+        table.add_row(f.stack, f.parameter, f"{f.value:g}", f.point)
+    console.print(table)
+    if write:
+        for path in write_fitted(fitted):
+            console.print(f"wrote {path}", highlight=False)

@@ -487,6 +487,19 @@ def _latency_table(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def gpu_pair_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    """The headline against every (board, stack) of the Jetson model."""
+    head = ["GPU board", "stack", "speedup geomean", "speedup max", "energy eff. geomean", "max / geomean",
+            "energy eff. / speedup", "array factor for 9.29x"]  # fmt: skip
+    rows = [
+        [p["board"], p["stack"], f"{p['speedup']['geomean']:.3g}x", f"{p['speedup']['max']:.3g}x",
+         f"{p['energy']['geomean']:.3g}x", f"{p['spread']:.2f}", f"{p['power_ratio']:.1f}",
+         f"{p['array_factor_needed']:.1f}x"]
+        for p in run.comparisons.get("gpu_pairs", [])
+    ]  # fmt: skip
+    return head, rows
+
+
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
@@ -529,6 +542,16 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "## Why ours differ",
         "",
         *(f"- {line}" for line in run.comparisons["why"]),
+        "",
+        "## The denominator: every GPU board and software stack",
+        "",
+        "Paper: max / mean speedup 14.34 / 9.29 = 1.54; energy efficiency / speedup 11.14 / 9.29 = 1.20.",
+        "",
+        _md_table(*gpu_pair_rows(run)),
+        "",
+        "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
+        "",
+        *(f"- {line}" for line in run.extra.get("fabnet_differences", [])),
         "",
         "## Latency / energy per workload and target",
         "",
@@ -610,6 +633,7 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
         for f in figures
     )
     why = "".join(f"<li>{e(line)}</li>" for line in run.comparisons["why"])
+    fabnet = "".join(f"<li>{e(line)}</li>" for line in run.extra.get("fabnet_differences", []))
     groups = sorted({w.group for w in s.workloads}, key=lambda g: (g != GROUP_LRA, g))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -625,6 +649,10 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 <h2>Headline</h2>
 <div class="headline">{paper}{_html_table(*headline_rows(run))}</div>
 <h2>Why ours differ</h2><ul>{why}</ul>
+<h2>The denominator: every GPU board and software stack</h2>
+<p>Paper: max / mean speedup 14.34 / 9.29 = 1.54; energy efficiency / speedup 11.14 / 9.29 = 1.20.</p>
+{_html_table(*gpu_pair_rows(run), cls="wide")}
+<h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
 <h2>Figures</h2>{figs}
 <h2>Latency / energy per workload and target</h2>{_html_table(*_latency_table(run), cls="wide")}
 <h2>Targets</h2>{targets}

@@ -1,0 +1,48 @@
+"""The Jetson GPU model against every published measurement it uses: model vs published, fitted or predicted.
+
+    .venv/bin/python benchmarks/gpu_validation.py          # the table (`swallowtail baseline validate`)
+    .venv/bin/python benchmarks/gpu_validation.py --json   # rows as JSON
+
+The points and their sources are in src/swallowtail/baselines/params/jetson-published.yaml; `role: fit`
+points each set one stack parameter (`swallowtail baseline fit`), `role: predict` points never set anything.
+The target: every point within 20%, at least three predicted points on at least two boards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from swallowtail.baselines.validation import TARGET_ERROR, validate, validation_rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", action="store_true", help="print JSON")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    rows = validation_rows(validate())
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"target_error": TARGET_ERROR, "points": rows, "seconds": elapsed}, indent=2))
+        return
+    head = f"{'point':<40} {'board':<17} {'stack':<19} {'stat':<8} {'published':>10} {'model':>10}"
+    print(f"{head} {'error':>7} role")
+    for r in rows:
+        print(
+            f"{r['id']:<40} {r['arch']:<17} {r['stack']:<19} {r['statistic']:<8} {r['published_text']:>10} "
+            f"{r['model_text']:>10} {r['error']:>+7.1%} {r['role']}"
+        )
+    pred = [r for r in rows if r["role"] == "predict"]
+    worst = max(pred, key=lambda r: abs(r["error"]))
+    inside = sum(abs(r["error"]) <= TARGET_ERROR for r in pred)
+    boards = sorted({r["arch"].rsplit("-", 1)[0] for r in pred})
+    print(
+        f"predicted: {inside} of {len(pred)} within {TARGET_ERROR:.0%} on boards {', '.join(boards)}; "
+        f"worst {worst['id']} {worst['error']:+.1%}; fitted: {len(rows) - len(pred)}; {elapsed:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The Jetson GPU model's validation: published points, a reproducible fit, predictions not fitted to."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swallowtail.arch._spec_base import validate_model
+from swallowtail.baselines import jetson
+from swallowtail.baselines.jetson import load_stack
+from swallowtail.baselines.validation import (
+    POINTS_FILE,
+    TARGET_ERROR,
+    PublishedPoint,
+    fit,
+    load_points,
+    validate,
+    write_fitted,
+)
+from swallowtail.cli import app
+from swallowtail.errors import SpecError
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checks():
+    return validate()
+
+
+def test_the_stack_files_hold_what_the_fit_computes() -> None:
+    fitted = fit(load_points())
+    assert {(f.stack, f.parameter) for f in fitted} >= {("tensorrt-int8", "gemm_efficiency")}
+    for f in fitted:
+        stack = load_stack(f.stack)
+        assert getattr(stack, f.parameter) == f.value, f
+        assert stack.sources[f.parameter].startswith("fitted:") and f.point in stack.sources[f.parameter]
+
+
+def test_write_fitted_rewrites_only_the_fitted_lines(tmp_path: Path) -> None:
+    for p in jetson.STACK_DIR.glob("*.yaml"):
+        (tmp_path / p.name).write_text(p.read_text())
+    fitted = fit(load_points())
+    write_fitted(fitted, tmp_path)
+    for p in jetson.STACK_DIR.glob("*.yaml"):
+        assert (tmp_path / p.name).read_text() == p.read_text()  # the shipped files are the fit's output
+
+
+def test_predicted_points_meet_the_target_on_two_boards(checks) -> None:
+    predicted = [c for c in checks if c.point.role == "predict"]
+    assert len(predicted) >= 3
+    boards = {c.point.arch.rsplit("-", 1)[0] for c in predicted if c.within_target}
+    assert len(boards) >= 2
+    fitted = [c for c in checks if c.point.role == "fit"]
+    assert all(abs(c.error) < 1e-3 for c in fitted)  # a fit point is met by its parameter
+
+
+def test_no_published_number_inside_the_model_code() -> None:
+    values = {f"{p.value * 1e3:.2f}" for p in load_points() if p.unit == "s"}
+    for module in ("jetson.py", "validation.py", "scenarios.py"):
+        text = (Path(jetson.__file__).parent / module).read_text()
+        found = [v for v in values if re.search(rf"\b{re.escape(v)}\b", text)]
+        assert found == [], (module, found)
+
+
+def test_bad_points_name_the_field() -> None:
+    good = {
+        "id": "x", "arch": "xavier-nx-15w", "stack": "tensorrt-int8", "workload": "resnet-50",
+        "scenario": "fixed", "statistic": "latency", "value": 1e-3, "role": "predict", "source": "s",
+    }  # fmt: skip
+    validate_model(PublishedPoint, good)
+    for change, field in (
+        ({"role": "fit"}, "fits"),
+        ({"fits": "gemm_efficiency"}, "fits"),
+        ({"role": "fit", "fits": "clock"}, "fits"),
+        ({"statistic": "p90"}, "statistic"),
+        ({"scenario": "single-stream", "statistic": "mean"}, "lengths"),
+        ({"value": -1}, "value"),
+    ):
+        with pytest.raises(SpecError, match=field):
+            validate_model(PublishedPoint, good | change)
+
+
+def test_validate_cli_prints_the_table_from_the_files(checks) -> None:
+    out = runner.invoke(app, ["baseline", "validate", "--json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    d = json.loads(out.stdout)
+    assert d["target_error"] == TARGET_ERROR
+    assert [r["id"] for r in d["points"]] == [p.id for p in load_points(POINTS_FILE)]
+    assert [r["model"] for r in d["points"]] == [c.model for c in checks]
+    out = runner.invoke(app, ["baseline", "validate"])
+    assert out.exit_code == 0 and "predicted points within" in out.stdout
