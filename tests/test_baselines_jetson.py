@@ -255,10 +255,14 @@ def test_bad_options_name_the_field() -> None:
         get_backend("jetson", stack="no-such-stack")
     with pytest.raises(SpecError, match="arch"):
         get_backend("jetson", arch="df-4x4-simd8")
+    with pytest.raises(SpecError, match="gemm_efficiency"):  # no value for the board's GPU generation
+        get_backend("jetson", arch="agx-orin-maxn", gemm_efficiency={"volta": 0.5})
 
 
 def test_overrides_are_noted() -> None:
     b = get_backend("xavier-nx", gemm_efficiency=0.7, gemm_tiles=[{"m": 64, "n": 64, "k": 32}])
-    assert b.stack.gemm_efficiency == 0.7 and len(b.stack.gemm_tiles) == 1
-    assert b.stack.sources["gemm_efficiency"].startswith("override")
+    assert b.stack.gemm_efficiency == {"volta": 0.7, "ampere": 0.7} and len(b.stack.gemm_tiles) == 1
+    assert b.stack.sources["gemm_efficiency"].startswith("override") and b.gemm_efficiency == 0.7
+    one_generation = get_backend("jetson", arch="agx-orin-maxn", **{"gemm_efficiency.ampere": 0.5})
+    assert one_generation.gemm_efficiency == 0.5 and one_generation.stack.gemm_efficiency["volta"] < 0.5
     assert b.stack.missing_sources() == []

@@ -341,6 +341,7 @@ class GPUArch(ArchBase):
 
     kind: Literal["gpu"] = "gpu"
     board: Name
+    generation: Name  # the GPU architecture (volta, ampere, ...): a software stack's kernels differ by it
     sms: PosInt
     cuda_cores: PosInt
     tensor_cores: NonNegInt

@@ -45,7 +45,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from swallowtail.arch._spec_base import SourcedSpec, SpecModel, read_yaml_file, validate_model
+from swallowtail.arch._spec_base import (
+    SourcedSpec,
+    SpecModel,
+    apply_overrides,
+    read_yaml_file,
+    validate_model,
+)
 from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
 from swallowtail.baselines._common import OpCost, build_result, ceil_div
 from swallowtail.errors import SpecError
@@ -93,7 +99,7 @@ class GPUStack(SourcedSpec):
     per_op_overhead_s: NonNegFloat
     dram_efficiency: Fraction
     gemm_tiles: list[GemmTile] = Field(min_length=1)
-    gemm_efficiency: Fraction
+    gemm_efficiency: dict[str, Fraction] = Field(min_length=1)  # by GPU generation (GPUArch.generation)
     gemm_ctas_per_sm: PosInt
     butterfly_unit: Unit
     butterfly_efficiency: Fraction
@@ -130,13 +136,19 @@ def load_stack(name_or_path: str | Path | GPUStack = DEFAULT_STACK) -> GPUStack:
 
 
 def stack_with_overrides(stack: GPUStack, overrides: dict[str, Any], what: str = "jetson option") -> GPUStack:
-    """A re-validated copy of `stack` with top-level fields replaced; the sources say "override"."""
+    """A re-validated copy of `stack` with fields replaced (`gemm_efficiency.ampere`: one generation; a
+    number for `gemm_efficiency`: every generation); the sources say "override"."""
     for key in overrides:
-        if key not in STACK_FIELDS:
+        if key.split(".")[0] not in STACK_FIELDS:
             raise SpecError(what, key, f"one of {sorted((*STACK_FIELDS, 'arch', 'stack', 'power_mode'))}")
     d = stack.to_dict()
-    d.update(overrides)
-    kept = {k: v for k, v in stack.sources.items() if k.split(".")[0] not in overrides}
+    eff = overrides.get("gemm_efficiency")
+    if isinstance(eff, int | float) and not isinstance(eff, bool):
+        overrides = {**overrides, "gemm_efficiency": dict.fromkeys(stack.gemm_efficiency, eff)}
+    d = apply_overrides(d, overrides)
+    kept = {
+        k: v for k, v in stack.sources.items() if not any(k == o or k.startswith(o + ".") for o in overrides)
+    }
     d["sources"] = kept | {k: f"override: {v!r}" for k, v in overrides.items()}
     return validate_model(GPUStack, d, source=f"{stack.name} with overrides")
 
@@ -181,6 +193,12 @@ class JetsonBackend:
         self.arch: GPUArch = a if power_mode is None else a.at_mode(power_mode)
         s = load_stack(DEFAULT_STACK if stack is None else stack)
         self.stack = stack_with_overrides(s, overrides, f"{name} option") if overrides else s
+        if self.arch.generation not in self.stack.gemm_efficiency:
+            raise SpecError(
+                f"{self.stack.name}.gemm_efficiency",
+                sorted(self.stack.gemm_efficiency),
+                f"a value for {self.arch.name}'s GPU generation {self.arch.generation!r}",
+            )
         for f in ("butterfly_unit", "fft_unit", "vector_unit"):
             unit = getattr(self.stack, f)
             if unit not in self.arch.flops_per_clk_per_sm:
@@ -229,11 +247,16 @@ class JetsonBackend:
         return op if op.dtype == dtype else dataclasses.replace(op, dtype=dtype)
 
     # ---- per-op terms ---------------------------------------------------------------------------------
+    @property
+    def gemm_efficiency(self) -> float:
+        """The stack's GEMM efficiency on this board's GPU generation (its kernels differ per generation)."""
+        return self.stack.gemm_efficiency[self.arch.generation]
+
     def gemm_terms(self, op: GEMM) -> _Terms:
         """Tile / wave quantised GEMM time and L2 operand time of the fastest tile."""
         p, a = self.stack, self.arch
         unit = self.gemm_unit
-        per_slot = self.peak(unit) / a.sms / p.gemm_ctas_per_sm * p.gemm_efficiency
+        per_slot = self.peak(unit) / a.sms / p.gemm_ctas_per_sm * self.gemm_efficiency
         slots = a.sms * p.gemm_ctas_per_sm
         l2_bw = a.l2_bytes_per_clk_per_sm * a.sms * self.clock_hz
         best: tuple[float, float, float] | None = None
@@ -298,16 +321,16 @@ class JetsonBackend:
         self, compute_s: float, l2_s: float, dram_bytes: int, kernels: int = 1
     ) -> tuple[float, str]:
         """(time, bound) of `kernels` launches doing this work (per-op overhead paid once per launch)."""
-        body = max(compute_s, l2_s, dram_bytes * self.dram_s_per_byte)
+        chip = max(compute_s, l2_s)
+        dram_s = dram_bytes * self.dram_s_per_byte
+        body = max(chip, dram_s)
         overhead = kernels * self.stack.per_op_overhead_s
         if overhead > body:
             bound = "overhead"
-        elif body == compute_s:
-            bound = "compute"
-        elif body == l2_s:
-            bound = "l2"
-        else:
+        elif dram_s > chip:
             bound = "dram"
+        else:
+            bound = "compute" if compute_s >= l2_s else "l2"
         return body + overhead, bound
 
     def _joins(self, op: Op, prev: Op | None, prev_consumers: int, seq_len: int | None) -> int | None:
@@ -351,7 +374,14 @@ class JetsonBackend:
                 )
                 added = new_time - kernel.time_s
                 kernel.time_s = new_time
-                out[kernel.head].bound = bound
+                head = out[kernel.head]
+                if added < 0:  # fusing saved traffic: the kernel got shorter; its head op carries that
+                    out[kernel.head] = self._cost(
+                        head.op, head.latency_s + added, bound, None, head.bytes["dram"], power
+                    )
+                    added = 0.0
+                else:
+                    head.bound = bound
                 out.append(self._cost(original, added, "fused", None, delta, power))
             else:
                 time, bound = self.kernel_time(t.compute_s, t.l2_s, t.dram_bytes, t.kernels)
@@ -387,7 +417,7 @@ class JetsonBackend:
             f"precision: GEMM {p.gemm_dtype} on {self.gemm_unit}, butterfly / FFT {p.transform_dtype}, "
             f"vector ops {p.vector_dtype}; fusion {p.fusion}, fused attention up to L = "
             f"{p.attention_fusion_max_seq}; {kernels} kernels at {p.per_op_overhead_s * 1e6:g} us each",
-            f"GEMM: tile/wave quantised over {len(p.gemm_tiles)} tiles, efficiency {p.gemm_efficiency:g}, "
+            f"GEMM: tile/wave quantised over {len(p.gemm_tiles)} tiles, efficiency {self.gemm_efficiency:g}, "
             f"L2 {a.l2_bytes_per_clk_per_sm:g} B/clk/SM; butterfly {p.butterfly_unit} x "
             f"{p.butterfly_efficiency:g}, up to {p.butterfly_max_stages_per_kernel} stages per kernel; FFT "
             f"{p.fft_unit} x {p.fft_efficiency:g}, 2^{p.fft_max_log2_points_per_pass} points per pass",

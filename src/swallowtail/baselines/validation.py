@@ -5,17 +5,21 @@ published number. A point names a board in a power mode, a software stack, a wor
 `resnet-50`), a scenario (`single-stream` over a length distribution, `fixed` shape, `offline` over batch
 sizes) and a statistic.
 
-- `fit(points)`: each `role: fit` point, in file order, sets one parameter of its stack (`fits`) by
-  bisection so the model meets the point (every fitted parameter is monotone in latency). Later fits see the
-  earlier ones. The shipped stack files hold the fitted values with a `fitted:` note naming the point;
-  `swallowtail baseline fit --write` rewrites them, and a test checks that the files hold what `fit()`
-  computes, so the fit is reproducible and never done by hand.
+- `fit(points)`: each `role: fit` point sets one parameter of its stack (`fits`, and the same value in the
+  stacks of `shared_with`) so that the model meets the point. The points are solved together: sweeps of
+  one-dimensional bisections (each parameter is monotone in its point's statistic), each sweep with the
+  latest values of the others, until no value changes at the printed precision (Gauss-Seidel). A
+  parameter may name one GPU generation (`gemm_efficiency.ampere`). The shipped stack files hold the
+  fitted values with a `fitted:` note naming the point; `swallowtail baseline fit --write` rewrites them,
+  and a test checks that the files hold what `fit()` computes, so the fit is reproducible and never done by
+  hand.
 - `validate(points)`: every point, model vs published, with the error and whether it was fitted or only
   predicted. Predicted points are the evidence.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -38,8 +42,12 @@ FIT_BRACKETS: dict[str, tuple[float, float]] = {
     "gemm_efficiency": (0.01, 1.0),
     "per_op_overhead_s": (0.0, 2e-3),
 }
-#: bisection steps (the bracket shrinks 2^-60: far below the printed digits)
-FIT_STEPS = 60
+#: how each parameter moves latency: +1 a larger value is slower, -1 faster
+FIT_DIRECTION = {"gemm_efficiency": -1, "per_op_overhead_s": +1}
+#: bisection steps (the bracket shrinks 2^-40: below the printed digits)
+FIT_STEPS = 40
+#: sweeps over the fit points at most (they converge in a few when each point pins its own parameter)
+FIT_SWEEPS = 30
 #: significant digits a fitted value is written with
 FIT_DIGITS = 4
 #: the validation target: every point within this relative error
@@ -76,7 +84,7 @@ class PublishedPoint(SpecModel):
             raise spec_error(
                 "shared_with", self.shared_with, "an empty list unless the point fits a parameter"
             )
-        if self.fits is not None and self.fits not in FIT_BRACKETS:
+        if self.fits is not None and self.fits.split(".")[0] not in FIT_BRACKETS:
             raise spec_error("fits", self.fits, f"one of {sorted(FIT_BRACKETS)}")
         wanted = {
             "single-stream": ("mean", "p90", "max"),
@@ -114,11 +122,16 @@ def load_points(path: str | Path = POINTS_FILE) -> list[PublishedPoint]:
 # ---- the model at a point ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _workload(name: str, seq_len: int | None, batch: int) -> Workload:
+    return named_workload(name, seq_len=seq_len, batch=batch)
+
+
 def _builder(point: PublishedPoint, batch: int | None = None) -> Callable[[int | None], Workload]:
     """length -> the point's workload at that length (None: its default) and `batch` (or the point's); the
     backend runs it in its stack's precision, whatever dtype it is built in."""
     b = point.batch if batch is None else batch
-    return lambda n: named_workload(point.workload, seq_len=n, batch=b)
+    return lambda n: _workload(point.workload, n, b)
 
 
 def model_value(point: PublishedPoint, stack: GPUStack) -> float:
@@ -161,27 +174,42 @@ def round_sig(x: float, digits: int = FIT_DIGITS) -> float:
     return 0.0 if x == 0 else round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 
-def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
-    """Fit each `role: fit` point's parameter, in order; later fits see earlier ones (module docstring)."""
-    stacks: dict[str, GPUStack] = {}
-    out: list[FittedParameter] = []
-    for p in points:
-        if p.role != "fit":
-            continue
+def _fit_one(p: PublishedPoint, stack: GPUStack) -> float:
+    """The value of `p.fits` that makes the model meet `p` with the rest of `stack` as it is."""
+    assert p.fits is not None
+    lo, hi = FIT_BRACKETS[p.fits.split(".")[0]]
+
+    def f(x: float) -> float:
         assert p.fits is not None
-        base = stacks.get(p.stack) or load_stack(p.stack)
-        lo, hi = FIT_BRACKETS[p.fits]
+        return model_value(p, stack_with_overrides(stack, {p.fits: x}))
 
-        def f(x: float, base: GPUStack = base, p: PublishedPoint = p) -> float:
+    # a latency grows with a slowing parameter; a throughput falls
+    increasing = (FIT_DIRECTION[p.fits.split(".")[0]] > 0) == (p.statistic != "samples_per_s")
+    return round_sig(_bisect(f, p.value, lo, hi, increasing))
+
+
+def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
+    """Fit every `role: fit` point's parameter, jointly (module docstring); one row per stack it sets."""
+    fits = [p for p in points if p.role == "fit"]
+    stacks: dict[str, GPUStack] = {}
+    values: dict[str, float] = {}
+    for _ in range(FIT_SWEEPS):
+        changed = False
+        for p in fits:
             assert p.fits is not None
-            return model_value(p, stack_with_overrides(base, {p.fits: x}))
-
-        # latency falls as an efficiency rises and grows with an overhead; throughput the other way
-        increasing = (p.fits == "per_op_overhead_s") == (p.statistic != "samples_per_s")
-        value = round_sig(_bisect(f, p.value, lo, hi, increasing))
-        for name in (p.stack, *p.shared_with):
-            stacks[name] = stack_with_overrides(stacks.get(name) or load_stack(name), {p.fits: value})
-            out.append(FittedParameter(name, p.fits, value, p.id))
+            value = _fit_one(p, stacks.get(p.stack) or load_stack(p.stack))
+            changed |= values.get(p.id) != value
+            values[p.id] = value
+            for name in (p.stack, *p.shared_with):
+                stacks[name] = stack_with_overrides(stacks.get(name) or load_stack(name), {p.fits: value})
+        if not changed:
+            break
+    else:
+        raise SpecError("fit", sorted(values), f"values that settle within {FIT_SWEEPS} sweeps")
+    out = []
+    for p in fits:
+        assert p.fits is not None
+        out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
     return out
 
 
@@ -189,17 +217,32 @@ def fitted_note(fp: FittedParameter) -> str:
     return f"fitted: on published point {fp.point} by `swallowtail baseline fit` ({POINTS_FILE.name})"
 
 
+def _set_value(text: str, parameter: str, value: float) -> tuple[str, int]:
+    """`parameter: value` in a stack file; `top.key` sets one key of a flow mapping `top: {a: 1, key: 2}`,
+    and a bare name whose value is such a mapping sets every key of it."""
+    top, _, sub = parameter.partition(".")
+    line = re.compile(rf"(?m)^{top}: (.*)$")
+    keys = rf"\b{sub}" if sub else r"\b[a-z0-9_]+"
+
+    def repl(m: re.Match[str]) -> str:
+        if not m[1].startswith("{"):
+            return f"{top}: {value!r}" if not sub else m[0]
+        return f"{top}: " + re.sub(rf"({keys}): [^,}}]+", lambda k: f"{k[1]}: {value!r}", m[1])
+
+    return line.subn(repl, text)
+
+
 def write_fitted(fitted: list[FittedParameter], stack_dir: Path = STACK_DIR) -> list[Path]:
     """Rewrite each fitted value and its note in the stack files, leaving every other line as it is."""
     written: list[Path] = []
     for fp in fitted:
         path = stack_dir / f"{fp.stack}.yaml"
-        text = path.read_text(encoding="utf-8")
-        text, n1 = re.subn(rf"(?m)^{fp.parameter}: .*$", f"{fp.parameter}: {fp.value!r}", text)
+        text, n1 = _set_value(path.read_text(encoding="utf-8"), fp.parameter, fp.value)
         note = fitted_note(fp).replace('"', "'")
-        text, n2 = re.subn(rf"(?m)^  {fp.parameter}: .*$", f'  {fp.parameter}: "{note}"', text)
-        if n1 != 1 or n2 != 1:
-            raise SpecError(f"{path.name}.{fp.parameter}", fp.value, "one value line and one source line")
+        key = re.escape(fp.parameter) + ("" if "." in fp.parameter else r"(\.[a-z0-9_]+)?")
+        text, n2 = re.subn(rf"(?m)^  ({key}): .*$", lambda m, note=note: f'  {m[1]}: "{note}"', text)
+        if n1 != 1 or n2 < 1:
+            raise SpecError(f"{path.name}.{fp.parameter}", fp.value, "one value line and its source lines")
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

@@ -138,7 +138,9 @@ def validate_cmd(
         return
     table = Table(title=f"Jetson GPU model vs published measurements (target: within {TARGET_ERROR:.0%})")
     for col in ("point", "board", "stack", "workload", "statistic", "published", "model", "error", "role"):
-        table.add_column(col, justify="right" if col in ("published", "model", "error") else "left")
+        table.add_column(
+            col, justify="right" if col in ("published", "model", "error") else "left", overflow="fold"
+        )
     for r in rows:
         table.add_row(
             r["id"], r["arch"], r["stack"], r["workload"], r["statistic"], r["published_text"],
