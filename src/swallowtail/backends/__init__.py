@@ -81,12 +81,17 @@ def describe_backends() -> dict[str, str]:
     return {n: _REGISTRY[n].description for n in list_backends()}
 
 
-def get_backend(name: str, **options: Any) -> Backend:
-    """A backend instance by name; `options` (e.g. `arch="df-4x4-simd8"`) go to its factory."""
+def backend_entry(name: str) -> BackendEntry:
+    """The registry entry of `name` (its factory and description), e.g. to re-register it in a worker."""
     entry = _REGISTRY.get(name)
     if entry is None:
         raise SpecError("backend", name, f"one of {list_backends()}")
-    return entry.resolve()(**options)
+    return entry
+
+
+def get_backend(name: str, **options: Any) -> Backend:
+    """A backend instance by name; `options` (e.g. `arch="df-4x4-simd8"`) go to its factory."""
+    return backend_entry(name).resolve()(**options)
 
 
 # ---- built-in backends ----------------------------------------------------------------------------------
@@ -105,6 +110,7 @@ for _name, (_factory, _description) in _BASELINE_BACKENDS.items():
 __all__ = [
     "Backend",
     "BackendEntry",
+    "backend_entry",
     "describe_backends",
     "get_backend",
     "list_backends",

@@ -58,12 +58,4 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
-def register_baselines(replace: bool = False) -> None:
-    """Register every baseline of `BACKENDS` (done by `swallowtail.backends` on import)."""
-    from swallowtail.backends import register_backend
-
-    for name, (factory, description) in BACKENDS.items():
-        register_backend(name, factory, description, replace=replace)
-
-
-__all__ = ["BACKENDS", "register_baselines"]
+__all__ = ["BACKENDS"]

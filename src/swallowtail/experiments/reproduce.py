@@ -299,10 +299,10 @@ def _run_one(
 
 def _backend_factories(targets: list[ResolvedTarget]) -> list[tuple[str, Any, str]]:
     """(name, factory, description) of the backends the targets use, to re-register in pool workers."""
-    from swallowtail.backends import _REGISTRY
+    from swallowtail.backends import backend_entry
 
-    names = sorted({t.backend for t in targets})
-    return [(n, _REGISTRY[n].factory, _REGISTRY[n].description) for n in names]
+    entries = [backend_entry(n) for n in sorted({t.backend for t in targets})]
+    return [(e.name, e.factory, e.description) for e in entries]
 
 
 def _pool_task(
