@@ -28,8 +28,8 @@ BatchNorm scale and shift).
 from __future__ import annotations
 
 from swallowtail.errors import SpecError
+from swallowtail.workload.emit import Emitter
 from swallowtail.workload.graph import Workload
-from swallowtail.workload.lower import _Emitter
 from swallowtail.workload.ops import DTYPE_BYTES, Conv2d, Elementwise
 
 # ---- torchvision ResNet-50 (torchvision/models/resnet.py: resnet50 = ResNet(Bottleneck, [3, 4, 6, 3])) -----
@@ -72,7 +72,7 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-class _ConvNet(_Emitter):
+class _ConvNet(Emitter):
     """An emitter that tracks the activation's shape (channels, height, width) for NCHW layers."""
 
     def __init__(self, dtype: str, images: int, channels: int, size: int) -> None:

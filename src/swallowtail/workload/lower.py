@@ -1,90 +1,17 @@
-"""Lowering: a network config (or preset name) at a sequence length and batch -> a Workload of typed ops.
-
-The lowering walks the same structure as `swallowtail.nn.model.HybridTransformer` -- embedding, the blocks
-of `config.block_kinds()`, the head -- and emits machine-level operators:
-
-  ButterflyLinear (radix-2)  -> Butterfly(n, rows * nstacks)  [+ bias add]    (pad to n, nstacks copies)
-  ButterflyLinear (monarch)  -> two block-diagonal GEMMs       [+ bias add]
-  nn.Linear                  -> GEMM(rows x in @ in x out)     [+ bias add]
-  FourierMixing              -> FFT over hidden (real input) -> FFT over sequence (real part kept)
-  attention                  -> Q/K/V projections, GEMM QK^T, scale, Softmax, GEMM SV, out projection
-  LayerNorm / GELU / residual adds / pooling / classifier -> LayerNorm / Elementwise / GEMM
-
-It is written independently of `swallowtail.nn.counts` and tested against it: per layer, the FLOPs must
-agree exactly (one source of truth for what the network computes).
+"""`lower()`: a network -- a HybridConfig, a preset name or a named workload -- at a sequence length and batch
+-> a Workload of typed ops. Hybrid Transformers are lowered by `swallowtail.workload.hybrid`, named workloads
+(`bert-large`, `resnet-50`, ...) by their builders in `swallowtail.workload.named`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 
 from swallowtail.errors import SpecError
-from swallowtail.flops import log2_exact
-from swallowtail.nn.config import DUAL_FEATURES, HybridConfig, get_preset, list_presets
-from swallowtail.nn.sizes import linear_counts
+from swallowtail.nn.config import HybridConfig, get_preset, list_presets
 from swallowtail.workload.graph import Workload
-from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax
-
-
-@dataclass
-class _Emitter:
-    """Appends ops in execution order, tracking the op that produced the current activation."""
-
-    dtype: str
-    ops: list[Op] = field(default_factory=list)
-    layer: str = ""
-    prefix: str = ""
-    last: str | None = None
-
-    def emit(self, op_cls: type[Op], local: str, *, deps: tuple[str | None, ...] | None = None, **kw) -> str:
-        name = f"{self.prefix}.{local}" if self.prefix else local
-        deps = (self.last,) if deps is None else deps
-        op = op_cls(name, deps=tuple(d for d in deps if d), dtype=self.dtype, layer=self.layer, **kw)
-        self.ops.append(op)
-        self.last = name
-        return name
-
-    # ---- network pieces ---------------------------------------------------------------------------------
-    def linear(self, local: str, kind: str, d_in: int, d_out: int, rows: int, bias: bool = True) -> str:
-        """A linear layer of HybridConfig kind dense | butterfly | monarch over `rows` vectors."""
-        if kind == "dense":
-            self.emit(GEMM, local, m=rows, k=d_in, n=d_out, b_is_weight=True)
-        else:
-            c = linear_counts(d_in, d_out, kind=kind, bias=bias)
-            n, nstacks = c.n, c.nstacks
-            if kind == "butterfly":
-                self.emit(Butterfly, local, n=n, rows=rows * nstacks)
-            else:
-                # monarch: block-diagonal (n/b1 blocks of b1 x b1), permute, block-diagonal (n/b2 of b2 x b2)
-                b1 = 1 << (log2_exact(n) // 2)
-                b2 = n // b1
-                self.emit(
-                    GEMM,
-                    f"{local}.bd1",
-                    m=rows,
-                    k=b1,
-                    n=b1,
-                    batch=nstacks * (n // b1),
-                    b_is_weight=True,
-                    shared_b=False,
-                )
-                self.emit(
-                    GEMM,
-                    f"{local}.bd2",
-                    m=rows,
-                    k=b2,
-                    n=b2,
-                    batch=nstacks * (n // b2),
-                    b_is_weight=True,
-                    shared_b=False,
-                )
-        if bias:
-            self.emit(Elementwise, f"{local}.bias", op="add", numel=rows * d_out, weight=d_out)
-        return self.last  # type: ignore[return-value]
-
-    def residual(self, local: str, skip: str | None, numel: int) -> str:
-        return self.emit(Elementwise, local, op="add", numel=numel, operands=2, deps=(self.last, skip))
+from swallowtail.workload.hybrid import lower_hybrid
+from swallowtail.workload.named import NAMED_WORKLOADS
 
 
 def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
@@ -93,8 +20,6 @@ def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
     if isinstance(config_or_preset, str):
         if config_or_preset in list_presets():
             return get_preset(config_or_preset)
-        from swallowtail.workload.named import NAMED_WORKLOADS
-
         raise SpecError(
             "preset",
             config_or_preset,
@@ -115,81 +40,14 @@ def lower(
 
     A name of `swallowtail.workload.named` (`bert-large`, `resnet-50`, ...) is built by its builder instead;
     `seq_len` means what that entry says (the image side for an image network)."""
-    from swallowtail.workload.named import NAMED_WORKLOADS
-
     if isinstance(config_or_preset, str) and config_or_preset in NAMED_WORKLOADS:
         entry = NAMED_WORKLOADS[config_or_preset]
         w = entry.build(seq_len, batch, dtype)
         if name is None or name == entry.name:
             return w
         return dataclasses.replace(w, name=name + w.name.removeprefix(entry.name))
-    cfg = _resolve(config_or_preset)
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or not 1 <= seq_len <= cfg.max_len:
-        raise SpecError("seq_len", seq_len, f"an integer in 1..max_len = 1..{cfg.max_len} for this model")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise SpecError("batch", batch, "an integer >= 1")
-    d, T = cfg.d_model, seq_len
-    seqs = batch * cfg.towers  # a dual tower encodes both inputs as one batch
-    rows = seqs * T
-    e = _Emitter(dtype)
-
-    # ---- embedding: lookup (no arithmetic) or a dense input projection, + positions, LayerNorm -----------
-    e.layer = e.prefix = "embed"
-    if not cfg.token_input:
-        e.linear("tok", "dense", cfg.input_dim, d, rows)  # type: ignore[arg-type]
-    e.emit(Elementwise, "pos_add", op="add", numel=rows * d, weight=T * d)  # + positions used
-    e.emit(LayerNorm, "ln", rows=rows, n=d)
-
-    # ---- blocks (post-LN): x = LN(x + mix(x)); x = LN(x + FFN(x)) ----------------------------------------
-    for i, kind in enumerate(cfg.block_kinds()):
-        e.layer = e.prefix = f"layer{i}"
-        x_in = e.last
-        if kind == "fbfly":
-            e.emit(FFT, "mix.fft_hidden", n=d, rows=rows, real_input=True)  # (B*T, d) over hidden
-            e.emit(FFT, "mix.fft_seq", n=T, rows=seqs * d, real_output=True)  # (B*d, T) over sequence
-        else:
-            proj = "butterfly" if kind == "abfly" else "dense"
-            heads, hs = seqs * cfg.n_heads, cfg.head_size
-            q = e.linear("attn.q", proj, d, d, rows)
-            e.last = x_in
-            k = e.linear("attn.k", proj, d, d, rows)
-            e.last = x_in
-            v = e.linear("attn.v", proj, d, d, rows)
-            e.emit(GEMM, "attn.scores", m=T, k=hs, n=T, batch=heads, deps=(q, k))  # (B*nh, T, T)
-            e.emit(Elementwise, "attn.scale", op="scale", numel=heads * T * T)
-            e.emit(Softmax, "attn.softmax", rows=heads * T, n=T)
-            e.emit(GEMM, "attn.values", m=T, k=T, n=hs, batch=heads, deps=(e.last, v))  # (B*nh, T, hs)
-            e.linear("attn.out", proj, d, d, rows)
-        e.residual("res1", x_in, rows * d)
-        h = e.emit(LayerNorm, "ln1", rows=rows, n=d)
-        e.linear("ffn.fc1", cfg.ffn, d, cfg.d_ff, rows)
-        e.emit(Elementwise, "ffn.gelu", op="gelu", numel=rows * cfg.d_ff)
-        e.linear("ffn.fc2", cfg.ffn, cfg.d_ff, d, rows)
-        e.residual("res2", h, rows * d)
-        e.emit(LayerNorm, "ln2", rows=rows, n=d)
-
-    # ---- head: pooling, classifier (dual tower: [u, v, u*v, u-v] -> MLP) --------------------------------
-    e.layer = e.prefix = "head"
-    if cfg.pooling == "mean":
-        if T > 1:
-            e.emit(Elementwise, "pool_sum", op="add", numel=seqs * (T - 1) * d)
-        e.emit(Elementwise, "pool_scale", op="scale", numel=seqs * d)
-    if cfg.dual_tower:
-        pooled = e.last
-        e.emit(Elementwise, "mul", op="mul", numel=batch * d, operands=2, deps=(pooled,))
-        e.emit(Elementwise, "sub", op="add", numel=batch * d, operands=2, deps=(pooled,))
-        e.linear("fc1", "dense", DUAL_FEATURES * d, d, batch)
-        e.emit(Elementwise, "relu", op="relu", numel=batch * d)
-        e.linear("fc2", "dense", d, cfg.n_classes, batch)
-    else:
-        e.linear("classifier", "dense", d, cfg.n_classes, batch)
-
     label = name or (config_or_preset if isinstance(config_or_preset, str) else "custom")
-    return Workload(
-        name=f"{label}@L{T}" + (f"xB{batch}" if batch > 1 else ""),
-        ops=tuple(e.ops),
-        input_elems=rows * d,  # embedded tokens enter the array (the lookup itself is a gather)
-        output_elems=batch * cfg.n_classes,
-        elem_bytes=e.ops[0].elem_bytes,
-        meta={"model": label, "seq_len": T, "batch": batch, "config": cfg.to_dict()},
-    )
+    return lower_hybrid(_resolve(config_or_preset), seq_len, batch, dtype, label)
+
+
+__all__ = ["lower"]

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swallowtail.errors import SpecError
+from swallowtail.nn.config import get_preset
 from swallowtail.workload.cnn import DEFAULT_IMAGE_SIZE, RESNET50_NAME, resnet50
 from swallowtail.workload.graph import Workload
+from swallowtail.workload.hybrid import lower_hybrid
 
 # ---- BERT-Large (Devlin et al. 2019, Table: BERT_LARGE L = 24, H = 1024, A = 16, feed-forward 4H) ---------
 BERT_LARGE_NAME = "bert-large"
@@ -41,9 +43,6 @@ def bert_large(
     """BERT-Large (24 x 1024 / 4096, 16 heads, dense attention and FFN) on `batch` sequences of `seq_len`
     tokens: the `transformer` preset resized, lowered by `swallowtail.workload.lower` (MLPerf's BERT-Large
     calibration workload at seq_len 384, INT8)."""
-    from swallowtail.nn.config import get_preset
-    from swallowtail.workload.lower import lower
-
     cfg = get_preset("transformer").replace(
         n_layers=BERT_LARGE_LAYERS,
         attention_layers=BERT_LARGE_LAYERS,
@@ -51,7 +50,7 @@ def bert_large(
         d_ff=BERT_LARGE_D_FF,
         n_heads=BERT_LARGE_HEADS,
     )
-    return lower(cfg, seq_len, batch, dtype=dtype, name=BERT_LARGE_NAME)
+    return lower_hybrid(cfg, seq_len, batch, dtype=dtype, label=BERT_LARGE_NAME)
 
 
 def _resnet50(seq_len: int = DEFAULT_IMAGE_SIZE, dtype: str = "fp16", *, batch: int = 1) -> Workload:
