@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError
-from swallowtail.tasks import cache as _cache
 from swallowtail.tasks.base import Split, TaskData, check_int, pad_rows
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------

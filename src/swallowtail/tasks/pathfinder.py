@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError
-from swallowtail.tasks import cache as _cache
 from swallowtail.tasks.base import Split, TaskData, check_float, check_int
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------

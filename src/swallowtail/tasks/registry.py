@@ -6,8 +6,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import swallowtail.tasks.image as image
+import swallowtail.tasks.listops as listops
+import swallowtail.tasks.pathfinder as pathfinder
+import swallowtail.tasks.text as text
 from swallowtail.errors import SpecError
-from swallowtail.tasks import image, listops, pathfinder, text
 from swallowtail.tasks.base import TaskData
 
 #: task name -> loader (keyword-only parameters)

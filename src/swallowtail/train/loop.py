@@ -37,13 +37,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+import swallowtail.train.checkpoint as ckpt
+import swallowtail.train.distributed as dist
 from swallowtail.errors import SpecError
 from swallowtail.nn.config import HybridConfig
 from swallowtail.nn.counts import model_counts
 from swallowtail.nn.model import HybridTransformer
 from swallowtail.tasks.base import Split, TaskData
-from swallowtail.train import checkpoint as ckpt
-from swallowtail.train import distributed as dist
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.data import BatchStream, adapt_config, batch, prepare_task
 from swallowtail.train.metrics import METRICS_FILE, PLOT_FILE, MetricsLog, plot
