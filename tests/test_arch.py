@@ -21,7 +21,7 @@ from swallowtail.arch import (
     load_arch,
     parse_arch,
 )
-from swallowtail.arch._spec_base import apply_overrides, parse_yaml
+from swallowtail.arch.specbase import apply_overrides, parse_yaml
 from swallowtail.cli.arch import app
 from swallowtail.errors import SpecError
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swallowtail.arch import dump_arch, load_arch, parse_arch
-from swallowtail.arch._spec_base import parse_yaml
+from swallowtail.arch.specbase import parse_yaml
 from swallowtail.backends import describe_backends, get_backend, list_backends
 from swallowtail.baselines import BACKENDS
 from swallowtail.baselines._common import (

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from swallowtail.arch import load_arch
-from swallowtail.arch._spec_base import validate_model
+from swallowtail.arch.specbase import validate_model
 from swallowtail.arch.specs import GPUArch, list_gpu_presets
 from swallowtail.backends import get_backend
 from swallowtail.baselines.jetson import list_stacks, load_stack

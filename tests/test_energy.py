@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from swallowtail.arch import load_arch
-from swallowtail.arch._spec_base import apply_overrides, parse_yaml
+from swallowtail.arch.specbase import apply_overrides, parse_yaml
 from swallowtail.energy import (
     FullLoad,
     full_load_counts,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swallowtail.arch._spec_base import validate_model
+from swallowtail.arch.specbase import validate_model
 from swallowtail.baselines import jetson
 from swallowtail.baselines.jetson import load_stack
 from swallowtail.baselines.validation import (

@@ -5,7 +5,7 @@ for the reconstruction of the paper's array and its sources.
 """
 
 from swallowtail.arch import accelerators as _accelerators  # noqa: F401  (registers the baseline kinds)
-from swallowtail.arch._spec_base import ASSUMPTION_PREFIX, Problem, SpecProblems
+from swallowtail.arch.specbase import ASSUMPTION_PREFIX, Problem, SpecProblems
 from swallowtail.arch.specs import (
     ARCH_KINDS,
     ArchBase,

@@ -26,7 +26,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch._spec_base import SpecModel, spec_error
+from swallowtail.arch.specbase import SpecModel, spec_error
 from swallowtail.arch.specs import FMA_FLOPS, ArchBase, register_arch_kind
 
 PosInt = Annotated[int, Field(gt=0)]

@@ -27,7 +27,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
-from swallowtail.arch._spec_base import (
+from swallowtail.arch.specbase import (
     Problem,
     SourcedSpec,
     SpecModel,

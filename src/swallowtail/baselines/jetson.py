@@ -45,7 +45,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from swallowtail.arch._spec_base import (
+from swallowtail.arch.specbase import (
     SourcedSpec,
     SpecModel,
     apply_overrides,

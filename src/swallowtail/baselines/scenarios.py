@@ -24,7 +24,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch._spec_base import SourcedSpec, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import SourcedSpec, read_yaml_file, spec_error, validate_model
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
 from swallowtail.workload import Workload

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch._spec_base import SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import load_lengths, offline, single_stream
 from swallowtail.errors import SpecError

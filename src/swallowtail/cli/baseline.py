@@ -29,7 +29,7 @@ app = typer.Typer(
 
 def parse_options(items: list[str]) -> dict[str, Any]:
     """`["k=v", ...]` -> {k: v}, each value a YAML scalar (1e9 -> float, true -> bool, text -> str)."""
-    from swallowtail.arch._spec_base import parse_yaml
+    from swallowtail.arch.specbase import parse_yaml
 
     out: dict[str, Any] = {}
     for item in items:

@@ -36,7 +36,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch._spec_base import SourcedSpec, SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import SourcedSpec, SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.arch.specs import DTYPE_BYTES, ArchSpec, DataflowArch, load_arch
 from swallowtail.errors import SpecError
 
