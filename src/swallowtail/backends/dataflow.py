@@ -1,10 +1,14 @@
 """The dataflow-array backends: `dataflow-multilayer` and `dataflow-single-layer`.
 
     get_backend("dataflow-multilayer", arch="df-4x4-simd8").run(lower("fabnet-base", 1024))
+    get_backend("dataflow-multilayer", cache=RateCache()).run(workload)     # a cache the caller owns
 
 Both run the block-level simulator (`swallowtail.sim.network`) on the same machine; they differ only in the
 mapping (multilayer: stages folded into blocks, intermediates streamed on chip; single-layer: one stage per
-SPM round trip, every op's output back to DRAM). Kernel probes are memoised per process.
+SPM round trip, every op's output back to DRAM). Each backend holds the RateCache its runs read and fill:
+the one it was given (shared with whatever else holds it: another backend, a design sweep, a file), else the
+process-wide `swallowtail.sim.network.default_cache()`, so that backends made one after the other in a
+process still probe each kernel shape once.
 """
 
 from __future__ import annotations
@@ -14,36 +18,44 @@ from typing import Any
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
-from swallowtail.sim.network import NetworkRun, simulate_network
+from swallowtail.sim.network import NetworkRun, RateCache, default_cache, simulate_network
 from swallowtail.workload import Workload
 
 #: the architecture a bare `get_backend("dataflow-multilayer")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
+#: the options a dataflow backend's factory takes besides `arch`
+OPTIONS = ("cache",)
 
 
 class DataflowBackend:
     """The simulated dataflow array with one dataflow. `run(workload) -> Result`."""
 
-    def __init__(self, dataflow: str, arch: ArchSpec | str | None = None) -> None:
+    def __init__(
+        self, dataflow: str, arch: ArchSpec | str | None = None, cache: RateCache | None = None
+    ) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, DataflowArch):
             raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+        if cache is not None and not isinstance(cache, RateCache):
+            raise SpecError(f"dataflow-{dataflow} option cache", type(cache).__name__, "a RateCache")
         self.arch = a
         self.dataflow = dataflow
         self.name = f"dataflow-{dataflow}"
+        self.cache = default_cache() if cache is None else cache
 
     def simulate(self, workload: Workload, progress: Any = None) -> NetworkRun:
         """The Result plus the timeline and the residency plan."""
-        return simulate_network(workload, self.arch, self.dataflow, progress=progress)
+        return simulate_network(workload, self.arch, self.dataflow, progress=progress, cache=self.cache)
 
     def run(self, workload: Workload) -> Result:
         return self.simulate(workload).result
 
 
 def _make(dataflow: str, arch: ArchSpec | str | None, options: dict[str, Any]) -> DataflowBackend:
-    if options:
-        raise SpecError(f"dataflow-{dataflow} option", sorted(options)[0], "no options other than 'arch'")
-    return DataflowBackend(dataflow, arch)
+    extra = sorted(set(options) - set(OPTIONS))
+    if extra:
+        raise SpecError(f"dataflow-{dataflow} option", extra[0], "no options other than 'arch' and 'cache'")
+    return DataflowBackend(dataflow, arch, cache=options.get("cache"))
 
 
 def make_multilayer(arch: ArchSpec | str | None = None, **options: Any) -> DataflowBackend:

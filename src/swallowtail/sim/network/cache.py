@@ -1,0 +1,117 @@
+"""The rate cache of the block-level simulator: what its cycle-level probes measured, as an object.
+
+    cache = RateCache()                                   # or RateCache(dense_cost_model="analytic")
+    run = simulate_network(workload, arch, "multilayer", cache=cache)
+    cache.hits, cache.misses                              # lookups answered / probes run
+    pickle.dumps(cache)                                   # contents and counts travel with it
+
+A probe (`swallowtail.sim.network.probes`) costs cycle-level simulations; its result depends only on the
+arch, the op's shape without rows and the dataflow, so a design sweep can own one cache per process, share
+it between runs and backends, and persist it (`save` / `load`). Four tables, each keyed as its probe says:
+
+- `kernels`: butterfly / FFT steady rates (`KernelRate`) by (arch, kernel shape, dataflow);
+- `dense`: dense-op steady rates (`DenseRate`) by (arch, dense spec without rows);
+- `whole`: cycles of an op alone, DRAM to DRAM, simulated whole, by its full shape;
+- `alone`: (fill / drain, cycles per unit) of a larger op alone, by (arch, dense spec without rows).
+
+The cache also carries the *dense cost model*: how a non-fused dense op is costed -- "cycle" (its dense
+Program on the cycle-level simulator) or "analytic" (the per-PE models of `swallowtail.compiler.dense`, for
+comparison). It does not change what the tables hold, only whether the dense tables are consulted.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from swallowtail.errors import SpecError
+
+#: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
+#: or "analytic" (the per-PE models of swallowtail.compiler.dense, for comparison)
+DENSE_COST_MODELS = ("cycle", "analytic")
+#: the dense cost model of a RateCache made without one
+DEFAULT_DENSE_COST_MODEL = "cycle"
+#: the tables of a RateCache, in the order `stats` lists them
+TABLES = ("kernels", "dense", "whole", "alone")
+
+V = TypeVar("V")
+
+
+@dataclass(eq=True)
+class RateCache:
+    """Memoised probe results of the block-level simulator, with hit / miss counts (picklable)."""
+
+    dense_cost_model: str = DEFAULT_DENSE_COST_MODEL
+    kernels: dict[tuple, Any] = field(default_factory=dict)
+    dense: dict[tuple, Any] = field(default_factory=dict)
+    whole: dict[tuple, int] = field(default_factory=dict)
+    alone: dict[tuple, tuple[float, float]] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dense_cost_model not in DENSE_COST_MODELS:
+            raise SpecError("dense_cost_model", self.dense_cost_model, f"one of {list(DENSE_COST_MODELS)}")
+
+    def lookup(self, table: str, key: tuple, compute: Callable[[], V]) -> V:
+        """The entry `key` of `table` (a hit), or `compute()` stored there (a miss; nothing is stored when it
+        raises)."""
+        store = self._table(table)
+        if key in store:
+            self.hits += 1
+            return store[key]
+        self.misses += 1
+        value = compute()
+        store[key] = value
+        return value
+
+    def peek(self, table: str, key: tuple) -> Any:
+        """The entry without counting a lookup (for notes about what a run used)."""
+        return self._table(table)[key]
+
+    def clear(self) -> None:
+        """Forget every entry and reset the counts (a changed simulator; tests)."""
+        for t in TABLES:
+            self._table(t).clear()
+        self.hits = self.misses = 0
+
+    def stats(self) -> dict[str, int]:
+        """Entries per table, hits and misses."""
+        return {**{t: len(self._table(t)) for t in TABLES}, "hits": self.hits, "misses": self.misses}
+
+    def __len__(self) -> int:
+        return sum(len(self._table(t)) for t in TABLES)
+
+    def save(self, path: str | Path) -> None:
+        """Persist the cache (pickle): contents, counts and dense cost model."""
+        Path(path).write_bytes(pickle.dumps(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RateCache:
+        """A cache written by `save` (pickle: load only files you wrote)."""
+        obj = pickle.loads(Path(path).read_bytes())
+        if not isinstance(obj, cls):
+            raise SpecError("RateCache file", str(path), "a pickled RateCache")
+        return obj
+
+    def _table(self, table: str) -> dict:
+        if table not in TABLES:
+            raise KeyError(f"no RateCache table {table!r}: one of {list(TABLES)}")
+        return getattr(self, table)
+
+
+#: the cache of runs and backends given none: one per process, as the memo was before RateCache
+_DEFAULT_CACHE = RateCache()
+
+
+def default_cache() -> RateCache:
+    """The process-wide RateCache that `simulate_network` and the dataflow backends use when given none."""
+    return _DEFAULT_CACHE
+
+
+def clear_memo() -> None:
+    """Forget the default cache's probes (tests; a changed simulator)."""
+    _DEFAULT_CACHE.clear()
