@@ -28,6 +28,7 @@ class NetworkEnergy:
 
     @property
     def total_j(self) -> float:
+        """The run's energy: every component's, leakage included."""
         return sum(self.breakdown_j.values())
 
     def op_energy_j(self, i: int, wall_cycles: float, clock_hz: float) -> float:

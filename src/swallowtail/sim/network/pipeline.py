@@ -39,6 +39,7 @@ class DramTraffic:
     outputs: list[float]  # spilled output written
 
     def total(self, i: int) -> float:
+        """All of op i's DRAM bytes."""
         return self.weights[i] + self.inputs[i] + self.outputs[i]
 
 
@@ -168,6 +169,7 @@ class PipelineRun:
 
     @property
     def total_cycles(self) -> float:
+        """The run ends when both the array and the last store are done."""
         return max(self.array_end, self.last_store)
 
 

@@ -39,6 +39,8 @@ NOTE_MAX_NAMES = 40
 
 @dataclass
 class NetworkRun:
+    """One network simulation: the Result, every op's span on the array and the residency plan it ran."""
+
     result: Result
     timeline: list[TimelineEntry]  # (op, layer, start cycle, end cycle, group)
     plan: Plan
