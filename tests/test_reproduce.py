@@ -1,8 +1,10 @@
 """`swallowtail reproduce`: the suite, the run, the outputs (results.json, summary.md, report.html), atomic
-writes, determinism, the array's stand-in when its simulator is missing, memoisation and the process pool."""
+writes, determinism, the array's stand-in when its simulator is missing, memoisation and the process pool,
+results.json read back into the run that wrote it, and the experiments' imports pointing one way."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 from pathlib import Path
@@ -13,8 +15,11 @@ from typer.testing import CliRunner
 
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
 from swallowtail.cli.reproduce import reproduce
-from swallowtail.experiments import reproduce as rp
+from swallowtail.experiments import outputs
+from swallowtail.experiments.records import RESULTS_SCHEMA, GpuHeadlineRow, PeerHeadlineRow
 from swallowtail.experiments.report import FIGURES, render_summary, timeline
+from swallowtail.experiments.reproduce import run_suite
+from swallowtail.experiments.runner import resolve_targets
 from swallowtail.experiments.suite import (
     ARRAY_FLOOR,
     DENSE,
@@ -94,7 +99,7 @@ def test_dense_twins_are_the_transformers_of_the_same_shape():
 # ---- resolving targets: the array's stand-in -----------------------------------------------------------
 def test_missing_simulator_falls_back_to_one_labelled_floor():
     available = [b for b in list_backends() if b not in ARRAY_BACKENDS]
-    resolved = rp.resolve_targets(TARGETS, available)
+    resolved = resolve_targets(TARGETS, available)
     floors = [t for t in resolved if t.substitute]
     assert len(floors) == 1, "both array dataflows stand on the same floor: shown once, not twice"
     (floor,) = floors
@@ -105,14 +110,14 @@ def test_missing_simulator_falls_back_to_one_labelled_floor():
 
 
 def test_registered_simulators_are_used_as_they_are():
-    resolved = rp.resolve_targets(TARGETS, [*list_backends(), *ARRAY_BACKENDS])
+    resolved = resolve_targets(TARGETS, [*list_backends(), *ARRAY_BACKENDS])
     assert not any(t.substitute for t in resolved)
     assert [t.backend for t in resolved[:2]] == list(ARRAY_BACKENDS)
 
 
 def test_unknown_backend_without_fallback_is_a_clear_error():
     with pytest.raises(ValueError, match="not registered"):
-        rp.resolve_targets(TARGETS, ["roofline"])
+        resolve_targets(TARGETS, ["roofline"])
 
 
 class _FakeSimulator:
@@ -137,14 +142,14 @@ def test_a_registered_simulator_replaces_the_floor_and_runs_are_memoised():
     try:
         _FakeSimulator.calls = 0
         cache: dict = {}
-        run = rp.run_suite(TINY, cache=cache)
+        run = run_suite(TINY, cache=cache)
         ml = run.target("array-ml")
         assert ml.backend == MULTILAYER_BACKEND and not ml.substitute
         assert run.result(TINY.workloads[0].name, "array-ml").backend == MULTILAYER_BACKEND
         assert run.target("array-floor").stands_for == ("array-sl",)  # single-layer still missing
         assert run.notice is None and run.array[MULTILAYER_BACKEND] == "simulated"
         assert _FakeSimulator.calls == 1
-        rp.run_suite(TINY, cache=cache)  # same (backend, options, workload): served from the cache
+        run_suite(TINY, cache=cache)  # same (backend, options, workload): served from the cache
         assert _FakeSimulator.calls == 1
     finally:
         unregister_backend(MULTILAYER_BACKEND)
@@ -153,40 +158,35 @@ def test_a_registered_simulator_replaces_the_floor_and_runs_are_memoised():
 # ---- the outputs -----------------------------------------------------------------------------------------
 def test_results_json_holds_every_result_consistently(quick_out):
     out, printed = quick_out
-    data = rp.load_results(out / "results.json")
+    data = outputs.load_results(out / "results.json")
     suite = quick_suite()
-    assert data["schema"] == rp.RESULTS_SCHEMA and data["swallowtail_version"]
-    assert data["suite"] == json.loads(json.dumps(suite.to_dict()))
-    n_targets = len(data["targets"])
-    assert len(data["runs"]) == len(suite.workloads) * n_targets
-    fields = {f.name for f in dataclasses.fields(Result)}
     raw = json.loads((out / "results.json").read_text())
-    for entry, raw_entry in zip(data["runs"], raw["runs"], strict=True):
+    assert raw["schema"] == RESULTS_SCHEMA and raw["swallowtail_version"] == data.version and data.version
+    assert raw["suite"] == json.loads(json.dumps(suite.to_dict()))
+    assert data.suite == suite
+    n_targets = len(data.targets)
+    assert len(data.runs) == len(suite.workloads) * n_targets
+    fields = {f.name for f in dataclasses.fields(Result)}
+    for entry, raw_entry in zip(data.runs, raw["runs"], strict=True):
         assert fields | {"flop_efficiency"} == set(raw_entry["result"])
-        r = entry["result"]
+        r = entry.result
         assert isinstance(r, Result) and all(isinstance(o, OpResult) for o in r.ops)
         assert r.latency_s > 0 and r.energy_j > 0 and r.useful_ops > 0 and r.ops
         assert r.peak_ops_per_s > 0
         assert r.energy_j == pytest.approx(sum(r.energy_breakdown_j.values()))
     for spec in suite.workloads:
-        hybrid = {
-            e["result"].useful_ops
-            for e in data["runs"]
-            if e["workload"] == spec.name and e["network"] == HYBRID
-        }
-        dense = {
-            e["result"].useful_ops
-            for e in data["runs"]
-            if e["workload"] == spec.name and e["network"] == DENSE
-        }
+        hybrid = {e.result.useful_ops for e in data.runs if e.workload == spec.name and e.network == HYBRID}
+        dense = {e.result.useful_ops for e in data.runs if e.workload == spec.name and e.network == DENSE}
         assert len(hybrid) == 1, f"{spec.name}: every backend runs the same FLOPs"
         assert len(dense) == 1 and min(dense) > min(hybrid)
-        names = {e["result"].workload for e in data["runs"] if e["workload"] == spec.name}
+        names = {e.result.workload for e in data.runs if e.workload == spec.name}
         assert names == {spec.name, spec.dense_name}
-    heads = {row["metric"]: row for row in data["comparisons"]["headline"]}
-    assert heads["speedup vs Xavier NX, max"]["paper"] == "14.34x"
-    assert heads["energy reduction vs same-peak accelerators (geomean)"]["paper"] == "6.60x - 15.37x"
-    assert printed["headline"] == data["comparisons"]["headline"]
+    heads = {row.metric: row for row in data.comparisons.headline}
+    assert heads["speedup vs Xavier NX, max"].paper == "14.34x"
+    assert isinstance(heads["speedup vs Xavier NX, max"], GpuHeadlineRow)
+    assert heads["energy reduction vs same-peak accelerators (geomean)"].paper == "6.60x - 15.37x"
+    assert isinstance(heads["energy reduction vs same-peak accelerators (geomean)"], PeerHeadlineRow)
+    assert printed["headline"] == raw["comparisons"]["headline"]
     assert Path(printed["paths"]["results"]) == out / "results.json"
 
 
@@ -224,39 +224,50 @@ def test_report_is_self_contained_with_every_figure(quick_out):
 
 def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
     out, _ = quick_out
-    again = rp.run_suite(quick_suite())
-    rp.write_json_atomic(tmp_path / "results.json", again.to_dict())
+    again = run_suite(quick_suite())
+    outputs.write_json_atomic(tmp_path / "results.json", again.to_dict())
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
-    assert render_summary(again, rp.FIGURE_DIR) == (out / "summary.md").read_text()
+    assert render_summary(again, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
+
+
+def test_results_json_reads_back_into_the_run_that_wrote_it(quick_out, tmp_path):
+    out, _ = quick_out
+    loaded = outputs.load_results(out / "results.json")
+    outputs.write_json_atomic(tmp_path / "results.json", loaded.to_dict())
+    assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    assert render_summary(loaded, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
+    (tmp_path / "old.json").write_text(json.dumps({"schema": "swallowtail.reproduce/0"}))
+    with pytest.raises(ValueError, match="schema"):
+        outputs.load_results(tmp_path / "old.json")
 
 
 def test_process_pool_gives_the_same_results_in_the_same_order():
-    alone = rp.run_suite(TINY, jobs=1).to_dict()
-    pooled = rp.run_suite(TINY, jobs=2).to_dict()
+    alone = run_suite(TINY, jobs=1).to_dict()
+    pooled = run_suite(TINY, jobs=2).to_dict()
     assert json.dumps(pooled, sort_keys=True) == json.dumps(alone, sort_keys=True)
 
 
 # ---- atomic writes ---------------------------------------------------------------------------------------
 def test_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    rp.write_json_atomic(path, {"run": 1})
+    outputs.write_json_atomic(path, {"run": 1})
     before = path.read_bytes()
 
     def half_then_fail(obj, fh):
         fh.write('{"run": 2, "half')
         raise KeyboardInterrupt("interrupted inside the writer")
 
-    monkeypatch.setattr(rp, "_dump_json", half_then_fail)
+    monkeypatch.setattr(outputs, "_dump_json", half_then_fail)
     with pytest.raises(KeyboardInterrupt):
-        rp.write_json_atomic(path, {"run": 2})
+        outputs.write_json_atomic(path, {"run": 2})
     assert path.read_bytes() == before
     with pytest.raises(KeyboardInterrupt):
-        rp.write_json_atomic(tmp_path / "new.json", {"run": 3})
+        outputs.write_json_atomic(tmp_path / "new.json", {"run": 3})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
 def test_written_files_are_readable_by_others(tmp_path):
-    path = rp.write_text_atomic(tmp_path / "x.md", "x")
+    path = outputs.write_text_atomic(tmp_path / "x.md", "x")
     assert path.stat().st_mode & 0o044  # not the 0600 of a private temp file
 
 
@@ -276,3 +287,42 @@ def test_cli_rejects_bad_jobs(tmp_path):
     result = runner.invoke(app, ["--quick", "--out", str(tmp_path), "--jobs", "0"])
     assert result.exit_code == 2
     assert not (tmp_path / "results.json").exists()
+
+
+# ---- the experiments' imports ----------------------------------------------------------------------------
+#: the experiments modules each module may import: records <- runner <- facts / explain <- compare <-
+#: reproduce; the report sees only the records and the paper (and the suite's names); outputs the report
+EXPERIMENTS_IMPORTS = {
+    "suite": set(),
+    "paper": set(),
+    "records": {"suite"},
+    "runner": {"records", "suite"},
+    "facts": {"records", "suite"},
+    "explain": {"paper", "records", "suite"},
+    "compare": {"explain", "paper", "records", "runner", "suite"},
+    "reproduce": {"compare", "facts", "records", "runner", "suite"},
+    "report": {"paper", "records", "suite"},
+    "outputs": {"records", "report"},
+}
+
+
+def test_experiments_imports_point_one_way():
+    package = Path(__file__).resolve().parent.parent / "src" / "swallowtail" / "experiments"
+    prefix = "swallowtail.experiments."
+    found = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    assert found == set(EXPERIMENTS_IMPORTS), "a new experiments module: give it its place in the layers"
+    for name, allowed in EXPERIMENTS_IMPORTS.items():
+        tree = ast.parse((package / f"{name}.py").read_text())
+        top_level = {id(n) for n in tree.body}
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            else:
+                continue
+            ours = [m for m in mods if m.startswith("swallowtail")]
+            assert not ours or id(node) in top_level, f"{name}: function-level import of {ours}"
+            imported |= {m.removeprefix(prefix).split(".")[0] for m in ours if m.startswith(prefix)}
+        assert imported <= allowed, f"{name} imports {sorted(imported - allowed)}"

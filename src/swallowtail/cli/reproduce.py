@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,12 +21,16 @@ from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, err_console, user_errors
 
+if TYPE_CHECKING:
+    from swallowtail.experiments.records import ReproduceRun
+
 #: where the outputs go by default
 DEFAULT_OUT = Path("reproduce-out")
 
 
-def headline_table(run: Any) -> Table:
+def headline_table(run: ReproduceRun) -> Table:
     """The headline rows of a ReproduceRun as a rich table."""
+    # the experiments (backends, matplotlib's report) load when the command runs, not at CLI start-up
     from swallowtail.experiments.report import headline_rows
 
     head, rows = headline_rows(run)
@@ -55,6 +59,7 @@ def reproduce(
     json_out: bool = typer.Option(False, "--json", help="Print the headline and the paths as JSON."),
 ) -> None:
     """Run the paper's evaluation on the array and every baseline, write the report."""
+    # loaded when the command runs, not at CLI start-up (see headline_table)
     from swallowtail.experiments import get_suite, run_suite, write_outputs
 
     suite = get_suite(quick=quick)
@@ -84,7 +89,7 @@ def reproduce(
                 "suite": suite.name,
                 "array": run.array,
                 "notice": run.notice,
-                "headline": run.comparisons["headline"],
+                "headline": [row.to_dict() for row in run.comparisons.headline],
                 "paths": {k: str(v) for k, v in paths.items()},
                 "wall_s": wall,
             }
@@ -96,7 +101,7 @@ def reproduce(
         style = "green" if status == "simulated" else "bold yellow"
         console.print(f"dataflow array ({backend}): {status}", style=style, highlight=False)
     console.print(headline_table(run))
-    for line in run.comparisons["why"]:
+    for line in run.comparisons.why:
         console.print(f"- {line}", highlight=False)
     for name, path in paths.items():
         console.print(f"wrote {name}: {path}", highlight=False)

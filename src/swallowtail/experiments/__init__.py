@@ -2,20 +2,24 @@
 
 - `suite`: what runs -- the workloads (LRA tasks, FABNet networks over sequence lengths) and the targets
   (the array with both dataflows, Xavier NX, FABNet, Sanger / SpAtten at the same peak, a systolic array).
-- `reproduce`: runs a suite through the backend registry, collects every Result, computes the comparisons.
-- `report`: figures, summary.md and a self-contained report.html.
+- `paper`: the figures of the paper's abstract (printed beside ours, never used to compute anything).
+- `records`: the typed records that flow from the runner to the report (`ReproduceRun` is results.json).
+- `runner`: resolves the suite's targets and runs every (workload, target) pair (process pool, cache).
+- `facts`, `explain`, `compare`: the numbers the explanation rests on, the "why" sentences, the comparisons.
+- `reproduce`: `run_suite` = run + facts + compare.
+- `report`: figures, summary.md and a self-contained report.html; `outputs`: writes them (atomically) with
+  results.json, and reads results.json back.
+
+Imports point one way: records <- runner <- facts, explain <- compare <- reproduce; report <- outputs.
 
     from swallowtail.experiments import get_suite, run_suite, write_outputs
     write_outputs(run_suite(get_suite(quick=True)), "reproduce-out")
 """
 
-from swallowtail.experiments.reproduce import (
-    PAPER,
-    ReproduceRun,
-    load_results,
-    run_suite,
-    write_outputs,
-)
+from swallowtail.experiments.outputs import load_results, write_outputs
+from swallowtail.experiments.paper import PAPER
+from swallowtail.experiments.records import ReproduceRun
+from swallowtail.experiments.reproduce import run_suite
 from swallowtail.experiments.suite import Suite, Target, WorkloadSpec, full_suite, get_suite, quick_suite
 
 __all__ = [

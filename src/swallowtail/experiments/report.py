@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from swallowtail.experiments.reproduce import PAPER, PAPER_TEXT, ReproduceRun, array_key
+from swallowtail.experiments.paper import PAPER
+from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun
 from swallowtail.experiments.suite import (
     ARRAY_ARCH,
     DENSE,
@@ -90,6 +91,7 @@ class FigureOut:
 
 # ---- helpers -------------------------------------------------------------------------------------------
 def _plt() -> Any:
+    # matplotlib is heavy (and only the figures need it): imported when the first figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,7 +127,7 @@ def _keys(run: ReproduceRun, roles: tuple[str, ...]) -> list[str]:
 
 
 def _array_title(run: ReproduceRun) -> str:
-    t = run.target(array_key(run))
+    t = run.target(run.array_key)
     return f"{ARRAY_ARCH} roofline floor (simulator not available)" if t.substitute else t.label
 
 
@@ -173,18 +175,15 @@ def _png(fig: Any) -> bytes:
 # ---- figures -------------------------------------------------------------------------------------------
 def fig_speedup_gpu(run: ReproduceRun) -> Any:
     plt = _plt()
-    per = run.comparisons["per_workload"]
-    series = {
-        k: per[k]["speedup"] for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per
-    }
+    per = run.comparisons.per_workload
+    series = {k: per[k].speedup for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _grouped_bars(ax, run, series)
     ax.set_yscale("log")
     ax.axhline(PARITY, color="grey", linewidth=0.8)
-    ax.axhline(PAPER["speedup_vs_xavier_max"], **PAPER_LINE_STYLE, label="paper: max 14.34x")
-    ax.axhline(
-        PAPER["speedup_vs_xavier_avg"], **{**PAPER_LINE_STYLE, "linestyle": ":"}, label="paper: avg 9.29x"
-    )
+    top, avg = PAPER.speedup_vs_xavier_max, PAPER.speedup_vs_xavier_avg
+    ax.axhline(top.value, **PAPER_LINE_STYLE, label=f"paper: max {top.text}")
+    ax.axhline(avg.value, **{**PAPER_LINE_STYLE, "linestyle": ":"}, label=f"paper: avg {avg.text}")
     ax.set_ylabel("speedup of the array over Xavier NX (x, log)")
     ax.set_xlabel("workload (network @ sequence length)")
     ax.set_title(f"Speedup over Jetson Xavier NX -- array: {_array_title(run)}")
@@ -195,13 +194,14 @@ def fig_speedup_gpu(run: ReproduceRun) -> Any:
 
 def fig_energy_gpu(run: ReproduceRun) -> Any:
     plt = _plt()
-    per = run.comparisons["per_workload"]
-    series = {k: per[k]["energy"] for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
+    per = run.comparisons.per_workload
+    series = {k: per[k].energy for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _grouped_bars(ax, run, series)
     ax.set_yscale("log")
     ax.axhline(PARITY, color="grey", linewidth=0.8)
-    ax.axhline(PAPER["energy_eff_vs_xavier"], **PAPER_LINE_STYLE, label="paper: 11.14x")
+    paper = PAPER.energy_eff_vs_xavier
+    ax.axhline(paper.value, **PAPER_LINE_STYLE, label=f"paper: {paper.text}")
     ax.set_ylabel("energy efficiency over Xavier NX\n(Xavier J / array J per inference, x, log)")
     ax.set_xlabel("workload (network @ sequence length)")
     ax.set_title(f"Energy efficiency over Jetson Xavier NX -- array: {_array_title(run)}")
@@ -212,19 +212,18 @@ def fig_energy_gpu(run: ReproduceRun) -> Any:
 
 def fig_same_peak(run: ReproduceRun) -> Any:
     plt = _plt()
-    per = run.comparisons["per_workload"]
+    per = run.comparisons.per_workload
     keys = [k for k in _keys(run, (ROLE_SAME_PEAK, ROLE_SYSTOLIC)) if k in per]
     fig, axes = plt.subplots(2, 1, figsize=(FIG_W_IN, FIG_H_IN * TWO_ROWS), layout="constrained", sharex=True)
     panels = (
-        ("efficiency", "efficiency ratio\n(array FLOP eff. / theirs, x, log)", "efficiency_vs_same_peak"),
-        ("energy", "energy reduction\n(their J / array J, x, log)", "energy_reduction_vs_same_peak"),
+        ("efficiency", "efficiency ratio\n(array FLOP eff. / theirs, x, log)", PAPER.efficiency_vs_same_peak),
+        ("energy", "energy reduction\n(their J / array J, x, log)", PAPER.energy_reduction_vs_same_peak),
     )
-    for ax, (metric, ylabel, paper_key) in zip(axes, panels, strict=True):
-        _grouped_bars(ax, run, {k: per[k][metric] for k in keys})
+    for ax, (metric, ylabel, paper) in zip(axes, panels, strict=True):
+        _grouped_bars(ax, run, {k: per[k].metric(metric) for k in keys})
         ax.set_yscale("log")
-        lo, hi = PAPER[paper_key]
         ax.axhspan(
-            lo, hi, color="black", alpha=PAPER_BAND_ALPHA, label=f"paper ({metric}): {PAPER_TEXT[paper_key]}"
+            paper.lo, paper.hi, color="black", alpha=PAPER_BAND_ALPHA, label=f"paper ({metric}): {paper.text}"
         )
         ax.axhline(PARITY, color="grey", linewidth=0.8)
         ax.set_ylabel(ylabel)
@@ -283,7 +282,7 @@ def fig_latency_breakdown(run: ReproduceRun) -> Any:
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _stacked_shares(ax, run, _breakdown_rows(run, w), _by_kind, lambda r: r.latency_s, lambda t: si(t, "s"))
     ax.set_xlabel("share of the summed per-op latency (%); total latency at the bar's end")
-    floor = " (roofline floor: per-op floors, which overlap)" if run.target(array_key(run)).substitute else ""
+    floor = " (roofline floor: per-op floors, which overlap)" if run.target(run.array_key).substitute else ""
     ax.set_title(f"Latency by op kind, {w}{floor}")
     _legend_outside(fig, ax, title="op kind")
     return fig
@@ -341,13 +340,13 @@ def fig_roofline(run: ReproduceRun) -> Any:
     import numpy as np
 
     plt = _plt()
-    roofs = run.extra.get("roofs", {})
+    roofs = run.facts.roofs
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN * 1.2), layout="constrained")
     oi = np.logspace(math.log10(ROOF_OI_MIN), math.log10(ROOF_OI_MAX), ROOF_POINTS)
     for t in run.targets:
         c = _colour(run, t.key)
-        roof = roofs.get(t.key, {})
-        peak, bw = roof.get("peak_ops_per_s", 0.0), roof.get("dram_bytes_per_s", 0.0)
+        roof = roofs.get(t.key)
+        peak, bw = (roof.peak_ops_per_s, roof.dram_bytes_per_s) if roof is not None else (0.0, 0.0)
         if peak > 0:
             ax.plot(oi, np.minimum(peak, oi * bw) if bw > 0 else np.full_like(oi, peak), color=c, alpha=0.7)
         xs, ys = [], []
@@ -387,7 +386,7 @@ def timeline(result: Result) -> tuple[list[tuple[str, str, float, float]], bool]
 def fig_timeline(run: ReproduceRun) -> Any:
     plt = _plt()
     w = focus_workload(run)
-    key = array_key(run)
+    key = run.array_key
     r = run.result(w, key)
     assert r is not None
     spans, scheduled = timeline(r)
@@ -455,20 +454,12 @@ def headline_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
         "ours: GPU dense",
     ]
     rows = []
-    for row in run.comparisons["headline"]:
-        if "ours_gpu_hybrid" in row:
-            rows.append(
-                [
-                    row["metric"],
-                    row["paper"],
-                    row["ours_gpu_hybrid"],
-                    row["ours_gpu_eager"],
-                    row["ours_gpu_dense"],
-                ]
-            )
+    for row in run.comparisons.headline:
+        if isinstance(row, GpuHeadlineRow):
+            rows.append([row.metric, row.paper, *(row.ours(c) for c in GPU_COLUMNS)])
         else:
-            per = ", ".join(f"{k}: {v}" for k, v in row["per_accelerator"].items())
-            rows.append([row["metric"], row["paper"], f"{row['ours_same_peak']} ({per})", "", ""])
+            per = ", ".join(f"{k}: {v}" for k, v in row.per_accelerator.items())
+            rows.append([row.metric, row.paper, f"{row.ours_same_peak} ({per})", "", ""])
     return head, rows
 
 
@@ -492,10 +483,9 @@ def gpu_pair_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
     head = ["GPU board", "stack", "speedup geomean", "speedup max", "energy eff. geomean", "max / geomean",
             "energy eff. / speedup", "array factor for 9.29x"]  # fmt: skip
     rows = [
-        [p["board"], p["stack"], f"{p['speedup']['geomean']:.3g}x", f"{p['speedup']['max']:.3g}x",
-         f"{p['energy']['geomean']:.3g}x", f"{p['spread']:.2f}", f"{p['power_ratio']:.1f}",
-         f"{p['array_factor_needed']:.1f}x"]
-        for p in run.comparisons.get("gpu_pairs", [])
+        [p.board, p.stack, f"{p.speedup.geomean:.3g}x", f"{p.speedup.max:.3g}x", f"{p.energy.geomean:.3g}x",
+         f"{p.spread:.2f}", f"{p.power_ratio:.1f}", f"{p.array_factor_needed:.1f}x"]
+        for p in run.comparisons.gpu_pairs
     ]  # fmt: skip
     return head, rows
 
@@ -509,6 +499,15 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _paper_shape() -> str:
+    """The shape of the abstract's ratios: max / mean speedup and energy efficiency / speedup."""
+    top, avg, eff = PAPER.speedup_vs_xavier_max, PAPER.speedup_vs_xavier_avg, PAPER.energy_eff_vs_xavier
+    return (
+        f"Paper: max / mean speedup {top.value:g} / {avg.value:g} = {PAPER.spread:.2f}; energy efficiency / "
+        f"speedup {eff.value:g} / {avg.value:g} = {PAPER.power_ratio:.2f}."
+    )
+
+
 def _status_lines(run: ReproduceRun) -> list[str]:
     out = [run.notice] if run.notice else []
     for backend, status in run.array.items():
@@ -518,13 +517,11 @@ def _status_lines(run: ReproduceRun) -> list[str]:
 
 # ---- summary.md ----------------------------------------------------------------------------------------
 def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str:
-    import swallowtail
-
-    s = run.suite
+    s, p = run.suite, PAPER
     parts = [
         f"# swallowtail reproduce -- suite `{s.name}`",
         "",
-        f"swallowtail {swallowtail.__version__}; {len(s.workloads)} workloads x {len(run.targets)} targets; "
+        f"swallowtail {run.version}; {len(s.workloads)} workloads x {len(run.targets)} targets; "
         f"{s.description}.",
         "",
         "## Array status",
@@ -533,25 +530,28 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         "## Headline, beside the paper's abstract",
         "",
-        "Paper (arXiv 2411.00734, abstract): vs Jetson Xavier NX up to 14.34x speedup (9.29x average) and "
-        "11.14x energy efficiency on attention workloads; vs state-of-the-art attention accelerators of the "
-        "same peak performance 2.38x-4.7x efficiency and 6.60x-15.37x energy reduction.",
+        "Paper (arXiv 2411.00734, abstract): vs Jetson Xavier NX up to "
+        f"{p.speedup_vs_xavier_max.text} speedup ({p.speedup_vs_xavier_avg.text} average) and "
+        f"{p.energy_eff_vs_xavier.text} energy efficiency on attention workloads; vs state-of-the-art "
+        "attention accelerators of the same peak performance "
+        f"{p.efficiency_vs_same_peak.compact} efficiency and "
+        f"{p.energy_reduction_vs_same_peak.compact} energy reduction.",
         "",
         _md_table(*headline_rows(run)),
         "",
         "## Why ours differ",
         "",
-        *(f"- {line}" for line in run.comparisons["why"]),
+        *(f"- {line}" for line in run.comparisons.why),
         "",
         "## The denominator: every GPU board and software stack",
         "",
-        "Paper: max / mean speedup 14.34 / 9.29 = 1.54; energy efficiency / speedup 11.14 / 9.29 = 1.20.",
+        _paper_shape(),
         "",
         _md_table(*gpu_pair_rows(run)),
         "",
         "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
         "",
-        *(f"- {line}" for line in run.extra.get("fabnet_differences", [])),
+        *(f"- {line}" for line in run.facts.fabnet_differences),
         "",
         "## Latency / energy per workload and target",
         "",
@@ -604,20 +604,21 @@ def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 
 def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> str:
-    import swallowtail
-
     e = html.escape
     figures = render_figures(run) if figures is None else figures
     s = run.suite
-    substitute = run.target(array_key(run)).substitute
+    substitute = run.target(run.array_key).substitute
     banner_cls = "warn" if substitute else "ok"
     banner = "<br>".join(e(line) for line in _status_lines(run))
+    p = PAPER
     paper = (
         "<div class='paper'><b>The paper's abstract</b> (arXiv 2411.00734)<ul>"
-        "<li>vs Jetson Xavier NX: up to <b>14.34x</b> speedup (<b>9.29x</b> average) and <b>11.14x</b> "
+        f"<li>vs Jetson Xavier NX: up to <b>{p.speedup_vs_xavier_max.text}</b> speedup "
+        f"(<b>{p.speedup_vs_xavier_avg.text}</b> average) and <b>{p.energy_eff_vs_xavier.text}</b> "
         "energy efficiency on attention workloads</li>"
-        "<li>vs state-of-the-art attention accelerators of the same peak performance: <b>2.38x-4.7x</b> "
-        "efficiency and <b>6.60x-15.37x</b> energy reduction</li></ul></div>"
+        "<li>vs state-of-the-art attention accelerators of the same peak performance: "
+        f"<b>{p.efficiency_vs_same_peak.compact}</b> efficiency and "
+        f"<b>{p.energy_reduction_vs_same_peak.compact}</b> energy reduction</li></ul></div>"
     )
     targets = _html_table(
         ["key", "label", "backend", "options", "network", "stand-in?", "stands for"],
@@ -632,8 +633,8 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
         f"<figcaption>{e(f.caption)}</figcaption></figure>"
         for f in figures
     )
-    why = "".join(f"<li>{e(line)}</li>" for line in run.comparisons["why"])
-    fabnet = "".join(f"<li>{e(line)}</li>" for line in run.extra.get("fabnet_differences", []))
+    why = "".join(f"<li>{e(line)}</li>" for line in run.comparisons.why)
+    fabnet = "".join(f"<li>{e(line)}</li>" for line in run.facts.fabnet_differences)
     groups = sorted({w.group for w in s.workloads}, key=lambda g: (g != GROUP_LRA, g))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -642,7 +643,7 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
 <style>{CSS}</style></head>
 <body data-images-loaded="pending" data-figures="{len(figures)}">
 <h1>Multilayer dataflow: the paper's evaluation, reproduced</h1>
-<p class="meta">swallowtail {e(swallowtail.__version__)} &middot; suite <b>{e(s.name)}</b>:
+<p class="meta">swallowtail {e(run.version)} &middot; suite <b>{e(s.name)}</b>:
 {len(s.workloads)}
 workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.description)}</p>
 <div class="banner {banner_cls}">{banner}</div>
@@ -650,7 +651,7 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 <div class="headline">{paper}{_html_table(*headline_rows(run))}</div>
 <h2>Why ours differ</h2><ul>{why}</ul>
 <h2>The denominator: every GPU board and software stack</h2>
-<p>Paper: max / mean speedup 14.34 / 9.29 = 1.54; energy efficiency / speedup 11.14 / 9.29 = 1.20.</p>
+<p>{e(_paper_shape())}</p>
 {_html_table(*gpu_pair_rows(run), cls="wide")}
 <h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
 <h2>Figures</h2>{figs}

@@ -3,7 +3,7 @@
 A `Suite` is a list of `WorkloadSpec` (a network preset at a sequence length, plus its dense-Transformer
 twin of the same shape) and a list of `Target` (a registered backend with its factory options, the
 network it runs -- the hybrid butterfly network or the dense twin -- and, for the simulated dataflow
-array, a fallback). Nothing here runs anything; `swallowtail.experiments.reproduce` does.
+array, a fallback). Nothing here runs anything; `swallowtail.experiments.runner` does.
 
 The full suite follows the paper's abstract (arXiv 2411.00734): the Long Range Arena tasks at their
 sequence lengths (ListOps 2K, Text 4K, Retrieval 4K, Image 1K, Pathfinder 1K; Tay et al. 2021) and the
@@ -108,6 +108,10 @@ class WorkloadSpec:
             "dense_twin": self.dense_name,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorkloadSpec:
+        return cls(d["preset"], d["seq_len"], d["group"])
+
 
 @dataclass(frozen=True)
 class Target:
@@ -141,6 +145,19 @@ class Target:
         if self.fallback is not None:
             d["fallback"] = self.fallback.to_dict()
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Target:
+        fallback = d.get("fallback")
+        return cls(
+            key=d["key"],
+            label=d["label"],
+            backend=d["backend"],
+            role=d["role"],
+            options=tuple(d["options"].items()),
+            network=d["network"],
+            fallback=None if fallback is None else cls.from_dict(fallback),
+        )
 
 
 #: roles of targets (used by the comparisons and the figures)
@@ -204,6 +221,16 @@ class Suite:
             "workloads": [w.to_dict() for w in self.workloads],
             "targets": [t.to_dict() for t in self.targets],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Suite:
+        """A suite read back from `to_dict()` (results.json); `array_arch` is this build's, not read."""
+        return cls(
+            name=d["name"],
+            workloads=tuple(WorkloadSpec.from_dict(w) for w in d["workloads"]),
+            targets=tuple(Target.from_dict(t) for t in d["targets"]),
+            description=d["description"],
+        )
 
 
 def _fabnet_workloads(pairs: tuple[tuple[str, int], ...]) -> tuple[WorkloadSpec, ...]:
