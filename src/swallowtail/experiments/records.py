@@ -527,10 +527,6 @@ class Comparisons:
     paper_reading: PaperReading
     why: list[str]
 
-    def summary_of(self, key: str | None) -> TargetSummary:
-        """The summaries of target `key` (all empty for None or a target without ratios: the array)."""
-        return self.summary.get(key, TargetSummary()) if key is not None else TargetSummary()
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "array_target": self.array_target,
