@@ -27,7 +27,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import SpecModel, spec_error
-from swallowtail.arch.specs import FMA_FLOPS, ArchBase, register_arch_kind
+from swallowtail.arch.specs import FMA_FLOPS, ArchBase, ClockHz, register_arch_kind
 
 PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -64,7 +64,7 @@ class FabnetArch(ArchBase):
     """FABNet's adaptable butterfly accelerator (FPGA): butterfly processor + attention processor + PostP."""
 
     kind: Literal["fabnet"] = "fabnet"
-    clock_hz: PosFloat
+    clock_hz: ClockHz
     butterfly_engines: PosInt  # BEs
     units_per_engine: PosInt  # BUs per BE
     multipliers_per_unit: PosInt  # FP16 multipliers per BU
@@ -145,7 +145,7 @@ class _PublishedAccel(ArchBase):
 
     UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
 
-    clock_hz: PosFloat
+    clock_hz: ClockHz
     word_bits: PosInt
     dram_gbytes_per_s: PosFloat
     vector_elems_per_cycle: PosInt
@@ -224,7 +224,7 @@ class SystolicArch(ArchBase):
     """An output-stationary systolic array (TPU-like; the SCALE-Sim v3 machine model)."""
 
     kind: Literal["systolic"] = "systolic"
-    clock_hz: PosFloat
+    clock_hz: ClockHz
     rows: PosInt
     cols: PosInt
     dataflow: Literal["os"] = "os"

@@ -18,7 +18,6 @@ Used by the architecture specs (`swallowtail.arch.specs`) and the energy tables 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from swallowtail.errors import SpecError
+from swallowtail.yamlio import YAMLInputError, load_yaml
 
 #: a source note that starts with this marks an assumed (not sourced) value
 ASSUMPTION_PREFIX = "assumption:"
@@ -368,54 +368,13 @@ def _deepcopy(obj: Any) -> Any:
 # ---- YAML -------------------------------------------------------------------------------------------
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """Safe loader; `1e9` is a float; duplicate keys are errors."""
-
-
-_FLOAT_RE = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+][0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
-_SpecLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
-
-
-def _construct_mapping(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"duplicate key {key!r} (each key may appear once)",
-                key_node.start_mark,
-            )
-        seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
-
-
-_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def parse_yaml(text: str, source: str = "<string>") -> Any:
-    """Parse YAML text; a syntax error becomes a `SpecProblems` naming `source:line:col`."""
+    """Parse YAML text (`swallowtail.yamlio`: safe, bounded); a problem becomes a `SpecProblems` naming
+    `source:line:col`."""
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 -- a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        what = exc.problem or exc.context or "invalid YAML"
-        raise SpecProblems([Problem(where, None, f"YAML syntax error: {what}", kind="message")]) from None
-    except yaml.YAMLError as exc:
-        raise SpecProblems([Problem(source, None, f"YAML error: {exc}", kind="message")]) from None
+        return load_yaml(text, source)
+    except YAMLInputError as exc:
+        raise SpecProblems([Problem(exc.where, None, exc.what, kind="message")]) from None
 
 
 def read_yaml_file(path: Path) -> Any:

@@ -58,6 +58,26 @@ DEFAULT_ENERGY_TABLE = "horowitz-45nm"
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+# ---- physical ranges: a value outside them is a typo, not a design (bounds of the tool, not sources) ------
+#: a clock from 1 MHz to 20 GHz (no CMOS logic clocks faster; nothing useful runs slower)
+MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1e6, 2e10
+#: at most 256 PEs along a side (65,536 PEs: the simulators' tables are sized per PE)
+MAX_ARRAY_SIDE = 256
+#: at most 4,096 SIMD lanes per PE
+MAX_SIMD_LANES = 4096
+#: on-chip memories up to 1 TiB, bandwidths up to 1 MiB per cycle per port, 1 PB/s off chip
+MAX_BYTES = 2**40
+MAX_BYTES_PER_CYCLE = 2**20
+MAX_GBYTES_PER_S = 1e6
+#: a technology node from 1 nm to 1 um
+MAX_TECH_NODE_NM = 1000
+
+ClockHz = Annotated[float, Field(ge=MIN_CLOCK_HZ, le=MAX_CLOCK_HZ, allow_inf_nan=False)]
+ArraySide = Annotated[int, Field(gt=0, le=MAX_ARRAY_SIDE)]
+Bytes = Annotated[int, Field(gt=0, le=MAX_BYTES)]
+BytesPerCycle = Annotated[int, Field(gt=0, le=MAX_BYTES_PER_CYCLE)]
+GBytesPerS = Annotated[float, Field(gt=0, le=MAX_GBYTES_PER_S, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -90,7 +110,7 @@ class RFSpec(SpecModel):
 class PESpec(SpecModel):
     """A processing element: SIMD lanes, FUs, register file, tagged instruction buffer."""
 
-    simd_lanes: PosInt
+    simd_lanes: Annotated[int, Field(gt=0, le=MAX_SIMD_LANES)]
     dtype: Literal["fp16"] = "fp16"
     fus: dict[str, FUSpec]
     register_file: RFSpec
@@ -132,8 +152,8 @@ DTYPE_BYTES = {"fp16": 2}
 class ArrayGeom(SpecModel):
     """The PE array's shape: `rows` x `cols` PEs."""
 
-    rows: PosInt
-    cols: PosInt
+    rows: ArraySide
+    cols: ArraySide
 
 
 class NoCSpec(SpecModel):
@@ -145,7 +165,7 @@ class NoCSpec(SpecModel):
 
     topology: Literal["mesh", "skip-hop"]
     hops: list[PosInt] = Field(min_length=1)
-    link_bytes_per_cycle: PosInt  # per link, per direction
+    link_bytes_per_cycle: BytesPerCycle  # per link, per direction
     hop_latency: PosInt  # cycles per hop
 
     @model_validator(mode="after")
@@ -169,9 +189,9 @@ class NoCSpec(SpecModel):
 class SPMSpec(SpecModel):
     """The shared scratchpad memory."""
 
-    size_bytes: PosInt
+    size_bytes: Bytes
     banks: PosInt
-    bytes_per_cycle: PosInt  # all banks together
+    bytes_per_cycle: BytesPerCycle  # all banks together
 
     @model_validator(mode="after")
     def _check_banks(self) -> SPMSpec:
@@ -184,7 +204,7 @@ class DMASpec(SpecModel):
     """DMA channels between DRAM and the SPM."""
 
     channels: PosInt
-    gbytes_per_s_per_channel: PosFloat  # 1 GB = 1e9 bytes
+    gbytes_per_s_per_channel: GBytesPerS  # 1 GB = 1e9 bytes
     latency_cycles: NonNegInt
 
 
@@ -199,7 +219,7 @@ class ArchBase(SourcedSpec):
     kind: str
     name: Name
     description: str = ""
-    tech_node_nm: PosInt
+    tech_node_nm: Annotated[int, Field(gt=0, le=MAX_TECH_NODE_NM)]
 
     @property
     @abstractmethod
@@ -240,7 +260,7 @@ class DataflowArch(ArchBase):
     """The reconfigurable dataflow array (DESIGN.md, "The machine")."""
 
     kind: Literal["dataflow"] = "dataflow"
-    clock_hz: PosFloat
+    clock_hz: ClockHz
     array: ArrayGeom
     pe: PESpec
     noc: NoCSpec
@@ -318,8 +338,8 @@ class DataflowArch(ArchBase):
 class PowerMode(SpecModel):
     """One GPU power mode (an nvpmodel mode of a Jetson): its clocks and power."""
 
-    gpu_clock_hz: PosFloat  # the mode's maximum GPU clock
-    emc_clock_hz: PosFloat  # the mode's maximum memory-controller (DRAM I/O) clock
+    gpu_clock_hz: ClockHz  # the mode's maximum GPU clock
+    emc_clock_hz: ClockHz  # the mode's maximum memory-controller (DRAM I/O) clock
     board_power_w: PosFloat  # the mode's power budget
     measured_power_w: PosFloat | None = None  # measured under load, where published
 

@@ -43,5 +43,22 @@ def _register() -> None:
 _register()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from swallowtail import __version__
+
+        typer.echo(f"swallowtail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Butterfly-sparse attention on reconfigurable dataflow accelerators (arXiv 2411.00734)."""
+
+
 def main() -> None:
     app()

@@ -78,7 +78,7 @@ def main(
     option: list[str] = typer.Option(
         [], "--option", "-o", help="Backend option KEY=VALUE (repeatable), e.g. same_peak_as=df-4x4-simd8."
     ),
-    top: int = typer.Option(10, "--top", help="How many of the longest ops to show."),
+    top: int = typer.Option(10, "--top", min=0, help="How many of the longest ops to show (0: none)."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly Result.to_dict() as JSON."),
 ) -> None:
     """Run MODEL at --seq-len on the baseline --target and show the Result."""

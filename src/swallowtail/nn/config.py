@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from swallowtail.errors import SpecError
+from swallowtail.yamlio import load_yaml
 
 PAD_ID = 0
 CLS_ID = 1
@@ -207,8 +206,8 @@ class HybridConfig:
         other keys override it."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text())
+            raise SpecError("config", str(path), "an existing YAML file (this one does not exist)")
+        data = load_yaml(path.read_text(encoding="utf-8", errors="replace"), source=str(path))
         if not isinstance(data, dict):
             raise SpecError(str(path), data, "a YAML mapping of HybridConfig fields")
         data = dict(data)

@@ -1,0 +1,104 @@
+"""Safe YAML for every spec and config file a user hands in: the one loader, with limits.
+
+- safe (no Python objects), `1e9` read as a float (YAML 1.1 would read it as a string), duplicate keys an
+  error;
+- bounded: a text over `MAX_YAML_BYTES` or with more than `MAX_YAML_ALIASES` aliases is refused before it is
+  built (an alias "bomb" -- a few lines of anchors referring to anchors -- would otherwise expand into a
+  structure that exhausts memory when it is walked or copied);
+- a syntax error is a `YAMLInputError` (a `SpecError`) naming `source:line:column`, never a parser traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from swallowtail.errors import SpecError
+
+#: the largest YAML text read (spec and config files are a few kB)
+MAX_YAML_BYTES = 1 << 20
+#: the most aliases (`*name`) a document may use
+MAX_YAML_ALIASES = 100
+
+
+class YAMLInputError(SpecError):
+    """A YAML text that cannot be read: `where` (source:line:column) and what is wrong."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(where, None, what)
+        self.where, self.what = where, what
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+class SafeSpecLoader(yaml.SafeLoader):
+    """Safe loader; `1e9` is a float; duplicate keys are errors; aliases counted."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_YAML_ALIASES} aliases (an alias bomb?)", event.start_mark
+                )
+        return super().compose_node(parent, index)
+
+
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+SafeSpecLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SafeSpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+
+
+def _construct_mapping(loader: SafeSpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (each key may appear once)",
+                key_node.start_mark,
+            )
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+SafeSpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text within the limits; any problem is a `YAMLInputError` naming `source:line:col`."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
+        raise YAMLInputError(source, f"a YAML text of at most {MAX_YAML_BYTES} bytes")
+    try:
+        return yaml.load(text, Loader=SafeSpecLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise YAMLInputError(
+            where, f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
+        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise YAMLInputError(source, f"YAML error: {exc}") from None
+
+
+__all__ = ["MAX_YAML_ALIASES", "MAX_YAML_BYTES", "SafeSpecLoader", "YAMLInputError", "load_yaml"]
