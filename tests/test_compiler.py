@@ -7,8 +7,9 @@ import pytest
 
 from swallowtail.arch import load_arch
 from swallowtail.compiler import compile as compile_kernel
-from swallowtail.compiler.kernels import COMPUTE_OPS, OP_LD, OP_ST, OP_XFER, kernel_spec
-from swallowtail.compiler.plan import batch_groups
+from swallowtail.compiler.butterfly.kernels import kernel_spec
+from swallowtail.compiler.butterfly.plan import batch_groups
+from swallowtail.compiler.isa import COMPUTE_OPS, OP_LD, OP_ST, OP_XFER
 from swallowtail.errors import SpecError
 from swallowtail.workload.ops import FFT, Butterfly
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from swallowtail.arch.specs import load_arch
-from swallowtail.compiler.dense import (
+from swallowtail.compiler.dense_cost import (
     dense_cost,
     split_mixed_radix,
     value_fft_mixed3,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from swallowtail.arch.specs import load_arch
-from swallowtail.compiler.dense_program import compile_dense, dense_layout, dense_random_data
+from swallowtail.compiler.dense import compile_dense, dense_layout, dense_random_data
 from swallowtail.errors import SpecError
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.values import execute_dense, verify_dense

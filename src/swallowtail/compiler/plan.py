@@ -1,564 +1,97 @@
-"""Choosing the mapping: block size, stages per block (passes), placement, coefficient sets, batches.
+"""What every mapping plan answers, whatever the op kind: the decisions the simulator reads (passes, buffers,
+batches, register budget) and the text a Program shows (`describe`, `note`).
 
-A block of B = 2^beta positions is spread over a sub-array of 2^xb x 2^yb PEs with P = 2^lb positions per
-PE: the beta "block bits" of a position index are split into x bits (the PE's column), y bits (its row) and
-local bits (which of the PE's P positions). A pass runs k consecutive stages; their position bits are
-*stage bits* and must all be block bits; the remaining block bits are *group bits* (independent butterfly
-groups that ride along to fill the array); every other position bit is an *instance bit* (which block
-instance). Example, df-4x4-simd8, n = 4096, B = 256 (P = 16), pass 0 = stages on bits 0..5::
-
-        position bit:  11 10  9  8  7  6 | 5  4  3  2  1  0
-        "stride"   :    i  i  i  i  l  l | l  l  y  y  x  x    the paper's: short strides hop horizontally
-                                                               (x: distance 1, 2), middle strides vertically,
-                                                               the longest stay inside a PE
-        "local-first":  i  i  i  i  y  y | x  x  l  l  l  l    the first stages stay inside a PE; later
-                                                               cross-PE stages swap their PE bit with an
-                                                               already-processed local bit (send-half)
-        x / y: PE coordinate bit, l: local bit, i: instance (16 instances of 256 positions)
-
-        +----+----+----+----+      PE (x, y) holds the 16 positions whose x / y bits are its coordinates;
-        | 00 | 10 | 20 | 30 |      a stage on an x bit of weight 2^i pairs PE x with PE x ^ 2^i: one hop of
-        +----+----+----+----+      1 or 2 on the skip-hop links (hops [1, 2]); longer distances take several
-        | 01 | 11 | 21 | 31 |      hops and are charged for each; a stage on a local bit stays in the PE.
-        +----+----+----+----+
-        | .. |    |    |    |
-        +----+----+----+----+
-
-SPM bank groups: a vector's bank group is the low bits of its position (`bank_bits`); the compiler keeps
-those bits block bits in every pass (on x where it can), so every block instance has the same bank pattern
-(the simulator's fast-forward relies on it) and PEs order their loads / stores to spread over the groups.
-
-Passes: with k_max stages per pass, n > B takes ceil(L / k_max) passes (balanced). The single-layer baseline
-is k = 1: every stage a pass, every stage's output written to the SPM and re-read.
-
-Automatic knobs: for candidate blocks (the largest few whose registers fit the RF with >= MIN_TAGS tags in
-flight), both placements, SPM buffers 2 | 3 and batch sizes, `estimate` computes per pass the binding
-resource (compute slots, the list-scheduled exchange latency of one iteration, RF read / write ports, the
-busiest NoC link, SPM bank groups) and per batch the DMA, plus pipeline fill and drain; the cheapest
-candidate wins (ties within ESTIMATE_TOLERANCE go to the larger block; an exact tie between 2 and 3 SPM
-buffers goes to 3 when a buffer's whole turnaround -- store, load, DRAM latency twice and the PEs' loads of
-the refilled buffer -- does not fit in one batch's compute) and `Plan.reasons` says why. The
-estimate only *chooses*; the simulator measures. Batches ramp 1, 2, 4, ... row groups up and down
-(`batch_groups`) so that the first computation waits for one row group only and the last store is short;
-coefficient sets are resident (one per block instance, loaded once) when they all fit in the RF.
+The plans themselves live with their compilers: `swallowtail.compiler.butterfly.plan.Plan` (block size, stages
+per pass, placement, streaming batches, chosen by an estimate over candidates) and
+`swallowtail.compiler.dense.spec.DensePlan` (fixed policy: row units, k-chunks / column tiles or column
+chunks, weight tiles).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-from swallowtail.arch.specs import DataflowArch
-from swallowtail.compiler.geometry import PassPlan, SpmGeometry, _place, rf_vectors
-from swallowtail.compiler.kernels import KernelSpec
-from swallowtail.compiler.model import ELEM_BYTES, MachineModel
-from swallowtail.compiler.template import PassTemplate, build_template
-from swallowtail.errors import SpecError
+if TYPE_CHECKING:
+    from swallowtail.compiler.program import Program
 
+#: the dataflows every op kind compiles for: "multilayer" (the paper's: several butterfly stages folded into
+#: one closed block between SPM round trips) | "single-layer" (the baseline: one stage per round trip). A
+#: dense op maps the same way under both (it has no stages to fold); the plan records which was asked for
 DATAFLOWS = ("multilayer", "single-layer")
-PLACEMENTS = ("stride", "local-first")
-#: largest number of row groups (rows / simd_lanes) a streaming batch may hold (compiler policy: beyond it
-#: coefficient reuse gains little and pipeline fill grows)
-MAX_ROW_GROUPS_PER_BATCH = 16
-#: tags in flight per PE the automatic choice insists on (one iteration's loads / stores overlap another's
-#: compute only with two or more); a user-given block may run with one
-MIN_TAGS = 2
-#: data register sets a tag needs at most (current, next, received values), for the block pre-filter
-DATA_SETS_MAX = 3
-#: compiler policy: how many of the largest feasible block sizes the automatic choice compares
-MAX_BLOCK_CANDIDATES = 3
-#: compiler policy: estimates within this fraction of the best count as ties, broken towards larger blocks
-ESTIMATE_TOLERANCE = 0.10
-#: SPM buffers per batch of rows: one being computed in place, one being loaded / stored (double buffering)
-DEFAULT_BUFFERS = 2
 
 
-def _compositions(n: int, parts: int, cap: int):
-    """All ways to write n as an ordered sum of `parts` integers in 1..cap."""
-    if parts == 1:
-        if 1 <= n <= cap:
-            yield (n,)
-        return
-    for first in range(min(cap, n - parts + 1), 0, -1):
-        for rest in _compositions(n - first, parts - 1, cap):
-            yield (first, *rest)
-
-
-def split_passes(
-    stage_bits: tuple[int, ...],
-    log_n: int,
-    xb: int,
-    yb: int,
-    lb: int,
-    bank_bits: tuple[int, ...],
-    placement: str,
-    k: int | None,
-) -> list[PassPlan]:
-    """Split the stages into passes of consecutive stages.
-
-    `k` given: chunks of k (the last may be shorter). Else: the fewest passes; among those the split with the
-    most bank-aligned passes, then the most even one (smallest largest pass, earlier passes larger)."""
-    beta = xb + yb + lb
-    n = len(stage_bits)
-
-    def build(sizes: tuple[int, ...]) -> list[PassPlan]:
-        out, pos = [], 0
-        for i, s in enumerate(sizes):
-            p = _place(stage_bits[pos : pos + s], log_n, xb, yb, lb, bank_bits, placement, i)
-            if p is None:
-                raise SpecError("stages_per_block", s, f"at most log2(block) = {beta}")
-            out.append(p)
-            pos += s
-        return out
-
-    if k is not None:
-        return build(tuple(min(k, n - i) for i in range(0, n, k)))
-    n_pass = math.ceil(n / beta)
-    best: tuple | None = None
-    for sizes in _compositions(n, n_pass, beta):
-        plans = build(sizes)
-        score = (-sum(p.bank_aligned for p in plans), max(sizes), tuple(-s for s in sizes))
-        if best is None or score < best[0]:
-            best = (score, plans)
-    assert best is not None
-    return best[1]
-
-
-# ---- the plan ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Plan:
-    """Every mapping decision of one kernel on one array, with the reasons."""
-
-    dataflow: str
-    block: int
-    xb: int
-    yb: int
-    lb: int
-    placement: str
-    passes: tuple[PassPlan, ...]
-    rows_per_batch: int  # the largest batch (SPM buffer size)
-    buffers: int
-    batches: tuple[tuple[int, int], ...]  # row ranges of the streaming batches
-    bank_bits: tuple[int, ...]
-    coef_vectors: tuple[int, ...]  # per pass: coefficient vectors per PE per block instance (padded)
-    data_regs: tuple[int, ...]  # per pass: vector registers one iteration (tag) needs per PE
-    coef_set_regs: int  # vector registers of one coefficient set (max over passes)
-    coef_sets: int  # coefficient sets in the RF: 2 (double-buffered) or one per block instance (resident)
-    tag_slots: tuple[int, ...]  # per pass: iterations in flight per PE
-    estimate: dict[str, float] = field(default_factory=dict, compare=False)
-    reasons: tuple[str, ...] = ()
-    user_knobs: tuple[str, ...] = ()
-    templates: tuple[PassTemplate, ...] = field(default=(), compare=False, repr=False)
+class PassInfo(Protocol):
+    """One pass of a plan, as the simulator and the summary see it."""
 
     @property
-    def positions_per_pe(self) -> int:
-        return 1 << self.lb
+    def index(self) -> int: ...
 
     @property
-    def active_pes(self) -> int:
-        return 1 << (self.xb + self.yb)
+    def n_instances(self) -> int: ...
 
     @property
-    def k_max(self) -> int:
-        return max(p.k for p in self.passes)
+    def cross_stages(self) -> int: ...  # > 0: the pass uses the NoC (the engine's fast-forward looks at it)
+
+    @property
+    def k(self) -> int: ...
+
+    def describe(self) -> str: ...
 
 
-def _geometry(block: int, arch: DataflowArch) -> tuple[int, int, int]:
-    beta = block.bit_length() - 1
-    xmax = arch.array.cols.bit_length() - 1
-    ymax = arch.array.rows.bit_length() - 1
-    xb = min(beta, xmax)
-    yb = min(beta - xb, ymax)
-    lb = beta - xb - yb
-    return xb, yb, lb
+class MappingPlan(Protocol):
+    """Every mapping decision of one op on one array that the Program, the simulator and the summary read."""
 
+    @property
+    def dataflow(self) -> str: ...
 
-def batch_groups(total_rgs: int, g_max: int) -> list[int]:
-    """Row groups per streaming batch: a ramp 1, 2, 4, .. up to g_max, then g_max, then the ramp down.
+    @property
+    def passes(self) -> tuple[PassInfo, ...]: ...
 
-    The first batch is small so that computing starts after one row group has arrived (pipeline fill); the
-    last batch is small so that only one row group's results are stored after the last computation
-    (drain); the full-size batches in the middle reuse each block's coefficients g_max times."""
-    while g_max > 1:
-        up = []
-        g = 1
-        while g < g_max:
-            up.append(g)
-            g *= 2
-        rest = total_rgs - 2 * sum(up)
-        if rest >= g_max:
-            middle = [g_max] * (rest // g_max)
-            if rest % g_max:
-                middle.append(rest % g_max)
-            return up + middle + up[::-1]
-        g_max //= 2
-    return [1] * total_rgs
+    @property
+    def rows_per_batch(self) -> int: ...  # the largest streaming batch (rows)
 
+    @property
+    def buffers(self) -> int: ...  # SPM buffers the batches rotate through
 
-def batch_rows(rows: int, lanes: int, g_max: int) -> tuple[tuple[int, int], ...]:
-    """Row ranges [r0, r1) of the streaming batches (`batch_groups` row groups of `lanes` rows each)."""
-    total = -(-rows // lanes)
-    out = []
-    r = 0
-    for g in batch_groups(total, g_max):
-        out.append((r, min(rows, r + g * lanes)))
-        r += g * lanes
-    return tuple(out)
+    @property
+    def batches(self) -> tuple[tuple[int, int], ...]: ...
 
+    @property
+    def coef_vectors(self) -> tuple[int, ...]: ...  # per pass: coefficient vectors per PE per block instance
 
-def _tag_slots(arch: DataflowArch, coef_set: int, data: tuple[int, ...], sets: int = 2) -> tuple[int, ...]:
-    cap, _ = rf_vectors(arch)
-    return tuple(min(arch.pe.active_tags, (cap - sets * coef_set) // d) for d in data)
+    @property
+    def data_regs(self) -> tuple[int, ...]: ...  # per pass: vector registers one iteration (tag) needs
 
+    @property
+    def coef_set_regs(self) -> int: ...  # vector registers of one coefficient set
 
-def coefficient_sets(
-    arch: DataflowArch, templates: list[PassTemplate], cset: int, data: tuple[int, ...]
-) -> int:
-    """Coefficient register sets: every block instance's own set when all of them fit beside MIN_TAGS
-    tags (coefficients then load once for the whole kernel, whatever the batch size); else 2 (one in use,
-    one prefetched for the next block instance)."""
-    cap, _ = rf_vectors(arch)
-    distinct = sum(t.plan.n_instances for t in templates)
-    if distinct > 2 and distinct * cset + MIN_TAGS * max(data) <= cap:
-        return distinct
-    return min(2, distinct) if distinct > 1 else 1
+    @property
+    def coef_sets(self) -> int: ...  # coefficient sets in the RF (2: double-buffered; more: resident)
 
+    @property
+    def tag_slots(self) -> tuple[int, ...]: ...  # per pass: iterations in flight per PE
 
-def estimate(
-    spec: KernelSpec,
-    arch: DataflowArch,
-    templates: list[PassTemplate],
-    active: int,
-    rows_per_batch: int,
-    buffers: int,
-    resident: bool = False,
-) -> dict[str, float]:
-    """Analytic cycle estimate of a candidate mapping (used only to choose knobs; the simulator measures).
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
 
-    Per iteration and pass: the largest of compute slots, the exchange latency of cross-PE stages, RF read
-    and write port demand, the busiest NoC link, the SPM bank groups; per batch: the DMA (a buffer is
-    refilled only after its previous batch was stored); plus pipeline fill (first loads) and drain."""
-    geo = SpmGeometry.of(arch)
-    lanes = arch.pe.simd_lanes
-    rf = arch.pe.register_file
-    single = resident
-    in_b = spec.input_elems_per_row * ELEM_BYTES
-    out_b = spec.output_elems_per_row * ELEM_BYTES
-    dma_bw = arch.dram_bytes_per_cycle
-    lat = arch.dma.latency_cycles
-    binds: dict[str, float] = {}
+    @property
+    def user_knobs(self) -> tuple[str, ...]: ...
 
-    def per_row_group(g: int) -> float:
-        total = 0.0
-        for t in templates:
-            st = t.static
-            c = t.coef_vectors / (math.ceil(spec.rows / lanes) if single else g)
-            terms = {
-                "compute": st["compute"],
-                "exchange_latency": st["exchange_latency"],
-                "rf_read_ports": st["rf_reads"] / rf.read_ports,
-                "rf_write_ports": (st["rf_writes"] + c) / rf.write_ports,
-                "noc": st["link_cycles"],
-                "spm": active * (st["spm_vectors_pe"] + c) * geo.occupancy / geo.groups,
-            }
-            for k_, v in terms.items():
-                binds[k_] = binds.get(k_, 0.0) + v * t.plan.n_instances * g
-            total += max(terms.values()) * t.plan.n_instances
-        return total
+    # the simulator's notes still read these butterfly terms (`swallowtail.sim.run`); dense plans give the
+    # nearest meaning (block = rows of a row unit, positions_per_pe = columns / vectors a PE holds)
+    @property
+    def block(self) -> int: ...
 
-    batches = batch_rows(spec.rows, lanes, max(1, math.ceil(rows_per_batch / lanes)))
-    # the PEs load one row group's input (n x comps vectors) through the SPM bank groups
-    pe_load = spec.n * spec.comps * geo.occupancy / geo.groups
-    slack = math.inf
-    # fill: the first row group's input and the first block's coefficients; drain: the last batch's output
-    first_coefs = templates[0].coef_vectors * active * geo.vec_bytes
-    fill = lat + (min(spec.rows, lanes) * in_b + first_coefs) / dma_bw
-    last = batches[-1][1] - batches[-1][0]
-    drain = last * out_b / dma_bw + lat
-    total = fill + drain
-    for bi, (r0, r1) in enumerate(batches):
-        g = math.ceil((r1 - r0) / lanes)
-        comp = per_row_group(g) * g
-        # a buffer is refilled only after its previous batch was stored: store + load (each with the
-        # DRAM latency) must fit in the (buffers - 1) batches computed meanwhile
-        nxt = batches[bi + 1] if bi + 1 < len(batches) else (r0, r0)
-        dma_bytes = ((r1 - r0) * out_b + (nxt[1] - nxt[0]) * in_b) / dma_bw
-        dma = dma_bytes + 2 * lat / (buffers - 1)
-        total += max(comp, dma) if bi + 1 < len(batches) else comp
-        if bi + 1 < len(batches):
-            # the whole turnaround of a buffer, the PEs' loads of the refilled buffer included (not in
-            # `cycles`: used to break exact ties between buffer counts)
-            slack = min(slack, (buffers - 1) * comp - (dma_bytes + 2 * lat + pe_load))
-    per_rg = per_row_group(max(1, math.ceil(rows_per_batch / lanes)))
-    ideal = spec.lane_ops / (arch.n_pes * lanes)
-    bound = max(binds, key=lambda k_: binds[k_])
-    return {
-        "cycles": total,
-        "per_row_group": per_rg,
-        "fill": fill,
-        "drain": drain,
-        "utilization": ideal / total if total else 0.0,
-        "bound": bound,  # type: ignore[dict-item]
-        "turnaround_slack": slack,
-        **{f"load_{k_}": v for k_, v in binds.items()},
-    }
+    @property
+    def positions_per_pe(self) -> int: ...
 
+    @property
+    def placement(self) -> str: ...
 
-def choose_plan(
-    spec: KernelSpec,
-    arch: DataflowArch,
-    model: MachineModel,
-    dataflow: str,
-    block: int | None = None,
-    stages_per_block: int | None = None,
-    placement: str | None = None,
-    rows_per_batch: int | None = None,
-    buffers: int | None = None,
-) -> Plan:
-    """Pick (or validate) every knob; SpecError naming the knob when the arch cannot honour it."""
-    if dataflow not in DATAFLOWS:
-        raise SpecError("dataflow", dataflow, f"one of {list(DATAFLOWS)}")
-    if placement is not None and placement not in PLACEMENTS:
-        raise SpecError("placement", placement, f"one of {list(PLACEMENTS)}")
-    lanes = arch.pe.simd_lanes
-    log_n = spec.log_n
-    n_pes = arch.n_pes
-    for dim, size in (("array.cols", arch.array.cols), ("array.rows", arch.array.rows)):
-        if size & (size - 1):
-            raise SpecError(f"arch.{dim}", size, "a power of two (the mapping splits position bits over PEs)")
-    geo = SpmGeometry.of(arch)
-    bank_bits = tuple(range(geo.groups.bit_length() - 1))
-    user = []
-    if block is not None:
-        user.append(f"block={block}")
-        if isinstance(block, bool) or not isinstance(block, int) or block < 2 or block & (block - 1):
-            raise SpecError("block", block, "a power of two >= 2")
-        if block > spec.n:
-            raise SpecError("block", block, f"at most n = {spec.n}")
-    if stages_per_block is not None:
-        user.append(f"stages_per_block={stages_per_block}")
-        if (
-            isinstance(stages_per_block, bool)
-            or not isinstance(stages_per_block, int)
-            or stages_per_block < 1
-        ):
-            raise SpecError("stages_per_block", stages_per_block, "a positive integer")
-        if dataflow == "single-layer" and stages_per_block != 1:
-            raise SpecError("stages_per_block", stages_per_block, "1 for the single-layer dataflow")
-        if stages_per_block > len(spec.stage_bits):
-            raise SpecError(
-                "stages_per_block", stages_per_block, f"at most the kernel's {len(spec.stage_bits)} stages"
-            )
-    if rows_per_batch is not None:
-        user.append(f"rows_per_batch={rows_per_batch}")
-        if isinstance(rows_per_batch, bool) or not isinstance(rows_per_batch, int) or rows_per_batch < 1:
-            raise SpecError("rows_per_batch", rows_per_batch, "a positive integer")
-        if rows_per_batch % lanes and rows_per_batch < spec.rows:
-            raise SpecError(
-                "rows_per_batch", rows_per_batch, f"a multiple of simd_lanes = {lanes} (rows share a vector)"
-            )
-    if buffers is not None:
-        user.append(f"buffers={buffers}")
-        if buffers not in (2, 3):
-            raise SpecError("buffers", buffers, "2 (double buffering) or 3")
-    if placement is not None:
-        user.append(f"placement={placement}")
-    buffer_options = [buffers] if buffers else [2, 3]
-    k = 1 if dataflow == "single-layer" else stages_per_block
+    def describe(self, program: Program) -> list[str]:
+        """The summary's mapping lines (indented two spaces), after the Program's header."""
+        ...
 
-    if block is not None:
-        blocks = [block]
-    else:
-        # candidate blocks: every power of two from the array size up to n whose data registers (about
-        # 2.5 sets of P positions x parts) leave room for MIN_TAGS tags; at most MAX_BLOCK_CANDIDATES of the
-        # largest (the tie-break prefers large blocks anyway)
-        cap0, _ = rf_vectors(arch)
-        blocks = []
-        b = min(spec.n, n_pes)
-        while b <= spec.n:
-            p_ = max(1, b // n_pes)
-            if b == min(spec.n, n_pes) or MIN_TAGS * DATA_SETS_MAX * p_ * spec.comps <= cap0:
-                blocks.append(b)
-            b *= 2
-        blocks = blocks[-MAX_BLOCK_CANDIDATES:]
-    placements = (
-        [placement] if placement else (["local-first"] if dataflow == "single-layer" else list(PLACEMENTS))
-    )
-    cap, _ = rf_vectors(arch)
-    row_bytes = max(spec.input_elems_per_row, spec.n * spec.comps) * ELEM_BYTES
-    candidates = []
-    rf_fail: list[tuple[int, int]] = []
-    k_fail: int | None = None
-    for blk in blocks:
-        xb, yb, lb = _geometry(blk, arch)
-        beta = xb + yb + lb
-        if k is not None and k > beta:
-            k_fail = beta
-            continue
-        for plc in placements:
-            plans = split_passes(spec.stage_bits, log_n, xb, yb, lb, bank_bits, plc, k)
-            templates = [build_template(spec, arch, pp, xb, yb, lb, model=model) for pp in plans]
-            coef = tuple(t.coef_vectors for t in templates)
-            data = tuple(t.data_regs for t in templates)
-            cset = max(coef)
-            n_sets = coefficient_sets(arch, templates, cset, data)
-            slots = _tag_slots(arch, cset, data, n_sets)
-            if min(slots) < MIN_TAGS and (block is None and len(blocks) > 1):
-                rf_fail.append((blk, 2 * cset + MIN_TAGS * max(data)))
-                continue
-            if min(slots) < 1:
-                rf_fail.append((blk, 2 * cset + max(data)))
-                continue
-            active = 1 << (xb + yb)
-            coef_table = sum(
-                c * t.plan.n_instances * active * geo.vec_bytes for t, c in zip(templates, coef, strict=True)
-            )
-            free = arch.spm.size_bytes - coef_table
-            for nbuf in buffer_options:
-                max_rows = free // (nbuf * spec.n * spec.comps * ELEM_BYTES) if free > 0 else 0
-                if rows_per_batch is not None:
-                    rpbs = [min(rows_per_batch, spec.rows)]
-                else:
-                    top = min(MAX_ROW_GROUPS_PER_BATCH, math.ceil(spec.rows / lanes))
-                    rpbs = sorted({min(spec.rows, m * lanes) for m in range(1, top + 1)})
-                for rpb in rpbs:
-                    if rpb > max_rows:
-                        continue
-                    est = estimate(
-                        spec, arch, templates, active, rpb, nbuf, resident=n_sets > 2 or n_sets == 1
-                    )
-                    candidates.append(
-                        (
-                            est["cycles"],
-                            len(plans),
-                            PLACEMENTS.index(plc),
-                            nbuf,
-                            -rpb,
-                            blk,
-                            plc,
-                            plans,
-                            rpb,
-                            est,
-                            coef,
-                            data,
-                            cset,
-                            slots,
-                            xb,
-                            yb,
-                            lb,
-                            nbuf,
-                            templates,
-                            n_sets,
-                        )
-                    )
-    if not candidates:
-        if rf_fail and block is not None:
-            blk, need = rf_fail[0]
-            raise SpecError(
-                "block",
-                block,
-                f"a block whose registers fit the RF: this one needs {need} vector registers per PE, "
-                f"the RF holds {cap}",
-                hint="use a smaller block or fewer stages per block",
-            )
-        if rf_fail:
-            blk, need = min(rf_fail, key=lambda t: t[1])
-            raise SpecError(
-                "arch.pe.register_file.entries",
-                arch.pe.register_file.entries,
-                f"enough entries for one block: the smallest block ({blk} positions) needs {need} vector "
-                f"registers per PE, the RF holds {cap}",
-                hint="raise pe.register_file.entries",
-            )
-        if k_fail is not None:
-            raise SpecError("stages_per_block", k, f"at most log2(block) = {k_fail}", hint="raise block")
-        nbuf = buffer_options[0]
-        need_b = lanes * nbuf * spec.n * spec.comps * ELEM_BYTES
-        if rows_per_batch is not None:
-            raise SpecError(
-                "rows_per_batch",
-                rows_per_batch,
-                f"a batch whose {nbuf} SPM buffers ({nbuf} x rows x {row_bytes} B) and coefficient table "
-                "fit the "
-                f"{arch.spm.size_bytes} B SPM",
-            )
-        raise SpecError(
-            "arch.spm.size_bytes",
-            arch.spm.size_bytes,
-            f"room for {nbuf} buffers of one row group ({need_b} B) plus the coefficient table",
-            hint="a larger SPM or a smaller n",
-        )
-    candidates.sort(key=lambda c: c[:6])
-    # the estimate misses latency effects that cost small blocks more (few independent pairs per stage to
-    # hide FU and exchange latency behind): within ESTIMATE_TOLERANCE of the best, prefer the larger block
-    floor = candidates[0][0] * (1 + ESTIMATE_TOLERANCE)
-    near = [c for c in candidates if c[0] <= floor]
-    best = max(near, key=lambda c: (c[5], -c[0]))
-    # an exact tie between 2 and 3 buffers (same estimate, batch and block: compute-bound either way) goes to
-    # 3 when the whole turnaround of a buffer, which `cycles` leaves out, does not fit with 2
-    if best[3] == 2 and best[9]["turnaround_slack"] < 0:
-        three = [c for c in candidates if c[3] == 3 and c[:3] == best[:3] and c[4:6] == best[4:6]]
-        if three and three[0][9]["turnaround_slack"] >= 0:
-            best = three[0]
-    _, _, _, _, _, blk, plc, plans, rpb, est, coef, data, cset, slots, xb, yb, lb, nbuf, templates, n_sets = (
-        best
-    )
-    reasons = []
-    if block is None:
-        others = sorted({c[5] for c in candidates})
-        reasons.append(
-            f"block {blk} ({1 << lb} positions per PE on {1 << (xb + yb)} PEs): "
-            f"the largest of blocks {others} "
-            f"(those that fit the RF, {cap} vector registers per PE) within {ESTIMATE_TOLERANCE:.0%} of the "
-            "lowest estimated cycles (more positions per PE hide FU and exchange latency)"
-        )
-    if k is None:
-        reasons.append(
-            f"stages per pass {[p.k for p in plans]}: the fewest passes ({len(plans)}) for "
-            f"{len(spec.stage_bits)} "
-            f"stages on {blk}-position blocks (bank bits {list(bank_bits)} ride along as group bits)"
-        )
-    if placement is None and dataflow == "multilayer":
-        alt = [c for c in candidates if c[6] != plc and c[5] == blk and c[8] == rpb]
-        why = f" (vs {alt[0][0]:.0f} estimated cycles for '{alt[0][6]}')" if alt else ""
-        reasons.append(
-            f"placement '{plc}': fewer estimated cycles{why}; stage exchanges per pass "
-            f"{[t.stage_modes for t in templates]}"
-        )
-    if rows_per_batch is None:
-        chosen = batch_rows(spec.rows, lanes, max(1, math.ceil(rpb / lanes)))
-        reuse = max(math.ceil((b - a) / lanes) for a, b in chosen)
-        reasons.append(
-            f"rows per batch up to {rpb}: each block's coefficients reused by up to x{reuse} row groups "
-            "vs SPM space; "
-            f"batches ramp 1, 2, 4, .. row groups up and down so that pipeline fill (the first row group's "
-            f"load) and drain (the last row group's store) stay short; {nbuf} SPM buffers"
-        )
-    reasons.append(
-        f"estimate: {est['cycles']:.0f} cycles, utilization ~{est['utilization']:.2f}, busiest resource "
-        f"'{est['bound']}'; tags in flight per PE {list(slots)} (RF {cap} vectors: {n_sets} coefficient sets "
-        f"of {cset} + "
-        f"{list(data)} per tag)"
-    )
-    return Plan(
-        dataflow=dataflow,
-        block=blk,
-        xb=xb,
-        yb=yb,
-        lb=lb,
-        placement=plc,
-        passes=tuple(plans),
-        rows_per_batch=rpb,
-        buffers=nbuf,
-        batches=batch_rows(spec.rows, lanes, max(1, math.ceil(rpb / lanes))),
-        bank_bits=bank_bits,
-        coef_vectors=coef,
-        data_regs=data,
-        coef_set_regs=cset,
-        coef_sets=n_sets,
-        tag_slots=slots,
-        estimate=est,
-        reasons=tuple(reasons),
-        user_knobs=tuple(user),
-        templates=tuple(templates),
-    )
+    def note(self, program: Program) -> str:
+        """One line: the op, the dataflow and the mapping (a Result's first note)."""
+        ...

@@ -1,54 +1,84 @@
-"""The Program: the third spec (*how* a kernel is placed in space and time on the array).
+"""The Program: the third spec (*how* an op is placed in space and time on the array), for every op kind.
 
 A Program is compact: one instruction *template* per pass (numpy arrays of instruction fields, one row per
-active PE) that every iteration -- one block instance x one row group of `simd_lanes` rows -- replays with
-its own SPM base address, tag slot and coefficient set; a schedule of iterations (numpy arrays); the DMA
-transfers (DRAM <-> SPM, per row group, double-buffered); and the SPM layout. Nothing is one Python object
-per instruction, so n = 8192 compiles in milliseconds.
+active PE, `swallowtail.compiler.isa`) that every iteration replays with its own SPM base address, tag slot
+and coefficient set; a schedule of iterations (numpy arrays); the DMA transfers (DRAM <-> SPM, per row group,
+double-buffered); and the SPM layout. Nothing is one Python object per instruction, so n = 8192 compiles in
+milliseconds. What an iteration is depends on the op kind (`Program.kind`):
+
+- butterfly / fft (`swallowtail.compiler.butterfly`): one block instance x one row group of `simd_lanes` rows;
+- gemm (`swallowtail.compiler.dense.gemm`): one row group of A x one (k-chunk, column tile) pass;
+- softmax / layernorm / elementwise (`swallowtail.compiler.dense.rowwise`): PEs x `simd_lanes` rows (PE e
+  owns row group e) x one column chunk.
 
 PE model the templates target (DESIGN.md, "The machine"): a tagged dataflow PE with four decoupled
 in-order pipelines -- load (LD: SPM -> RF), store (ST: RF -> SPM), transfer (XFER: RF -> a neighbour's RF
-over the NoC) and compute (MUL / FMA / FMS on the FUs). An instruction fires when its operands are ready
-and its pipeline is free; each iteration runs under one tag and its registers are that tag's registers, so
-at most `tag_slots` iterations (<= the PE's active tags, and what the RF can hold) are in flight per PE.
+over the NoC) and compute (one vector instruction per cycle on the FUs). An instruction fires when its
+operands are ready and its pipeline is free; each iteration runs under one tag and its registers are that
+tag's registers, so at most `tag_slots` iterations (<= the PE's active tags, and what the RF can hold) are in
+flight per PE.
 
 Register file of a PE (vector registers)::
 
     [ coefficient set 0 | coefficient set 1 (| ...) | tag 0 data | tag 1 data | ... | tag S-1 data ]
       block instance u uses one set while the other is prefetched for u + 1, spread over u's iterations
       (or, when they all fit, every block instance has its own resident set, loaded once)
-      tag data = [ cur (P x parts) | next (P x parts) | receive (P x parts, passes with cross-PE stages) ]
 
-SPM layout (vector slots of simd_lanes fp16)::
+SPM layout (vector slots of simd_lanes fp16; `swallowtail.compiler.emit` lays it out for every kind)::
 
-    [ coefficient table: pass, block instance, PE, vector | buffer 0 | buffer 1 (| buffer 2) ]
-      buffer = [row group][part (re / im)][position]: a position's bank group is its low bits
+    [ coefficient tables (| a second region: weight-tiled GEMM) | buffer 0 | buffer 1 (| buffer 2) ]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from swallowtail.arch.specs import DataflowArch
-from swallowtail.compiler.kernels import (
+from swallowtail.arch.specs import ArchSpec, DataflowArch
+from swallowtail.compiler.isa import (
+    COEF_OPS,
     COMPUTE_OPS,
     OP_ADD,
+    OP_ADDK,
     OP_FMA,
     OP_FMS,
     OP_LD,
+    OP_MAX,
     OP_MUL,
     OP_ST,
     OP_SUB,
+    OP_VMUL,
     OP_XFER,
     OPCODE_NAMES,
-    KernelSpec,
+    InstructionStream,
 )
 from swallowtail.compiler.model import MachineModel
-from swallowtail.compiler.plan import Plan
-from swallowtail.compiler.template import PassTemplate
+from swallowtail.compiler.plan import MappingPlan
+
+if TYPE_CHECKING:
+    from swallowtail.sim import SimOutput
+
+#: the op kinds a Program computes (`Program.kind`)
+OP_KINDS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "elementwise")
+#: summary(): passes listed one by one up to this many, else grouped by template shape
+SUMMARY_PASS_LINES = 8
+
+
+class OpSpec(Protocol):
+    """What a Program's spec answers, whatever the op kind (`KernelSpec`, `DenseSpec`)."""
+
+    op_name: str
+    kind: str  # the mapping's kind (butterfly: real | cplx | fft; dense: gemm | softmax | ... | gelu)
+    rows: int
+    n: int
+    flops: int
+
+    @property
+    def op_kind(self) -> str: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass
@@ -118,13 +148,18 @@ class DMAOp:
 
 @dataclass
 class SpmLayout:
+    """Where the coefficient tables and the streaming buffers sit in the SPM (vector slots)."""
+
     vec_bytes: int
-    coef_base: list[int]  # per pass: first slot of its coefficient table
-    coef_slots: int
+    coef_base: list[int]  # per pass: first slot of its coefficient table (weight-tiled: in region 0)
+    coef_slots: int  # the whole coefficient area (all regions)
     buffer_base: list[int]
     buffer_slots: int
     total_slots: int
     groups: int
+    #: regions the coefficient area is cut into: 1 (every table resident for the whole program) or 2 (a
+    #: weight-tiled GEMM: one weight tile's tables per region, the next one loaded while the other is read)
+    coef_regions: int = 1
 
     @property
     def coef_bytes(self) -> int:
@@ -141,13 +176,13 @@ class SpmLayout:
 
 @dataclass
 class Program:
-    """A compiled kernel: templates + schedule + DMA + SPM layout + the plan and its reasons."""
+    """A compiled op: templates + schedule + DMA + SPM layout + the plan and its reasons."""
 
-    spec: KernelSpec
+    spec: OpSpec
     arch_name: str
-    plan: Plan
+    plan: MappingPlan
     model: MachineModel
-    templates: list[PassTemplate]
+    templates: list[Any]  # InstructionStream subclasses: butterfly PassTemplate | dense DenseTemplate
     schedule: Schedule
     dma: list[DMAOp]
     spm: SpmLayout
@@ -163,6 +198,11 @@ class Program:
 
     # ---- derived ---------------------------------------------------------------------------------------
     @property
+    def kind(self) -> str:
+        """The op kind it computes: one of OP_KINDS."""
+        return self.spec.op_kind
+
+    @property
     def dataflow(self) -> str:
         return self.plan.dataflow
 
@@ -175,7 +215,7 @@ class Program:
         return len(self.pe_coords)
 
     def instruction_counts(self) -> dict[str, int]:
-        """Vector instructions issued over the whole kernel (all PEs) by kind."""
+        """Vector instructions issued over the whole program (all PEs) by kind."""
         out: dict[str, int] = {name: 0 for name in OPCODE_NAMES.values()}
         per_pass = np.bincount(self.schedule.pass_, minlength=len(self.templates))
         for t, count in zip(self.templates, per_pass, strict=True):
@@ -196,31 +236,19 @@ class Program:
 
     # ---- inspection ------------------------------------------------------------------------------------
     def summary(self) -> str:
-        s, pl = self.spec, self.plan
-        lines = [
-            f"Program: {s.describe()} on {self.arch_name}, dataflow {pl.dataflow}",
-            f"  block B = {pl.block} positions on {self.n_active} PEs ({pl.positions_per_pe} per PE), "
-            f"k = {[p.k for p in pl.passes]} stages per pass, {len(pl.passes)} passes, "
-            f"placement '{pl.placement}'",
-            f"  rows per batch up to {pl.rows_per_batch} (batches of "
-            f"{[-(-(b - a) // self.lanes) for a, b in pl.batches]} row groups of {self.lanes} lanes), "
-            f"{pl.buffers} SPM buffers, {len(self.schedule)} iterations, tags in flight per PE "
-            f"{list(pl.tag_slots)}, {pl.coef_sets} coefficient register sets",
-        ]
-        for p in pl.passes:
-            lines.append(f"  {p.describe()}; {p.n_instances} block instances")
+        """What the program is, how it is mapped and why: the plan's own lines, then the counts every kind
+        shares (instructions, per-pass templates, SPM footprint, DMA, knobs, reasons, model)."""
+        pl = self.plan
+        lines = [f"Program ({self.kind}): {self.spec.describe()} on {self.arch_name}, dataflow {pl.dataflow}"]
+        lines += pl.describe(self)
         counts = self.instruction_counts()
         lines.append("  instructions (all PEs): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-        for t in self.templates:
-            lines.append(
-                f"  pass {t.plan.index} template per PE per iteration: "
-                + ", ".join(f"{k} {v}" for k, v in t.counts().items())
-                + f"; {t.coef_vectors} coefficient vectors per block instance"
-            )
+        lines += self._template_lines()
         sp = self.spm
+        regions = f" in {sp.coef_regions} regions" if sp.coef_regions > 1 else ""
         lines.append(
-            f"  SPM footprint: coefficients {sp.coef_bytes:,} B + {pl.buffers} x {sp.buffer_bytes:,} B "
-            "buffers = "
+            f"  SPM footprint: coefficients {sp.coef_bytes:,} B{regions} + {pl.buffers} x "
+            f"{sp.buffer_bytes:,} B buffers = "
             f"{sp.used_bytes:,} B ({sp.groups} bank groups of one vector)"
         )
         dram = sum(d.dram_bytes for d in self.dma)
@@ -231,6 +259,30 @@ class Program:
         lines.extend(f"    - {r}" for r in pl.reasons)
         lines.append("  model assumptions: " + "; ".join(self.model.describe()))
         return "\n".join(lines)
+
+    def _template_lines(self) -> list[str]:
+        """One line per pass template; grouped by shape (opcode counts, coefficient vectors) when many."""
+
+        def shape(t: InstructionStream) -> str:
+            return ", ".join(f"{k} {v}" for k, v in t.counts().items()) + (
+                f"; {t.coef_vectors} coefficient vectors per block instance"  # type: ignore[attr-defined]
+            )
+
+        if len(self.templates) <= SUMMARY_PASS_LINES:
+            return [
+                f"  pass {p} template per PE per iteration: {shape(t)}" for p, t in enumerate(self.templates)
+            ]
+        groups: dict[str, list[int]] = {}
+        for p, t in enumerate(self.templates):
+            groups.setdefault(shape(t), []).append(p)
+        return [
+            f"  pass{'es' if len(ps) > 1 else ''} {_ranges(ps)} template per PE per iteration: {sh}"
+            for sh, ps in groups.items()
+        ]
+
+    def mapping_note(self) -> str:
+        """One line: what the program computes and how it is mapped (the Result's first note)."""
+        return self.plan.note(self)
 
     def register_of(self, rel: int, kind: str, slot: int, parity: int) -> int:
         """Absolute vector register of a relative data / coefficient register."""
@@ -250,58 +302,128 @@ class Program:
             raise ValueError(f"iteration = {iteration!r} is not allowed: 0..{len(sch) - 1}")
         p = int(sch.pass_[iteration])
         t = self.templates[p]
-        slots = self.plan.tag_slots[p]
-        slot = iteration % slots
+        slot = iteration % self.plan.tag_slots[p]
         par = int(self.instance_set[int(sch.seq[iteration])])
-        cset = self.plan.coef_set_regs
-        base = int(sch.base[iteration])
-
-        def d(r: int) -> str:
-            return f"r{self.plan.coef_sets * cset + slot * t.data_regs + int(r)}"
-
         lines = [
             f"PE {pe} iteration {iteration}: batch {sch.batch[iteration]} pass {p} instance "
             f"{sch.instance[iteration]} row group {sch.row_group[iteration]} ({sch.lanes[iteration]} lanes), "
-            f"tag slot {slot}, coefficient set {par}, SPM base {base}"
+            f"tag slot {slot}, coefficient set {par}, SPM base {int(sch.base[iteration])}"
         ]
-        for q in range(2):
-            u = int(sch.pf_u[iteration, q])
-            if u >= 0:
-                v0, v1 = int(sch.pf_v0[iteration, q]), int(sch.pf_v1[iteration, q])
-                tgt = self.templates[int(self.instance_pass[u])]
-                cb = int(self.instance_coef_base[u])
-                for v in range(v0, v1):
-                    lines.append(
-                        f"  LD   c{int(self.instance_set[u]) * cset + v:<4} "
-                        f"<- spm[{cb + int(tgt.coef_slot[e, v])}]"
-                        f"   (coefficients of instance seq {u})"
-                    )
+        lines += self._prefetch_lines(iteration, e)
+        fmt = _InstructionFormat(self, t, e, slot, par, int(sch.base[iteration]))
         n = 0
         for kind, s0, s1 in t.steps:
             for i in range(s0, s1):
                 if limit is not None and n >= limit:
                     lines.append(f"  ... ({t.n_instr - n} more)")
                     return "\n".join(lines)
-                o = int(t.op[e, i])
-                if o == OP_LD:
-                    txt = f"LD   {d(t.dst[e, i]):<5} <- spm[{base + int(t.slot[e, i])}]"
-                elif o == OP_ST:
-                    txt = f"ST   spm[{base + int(t.slot[e, i])}] <- {d(t.a[e, i])}"
-                elif o == OP_XFER:
-                    txt = f"XFER PE{self.pe_coords[int(t.peer[e, i])]}.{d(t.dst[e, i])} <- {d(t.a[e, i])}"
-                else:
-                    cr = f"c{par * cset + int(t.coef[e, i])}[{int(t.lane[e, i])}]"
-                    name = OPCODE_NAMES[o]
-                    if o == OP_MUL:
-                        txt = f"{name:<4} {d(t.dst[e, i]):<5} = {d(t.a[e, i])} * {cr}"
-                    elif o == OP_FMA:
-                        txt = f"{name:<4} {d(t.dst[e, i]):<5} = {d(t.acc[e, i])} + {d(t.a[e, i])} * {cr}"
-                    elif o == OP_FMS:
-                        txt = f"{name:<4} {d(t.dst[e, i]):<5} = {d(t.acc[e, i])} - {d(t.a[e, i])} * {cr}"
-                    else:
-                        sign = "+" if o == OP_ADD else "-"
-                        assert o in (OP_ADD, OP_SUB)
-                        txt = f"{name:<4} {d(t.dst[e, i]):<5} = {d(t.a[e, i])} {sign} {d(t.acc[e, i])}"
-                lines.append(f"  {txt}   [{kind}]")
+                lines.append(f"  {fmt(i)}   [{kind}]")
                 n += 1
         return "\n".join(lines)
+
+    def _prefetch_lines(self, iteration: int, e: int) -> list[str]:
+        """The coefficient loads an iteration carries (for the instance it prefetches)."""
+        sch = self.schedule
+        cset = self.plan.coef_set_regs
+        lines = []
+        for q in range(2):
+            u = int(sch.pf_u[iteration, q])
+            if u < 0:
+                continue
+            v0, v1 = int(sch.pf_v0[iteration, q]), int(sch.pf_v1[iteration, q])
+            tgt = self.templates[int(self.instance_pass[u])]
+            cb = int(self.instance_coef_base[u])
+            for v in range(v0, v1):
+                lines.append(
+                    f"  LD   c{int(self.instance_set[u]) * cset + v:<4} "
+                    f"<- spm[{cb + int(tgt.coef_slot[e, v])}]"
+                    f"   (coefficients of instance seq {u})"
+                )
+        return lines
+
+    # ---- simulation ------------------------------------------------------------------------------------
+    def run(
+        self,
+        arch: ArchSpec | str | None = None,
+        values: bool = False,
+        seed: int = 0,
+        precision: str = "fp16",
+        fast_forward: bool = True,
+        trace: bool = False,
+    ) -> SimOutput:
+        """Simulate the program on `arch` (default: the arch it was compiled for) cycle by cycle; with
+        `values`, also execute it on random data and verify the outputs against PyTorch.
+
+        Butterfly / FFT: exactly `swallowtail.sim.run`. Dense kinds: its timing, this program's own mapping
+        note, and (values) the dense value engine `swallowtail.sim.values.execute_dense` /
+        `verify_dense` on `swallowtail.compiler.dense.data.dense_random_data`."""
+        from swallowtail.sim import run as sim_run
+
+        a = arch if arch is not None else self.compile_arch
+        if a is None:
+            raise ValueError("arch = None is not allowed: the program records no compile arch; pass one")
+        kw = {"seed": seed, "precision": precision, "fast_forward": fast_forward, "trace": trace}
+        if self.kind in ("butterfly", "fft"):
+            return sim_run(self, a, values=values, **kw)  # type: ignore[arg-type]
+        out = sim_run(self, a, values=False, **kw)  # type: ignore[arg-type]
+        out.result.notes[0] = self.mapping_note()
+        if values:
+            from swallowtail.compiler.dense.data import dense_random_data, value_view
+            from swallowtail.sim.values import execute_dense, verify_dense
+
+            data = dense_random_data(self, seed)
+            view = value_view(self)
+            out.outputs = execute_dense(view, data, precision)
+            out.verify = verify_dense(view, data, out.outputs, precision)  # type: ignore[assignment]
+            out.inputs = data  # type: ignore[assignment]
+            out.result.notes.append(out.verify.describe())
+        return out
+
+
+class _InstructionFormat:
+    """Formats instruction i of PE e's template with absolute registers and SPM slots (`Program.dump`)."""
+
+    def __init__(self, prog: Program, t: Any, e: int, slot: int, par: int, base: int) -> None:
+        self.prog, self.t, self.e, self.base = prog, t, e, base
+        cset = prog.plan.coef_set_regs
+        self.d0 = prog.plan.coef_sets * cset + slot * t.data_regs
+        self.c0 = par * cset
+
+    def d(self, r: int) -> str:
+        return f"r{self.d0 + int(r)}"
+
+    def __call__(self, i: int) -> str:
+        t, e, d = self.t, self.e, self.d
+        o = int(t.op[e, i])
+        name = OPCODE_NAMES[o]
+        if o == OP_LD:
+            return f"LD   {d(t.dst[e, i]):<5} <- spm[{self.base + int(t.slot[e, i])}]"
+        if o == OP_ST:
+            return f"ST   spm[{self.base + int(t.slot[e, i])}] <- {d(t.a[e, i])}"
+        if o == OP_XFER:
+            return f"XFER PE{self.prog.pe_coords[int(t.peer[e, i])]}.{d(t.dst[e, i])} <- {d(t.a[e, i])}"
+        dst, a = f"{d(t.dst[e, i]):<5}", d(t.a[e, i])
+        cr = f"c{self.c0 + int(t.coef[e, i])}[{int(t.lane[e, i])}]" if o in COEF_OPS else ""
+        if o == OP_MUL:
+            return f"{name:<4} {dst} = {a} * {cr}"
+        if o in (OP_FMA, OP_FMS):
+            sign = "+" if o == OP_FMA else "-"
+            return f"{name:<4} {dst} = {d(t.acc[e, i])} {sign} {a} * {cr}"
+        if o == OP_ADDK:
+            return f"{name:<4} {dst} = {a} + {cr}"
+        if o in (OP_ADD, OP_SUB, OP_VMUL):
+            sign = {OP_ADD: "+", OP_SUB: "-", OP_VMUL: "*"}[o]
+            return f"{name:<4} {dst} = {a} {sign} {d(t.acc[e, i])}"
+        if o == OP_MAX:
+            return f"{name:<4} {dst} = max({a}, {d(t.acc[e, i])})"
+        return f"{name:<4} {dst} = {name.lower()}({a})"  # the special functions
+
+
+def _ranges(ps: list[int]) -> str:
+    """Compact ranges of sorted indices: [0, 1, 2, 3, 7, 9, 10] -> "0-3, 7, 9-10"."""
+    out, start = [], ps[0]
+    for a, b in zip(ps, [*ps[1:], None], strict=True):
+        if b != a + 1:
+            out.append(f"{start}" if start == a else f"{start}-{a}")
+            start = b
+    return ", ".join(out)

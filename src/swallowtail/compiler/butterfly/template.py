@@ -1,0 +1,435 @@
+"""Per-PE instruction templates of one pass (one iteration = one block instance x one row group).
+
+A PE holds P positions; a stage on position bit b is, depending on where b lives at that moment:
+
+- *local* (b is a local bit): pairs sit on the PE; each pair runs the pair micro-program.
+- *send-half* (b is a PE coordinate bit and some local bit m carries a position bit no later stage of the
+  pass needs): PE with b = 0 keeps the pairs whose local bit m is 0 and sends the other half of its values
+  to its partner; the partner does the mirror image. Each PE then computes *both* outputs of the pairs it
+  kept and writes them to local slots l and l ^ 2^m. Afterwards the PE coordinate bit carries the old
+  position bit of m and local bit m carries b: the bit roles swap. Half the NoC traffic of a full exchange
+  and pair-mode arithmetic (fewer RF reads)::
+
+        PE x=0 (b=0) holds   x0[l]: l = 0 1 2 3        PE x=1 (b=1) holds  x1[l]: l = 0 1 2 3
+          keeps l with m=0 (0, 1), sends 2, 3  ---->      keeps l with m=1 (2, 3), sends 0, 1
+          <---- receives x1[0], x1[1]                      receives x0[2], x0[3] ---->
+          computes pairs 0, 1 -> y0 in l, y1 in l^2m       computes pairs 2, 3 -> y1 in l, y0 in l^2m
+
+- *full exchange* (no local bit to swap, i.e. one position per PE): both PEs send everything and each
+  computes the outputs of its own positions (output micro-program).
+
+Stages never touch the SPM; the final placement (after the swaps) decides the store addresses.
+Within a stage the units' micro-programs are skewed (`kernels.skewed_order`) to hide FU latency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from swallowtail.arch.specs import DataflowArch
+from swallowtail.compiler.butterfly.kernels import OUTPUT_COEFS, PAIR_COEFS, KernelSpec, MicroOp, skewed_order
+from swallowtail.compiler.geometry import PassPlan, SpmGeometry, route_links
+from swallowtail.compiler.isa import (
+    COMPUTE_FU,
+    COMPUTE_OPS,
+    COMPUTE_READS,
+    OP_LD,
+    OP_ST,
+    OP_XFER,
+    STEP_COMPUTE,
+    STEP_LD,
+    STEP_ST,
+    STEP_XFER,
+    InstructionStream,
+    coef_slot_layout,
+    instruction_fields,
+    pe_coords,
+)
+from swallowtail.compiler.model import DEFAULT_MODEL, MachineModel
+
+MODE_PAIR, MODE_OUTPUT = 0, 1
+STAGE_LOCAL, STAGE_SEND_HALF, STAGE_FULL = "local", "send-half", "full-exchange"
+
+
+def scatter_bits(values: np.ndarray, bits: tuple[int, ...] | list[int]) -> np.ndarray:
+    """Place bit i of each value at position bits[i] (values: int array)."""
+    out = np.zeros_like(values)
+    for i, b in enumerate(bits):
+        out |= ((values >> i) & 1) << b
+    return out
+
+
+@dataclass
+class PassTemplate(InstructionStream):
+    """The per-PE instruction stream of one iteration of one pass (same step structure on every PE).
+
+    Instruction fields are arrays of shape (active PEs, instructions). Registers are *relative*: data
+    registers count from the iteration's tag-slot base, coefficient registers (`coef`) from its
+    coefficient-set base.
+    """
+
+    plan: PassPlan
+    op: np.ndarray  # opcode
+    dst: np.ndarray  # destination data register (LD, compute; XFER: on the peer), -1 if none
+    a: np.ndarray  # first data operand (compute), source (ST, XFER), -1 if none
+    coef: np.ndarray  # coefficient vector register (MUL / FMA / FMS), -1 if none
+    lane: np.ndarray  # lane of the coefficient register holding the scalar
+    acc: np.ndarray  # accumulator (FMA / FMS) or second operand (ADD / SUB), -1 if none
+    slot: np.ndarray  # SPM slot offset from the iteration's base (LD / ST), -1 if none
+    peer: np.ndarray  # destination PE index (XFER), -1 if none
+    final: np.ndarray  # bool: the instruction writes a stage output (fp32-accumulate rounds here)
+    steps: list[tuple[str, int, int]]  # (step kind, start, end) along the instruction axis
+    stage_modes: list[str]  # per stage: local | send-half | full-exchange
+    data_regs: int  # data registers per tag slot
+    coef_vectors: int  # coefficient vectors per PE per block instance
+    coef_slot: np.ndarray  # (PEs, coef_vectors): SPM slot offset of each vector from the instance base
+    qb_in: np.ndarray  # (PEs, P): block offset (position bits) loaded into each local slot
+    qb_out: np.ndarray  # (PEs, P): block offset stored from each local slot (after the bit swaps)
+    # coefficient scalar records (PEs, scalars): stage bit, block offset of the unit's position (pair: x0;
+    # output: the output), mode (pair / output), index within the unit's scalars
+    rec_bit: np.ndarray
+    rec_q: np.ndarray
+    rec_mode: np.ndarray
+    rec_k: np.ndarray
+    static: dict[str, float] = field(default_factory=dict)
+
+
+def _choose_swap(local_bits: list[int], remaining: set[int]) -> int | None:
+    """Index of a local bit whose position bit no later stage of the pass uses (highest index first)."""
+    for m in range(len(local_bits) - 1, -1, -1):
+        if local_bits[m] not in remaining:
+            return m
+    return None
+
+
+#: templates already built, by everything they depend on (not the rows: only the schedule sees them);
+#: read-only once built, so compiles of the same kernel shape (the network simulator's probes, the
+#: candidate search) share them
+_TEMPLATE_CACHE: dict[tuple, PassTemplate] = {}
+#: most templates kept (the oldest is dropped first)
+TEMPLATE_CACHE_SIZE = 64
+
+
+def build_template(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    pp: PassPlan,
+    xb: int,
+    yb: int,
+    lb: int,
+    exchange: str = "auto",
+    model: MachineModel = DEFAULT_MODEL,
+) -> PassTemplate:
+    """Emit the pass's per-PE template. `exchange`: "auto" (send-half where possible) or "full"."""
+    key = (
+        replace(spec, rows=0, op_name="", flops=0),
+        arch.model_dump_json(),
+        pp,
+        xb,
+        yb,
+        lb,
+        exchange,
+        model,
+    )
+    hit = _TEMPLATE_CACHE.get(key)
+    if hit is None:
+        hit = _build_template(spec, arch, pp, xb, yb, lb, exchange, model)
+        for value in vars(hit).values():  # shared from now on: any write is a bug
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        if len(_TEMPLATE_CACHE) >= TEMPLATE_CACHE_SIZE:
+            del _TEMPLATE_CACHE[next(iter(_TEMPLATE_CACHE))]
+        _TEMPLATE_CACHE[key] = hit
+    return hit
+
+
+def _build_template(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    pp: PassPlan,
+    xb: int,
+    yb: int,
+    lb: int,
+    exchange: str,
+    model: MachineModel,
+) -> PassTemplate:
+    coords = pe_coords(xb, yb)
+    n_pe = len(coords)
+    P = 1 << lb
+    comps = spec.comps
+    n = spec.n
+    lanes = arch.pe.simd_lanes
+    latency_of = {op: arch.pe.fus[COMPUTE_FU[op]].latency for op in COMPUTE_OPS}
+    index_of = {c: i for i, c in enumerate(coords)}
+    xs = np.array([c[0] for c in coords], dtype=np.int64)
+    ys = np.array([c[1] for c in coords], dtype=np.int64)
+    loc = np.arange(P, dtype=np.int64)
+    place = {"x": list(pp.x_bits), "y": list(pp.y_bits), "local": list(pp.local_bits)}
+
+    def qb_now() -> np.ndarray:
+        return (
+            scatter_bits(xs, place["x"])[:, None]
+            | scatter_bits(ys, place["y"])[:, None]
+            | scatter_bits(loc, place["local"])[None, :]
+        )
+
+    qb_in = qb_now()
+    rows: list[list[tuple]] = [[] for _ in range(n_pe)]  # (op, dst, a, coef, lane, acc, slot, peer, final)
+    recs: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_pe)]
+    steps: list[tuple[str, int, int]] = []
+    modes: list[str] = []
+    set_size = P * comps
+    rcv0 = 2 * set_size
+    max_recv = 0
+
+    def reg(set_: int, l: int, c: int) -> int:
+        return set_ * set_size + l * comps + c
+
+    def rreg(r: int, c: int) -> int:
+        return rcv0 + r * comps + c
+
+    def close_step(kind: str, start: int) -> None:
+        end = len(rows[0])
+        assert all(len(r) == end for r in rows), "every PE runs the same step structure"
+        if end > start:
+            steps.append((kind, start, end))
+
+    groups = SpmGeometry.of(arch).groups
+
+    def bank_order(e: int, qb: np.ndarray) -> list[int]:
+        """Local slots in the order PE e accesses them: rotated by the PE index over the bank groups, so
+        that PEs running in lockstep touch different bank groups (matters when bank bits are local)."""
+        return sorted(range(P), key=lambda l: ((int(qb[e, l]) - e) % groups, l))
+
+    start = len(rows[0])
+    for e in range(n_pe):
+        rows[e].extend(
+            (OP_LD, reg(0, l, c), -1, -1, 0, -1, c * n + int(qb_in[e, l]), -1, False)
+            for l in bank_order(e, qb_in)
+            for c in range(comps)
+        )
+    close_step(STEP_LD, start)
+
+    cur, nxt = 0, 1
+    n_scalars = 0
+    for t, b in enumerate(pp.stage_bits):
+        remaining = set(pp.stage_bits[t + 1 :])
+        qb = qb_now()
+        dim = next(d for d in ("x", "y", "local") if b in place[d])
+        idx = place[dim].index(b)
+        if dim == "local":
+            mode, m = STAGE_LOCAL, None
+        else:
+            m = _choose_swap(place["local"], remaining) if exchange == "auto" else None
+            mode = STAGE_SEND_HALF if m is not None else STAGE_FULL
+        modes.append(mode)
+        # per PE: the units (pairs or outputs) and the symbol -> register maps of each
+        units: list[list[dict]] = [[] for _ in range(n_pe)]
+        if mode != STAGE_LOCAL:
+            d = 1 << idx
+
+            def peer_of(e: int, dim: str = dim, d: int = d) -> int:
+                x, y = coords[e]
+                return index_of[(x ^ d, y) if dim == "x" else (x, y ^ d)]
+
+            start = len(rows[0])
+            for e in range(n_pe):
+                coord = coords[e][0] if dim == "x" else coords[e][1]
+                v = (coord >> idx) & 1
+                if mode == STAGE_SEND_HALF:
+                    assert m is not None
+                    kept = [l for l in range(P) if ((l >> m) & 1) == v]
+                    sent = [l for l in range(P) if ((l >> m) & 1) != v]
+                    # the partner keeps exactly the slots we send; it receives them in its kept order
+                    rows[e].extend(
+                        (OP_XFER, rreg(r, c), reg(cur, l, c), -1, 0, -1, -1, peer_of(e), False)
+                        for r, l in enumerate(sent)
+                        for c in range(comps)
+                    )
+                    for r, l in enumerate(kept):
+                        mine = {("x0" if v == 0 else "x1", c): reg(cur, l, c) for c in range(comps)}
+                        theirs = {("x1" if v == 0 else "x0", c): rreg(r, c) for c in range(comps)}
+                        l0, l1 = (l, l ^ (1 << m)) if v == 0 else (l ^ (1 << m), l)
+                        outs = {("y0", c): reg(nxt, l0, c) for c in range(comps)}
+                        outs.update({("y1", c): reg(nxt, l1, c) for c in range(comps)})
+                        q0 = int(qb[e, l]) if v == 0 else int(qb[e, l]) ^ (1 << b)
+                        units[e].append({**mine, **theirs, **outs, "_q": q0})
+                    max_recv = max(max_recv, len(kept))
+                else:  # full exchange
+                    rows[e].extend(
+                        (OP_XFER, rreg(l, c), reg(cur, l, c), -1, 0, -1, -1, peer_of(e), False)
+                        for l in range(P)
+                        for c in range(comps)
+                    )
+                    for l in range(P):
+                        top = v == 0
+                        s_ = {("S", c): reg(cur, l, c) for c in range(comps)}
+                        p_ = {("P", c): rreg(l, c) for c in range(comps)}
+                        a_ = {("A", c): (s_ if top else p_)[("S" if top else "P", c)] for c in range(comps)}
+                        m_ = {("M", c): (p_ if top else s_)[("P" if top else "S", c)] for c in range(comps)}
+                        y_ = {("y", c): reg(nxt, l, c) for c in range(comps)}
+                        units[e].append({**s_, **p_, **a_, **m_, **y_, "_q": int(qb[e, l])})
+                    max_recv = max(max_recv, P)
+            close_step(STEP_XFER, start)
+        else:
+            for e in range(n_pe):
+                for l in range(P):
+                    if (l >> idx) & 1:
+                        continue
+                    l1 = l | (1 << idx)
+                    u = {("x0", c): reg(cur, l, c) for c in range(comps)}
+                    u.update({("x1", c): reg(cur, l1, c) for c in range(comps)})
+                    u.update({("y0", c): reg(nxt, l, c) for c in range(comps)})
+                    u.update({("y1", c): reg(nxt, l1, c) for c in range(comps)})
+                    u["_q"] = int(qb[e, l])
+                    units[e].append(u)
+        program: tuple[MicroOp, ...] = spec.output_program if mode == STAGE_FULL else spec.pair_program
+        cpu = OUTPUT_COEFS[spec.kind] if mode == STAGE_FULL else PAIR_COEFS[spec.kind]
+        rec_mode = MODE_OUTPUT if mode == STAGE_FULL else MODE_PAIR
+        n_units = len(units[0])
+        assert all(len(u) == n_units for u in units)
+        order = skewed_order(n_units, program, latency_of)
+        start = len(rows[0])
+        for e in range(n_pe):
+            for ui, k in order:
+                mop = program[k]
+                u = units[e][ui]
+                ci = n_scalars + ui * cpu + (mop.coef if mop.coef is not None else 0)
+                rows[e].append(
+                    (
+                        mop.op,
+                        u[mop.dst],
+                        u[mop.a],
+                        ci // lanes if mop.coef is not None else -1,
+                        ci % lanes if mop.coef is not None else 0,
+                        u[mop.c] if mop.c is not None else -1,
+                        -1,
+                        -1,
+                        mop.final,
+                    )
+                )
+            for u in units[e]:
+                recs[e].extend((b, u["_q"], rec_mode, kk) for kk in range(cpu))
+        n_scalars += n_units * cpu
+        close_step(STEP_COMPUTE, start)
+        if mode == STAGE_SEND_HALF:
+            assert m is not None
+            place[dim][idx], place["local"][m] = place["local"][m], place[dim][idx]
+        cur, nxt = nxt, cur
+    qb_out = qb_now()
+    start = len(rows[0])
+    for e in range(n_pe):
+        rows[e].extend(
+            (OP_ST, -1, reg(cur, l, c), -1, 0, -1, c * n + int(qb_out[e, l]), -1, False)
+            for l in bank_order(e, qb_out)
+            for c in range(comps)
+        )
+    close_step(STEP_ST, start)
+
+    arr = np.array(rows, dtype=np.int64)  # (PEs, instr, 9)
+    c_vec = max(1, math.ceil(n_scalars / lanes))
+    coef_slot = coef_slot_layout(n_pe, c_vec)
+    rec = np.array(recs, dtype=np.int64).reshape(n_pe, n_scalars, 4)
+    tmpl = PassTemplate(
+        plan=pp,
+        **instruction_fields(arr),
+        steps=steps,
+        stage_modes=modes,
+        data_regs=2 * set_size + max_recv * comps,
+        coef_vectors=c_vec,
+        coef_slot=coef_slot,
+        qb_in=qb_in.astype(np.int64),
+        qb_out=qb_out.astype(np.int64),
+        rec_bit=rec[:, :, 0],
+        rec_q=rec[:, :, 1],
+        rec_mode=rec[:, :, 2],
+        rec_k=rec[:, :, 3],
+    )
+    tmpl.static = template_static(tmpl, arch, coords, model.spm_latency_cycles)
+    return tmpl
+
+
+def template_static(
+    t: PassTemplate, arch: DataflowArch, coords: list[tuple[int, int]], spm_latency: int
+) -> dict[str, float]:
+    """Per-iteration resource demands of a template (for the compiler's estimate; PE 0 unless stated)."""
+    ops = t.op[0]
+    compute = int(np.isin(ops, COMPUTE_OPS).sum())
+    reads = sum(int((ops == o).sum()) * r for o, r in COMPUTE_READS.items())
+    n_x = int((ops == OP_XFER).sum())
+    n_ld = int((ops == OP_LD).sum())
+    n_st = int((ops == OP_ST).sum())
+    vec = arch.pe.simd_lanes * 2
+    ser = max(1, math.ceil(vec / arch.noc.link_bytes_per_cycle))
+    load: dict[tuple, int] = {}
+    for e in range(t.op.shape[0]):
+        for k in np.nonzero(t.op[e] == OP_XFER)[0]:
+            (x0, y0), (x1, y1) = coords[e], coords[int(t.peer[e, k])]
+            for lk in route_links(x0, y0, x1, y1, arch.noc.hops):
+                load[lk] = load.get(lk, 0) + ser
+    span = _compute_span(t, arch, coords, ser, spm_latency)
+    return {
+        "compute": compute,
+        "rf_reads": reads + n_x + n_st,
+        "rf_writes": compute + n_ld + n_x,
+        "xfers": n_x,
+        "link_cycles": max(load.values()) if load else 0,
+        "spm_vectors_pe": n_ld + n_st,
+        "exchange_latency": span,
+    }
+
+
+def _compute_span(
+    t: PassTemplate, arch: DataflowArch, coords: list[tuple[int, int]], ser: int, spm_latency: int
+) -> float:
+    """Steady-state cycles per iteration of the compute pipeline on PE 0, from a list schedule of three
+    back-to-back iterations with FU and exchange latencies and in-order pipelines shared between iterations
+    (a partner runs the same program at the same time, so a value arrives a transfer time after the
+    matching send). RF ports, links and banks are separate bounds in `plan.estimate`."""
+    lat = {o: arch.pe.fus[COMPUTE_FU[o]].latency for o in COMPUTE_OPS}
+    hop = arch.noc.hop_latency
+    hops = {}
+    for i in np.nonzero(t.op[0] == OP_XFER)[0]:
+        (x0, y0), (x1, y1) = coords[0], coords[int(t.peer[0, i])]
+        hops[int(i)] = len(route_links(x0, y0, x1, y1, arch.noc.hops))
+    pf = {"ld": 0, "xf": 0, "cp": 0, "st": 0}
+    ends = []
+    for _it in range(3):
+        ready: dict[int, int] = {}
+        last = 0
+        for _kind, s0, s1 in t.steps:
+            for i in range(s0, s1):
+                o = int(t.op[0, i])
+                if o == OP_LD:
+                    ready[int(t.dst[0, i])] = pf["ld"] + spm_latency
+                    pf["ld"] += 1
+                elif o == OP_ST:
+                    pf["st"] = max(pf["st"], ready.get(int(t.a[0, i]), 0)) + 1
+                elif o == OP_XFER:
+                    start = max(pf["xf"], ready.get(int(t.a[0, i]), 0))
+                    pf["xf"] = start + ser
+                    ready[int(t.dst[0, i])] = start + ser + hops[i] * hop
+                else:
+                    start = max(pf["cp"], ready.get(int(t.a[0, i]), 0), ready.get(int(t.acc[0, i]), 0))
+                    pf["cp"] = start + 1
+                    ready[int(t.dst[0, i])] = start + lat[o]
+                    last = start
+        ends.append(last)
+    return float(ends[2] - ends[1])
+
+
+__all__ = [
+    "MODE_OUTPUT",
+    "MODE_PAIR",
+    "STAGE_FULL",
+    "STAGE_LOCAL",
+    "STAGE_SEND_HALF",
+    "TEMPLATE_CACHE_SIZE",
+    "PassTemplate",
+    "build_template",
+    "scatter_bits",
+    "template_static",
+]

@@ -1,0 +1,207 @@
+"""What the value engine (`swallowtail.sim.values.execute_dense`) needs of a dense Program: random inputs, the
+coefficient table, the inputs placed where the load DMA writes them, and the outputs read where the store DMA
+reads them.
+
+A weight-tiled GEMM reuses its two SPM coefficient regions over time, so a table's slots hold different
+coefficients at different times. The value engine reads coefficients from one static table; `value_view`
+gives it the program with every instance's table at its own place (the all-resident order, as an untiled
+GEMM lays them out) -- the same values the DMA has put into the region when the instance runs (a region is
+reloaded only after every read of the tables it held: `gemm.WeightTiling`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from swallowtail.compiler.dense.gemm import WeightTiling
+from swallowtail.compiler.dense.spec import GELU_C1, GELU_K, DenseLayout, DenseSpec
+from swallowtail.compiler.program import Program
+
+
+def dense_random_data(program: Program, seed: int) -> dict[str, Any]:
+    """Random fp16-representable inputs of the op (N(0, 1); softmax scores x 3; LayerNorm gamma, beta)."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    rng = np.random.default_rng(seed)
+
+    def h(*shape: int, scale: float = 1.0) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float16).astype(np.float64)
+
+    if spec.kind == "gemm":
+        return {"a": h(spec.batch, spec.rows, spec.k), "b": h(spec.batch, spec.k, spec.n)}
+    d: dict[str, Any] = {"x": h(spec.rows, spec.n, scale=3.0 if spec.kind == "softmax" else 1.0)}
+    if spec.kind in ("add", "mul"):
+        d["x2"] = h(spec.rows, spec.n)
+    if spec.kind == "add-bias":
+        d["bias"] = h(spec.n)
+    if spec.kind == "scale":
+        d["scale"] = float(np.float16(0.125))
+    if spec.kind == "layernorm":
+        d["gamma"], d["beta"], d["eps"] = h(spec.n), h(spec.n), spec.eps
+    return d
+
+
+def value_view(program: Program) -> Program:
+    """The program as the value engine reads it: a weight-tiled GEMM with every instance's coefficient table
+    at its own place (see the module docstring); any other program unchanged."""
+    tiling: WeightTiling | None = program.meta.get("weight_tiling")
+    if tiling is None or program.meta.get("value_view"):
+        return program
+    table = program.templates[0].coef_vectors * program.n_active
+    slots = tiling.full.segments * len(tiling.full.pass_index) * table
+    return replace(
+        program,
+        instance_coef_base=np.array(program.meta["value_coef_base"], dtype=np.int64),
+        spm=replace(program.spm, coef_slots=slots, coef_regions=1),
+        meta={**program.meta, "value_view": True},
+    )
+
+
+def dense_coefficients(program: Program, data: dict[str, Any]) -> np.ndarray:
+    """The SPM coefficient region, (coef_slots, lanes) float64 (rounded to fp16 by the caller); a
+    weight-tiled GEMM: of its `value_view`."""
+    lay: DenseLayout = program.meta["dense_layout"]
+    if "weight_tiling" in program.meta and not program.meta.get("value_view"):
+        raise ValueError("a weight-tiled GEMM's coefficients: pass value_view(program) to the value engine")
+    out = np.zeros((program.spm.coef_slots, program.lanes), dtype=np.float64)
+    if lay.kind == "gemm":
+        _gemm_coefficients(program, data, lay, out)
+    else:
+        _rowwise_coefficients(program, data, lay, out)
+    return out
+
+
+def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray) -> None:
+    """B's entries, one table per (segment, pass (k-chunk, column tile)) of the whole op, in order: PE e's
+    coefficient j * kq + kk is B[k-chunk row of (y, kk), column j of its column block]."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    lanes, n_pe = program.lanes, program.n_active
+    cv = program.templates[0].coef_vectors
+    kq = lay.kc // lay.ky
+    arch_cols = max(x for x, _ in program.pe_coords) + 1
+    pos = 0
+    for sgi in range(lay.segments):
+        b = np.asarray(data["b"])[sgi]
+        for q, tt in lay.pass_index:
+            scal = np.zeros((n_pe, cv * lanes))
+            for e, (x, y) in enumerate(program.pe_coords):
+                for j in range(lay.cols):
+                    xc = (y // lay.ky) * arch_cols + x
+                    col = tt * lay.nx * lay.cols + xc * lay.cols + j
+                    for kk in range(kq):
+                        k = q * lay.kc + (y % lay.ky) * kq + kk
+                        if k < spec.k and col < spec.n:
+                            scal[e, j * kq + kk] = b[k, col]
+            _put(out, pos, scal, cv, lanes)
+            pos += cv * n_pe
+
+
+def _rowwise_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray) -> None:
+    """Per pass (column chunk / phase): the scalars its template reads (bias, scale, 0, GELU constants,
+    LayerNorm gamma / beta / 1 / n / eps)."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    lanes, n_pe = program.lanes, program.n_active
+    pos = 0
+    for p, t in enumerate(program.templates):
+        cv = t.coef_vectors
+        if not cv:
+            continue
+        j0 = lay.pass_index[p][0] * lay.w
+        if spec.kind == "add-bias":
+            vals = np.asarray(data["bias"])[j0 : j0 + lay.w]
+        elif spec.kind == "scale":
+            vals = np.array([data["scale"]])
+        elif spec.kind == "relu":
+            vals = np.zeros(1)
+        elif spec.kind == "gelu":
+            vals = np.array([GELU_C1 * GELU_K, GELU_K, 0.5, 1.0])
+        elif lay.phase_of(p) == "stats":  # chunked LayerNorm, last stats pass
+            vals = np.array([1.0 / spec.n, data["eps"]])
+        elif lay.phase_of(p) == "normalise":  # chunked LayerNorm: the chunk's gamma, beta
+            g_, b_ = np.asarray(data["gamma"]), np.asarray(data["beta"])
+            vals = np.concatenate([g_[j0 : j0 + lay.w], b_[j0 : j0 + lay.w]])
+        else:
+            assert spec.kind == "layernorm"
+            vals = np.concatenate([data["gamma"], data["beta"], [1.0 / spec.n, data["eps"]]])
+        scal = np.zeros((n_pe, cv * lanes))
+        scal[:, : len(vals)] = vals
+        _put(out, pos, scal, cv, lanes)
+        pos += cv * n_pe
+
+
+def _put(out: np.ndarray, pos: int, scal: np.ndarray, cv: int, lanes: int) -> None:
+    """A table of (PEs, cv x lanes) scalars at slot `pos`, vector-major (`isa.coef_slot_layout`)."""
+    n_pe = scal.shape[0]
+    vec = scal.reshape(n_pe, cv, lanes)
+    for e in range(n_pe):
+        out[pos + np.arange(cv) * n_pe + e] = vec[e]
+
+
+def _record(program: Program) -> DenseLayout:
+    """The layout of one row unit's record in a buffer (a weight tile's, when weight-tiled)."""
+    tiling: WeightTiling | None = program.meta.get("weight_tiling")
+    return tiling.layout if tiling else program.meta["dense_layout"]
+
+
+def dense_place_inputs(program: Program, data: dict[str, Any], vbuf: np.ndarray) -> None:
+    """What the load DMA writes: every input record of every batch into `vbuf` (batches, slots, lanes)."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    lay = _record(program)
+    lanes = program.lanes
+    for b, (sgi, u0, u1) in enumerate(program.meta["batches_units"]):
+        for u in range(u0, u1):
+            rel = (u - u0) * lay.unit_slots
+            if lay.kind == "gemm":
+                rows = np.arange(u * lanes, min(spec.rows, (u + 1) * lanes))
+                a = np.zeros((lay.kc * lay.n_chunks, len(rows)))
+                a[: spec.k] = np.asarray(data["a"])[sgi, rows].T
+                vbuf[b, rel : rel + a.shape[0], : len(rows)] = a
+                continue
+            for e in range(program.n_active):
+                r0 = u * lay.unit_rows + e * lanes
+                rows = np.arange(r0, min(spec.rows, r0 + lanes))
+                if len(rows) == 0:
+                    continue
+                for f in ("x", "x2"):
+                    if f in lay.fields:
+                        lo = rel + e * lay.rec + lay.fields[f]
+                        vbuf[b, lo : lo + spec.n, : len(rows)] = np.asarray(data[f])[rows].T
+
+
+def dense_read_outputs(program: Program, vbuf: np.ndarray) -> np.ndarray:
+    """What the store DMA reads back: the op's output (GEMM: (batch, M, N); row-wise: (rows, n))."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    lay = _record(program)
+    tiling: WeightTiling | None = program.meta.get("weight_tiling")
+    lanes = program.lanes
+    if lay.kind == "gemm":
+        out = np.full((spec.batch, spec.rows, spec.n), np.nan)
+    else:
+        out = np.full((spec.rows, spec.n), np.nan)
+    for b, (sgi, u0, u1) in enumerate(program.meta["batches_units"]):
+        c0, nc = tiling.columns(program.meta["batch_weight_tile"][b]) if tiling else (0, spec.n)
+        for u in range(u0, u1):
+            rel = (u - u0) * lay.unit_slots
+            if lay.kind == "gemm":
+                rows = np.arange(u * lanes, min(spec.rows, (u + 1) * lanes))
+                lo = rel + lay.fields["c"]
+                out[sgi, rows, c0 : c0 + nc] = vbuf[b, lo : lo + nc, : len(rows)].T
+                continue
+            for e in range(program.n_active):
+                r0 = u * lay.unit_rows + e * lanes
+                rows = np.arange(r0, min(spec.rows, r0 + lanes))
+                if len(rows):
+                    lo = rel + e * lay.rec + lay.fields["y"]
+                    out[rows] = vbuf[b, lo : lo + spec.n, : len(rows)].T
+    return out
+
+
+__all__ = [
+    "dense_coefficients",
+    "dense_place_inputs",
+    "dense_random_data",
+    "dense_read_outputs",
+    "value_view",
+]

@@ -1,0 +1,168 @@
+"""The PE instruction set every compiled Program uses (butterfly / FFT kernels and dense operators alike), and
+the array layout of a per-PE instruction template.
+
+A PE (DESIGN.md, "The machine") has four decoupled in-order pipelines -- load (LD: SPM -> RF), store (ST:
+RF -> SPM), transfer (XFER: RF -> a neighbour's RF over the NoC) and compute (one vector instruction per
+cycle to an FU class). Compute opcodes::
+
+    MUL  d = a * k          FMA  d = c + a * k        FMS  d = c - a * k
+    ADD  d = a + c          SUB  d = a - c
+    MAX  d = max(a, c)      ADDK d = a + k            VMUL d = a * c
+    EXP  d = exp(a)         RECIP d = 1 / a           RSQRT d = 1 / sqrt(a)   TANH d = tanh(a)   (special FU)
+
+(k: one lane of a coefficient register, "by element": `MachineModel.coefficient_by_element`)
+
+The butterfly / FFT micro-programs use the first row (`swallowtail.compiler.butterfly.kernels`); the dense
+operators (`swallowtail.compiler.dense`) add the second and third: a row lives in one lane across registers,
+so row reductions are chains of vector instructions (no lane shuffles).
+
+A template is one iteration's instructions on every active PE: arrays of shape (PEs, instructions), one per
+field of `INSTRUCTION_FIELDS`, grouped in steps (`STEP_*`: runs of one pipeline's instructions). Registers
+are relative (data: from the iteration's tag slot, coefficients: from its coefficient set), SPM slots are
+offsets from the iteration's base.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ---- opcodes (shared with the simulator) ------------------------------------------------------------------
+OP_LD, OP_ST, OP_XFER, OP_MUL, OP_FMA, OP_FMS, OP_ADD, OP_SUB = 0, 1, 2, 3, 4, 5, 6, 7
+OP_MAX, OP_ADDK, OP_VMUL, OP_EXP, OP_RECIP, OP_RSQRT, OP_TANH = 8, 9, 10, 11, 12, 13, 14
+OPCODE_NAMES = {
+    OP_LD: "LD",
+    OP_ST: "ST",
+    OP_XFER: "XFER",
+    OP_MUL: "MUL",
+    OP_FMA: "FMA",
+    OP_FMS: "FMS",
+    OP_ADD: "ADD",
+    OP_SUB: "SUB",
+    OP_MAX: "MAX",
+    OP_ADDK: "ADDK",
+    OP_VMUL: "VMUL",
+    OP_EXP: "EXP",
+    OP_RECIP: "RECIP",
+    OP_RSQRT: "RSQRT",
+    OP_TANH: "TANH",
+}
+#: the special-function unit's opcodes (one issue per `pe.fus.special.initiation_interval`)
+SPECIAL_OPS = (OP_EXP, OP_RECIP, OP_RSQRT, OP_TANH)
+COMPUTE_OPS = (OP_MUL, OP_FMA, OP_FMS, OP_ADD, OP_SUB, OP_MAX, OP_ADDK, OP_VMUL, *SPECIAL_OPS)
+#: register operands each compute opcode reads (data a, coefficient k, second data / accumulator c)
+COMPUTE_READS = {
+    OP_MUL: 2,
+    OP_FMA: 3,
+    OP_FMS: 3,
+    OP_ADD: 2,
+    OP_SUB: 2,
+    OP_MAX: 2,
+    OP_ADDK: 2,
+    OP_VMUL: 2,
+    **{o: 1 for o in SPECIAL_OPS},
+}
+#: the FU class (arch `pe.fus` key) each compute opcode runs on
+COMPUTE_FU = {
+    OP_MUL: "fma",
+    OP_FMA: "fma",
+    OP_FMS: "fma",
+    OP_ADD: "add",
+    OP_SUB: "add",
+    OP_MAX: "add",
+    OP_ADDK: "add",
+    OP_VMUL: "fma",
+    **{o: "special" for o in SPECIAL_OPS},
+}
+#: opcodes that read a coefficient (one lane of a coefficient register)
+COEF_OPS = (OP_MUL, OP_FMA, OP_FMS, OP_ADDK)
+#: the energy-table action each compute opcode's lane ops are charged to: FMA / FMS at the FMA energy; the
+#: single multiplies, adds and compares at the add / mul energy; the special functions at the special energy
+LANE_OP_ACTION = {
+    **{o: "add_lane_ops" for o in (OP_MUL, OP_ADD, OP_SUB, OP_MAX, OP_ADDK, OP_VMUL)},
+    OP_FMA: "fma_lane_ops",
+    OP_FMS: "fma_lane_ops",
+    **{o: "special_lane_ops" for o in SPECIAL_OPS},
+}
+
+# ---- templates ------------------------------------------------------------------------------------------
+#: step kinds: a run of one pipeline's instructions inside a template
+STEP_LD, STEP_XFER, STEP_COMPUTE, STEP_ST = "ld", "xfer", "compute", "st"
+
+#: instruction fields of a template, in the column order the builders emit them (one row per instruction)
+INSTRUCTION_FIELDS = (
+    ("op", np.int8),
+    ("dst", np.int32),
+    ("a", np.int32),
+    ("coef", np.int32),
+    ("lane", np.int32),
+    ("acc", np.int32),
+    ("slot", np.int64),
+    ("peer", np.int32),
+    ("final", bool),
+)
+
+
+def instruction_fields(arr: np.ndarray) -> dict[str, np.ndarray]:
+    """The template field arrays of an int array (PEs, instructions, len(INSTRUCTION_FIELDS))."""
+    return {name: arr[:, :, k].astype(dt) for k, (name, dt) in enumerate(INSTRUCTION_FIELDS)}
+
+
+def coef_slot_layout(n_pe: int, c_vec: int) -> np.ndarray:
+    """(PEs, c_vec): coefficient vector v of PE e sits at v * PEs + e -- vector-major, so the DMA delivers
+    the first vectors first; with the PE count a multiple of the bank groups, PE column x uses group x."""
+    return np.arange(c_vec, dtype=np.int64)[None, :] * n_pe + np.arange(n_pe, dtype=np.int64)[:, None]
+
+
+def pe_coords(xb: int, yb: int) -> list[tuple[int, int]]:
+    """(x, y) of the active PEs of a 2^xb x 2^yb sub-array, in PE-index order (x fastest)."""
+    return [(x, y) for y in range(1 << yb) for x in range(1 << xb)]
+
+
+class InstructionStream:
+    """What every per-PE instruction template (a butterfly pass or a dense pass) answers."""
+
+    op: np.ndarray
+
+    @property
+    def n_instr(self) -> int:
+        return int(self.op.shape[1])
+
+    def counts(self) -> dict[str, int]:
+        """Instructions per PE per iteration by opcode name."""
+        row = self.op[0]
+        return {OPCODE_NAMES[o]: int((row == o).sum()) for o in sorted(OPCODE_NAMES) if (row == o).any()}
+
+
+__all__ = [
+    "COEF_OPS",
+    "COMPUTE_FU",
+    "COMPUTE_OPS",
+    "COMPUTE_READS",
+    "INSTRUCTION_FIELDS",
+    "LANE_OP_ACTION",
+    "OPCODE_NAMES",
+    "OP_ADD",
+    "OP_ADDK",
+    "OP_EXP",
+    "OP_FMA",
+    "OP_FMS",
+    "OP_LD",
+    "OP_MAX",
+    "OP_MUL",
+    "OP_RECIP",
+    "OP_RSQRT",
+    "OP_ST",
+    "OP_SUB",
+    "OP_TANH",
+    "OP_VMUL",
+    "OP_XFER",
+    "SPECIAL_OPS",
+    "STEP_COMPUTE",
+    "STEP_LD",
+    "STEP_ST",
+    "STEP_XFER",
+    "InstructionStream",
+    "coef_slot_layout",
+    "instruction_fields",
+    "pe_coords",
+]
