@@ -45,6 +45,8 @@ LRA_LISTOPS_MAX_ARGS = 10  # LRA listops generator, flag max_args
 LRA_LISTOPS_MIN_ARGS = 2  # LRA listops generator: random.randint(2, max_args)
 LRA_LISTOPS_MIN_LENGTH = 500  # LRA listops generator, flag min_length
 LRA_LISTOPS_MAX_LENGTH = 2000  # LRA listops generator, flag max_length (also the model's max_length)
+#: tokens of the shortest expression, `[OP a b ]`
+SHORTEST_EXPRESSION = 4
 LRA_LISTOPS_VALUE_P = 0.25  # LRA listops generator, VALUE_P: a node is an operator iff random() <= 0.25
 LRA_LISTOPS_N_TRAIN = 96_000  # LRA listops generator, flag num_train_samples
 LRA_LISTOPS_N_VAL = 2_000  # LRA listops generator, flag num_valid_samples
@@ -268,7 +270,7 @@ def generate(
     """
     check_int("n", n, 1)
     check_int("min_len", min_len, 1)
-    check_int("max_len", max_len, max(min_len, 4))  # the shortest expression, [OP a b ], has 4 tokens
+    check_int("max_len", max_len, max(min_len, SHORTEST_EXPRESSION))
     check_int("max_depth", max_depth, 2, 64)
     check_int("max_args", max_args, LRA_LISTOPS_MIN_ARGS)
     rng = np.random.default_rng(seed)
@@ -340,6 +342,14 @@ def _split_token(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
+def _default_min_len(max_len: int) -> int:
+    """LRA's 500 tokens, or, for a shorter `max_len`, LRA's ratio min_length / max_length = 500 / 2000 of it
+    (at least the 4 tokens of the shortest expression): `max_len=256` alone asks for something possible."""
+    if max_len >= LRA_LISTOPS_MAX_LENGTH:
+        return LRA_LISTOPS_MIN_LENGTH
+    return max(SHORTEST_EXPRESSION, max_len * LRA_LISTOPS_MIN_LENGTH // LRA_LISTOPS_MAX_LENGTH)
+
+
 def load(
     *,
     data_dir: str | Path | None = None,
@@ -356,7 +366,8 @@ def load(
 ) -> TaskData:
     """The ListOps task: read LRA TSVs from `data_dir` if given, else generate (LRA defaults; cached).
 
-    `max_len` is the sequence length either way (LRA pads/truncates to 2000). Generator parameters
+    `max_len` is the sequence length either way (LRA pads/truncates to 2000); `min_len` defaults to LRA's 500,
+    or to a quarter of a shorter `max_len` (LRA's ratio). Generator parameters
     (n_train, n_val, n_test, min_len, max_depth, max_args, seed) cannot be combined with `data_dir`.
     """
     max_len = check_int("max_len", max_len, 1)
@@ -392,7 +403,7 @@ def load(
         "n_train": check_int("n_train", LRA_LISTOPS_N_TRAIN if n_train is None else n_train, 1),
         "n_val": check_int("n_val", LRA_LISTOPS_N_VAL if n_val is None else n_val, 0),
         "n_test": check_int("n_test", LRA_LISTOPS_N_TEST if n_test is None else n_test, 0),
-        "min_len": check_int("min_len", LRA_LISTOPS_MIN_LENGTH if min_len is None else min_len, 1),
+        "min_len": check_int("min_len", _default_min_len(max_len) if min_len is None else min_len, 1),
         "max_len": max_len,
         "max_depth": LRA_LISTOPS_MAX_DEPTH if max_depth is None else max_depth,
         "max_args": LRA_LISTOPS_MAX_ARGS if max_args is None else max_args,
