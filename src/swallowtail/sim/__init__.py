@@ -12,7 +12,7 @@ the energy model needs are on `Stats.actions`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,27 +25,11 @@ from swallowtail.compiler.kernels import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACT
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
 from swallowtail.result import OpResult, Result
-from swallowtail.sim.timing import CAUSES, DRAIN, TimingStats, simulate_timing
+from swallowtail.sim.stats import CAUSES, DRAIN, Stats
+from swallowtail.sim.stats import TimingStats as TimingStats  # re-exported
+from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.values import PRECISIONS, KernelData, VerifyReport, execute, random_data, verify
 from swallowtail.workload.ops import Op
-
-
-@dataclass
-class Stats:
-    """What one simulation measured and counted."""
-
-    cycles: int
-    latency_s: float
-    utilization: float
-    lane_ops: int  # useful compute lane-instructions (== the kernel's exact count)
-    stalls: dict[str, int]  # PE-cycles without a compute issue, by cause
-    traffic_bytes: dict[str, int]  # dram / spm / noc (byte-hops) / rf
-    actions: dict[str, int]  # action counts for swallowtail.energy
-    timing: TimingStats
-    sim_wall_s: float = 0.0
-    cycles_per_s: float = 0.0  # simulated cycles per wall-clock second (timing engine)
-    energy_j: float = 0.0
-    energy_breakdown_j: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
