@@ -1,19 +1,47 @@
-"""`swallowtail kernel`: compile one butterfly / FFT kernel for a dataflow array and simulate it cycle by
-cycle (optionally by value, verified against PyTorch)."""
+"""`swallowtail kernel`: compile one op -- butterfly, FFT, GEMM, softmax, LayerNorm or GELU -- for a dataflow
+array and simulate it cycle by cycle (optionally by value, verified against PyTorch)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from swallowtail.cli._common import console, emit_json, err_console, si, user_errors
 from swallowtail.errors import SpecError
 
-OPS = ("butterfly", "fft")
+#: the op kinds `kernel --op` compiles (every kind `swallowtail.compiler.compile` maps; gelu stands for the
+#: elementwise ops)
+OPS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "gelu")
 #: instructions the timing engine simulates per second, roughly: above SLOW_SECONDS a spinner is shown
 SPINNER_INSTRUCTIONS_PER_S = 400_000
 SLOW_SECONDS = 2.0
+
+
+def kernel_op(op: str, n: int, rows: int, k: int | None, batch: int, complex_: bool) -> Any:
+    """The workload op `kernel --op` stands for (SpecError for an unknown op or a flag it does not take)."""
+    from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Softmax
+
+    if op not in OPS:
+        raise SpecError("op", op, f"one of {list(OPS)}")
+    if complex_ and op != "butterfly":
+        raise SpecError("complex", True, "only with --op butterfly (an FFT is always complex)")
+    if k is not None and op != "gemm":
+        raise SpecError("gemm-k", k, "only with --op gemm (the reduction length K)")
+    if batch != 1 and op != "gemm":
+        raise SpecError("batch", batch, "only with --op gemm (products, each with its own B)")
+    if op == "butterfly":
+        return Butterfly("butterfly", n=n, rows=rows, complex=complex_)
+    if op == "fft":
+        return FFT("fft", n=n, rows=rows)
+    if op == "gemm":
+        return GEMM("gemm", m=rows, k=n if k is None else k, n=n, batch=batch)
+    if op == "softmax":
+        return Softmax("softmax", rows=rows, n=n)
+    if op == "layernorm":
+        return LayerNorm("layernorm", rows=rows, n=n)
+    return Elementwise("gelu", op="gelu", numel=rows * n)
 
 
 @user_errors
@@ -21,9 +49,17 @@ def kernel(
     arch: str = typer.Option(
         "df-4x4-simd8", "--arch", "-a", help="Dataflow architecture preset or YAML file."
     ),
-    op: str = typer.Option("butterfly", "--op", help="Kernel: butterfly | fft."),
-    n: int = typer.Option(1024, "--n", "-n", help="Transform length (a power of two)."),
-    rows: int = typer.Option(64, "--rows", "-r", help="Independent rows streamed through the kernel."),
+    op: str = typer.Option("butterfly", "--op", help="Op: " + " | ".join(OPS) + "."),
+    n: int = typer.Option(
+        1024,
+        "--n",
+        "-n",
+        help="Transform length (butterfly / fft: a power of two); row length (softmax, layernorm, gelu); "
+        "N (gemm: columns of B and C).",
+    ),
+    rows: int = typer.Option(64, "--rows", "-r", help="Independent rows streamed through the op (gemm: M)."),
+    gemm_k: int | None = typer.Option(None, "--gemm-k", help="gemm: the reduction length K (default: n)."),
+    batch: int = typer.Option(1, "--batch", help="gemm: products, each with its own B (heads)."),
     dataflow: str = typer.Option("multilayer", "--dataflow", "-d", help="multilayer | single-layer."),
     block: int | None = typer.Option(None, "--block", help="Positions per block B (default: chosen)."),
     stages_per_block: int | None = typer.Option(
@@ -31,6 +67,9 @@ def kernel(
     ),
     placement: str | None = typer.Option(None, "--placement", help="stride | local-first (default: chosen)."),
     rows_per_batch: int | None = typer.Option(None, "--rows-per-batch", help="Rows per streaming batch."),
+    units_per_batch: int | None = typer.Option(
+        None, "--units-per-batch", help="Dense ops: row units per streaming batch (default: policy)."
+    ),
     complex_: bool = typer.Option(False, "--complex", help="Complex learned butterfly (op butterfly)."),
     verify: bool = typer.Option(
         False, "--verify", help="Also compute values and check them against PyTorch."
@@ -44,35 +83,27 @@ def kernel(
         False, "--no-fast-forward", help="Simulate every instruction (same cycles, slower)."
     ),
 ) -> None:
-    """Compile and simulate one kernel on the dataflow array: cycles, utilization, stalls, traffic."""
-    from swallowtail.compiler import compile as compile_kernel
+    """Compile and simulate one op on the dataflow array: cycles, utilization, stalls, traffic."""
+    from swallowtail.compiler import compile as compile_op
     from swallowtail.compiler import dataflow_arch
-    from swallowtail.sim import run
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
-    from swallowtail.workload.ops import FFT, Butterfly
 
-    if op not in OPS:
-        raise SpecError("op", op, f"one of {list(OPS)}")
+    kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
-    if op == "butterfly":
-        kernel_op = Butterfly("butterfly", n=n, rows=rows, complex=complex_)
-    else:
-        if complex_:
-            raise SpecError("complex", True, "only with --op butterfly (an FFT is always complex)")
-        kernel_op = FFT("fft", n=n, rows=rows)
-    program = compile_kernel(
-        kernel_op,
+    program = compile_op(
+        kernel_op_,
         a,
         dataflow,
         block=block,
         stages_per_block=stages_per_block,
         placement=placement,
         rows_per_batch=rows_per_batch,
+        units_per_batch=units_per_batch,
     )
     counts = program.instruction_counts()
-    expected_s = sum(v for k, v in counts.items() if "coefficients" not in k) / SPINNER_INSTRUCTIONS_PER_S
+    expected_s = sum(v for k_, v in counts.items() if "coefficients" not in k_) / SPINNER_INSTRUCTIONS_PER_S
     kwargs = dict(
         values=verify,
         seed=seed,
@@ -84,9 +115,9 @@ def kernel(
         expected_s /= 4  # fast-forward skips most of a long steady state
     if expected_s > SLOW_SECONDS:
         with err_console.status(f"simulating {program.spec.describe()} ..."):
-            out = run(program, a, **kwargs)
+            out = program.run(a, **kwargs)
     else:
-        out = run(program, a, **kwargs)
+        out = program.run(a, **kwargs)
     r = out.result
     if trace is not None:
         assert out.stats.timing.trace is not None
@@ -98,10 +129,43 @@ def kernel(
         )
     if as_json:
         emit_json(r)
-        return
+    else:
+        _print(program, out, show_program, trace)
+    if out.verify is not None and not out.verify.ok:
+        raise typer.Exit(code=1)
+
+
+def _mapping_rows(program: Any) -> list[tuple[str, str]]:
+    """The table rows that say how the op was mapped (per op family)."""
+    pl = program.plan
+    if program.kind in ("butterfly", "fft"):
+        return [
+            ("block / stages per pass", f"{pl.block} / {[p.k for p in pl.passes]}"),
+            ("placement / rows per batch", f"{pl.placement} / {pl.rows_per_batch}"),
+        ]
+    lay = program.meta["dense_layout"]
+    tiling = program.meta.get("weight_tiling")
+    rows = [
+        ("mapping", lay.note() + (f"; {tiling.note()}" if tiling is not None else "")),
+        ("passes / rows per batch", f"{len(pl.passes)} / {pl.rows_per_batch}"),
+    ]
+    return rows
+
+
+def _verify_text(v: Any) -> str:
+    """The verification row: butterfly / FFT (relative error vs its bound) or dense (worst error / bound)."""
+    status = "PASS" if v.ok else "FAIL"
+    if hasattr(v, "max_rel_err"):
+        text = f"{status}: err {v.max_rel_err:.3g} <= {v.bound:.3g}"
+    else:
+        text = f"{status}: max |err| / bound {v.max_err_over_bound:.3g} <= 1"
+    return text + (f", {v.unwritten} unwritten" if v.unwritten else "")
+
+
+def _print(program: Any, out: Any, show_program: bool, trace: Path | None) -> None:
     from rich.table import Table
 
-    st = out.stats
+    r, st = out.result, out.stats
     t = Table(title=f"{r.backend} on {r.arch}: {program.spec.describe()}", show_header=False)
     t.add_column("quantity", style="bold")
     t.add_column("value", justify="right")
@@ -116,16 +180,10 @@ def kernel(
     for level, b in r.traffic_bytes.items():
         unit = "B-hops" if level == "noc" else "B"
         t.add_row(f"traffic {level}", si(b, unit))
-    pl = program.plan
-    t.add_row("block / stages per pass", f"{pl.block} / {[p.k for p in pl.passes]}")
-    t.add_row("placement / rows per batch", f"{pl.placement} / {pl.rows_per_batch}")
+    for name, value in _mapping_rows(program):
+        t.add_row(name, value)
     if out.verify is not None:
-        v = out.verify
-        t.add_row(
-            "verify",
-            f"{'PASS' if v.ok else 'FAIL'}: err {v.max_rel_err:.3g} <= {v.bound:.3g}"
-            + (f", {v.unwritten} unwritten" if v.unwritten else ""),
-        )
+        t.add_row("verify", _verify_text(out.verify))
     t.add_row("simulator", f"{st.sim_wall_s:.2f} s wall, {si(st.cycles_per_s, 'cycles/s')}")
     console.print(t)
     if show_program:
@@ -134,5 +192,3 @@ def kernel(
         console.print(f"note: {note}", style="dim", highlight=False)
     if trace is not None:
         console.print(f"trace written to {trace}")
-    if out.verify is not None and not out.verify.ok:
-        raise typer.Exit(code=1)

@@ -5,9 +5,11 @@ A compiler (butterfly, GEMM, row-wise) decides *what* an iteration is and which 
 this module turns that into the Program's shared structures the same way for every kind:
 
 - **SPM layout** (`table_bases`, `spm_layout`): the coefficient tables first (each table's base aligned to the
-  bank groups, or only the whole area), then `buffers` streaming buffers (batch b uses buffer b % buffers)::
+  bank groups, or only the whole area), then `buffers` streaming buffers (batch b uses buffer b % buffers);
+  coefficient regions reloaded during the run (a weight-tiled GEMM) go after the buffers::
 
       [ coefficient tables | buffer 0 | buffer 1 (| buffer 2) ]
+      [ buffer 0 | buffer 1 | coefficient region 0 | coefficient region 1 ]          (weight-tiled GEMM)
 
 - **coefficient sets and prefetch** (`ScheduleBuilder.finish`): iterations are grouped into *instances*
   (consecutive iterations reading one coefficient table). An instance whose table is the one in use (same
@@ -55,7 +57,25 @@ def table_bases(sizes: list[int], groups: int, align_each: bool) -> tuple[list[i
 def spm_layout(
     geo: SpmGeometry, coef_base: list[int], coef_slots: int, buffers: int, buffer_slots: int, regions: int = 1
 ) -> SpmLayout:
-    """The SPM layout: the coefficient area, then `buffers` buffers of `buffer_slots` (aligned) slots."""
+    """The SPM layout: the coefficient area, then `buffers` buffers of `buffer_slots` (aligned) slots.
+
+    With `regions` > 1 (coefficient regions reloaded while the program runs) the area goes after the buffers
+    instead, so that everything the DMA writes during the run lies above the first buffer (the timing
+    engine's fast-forward compares and shifts the SPM's readiness from there); `coef_base` is then relative
+    to the area's start (`SpmLayout.coef_start`)."""
+    if regions > 1:
+        start = buffers * buffer_slots
+        return SpmLayout(
+            vec_bytes=geo.vec_bytes,
+            coef_base=[start + b for b in coef_base],
+            coef_slots=coef_slots,
+            buffer_base=[i * buffer_slots for i in range(buffers)],
+            buffer_slots=buffer_slots,
+            total_slots=start + coef_slots,
+            groups=geo.groups,
+            coef_regions=regions,
+            coef_start=start,
+        )
     return SpmLayout(
         vec_bytes=geo.vec_bytes,
         coef_base=coef_base,

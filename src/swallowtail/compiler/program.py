@@ -26,7 +26,8 @@ Register file of a PE (vector registers)::
 
 SPM layout (vector slots of simd_lanes fp16; `swallowtail.compiler.emit` lays it out for every kind)::
 
-    [ coefficient tables (| a second region: weight-tiled GEMM) | buffer 0 | buffer 1 (| buffer 2) ]
+    [ coefficient tables | buffer 0 | buffer 1 (| buffer 2) ]
+    [ buffer 0 | buffer 1 | coefficient region 0 | coefficient region 1 ]     (a weight-tiled GEMM)
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class SpmLayout:
     #: regions the coefficient area is cut into: 1 (every table resident for the whole program) or 2 (a
     #: weight-tiled GEMM: one weight tile's tables per region, the next one loaded while the other is read)
     coef_regions: int = 1
+    #: first slot of the coefficient area (0: before the buffers; after them when regions are reloaded)
+    coef_start: int = 0
 
     @property
     def coef_bytes(self) -> int:

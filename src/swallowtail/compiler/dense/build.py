@@ -195,7 +195,7 @@ def _build(
     em = DmaEmitter(arch.dma.channels, geo.vec_bytes, buffers)
     io = _batch_io(spec, arch, rec, spm, batches, tiling)
     if tiling:
-        dma = stream_dma(em, io, *tiled_coef_dma(tiling, templates, n_pe, coef_slots // 2, em, batches))
+        dma = stream_dma(em, io, *tiled_coef_dma(tiling, templates, n_pe, spm, em, batches))
     else:
         first_tab = templates[0].coef_vectors * n_pe
         dma = stream_dma(em, io, (0, first_tab), [(first_tab, coef_end)])
@@ -274,7 +274,8 @@ def _schedule(
         buf = spm.buffer_base[b % len(spm.buffer_base)]
         for p in tiling.passes_of(w) if tiling else range(n_pass):
             if tiling:
-                sb.instance((w % 2) * (spm.coef_slots // 2) + bases[p], p, (w, p), u1 - u0)
+                region = spm.coef_start + (w % 2) * (spm.coef_slots // 2)
+                sb.instance(region + bases[p], p, (w, p), u1 - u0)
                 value_base.append(tiling.value_table(w, p) * templates[p].coef_vectors * n_pe)
             else:
                 sb.instance(bases[sgi * n_pass + p], p, (sgi, p), u1 - u0)

@@ -29,6 +29,7 @@ from swallowtail.compiler.dense.stream import PeStream, assemble
 from swallowtail.compiler.emit import DmaEmitter, align
 from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.isa import OP_ADD, OP_FMA, OP_MUL
+from swallowtail.compiler.program import SpmLayout
 from swallowtail.errors import SpecError
 
 
@@ -201,9 +202,9 @@ class WeightTiling:
         q, t = divmod(p, self.tiles_per_group)
         return sgi * len(self.full.pass_index) + q * self.full.n_tiles + g * self.tiles_per_group + t
 
-    def table_ranges(self, w: int, region_slots: int, table: int) -> list[tuple[int, int]]:
+    def table_ranges(self, w: int, spm: SpmLayout, table: int) -> list[tuple[int, int]]:
         """The SPM slots of weight tile w's tables (`table` slots each) in its region: a run per k-chunk."""
-        rb = (w % 2) * region_slots
+        rb = spm.coef_start + (w % 2) * (spm.coef_slots // 2)
         tg, used = self.tiles_per_group, self.group_tiles(w)
         if used == tg:
             return [(rb, rb + self.full.n_chunks * tg * table)]
@@ -261,7 +262,7 @@ def plan_weight_tiling(
             arch.spm.size_bytes,
             f"room for {spec.describe()} weight-tiled: two regions of one column tile's weights "
             f"(K = {spec.k} x {tile} columns) + one row unit = {need} B",
-            hint="a larger SPM, or a smaller gemm_k_chunk / gemm_cols_per_pe",
+            hint="a larger SPM, or narrower column tiles (a smaller gemm_cols_per_pe)",
         )
     groups = -(-layout.n_tiles // tg)
     rec = kp + tg * tile
@@ -280,7 +281,7 @@ def tiled_coef_dma(
     tiling: WeightTiling,
     templates: list[DenseTemplate],
     n_pe: int,
-    region_slots: int,
+    spm: SpmLayout,
     em: DmaEmitter,
     batches: list[tuple[int, int, int, int]],
 ) -> tuple[tuple[int, int], list[tuple[int, int]], Callable[[int], None]]:
@@ -289,16 +290,16 @@ def tiled_coef_dma(
     batch of a weight tile -- into the region that weight tile frees, after its last store)."""
     table = templates[0].coef_vectors * n_pe
     assert all(t.coef_vectors * n_pe == table for t in templates)
-    first = (0, table)
-    rest = [(max(lo, table), hi) for lo, hi in tiling.table_ranges(0, region_slots, table) if hi > table]
+    first = (spm.coef_start, spm.coef_start + table)
+    rest = [(max(lo, first[1]), hi) for lo, hi in tiling.table_ranges(0, spm, table) if hi > first[1]]
     if len(tiling.tiles) > 1:
-        rest += tiling.table_ranges(1, region_slots, table)
+        rest += tiling.table_ranges(1, spm, table)
     last_batch = {w: max(b for b, bt in enumerate(batches) if bt[3] == w) for w in range(len(tiling.tiles))}
 
     def after_batch(b: int) -> None:
         w = batches[b][3]
         if b == last_batch[w] and w + 2 < len(tiling.tiles):
-            for lo, hi in tiling.table_ranges(w + 2, region_slots, table):
+            for lo, hi in tiling.table_ranges(w + 2, spm, table):
                 em.coef(lo, hi, batch=b + em.buffers, after=em.batch_last_store[b])
 
     return first, rest, after_batch

@@ -285,7 +285,9 @@ class DenseLayout:
                 f"{self.n_chunks} k-chunks of {self.kc} over {self.ky} PE rows x {self.n_tiles} column tiles "
                 f"of {self.nx * self.cols}, row units of {self.unit_rows} rows"
             )
-        chunks = f"{self.n_cchunks} chunks of {self.w} vectors" if self.chunked else "whole rows in registers"
+        chunks = (
+            f"{self.n_cchunks} chunks of {self.w} elements" if self.chunked else "whole rows in registers"
+        )
         return f"row units of {self.unit_rows} rows (a row group per PE), {chunks}"
 
     @property
