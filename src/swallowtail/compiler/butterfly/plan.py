@@ -332,30 +332,55 @@ def estimate(
     }
 
 
-def choose_plan(
+@dataclass(frozen=True)
+class _Candidate:
+    """One candidate mapping the automatic choice compares."""
+
+    key: tuple  # (estimated cycles, passes, placement index, buffers, -rows per batch, block): sorted by it
+    placement: str
+    plans: tuple[PassPlan, ...]
+    rows_per_batch: int
+    est: dict[str, float]
+    coef: tuple[int, ...]
+    data: tuple[int, ...]
+    cset: int
+    slots: tuple[int, ...]
+    geometry: tuple[int, int, int]  # xb, yb, lb
+    templates: tuple[PassTemplate, ...]
+    n_sets: int
+
+    @property
+    def cycles(self) -> float:
+        return self.key[0]
+
+    @property
+    def buffers(self) -> int:
+        return self.key[3]
+
+    @property
+    def block(self) -> int:
+        return self.key[5]
+
+
+def _check_knobs(
     spec: KernelSpec,
     arch: DataflowArch,
-    model: MachineModel,
     dataflow: str,
-    block: int | None = None,
-    stages_per_block: int | None = None,
-    placement: str | None = None,
-    rows_per_batch: int | None = None,
-    buffers: int | None = None,
-) -> Plan:
-    """Pick (or validate) every knob; SpecError naming the knob when the arch cannot honour it."""
+    block: int | None,
+    stages_per_block: int | None,
+    placement: str | None,
+    rows_per_batch: int | None,
+    buffers: int | None,
+) -> list[str]:
+    """SpecError naming the first knob (or arch field) the mapping cannot honour; the knobs given, as text."""
     if dataflow not in DATAFLOWS:
         raise SpecError("dataflow", dataflow, f"one of {list(DATAFLOWS)}")
     if placement is not None and placement not in PLACEMENTS:
         raise SpecError("placement", placement, f"one of {list(PLACEMENTS)}")
     lanes = arch.pe.simd_lanes
-    log_n = spec.log_n
-    n_pes = arch.n_pes
     for dim, size in (("array.cols", arch.array.cols), ("array.rows", arch.array.rows)):
         if size & (size - 1):
             raise SpecError(f"arch.{dim}", size, "a power of two (the mapping splits position bits over PEs)")
-    geo = SpmGeometry.of(arch)
-    bank_bits = tuple(range(geo.groups.bit_length() - 1))
     user = []
     if block is not None:
         user.append(f"block={block}")
@@ -391,40 +416,60 @@ def choose_plan(
             raise SpecError("buffers", buffers, "2 (double buffering) or 3")
     if placement is not None:
         user.append(f"placement={placement}")
-    buffer_options = [buffers] if buffers else [2, 3]
-    k = 1 if dataflow == "single-layer" else stages_per_block
+    return user
 
+
+def _candidate_blocks(spec: KernelSpec, arch: DataflowArch, block: int | None) -> list[int]:
+    """The given block, or every power of two from the array size up to n whose data registers (about 2.5
+    sets of P positions x parts) leave room for MIN_TAGS tags; at most MAX_BLOCK_CANDIDATES of the largest
+    (the tie-break prefers large blocks anyway)."""
     if block is not None:
-        blocks = [block]
-    else:
-        # candidate blocks: every power of two from the array size up to n whose data registers (about
-        # 2.5 sets of P positions x parts) leave room for MIN_TAGS tags; at most MAX_BLOCK_CANDIDATES of the
-        # largest (the tie-break prefers large blocks anyway)
-        cap0, _ = rf_vectors(arch)
-        blocks = []
-        b = min(spec.n, n_pes)
-        while b <= spec.n:
-            p_ = max(1, b // n_pes)
-            if b == min(spec.n, n_pes) or MIN_TAGS * DATA_SETS_MAX * p_ * spec.comps <= cap0:
-                blocks.append(b)
-            b *= 2
-        blocks = blocks[-MAX_BLOCK_CANDIDATES:]
-    placements = (
-        [placement] if placement else (["local-first"] if dataflow == "single-layer" else list(PLACEMENTS))
-    )
-    cap, _ = rf_vectors(arch)
-    row_bytes = max(spec.input_elems_per_row, spec.n * spec.comps) * ELEM_BYTES
-    candidates = []
-    rf_fail: list[tuple[int, int]] = []
-    k_fail: int | None = None
+        return [block]
+    cap0, _ = rf_vectors(arch)
+    n_pes = arch.n_pes
+    blocks = []
+    b = min(spec.n, n_pes)
+    while b <= spec.n:
+        p_ = max(1, b // n_pes)
+        if b == min(spec.n, n_pes) or MIN_TAGS * DATA_SETS_MAX * p_ * spec.comps <= cap0:
+            blocks.append(b)
+        b *= 2
+    return blocks[-MAX_BLOCK_CANDIDATES:]
+
+
+@dataclass
+class _Search:
+    """The candidates of the automatic choice, and why blocks were left out (for the error when none fit)."""
+
+    candidates: list[_Candidate] = field(default_factory=list)
+    rf_fail: list[tuple[int, int]] = field(default_factory=list)  # (block, vector registers it needs)
+    k_fail: int | None = None  # log2 of a block too small for the stages per block asked for
+
+
+def _search(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    model: MachineModel,
+    blocks: list[int],
+    placements: list[str],
+    k: int | None,
+    block: int | None,
+    rows_per_batch: int | None,
+    buffer_options: list[int],
+) -> _Search:
+    """Every (block, placement, buffers, rows per batch) whose registers fit the RF and whose batch fits the
+    SPM, with its estimate."""
+    geo = SpmGeometry.of(arch)
+    bank_bits = tuple(range(geo.groups.bit_length() - 1))
+    out = _Search()
     for blk in blocks:
         xb, yb, lb = _geometry(blk, arch)
         beta = xb + yb + lb
         if k is not None and k > beta:
-            k_fail = beta
+            out.k_fail = beta
             continue
         for plc in placements:
-            plans = split_passes(spec.stage_bits, log_n, xb, yb, lb, bank_bits, plc, k)
+            plans = split_passes(spec.stage_bits, spec.log_n, xb, yb, lb, bank_bits, plc, k)
             templates = [build_template(spec, arch, pp, xb, yb, lb, model=model) for pp in plans]
             coef = tuple(t.coef_vectors for t in templates)
             data = tuple(t.data_regs for t in templates)
@@ -432,161 +477,231 @@ def choose_plan(
             n_sets = coefficient_sets(arch, templates, cset, data)
             slots = _tag_slots(arch, cset, data, n_sets)
             if min(slots) < MIN_TAGS and (block is None and len(blocks) > 1):
-                rf_fail.append((blk, 2 * cset + MIN_TAGS * max(data)))
+                out.rf_fail.append((blk, 2 * cset + MIN_TAGS * max(data)))
                 continue
             if min(slots) < 1:
-                rf_fail.append((blk, 2 * cset + max(data)))
+                out.rf_fail.append((blk, 2 * cset + max(data)))
                 continue
             active = 1 << (xb + yb)
             coef_table = sum(
                 c * t.plan.n_instances * active * geo.vec_bytes for t, c in zip(templates, coef, strict=True)
             )
-            free = arch.spm.size_bytes - coef_table
             for nbuf in buffer_options:
-                max_rows = free // (nbuf * spec.n * spec.comps * ELEM_BYTES) if free > 0 else 0
-                if rows_per_batch is not None:
-                    rpbs = [min(rows_per_batch, spec.rows)]
-                else:
-                    top = min(MAX_ROW_GROUPS_PER_BATCH, math.ceil(spec.rows / lanes))
-                    rpbs = sorted({min(spec.rows, m * lanes) for m in range(1, top + 1)})
-                for rpb in rpbs:
-                    if rpb > max_rows:
-                        continue
+                for rpb in _batch_sizes(spec, arch, arch.spm.size_bytes - coef_table, nbuf, rows_per_batch):
                     est = estimate(
                         spec, arch, templates, active, rpb, nbuf, resident=n_sets > 2 or n_sets == 1
                     )
-                    candidates.append(
-                        (
-                            est["cycles"],
-                            len(plans),
-                            PLACEMENTS.index(plc),
-                            nbuf,
-                            -rpb,
-                            blk,
+                    out.candidates.append(
+                        _Candidate(
+                            (est["cycles"], len(plans), PLACEMENTS.index(plc), nbuf, -rpb, blk),
                             plc,
-                            plans,
+                            tuple(plans),
                             rpb,
                             est,
                             coef,
                             data,
                             cset,
                             slots,
-                            xb,
-                            yb,
-                            lb,
-                            nbuf,
-                            templates,
+                            (xb, yb, lb),
+                            tuple(templates),
                             n_sets,
                         )
                     )
-    if not candidates:
-        if rf_fail and block is not None:
-            blk, need = rf_fail[0]
-            raise SpecError(
-                "block",
-                block,
-                f"a block whose registers fit the RF: this one needs {need} vector registers per PE, "
-                f"the RF holds {cap}",
-                hint="use a smaller block or fewer stages per block",
-            )
-        if rf_fail:
-            blk, need = min(rf_fail, key=lambda t: t[1])
-            raise SpecError(
-                "arch.pe.register_file.entries",
-                arch.pe.register_file.entries,
-                f"enough entries for one block: the smallest block ({blk} positions) needs {need} vector "
-                f"registers per PE, the RF holds {cap}",
-                hint="raise pe.register_file.entries",
-            )
-        if k_fail is not None:
-            raise SpecError("stages_per_block", k, f"at most log2(block) = {k_fail}", hint="raise block")
-        nbuf = buffer_options[0]
-        need_b = lanes * nbuf * spec.n * spec.comps * ELEM_BYTES
-        if rows_per_batch is not None:
-            raise SpecError(
-                "rows_per_batch",
-                rows_per_batch,
-                f"a batch whose {nbuf} SPM buffers ({nbuf} x rows x {row_bytes} B) and coefficient table "
-                "fit the "
-                f"{arch.spm.size_bytes} B SPM",
-            )
-        raise SpecError(
-            "arch.spm.size_bytes",
-            arch.spm.size_bytes,
-            f"room for {nbuf} buffers of one row group ({need_b} B) plus the coefficient table",
-            hint="a larger SPM or a smaller n",
+    return out
+
+
+def _batch_sizes(
+    spec: KernelSpec, arch: DataflowArch, free: int, nbuf: int, rows_per_batch: int | None
+) -> list[int]:
+    """The rows per batch to try (the given one, or 1 .. MAX_ROW_GROUPS_PER_BATCH row groups) whose `nbuf`
+    buffers fit the `free` SPM bytes beside the coefficient table."""
+    lanes = arch.pe.simd_lanes
+    max_rows = free // (nbuf * spec.n * spec.comps * ELEM_BYTES) if free > 0 else 0
+    if rows_per_batch is not None:
+        rpbs = [min(rows_per_batch, spec.rows)]
+    else:
+        top = min(MAX_ROW_GROUPS_PER_BATCH, math.ceil(spec.rows / lanes))
+        rpbs = sorted({min(spec.rows, m * lanes) for m in range(1, top + 1)})
+    return [rpb for rpb in rpbs if rpb <= max_rows]
+
+
+def _no_candidate(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    found: _Search,
+    block: int | None,
+    k: int | None,
+    rows_per_batch: int | None,
+    buffer_options: list[int],
+) -> SpecError:
+    """The error that says why no mapping fits: the block's registers, the RF, the stages per block, the
+    batch, or the SPM."""
+    cap, _ = rf_vectors(arch)
+    lanes = arch.pe.simd_lanes
+    if found.rf_fail and block is not None:
+        blk, need = found.rf_fail[0]
+        return SpecError(
+            "block",
+            block,
+            f"a block whose registers fit the RF: this one needs {need} vector registers per PE, "
+            f"the RF holds {cap}",
+            hint="use a smaller block or fewer stages per block",
         )
-    candidates.sort(key=lambda c: c[:6])
-    # the estimate misses latency effects that cost small blocks more (few independent pairs per stage to
-    # hide FU and exchange latency behind): within ESTIMATE_TOLERANCE of the best, prefer the larger block
-    floor = candidates[0][0] * (1 + ESTIMATE_TOLERANCE)
-    near = [c for c in candidates if c[0] <= floor]
-    best = max(near, key=lambda c: (c[5], -c[0]))
-    # an exact tie between 2 and 3 buffers (same estimate, batch and block: compute-bound either way) goes to
-    # 3 when the whole turnaround of a buffer, which `cycles` leaves out, does not fit with 2
-    if best[3] == 2 and best[9]["turnaround_slack"] < 0:
-        three = [c for c in candidates if c[3] == 3 and c[:3] == best[:3] and c[4:6] == best[4:6]]
-        if three and three[0][9]["turnaround_slack"] >= 0:
-            best = three[0]
-    _, _, _, _, _, blk, plc, plans, rpb, est, coef, data, cset, slots, xb, yb, lb, nbuf, templates, n_sets = (
-        best
+    if found.rf_fail:
+        blk, need = min(found.rf_fail, key=lambda t: t[1])
+        return SpecError(
+            "arch.pe.register_file.entries",
+            arch.pe.register_file.entries,
+            f"enough entries for one block: the smallest block ({blk} positions) needs {need} vector "
+            f"registers per PE, the RF holds {cap}",
+            hint="raise pe.register_file.entries",
+        )
+    if found.k_fail is not None:
+        return SpecError("stages_per_block", k, f"at most log2(block) = {found.k_fail}", hint="raise block")
+    nbuf = buffer_options[0]
+    need_b = lanes * nbuf * spec.n * spec.comps * ELEM_BYTES
+    row_bytes = max(spec.input_elems_per_row, spec.n * spec.comps) * ELEM_BYTES
+    if rows_per_batch is not None:
+        return SpecError(
+            "rows_per_batch",
+            rows_per_batch,
+            f"a batch whose {nbuf} SPM buffers ({nbuf} x rows x {row_bytes} B) and coefficient table "
+            "fit the "
+            f"{arch.spm.size_bytes} B SPM",
+        )
+    return SpecError(
+        "arch.spm.size_bytes",
+        arch.spm.size_bytes,
+        f"room for {nbuf} buffers of one row group ({need_b} B) plus the coefficient table",
+        hint="a larger SPM or a smaller n",
     )
+
+
+def _best(candidates: list[_Candidate]) -> _Candidate:
+    """The cheapest estimate; within ESTIMATE_TOLERANCE of it the largest block (the estimate misses latency
+    effects that cost small blocks more: few independent pairs per stage to hide FU and exchange latency
+    behind); an exact tie between 2 and 3 SPM buffers (same estimate, batch and block: compute-bound either
+    way) goes to 3 when the whole turnaround of a buffer, which `cycles` leaves out, does not fit with 2."""
+    candidates = sorted(candidates, key=lambda c: c.key)
+    floor = candidates[0].cycles * (1 + ESTIMATE_TOLERANCE)
+    near = [c for c in candidates if c.cycles <= floor]
+    best = max(near, key=lambda c: (c.block, -c.cycles))
+    if best.buffers == 2 and best.est["turnaround_slack"] < 0:
+        three = [
+            c
+            for c in candidates
+            if c.buffers == 3 and c.key[:3] == best.key[:3] and c.key[4:6] == best.key[4:6]
+        ]
+        if three and three[0].est["turnaround_slack"] >= 0:
+            best = three[0]
+    return best
+
+
+def _reasons(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    dataflow: str,
+    best: _Candidate,
+    candidates: list[_Candidate],
+    given: dict[str, object],
+) -> list[str]:
+    """Why each knob was chosen (only those not given), and the estimate."""
+    lanes = arch.pe.simd_lanes
+    cap, _ = rf_vectors(arch)
+    blk, plans, est = best.block, best.plans, best.est
+    xb, yb, lb = best.geometry
+    bank_bits = tuple(range(SpmGeometry.of(arch).groups.bit_length() - 1))
     reasons = []
-    if block is None:
-        others = sorted({c[5] for c in candidates})
+    if given["block"] is None:
+        others = sorted({c.block for c in candidates})
         reasons.append(
             f"block {blk} ({1 << lb} positions per PE on {1 << (xb + yb)} PEs): "
             f"the largest of blocks {others} "
             f"(those that fit the RF, {cap} vector registers per PE) within {ESTIMATE_TOLERANCE:.0%} of the "
             "lowest estimated cycles (more positions per PE hide FU and exchange latency)"
         )
-    if k is None:
+    if given["k"] is None:
         reasons.append(
             f"stages per pass {[p.k for p in plans]}: the fewest passes ({len(plans)}) for "
             f"{len(spec.stage_bits)} "
             f"stages on {blk}-position blocks (bank bits {list(bank_bits)} ride along as group bits)"
         )
-    if placement is None and dataflow == "multilayer":
-        alt = [c for c in candidates if c[6] != plc and c[5] == blk and c[8] == rpb]
-        why = f" (vs {alt[0][0]:.0f} estimated cycles for '{alt[0][6]}')" if alt else ""
+    if given["placement"] is None and dataflow == "multilayer":
+        alt = [
+            c
+            for c in sorted(candidates, key=lambda c: c.key)
+            if c.placement != best.placement and c.block == blk and c.rows_per_batch == best.rows_per_batch
+        ]
+        why = f" (vs {alt[0].cycles:.0f} estimated cycles for '{alt[0].placement}')" if alt else ""
         reasons.append(
-            f"placement '{plc}': fewer estimated cycles{why}; stage exchanges per pass "
-            f"{[t.stage_modes for t in templates]}"
+            f"placement '{best.placement}': fewer estimated cycles{why}; stage exchanges per pass "
+            f"{[t.stage_modes for t in best.templates]}"
         )
-    if rows_per_batch is None:
-        chosen = batch_rows(spec.rows, lanes, max(1, math.ceil(rpb / lanes)))
+    if given["rows_per_batch"] is None:
+        chosen = batch_rows(spec.rows, lanes, max(1, math.ceil(best.rows_per_batch / lanes)))
         reuse = max(math.ceil((b - a) / lanes) for a, b in chosen)
         reasons.append(
-            f"rows per batch up to {rpb}: each block's coefficients reused by up to x{reuse} row groups "
-            "vs SPM space; "
+            f"rows per batch up to {best.rows_per_batch}: each block's coefficients reused by up to x{reuse} "
+            "row groups vs SPM space; "
             f"batches ramp 1, 2, 4, .. row groups up and down so that pipeline fill (the first row group's "
-            f"load) and drain (the last row group's store) stay short; {nbuf} SPM buffers"
+            f"load) and drain (the last row group's store) stay short; {best.buffers} SPM buffers"
         )
     reasons.append(
         f"estimate: {est['cycles']:.0f} cycles, utilization ~{est['utilization']:.2f}, busiest resource "
-        f"'{est['bound']}'; tags in flight per PE {list(slots)} (RF {cap} vectors: {n_sets} coefficient sets "
-        f"of {cset} + "
-        f"{list(data)} per tag)"
+        f"'{est['bound']}'; tags in flight per PE {list(best.slots)} (RF {cap} vectors: {best.n_sets} "
+        f"coefficient sets of {best.cset} + "
+        f"{list(best.data)} per tag)"
     )
+    return reasons
+
+
+def choose_plan(
+    spec: KernelSpec,
+    arch: DataflowArch,
+    model: MachineModel,
+    dataflow: str,
+    block: int | None = None,
+    stages_per_block: int | None = None,
+    placement: str | None = None,
+    rows_per_batch: int | None = None,
+    buffers: int | None = None,
+) -> Plan:
+    """Pick (or validate) every knob; SpecError naming the knob when the arch cannot honour it."""
+    user = _check_knobs(spec, arch, dataflow, block, stages_per_block, placement, rows_per_batch, buffers)
+    lanes = arch.pe.simd_lanes
+    buffer_options = [buffers] if buffers else [2, 3]
+    k = 1 if dataflow == "single-layer" else stages_per_block
+    blocks = _candidate_blocks(spec, arch, block)
+    placements = (
+        [placement] if placement else (["local-first"] if dataflow == "single-layer" else list(PLACEMENTS))
+    )
+    found = _search(spec, arch, model, blocks, placements, k, block, rows_per_batch, buffer_options)
+    if not found.candidates:
+        raise _no_candidate(spec, arch, found, block, k, rows_per_batch, buffer_options)
+    best = _best(found.candidates)
+    given = {"block": block, "k": k, "placement": placement, "rows_per_batch": rows_per_batch}
+    reasons = _reasons(spec, arch, dataflow, best, found.candidates, given)
+    xb, yb, lb = best.geometry
     return Plan(
         dataflow=dataflow,
-        block=blk,
+        block=best.block,
         xb=xb,
         yb=yb,
         lb=lb,
-        placement=plc,
-        passes=tuple(plans),
-        rows_per_batch=rpb,
-        buffers=nbuf,
-        batches=batch_rows(spec.rows, lanes, max(1, math.ceil(rpb / lanes))),
-        bank_bits=bank_bits,
-        coef_vectors=coef,
-        data_regs=data,
-        coef_set_regs=cset,
-        coef_sets=n_sets,
-        tag_slots=slots,
-        estimate=est,
+        placement=best.placement,
+        passes=best.plans,
+        rows_per_batch=best.rows_per_batch,
+        buffers=best.buffers,
+        batches=batch_rows(spec.rows, lanes, max(1, math.ceil(best.rows_per_batch / lanes))),
+        bank_bits=tuple(range(SpmGeometry.of(arch).groups.bit_length() - 1)),
+        coef_vectors=best.coef,
+        data_regs=best.data,
+        coef_set_regs=best.cset,
+        coef_sets=best.n_sets,
+        tag_slots=best.slots,
+        estimate=best.est,
         reasons=tuple(reasons),
         user_knobs=tuple(user),
-        templates=tuple(templates),
+        templates=best.templates,
     )
+

@@ -156,149 +156,226 @@ def _build_template(
     exchange: str,
     model: MachineModel,
 ) -> PassTemplate:
-    coords = pe_coords(xb, yb)
-    n_pe = len(coords)
-    P = 1 << lb
-    comps = spec.comps
-    n = spec.n
-    lanes = arch.pe.simd_lanes
-    latency_of = {op: arch.pe.fus[COMPUTE_FU[op]].latency for op in COMPUTE_OPS}
-    index_of = {c: i for i, c in enumerate(coords)}
-    xs = np.array([c[0] for c in coords], dtype=np.int64)
-    ys = np.array([c[1] for c in coords], dtype=np.int64)
-    loc = np.arange(P, dtype=np.int64)
-    place = {"x": list(pp.x_bits), "y": list(pp.y_bits), "local": list(pp.local_bits)}
+    """LD the block positions, then per stage exchange (or not) and compute, then ST (`_PassBuilder`)."""
+    bld = _PassBuilder(spec, arch, pp, xb, yb, lb)
+    qb_in = bld.qb_now()
+    bld.memory(OP_LD, qb_in)
+    for t, b in enumerate(pp.stage_bits):
+        bld.stage(b, set(pp.stage_bits[t + 1 :]), exchange)
+    qb_out = bld.qb_now()
+    bld.memory(OP_ST, qb_out)
+    n_pe = len(bld.coords)
+    arr = np.array(bld.rows, dtype=np.int64)  # (PEs, instr, 9)
+    c_vec = max(1, math.ceil(bld.n_scalars / bld.lanes))
+    rec = np.array(bld.recs, dtype=np.int64).reshape(n_pe, bld.n_scalars, 4)
+    tmpl = PassTemplate(
+        plan=pp,
+        **instruction_fields(arr),
+        steps=bld.steps,
+        stage_modes=bld.modes,
+        data_regs=2 * bld.set_size + bld.max_recv * spec.comps,
+        coef_vectors=c_vec,
+        coef_slot=coef_slot_layout(n_pe, c_vec),
+        qb_in=qb_in.astype(np.int64),
+        qb_out=qb_out.astype(np.int64),
+        rec_bit=rec[:, :, 0],
+        rec_q=rec[:, :, 1],
+        rec_mode=rec[:, :, 2],
+        rec_k=rec[:, :, 3],
+    )
+    tmpl.static = template_static(tmpl, arch, bld.coords, model.spm_latency_cycles)
+    return tmpl
 
-    def qb_now() -> np.ndarray:
+
+class _PassBuilder:
+    """The per-PE instruction rows of one pass template under construction, and where every position bit
+    lives (`place`: the x / y / local bits, swapped by send-half exchanges).
+
+    Data registers of a tag: [ cur (P x parts) | next (P x parts) | receive (P x parts) ]; stages alternate
+    cur and next. Coefficient scalars are numbered in emission order (`n_scalars`), each with its record
+    (stage bit, block offset of its unit, mode, index within the unit)."""
+
+    def __init__(self, spec: KernelSpec, arch: DataflowArch, pp: PassPlan, xb: int, yb: int, lb: int) -> None:
+        self.spec, self.arch = spec, arch
+        self.coords = pe_coords(xb, yb)
+        self.index_of = {c: i for i, c in enumerate(self.coords)}
+        self.P = 1 << lb
+        self.lanes = arch.pe.simd_lanes
+        self.latency_of = {op: arch.pe.fus[COMPUTE_FU[op]].latency for op in COMPUTE_OPS}
+        self.groups = SpmGeometry.of(arch).groups
+        self.xs = np.array([c[0] for c in self.coords], dtype=np.int64)
+        self.ys = np.array([c[1] for c in self.coords], dtype=np.int64)
+        self.loc = np.arange(self.P, dtype=np.int64)
+        self.place = {"x": list(pp.x_bits), "y": list(pp.y_bits), "local": list(pp.local_bits)}
+        n_pe = len(self.coords)
+        self.rows: list[list[tuple]] = [
+            [] for _ in range(n_pe)
+        ]  # (op, dst, a, coef, lane, acc, slot, peer, final)
+        self.recs: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_pe)]
+        self.steps: list[tuple[str, int, int]] = []
+        self.modes: list[str] = []
+        self.set_size = self.P * spec.comps
+        self.max_recv = 0
+        self.n_scalars = 0
+        self.cur, self.nxt = 0, 1
+
+    def qb_now(self) -> np.ndarray:
+        """(PEs, P): the block offset each local slot holds under the current bit placement."""
         return (
-            scatter_bits(xs, place["x"])[:, None]
-            | scatter_bits(ys, place["y"])[:, None]
-            | scatter_bits(loc, place["local"])[None, :]
+            scatter_bits(self.xs, self.place["x"])[:, None]
+            | scatter_bits(self.ys, self.place["y"])[:, None]
+            | scatter_bits(self.loc, self.place["local"])[None, :]
         )
 
-    qb_in = qb_now()
-    rows: list[list[tuple]] = [[] for _ in range(n_pe)]  # (op, dst, a, coef, lane, acc, slot, peer, final)
-    recs: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_pe)]
-    steps: list[tuple[str, int, int]] = []
-    modes: list[str] = []
-    set_size = P * comps
-    rcv0 = 2 * set_size
-    max_recv = 0
+    def reg(self, set_: int, l: int, c: int) -> int:
+        return set_ * self.set_size + l * self.spec.comps + c
 
-    def reg(set_: int, l: int, c: int) -> int:
-        return set_ * set_size + l * comps + c
+    def rreg(self, r: int, c: int) -> int:
+        return 2 * self.set_size + r * self.spec.comps + c
 
-    def rreg(r: int, c: int) -> int:
-        return rcv0 + r * comps + c
-
-    def close_step(kind: str, start: int) -> None:
-        end = len(rows[0])
-        assert all(len(r) == end for r in rows), "every PE runs the same step structure"
+    def close_step(self, kind: str, start: int) -> None:
+        end = len(self.rows[0])
+        assert all(len(r) == end for r in self.rows), "every PE runs the same step structure"
         if end > start:
-            steps.append((kind, start, end))
+            self.steps.append((kind, start, end))
 
-    groups = SpmGeometry.of(arch).groups
-
-    def bank_order(e: int, qb: np.ndarray) -> list[int]:
+    def bank_order(self, e: int, qb: np.ndarray) -> list[int]:
         """Local slots in the order PE e accesses them: rotated by the PE index over the bank groups, so
         that PEs running in lockstep touch different bank groups (matters when bank bits are local)."""
-        return sorted(range(P), key=lambda l: ((int(qb[e, l]) - e) % groups, l))
+        return sorted(range(self.P), key=lambda l: ((int(qb[e, l]) - e) % self.groups, l))
 
-    start = len(rows[0])
-    for e in range(n_pe):
-        rows[e].extend(
-            (OP_LD, reg(0, l, c), -1, -1, 0, -1, c * n + int(qb_in[e, l]), -1, False)
-            for l in bank_order(e, qb_in)
-            for c in range(comps)
-        )
-    close_step(STEP_LD, start)
+    def memory(self, op: int, qb: np.ndarray) -> None:
+        """The LD step (into cur) or the ST step (from cur) of every position of the block."""
+        comps, n = self.spec.comps, self.spec.n
+        start = len(self.rows[0])
+        for e in range(len(self.coords)):
+            if op == OP_LD:
+                self.rows[e].extend(
+                    (OP_LD, self.reg(self.cur, l, c), -1, -1, 0, -1, c * n + int(qb[e, l]), -1, False)
+                    for l in self.bank_order(e, qb)
+                    for c in range(comps)
+                )
+            else:
+                self.rows[e].extend(
+                    (OP_ST, -1, self.reg(self.cur, l, c), -1, 0, -1, c * n + int(qb[e, l]), -1, False)
+                    for l in self.bank_order(e, qb)
+                    for c in range(comps)
+                )
+        self.close_step(STEP_LD if op == OP_LD else STEP_ST, start)
 
-    cur, nxt = 0, 1
-    n_scalars = 0
-    for t, b in enumerate(pp.stage_bits):
-        remaining = set(pp.stage_bits[t + 1 :])
-        qb = qb_now()
-        dim = next(d for d in ("x", "y", "local") if b in place[d])
-        idx = place[dim].index(b)
+    def stage(self, b: int, remaining: set[int], exchange: str) -> None:
+        """The stage on position bit b: local pairs, or a send-half / full exchange with the partner PE,
+        then the micro-programs of its units; a send-half swaps b with the local bit it used."""
+        qb = self.qb_now()
+        dim = next(d for d in ("x", "y", "local") if b in self.place[d])
+        idx = self.place[dim].index(b)
         if dim == "local":
             mode, m = STAGE_LOCAL, None
         else:
-            m = _choose_swap(place["local"], remaining) if exchange == "auto" else None
+            m = _choose_swap(self.place["local"], remaining) if exchange == "auto" else None
             mode = STAGE_SEND_HALF if m is not None else STAGE_FULL
-        modes.append(mode)
-        # per PE: the units (pairs or outputs) and the symbol -> register maps of each
-        units: list[list[dict]] = [[] for _ in range(n_pe)]
-        if mode != STAGE_LOCAL:
-            d = 1 << idx
-
-            def peer_of(e: int, dim: str = dim, d: int = d) -> int:
-                x, y = coords[e]
-                return index_of[(x ^ d, y) if dim == "x" else (x, y ^ d)]
-
-            start = len(rows[0])
-            for e in range(n_pe):
-                coord = coords[e][0] if dim == "x" else coords[e][1]
-                v = (coord >> idx) & 1
-                if mode == STAGE_SEND_HALF:
-                    assert m is not None
-                    kept = [l for l in range(P) if ((l >> m) & 1) == v]
-                    sent = [l for l in range(P) if ((l >> m) & 1) != v]
-                    # the partner keeps exactly the slots we send; it receives them in its kept order
-                    rows[e].extend(
-                        (OP_XFER, rreg(r, c), reg(cur, l, c), -1, 0, -1, -1, peer_of(e), False)
-                        for r, l in enumerate(sent)
-                        for c in range(comps)
-                    )
-                    for r, l in enumerate(kept):
-                        mine = {("x0" if v == 0 else "x1", c): reg(cur, l, c) for c in range(comps)}
-                        theirs = {("x1" if v == 0 else "x0", c): rreg(r, c) for c in range(comps)}
-                        l0, l1 = (l, l ^ (1 << m)) if v == 0 else (l ^ (1 << m), l)
-                        outs = {("y0", c): reg(nxt, l0, c) for c in range(comps)}
-                        outs.update({("y1", c): reg(nxt, l1, c) for c in range(comps)})
-                        q0 = int(qb[e, l]) if v == 0 else int(qb[e, l]) ^ (1 << b)
-                        units[e].append({**mine, **theirs, **outs, "_q": q0})
-                    max_recv = max(max_recv, len(kept))
-                else:  # full exchange
-                    rows[e].extend(
-                        (OP_XFER, rreg(l, c), reg(cur, l, c), -1, 0, -1, -1, peer_of(e), False)
-                        for l in range(P)
-                        for c in range(comps)
-                    )
-                    for l in range(P):
-                        top = v == 0
-                        s_ = {("S", c): reg(cur, l, c) for c in range(comps)}
-                        p_ = {("P", c): rreg(l, c) for c in range(comps)}
-                        a_ = {("A", c): (s_ if top else p_)[("S" if top else "P", c)] for c in range(comps)}
-                        m_ = {("M", c): (p_ if top else s_)[("P" if top else "S", c)] for c in range(comps)}
-                        y_ = {("y", c): reg(nxt, l, c) for c in range(comps)}
-                        units[e].append({**s_, **p_, **a_, **m_, **y_, "_q": int(qb[e, l])})
-                    max_recv = max(max_recv, P)
-            close_step(STEP_XFER, start)
+        self.modes.append(mode)
+        if mode == STAGE_LOCAL:
+            units = self._local_units(qb, idx)
         else:
-            for e in range(n_pe):
-                for l in range(P):
-                    if (l >> idx) & 1:
-                        continue
-                    l1 = l | (1 << idx)
-                    u = {("x0", c): reg(cur, l, c) for c in range(comps)}
-                    u.update({("x1", c): reg(cur, l1, c) for c in range(comps)})
-                    u.update({("y0", c): reg(nxt, l, c) for c in range(comps)})
-                    u.update({("y1", c): reg(nxt, l1, c) for c in range(comps)})
-                    u["_q"] = int(qb[e, l])
-                    units[e].append(u)
+            units = self._exchange_units(qb, b, dim, idx, m)
+        self._compute(units, mode, b)
+        if mode == STAGE_SEND_HALF:
+            assert m is not None
+            self.place[dim][idx], self.place["local"][m] = self.place["local"][m], self.place[dim][idx]
+        self.cur, self.nxt = self.nxt, self.cur
+
+    def _local_units(self, qb: np.ndarray, idx: int) -> list[list[dict]]:
+        """Pairs (l, l + 2^idx) on every PE: the pair micro-program's symbol -> register maps."""
+        comps, cur, nxt = self.spec.comps, self.cur, self.nxt
+        units: list[list[dict]] = [[] for _ in self.coords]
+        for e in range(len(self.coords)):
+            for l in range(self.P):
+                if (l >> idx) & 1:
+                    continue
+                l1 = l | (1 << idx)
+                u = {("x0", c): self.reg(cur, l, c) for c in range(comps)}
+                u.update({("x1", c): self.reg(cur, l1, c) for c in range(comps)})
+                u.update({("y0", c): self.reg(nxt, l, c) for c in range(comps)})
+                u.update({("y1", c): self.reg(nxt, l1, c) for c in range(comps)})
+                u["_q"] = int(qb[e, l])
+                units[e].append(u)
+        return units
+
+    def _exchange_units(self, qb: np.ndarray, b: int, dim: str, idx: int, m: int | None) -> list[list[dict]]:
+        """The XFER step of a cross-PE stage and its units: send-half (keep the pairs whose local bit m
+        matches this PE's coordinate bit, send the rest) or full exchange (send everything; output mode)."""
+        d = 1 << idx
+        start = len(self.rows[0])
+        units: list[list[dict]] = [[] for _ in self.coords]
+        for e, (x, y) in enumerate(self.coords):
+            peer = self.index_of[(x ^ d, y) if dim == "x" else (x, y ^ d)]
+            v = ((x if dim == "x" else y) >> idx) & 1
+            if m is not None:
+                units[e] = self._send_half(e, qb, b, m, v, peer)
+            else:
+                units[e] = self._full_exchange(e, qb, v, peer)
+        self.close_step(STEP_XFER, start)
+        return units
+
+    def _send_half(self, e: int, qb: np.ndarray, b: int, m: int, v: int, peer: int) -> list[dict]:
+        comps, cur, nxt = self.spec.comps, self.cur, self.nxt
+        kept = [l for l in range(self.P) if ((l >> m) & 1) == v]
+        sent = [l for l in range(self.P) if ((l >> m) & 1) != v]
+        # the partner keeps exactly the slots we send; it receives them in its kept order
+        self.rows[e].extend(
+            (OP_XFER, self.rreg(r, c), self.reg(cur, l, c), -1, 0, -1, -1, peer, False)
+            for r, l in enumerate(sent)
+            for c in range(comps)
+        )
+        units = []
+        for r, l in enumerate(kept):
+            mine = {("x0" if v == 0 else "x1", c): self.reg(cur, l, c) for c in range(comps)}
+            theirs = {("x1" if v == 0 else "x0", c): self.rreg(r, c) for c in range(comps)}
+            l0, l1 = (l, l ^ (1 << m)) if v == 0 else (l ^ (1 << m), l)
+            outs = {("y0", c): self.reg(nxt, l0, c) for c in range(comps)}
+            outs.update({("y1", c): self.reg(nxt, l1, c) for c in range(comps)})
+            q0 = int(qb[e, l]) if v == 0 else int(qb[e, l]) ^ (1 << b)
+            units.append({**mine, **theirs, **outs, "_q": q0})
+        self.max_recv = max(self.max_recv, len(kept))
+        return units
+
+    def _full_exchange(self, e: int, qb: np.ndarray, v: int, peer: int) -> list[dict]:
+        comps, cur, nxt = self.spec.comps, self.cur, self.nxt
+        self.rows[e].extend(
+            (OP_XFER, self.rreg(l, c), self.reg(cur, l, c), -1, 0, -1, -1, peer, False)
+            for l in range(self.P)
+            for c in range(comps)
+        )
+        units = []
+        for l in range(self.P):
+            top = v == 0
+            s_ = {("S", c): self.reg(cur, l, c) for c in range(comps)}
+            p_ = {("P", c): self.rreg(l, c) for c in range(comps)}
+            a_ = {("A", c): (s_ if top else p_)[("S" if top else "P", c)] for c in range(comps)}
+            m_ = {("M", c): (p_ if top else s_)[("P" if top else "S", c)] for c in range(comps)}
+            y_ = {("y", c): self.reg(nxt, l, c) for c in range(comps)}
+            units.append({**s_, **p_, **a_, **m_, **y_, "_q": int(qb[e, l])})
+        self.max_recv = max(self.max_recv, self.P)
+        return units
+
+    def _compute(self, units: list[list[dict]], mode: str, b: int) -> None:
+        """The stage's compute step: every unit's micro-program, skewed (`kernels.skewed_order`), with its
+        coefficient scalars numbered after the previous stages'."""
+        spec, lanes = self.spec, self.lanes
         program: tuple[MicroOp, ...] = spec.output_program if mode == STAGE_FULL else spec.pair_program
         cpu = OUTPUT_COEFS[spec.kind] if mode == STAGE_FULL else PAIR_COEFS[spec.kind]
         rec_mode = MODE_OUTPUT if mode == STAGE_FULL else MODE_PAIR
         n_units = len(units[0])
         assert all(len(u) == n_units for u in units)
-        order = skewed_order(n_units, program, latency_of)
-        start = len(rows[0])
-        for e in range(n_pe):
+        order = skewed_order(n_units, program, self.latency_of)
+        start = len(self.rows[0])
+        for e in range(len(self.coords)):
             for ui, k in order:
                 mop = program[k]
                 u = units[e][ui]
-                ci = n_scalars + ui * cpu + (mop.coef if mop.coef is not None else 0)
-                rows[e].append(
+                ci = self.n_scalars + ui * cpu + (mop.coef if mop.coef is not None else 0)
+                self.rows[e].append(
                     (
                         mop.op,
                         u[mop.dst],
@@ -312,44 +389,9 @@ def _build_template(
                     )
                 )
             for u in units[e]:
-                recs[e].extend((b, u["_q"], rec_mode, kk) for kk in range(cpu))
-        n_scalars += n_units * cpu
-        close_step(STEP_COMPUTE, start)
-        if mode == STAGE_SEND_HALF:
-            assert m is not None
-            place[dim][idx], place["local"][m] = place["local"][m], place[dim][idx]
-        cur, nxt = nxt, cur
-    qb_out = qb_now()
-    start = len(rows[0])
-    for e in range(n_pe):
-        rows[e].extend(
-            (OP_ST, -1, reg(cur, l, c), -1, 0, -1, c * n + int(qb_out[e, l]), -1, False)
-            for l in bank_order(e, qb_out)
-            for c in range(comps)
-        )
-    close_step(STEP_ST, start)
-
-    arr = np.array(rows, dtype=np.int64)  # (PEs, instr, 9)
-    c_vec = max(1, math.ceil(n_scalars / lanes))
-    coef_slot = coef_slot_layout(n_pe, c_vec)
-    rec = np.array(recs, dtype=np.int64).reshape(n_pe, n_scalars, 4)
-    tmpl = PassTemplate(
-        plan=pp,
-        **instruction_fields(arr),
-        steps=steps,
-        stage_modes=modes,
-        data_regs=2 * set_size + max_recv * comps,
-        coef_vectors=c_vec,
-        coef_slot=coef_slot,
-        qb_in=qb_in.astype(np.int64),
-        qb_out=qb_out.astype(np.int64),
-        rec_bit=rec[:, :, 0],
-        rec_q=rec[:, :, 1],
-        rec_mode=rec[:, :, 2],
-        rec_k=rec[:, :, 3],
-    )
-    tmpl.static = template_static(tmpl, arch, coords, model.spm_latency_cycles)
-    return tmpl
+                self.recs[e].extend((b, u["_q"], rec_mode, kk) for kk in range(cpu))
+        self.n_scalars += n_units * cpu
+        self.close_step(STEP_COMPUTE, start)
 
 
 def template_static(
