@@ -1,11 +1,13 @@
-"""Analytic per-PE cost models of the dense operators, with value models.
+"""Analytic per-PE cost models of the dense operators (no instructions: closed-form cycles and action counts
+from the arch's rates), with value models of the mapped algorithms.
 
 The dense operators of the network (the attention GEMMs, dense projections, softmax, LayerNorm, GELU, bias /
 residual adds, scaling) have instruction-level Programs that the cycle-level simulator runs
-(`swallowtail.compiler.dense_program`); the block-level simulator costs them from those. The analytic models
-here remain for what has no program of its own -- epilogues fused into a producer's registers, the radix-3
-combine pass of a mixed-radix FFT -- and for comparison (`swallowtail.sim.network.DENSE_COST_MODEL =
-"analytic"`; the programs cost 1.15-2x these, mostly DMA fill / drain and SPM traffic the models leave out).
+(`swallowtail.compiler.dense`, compiled by `swallowtail.compiler.compile`); the block-level simulator costs
+them from those. The analytic models here remain for what has no program of its own -- epilogues fused into
+a producer's registers, the radix-3 combine pass of a mixed-radix FFT -- and for comparison
+(`swallowtail.sim.network.DENSE_COST_MODEL = "analytic"`; the programs cost 1.15-2x these, mostly DMA fill /
+drain and SPM traffic the models leave out).
 They are built from the same arch parameters (FU issue and initiation interval, SPM bytes per cycle, RF size,
 SIMD lanes); every model constant is a named module constant, those the arch does not give marked
 "assumption".

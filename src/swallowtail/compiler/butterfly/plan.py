@@ -704,4 +704,3 @@ def choose_plan(
         user_knobs=tuple(user),
         templates=best.templates,
     )
-

@@ -18,6 +18,7 @@ tables per SPM region, two regions alternating.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -210,11 +211,11 @@ def _build(
         coef_set_regs=regs.cset,
         coef_sets=regs.coef_sets,
         tag_slots=regs.tags,
-        reasons=_reasons(lay, len(templates), g, buffers, tiling),
+        reasons=_reasons(spec, lay, len(templates), g, buffers, tiling),
         block=lay.unit_rows,
         positions_per_pe=lay.w if lay.kind == "rowwise" else lay.cols,
     )
-    meta: dict = {"dense_layout": lay, "batches_units": [(s_, u0, u1) for s_, u0, u1, _ in batches]}
+    meta: dict[str, Any] = {"dense_layout": lay, "batches_units": [(s_, u0, u1) for s_, u0, u1, _ in batches]}
     if tiling:
         meta.update(
             weight_tiling=tiling, batch_weight_tile=[w for *_, w in batches], value_coef_base=value_base
@@ -346,7 +347,7 @@ def _records(
 
 
 def _reasons(
-    lay: DenseLayout, n_pass: int, g: int, buffers: int, tiling: WeightTiling | None
+    spec: DenseSpec, lay: DenseLayout, n_pass: int, g: int, buffers: int, tiling: WeightTiling | None
 ) -> tuple[str, ...]:
     """Why the program looks as it does (the first reason is the one-line mapping the network model shows)."""
     out = [f"{lay.kind} mapping: {n_pass} passes, {g} row units of {lay.unit_rows} rows per streaming batch"]
@@ -368,4 +369,9 @@ def _reasons(
     )
     if tiling:
         out.append(tiling.reason())
+    if spec.source:
+        out.append(
+            f"{spec.source}: A is the im2col patch matrix (M x K), DMA'd as a matrix -- the DMA's gather of "
+            "patches from the NCHW input is not modelled, so the DRAM bytes are those of the lowered GEMM"
+        )
     return tuple(out)

@@ -45,7 +45,8 @@ Row-wise operators (softmax, LayerNorm, elementwise)::
     in-order compute pipeline issues them between the special ops instead of waiting for each result.
 
 Every PE runs the same instruction sequence (the engine and the value executor need equal step structure);
-loads and stores of a PE are rotated over the SPM bank groups by the PE index (as `template.bank_order`).
+loads and stores of a PE are rotated over the SPM bank groups by the PE index (`stream.bank_rotate`, as the
+butterfly templates' bank order).
 Unlike the butterfly compiler there is no candidate search: the knobs below are fixed policy, all
 overridable arguments of `compile_dense` (`swallowtail.compiler.compile` knobs).
 """
