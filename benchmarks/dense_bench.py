@@ -31,6 +31,7 @@ from swallowtail.compiler import compile as compile_op
 from swallowtail.compiler import dataflow_arch
 from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.isa import COMPUTE_OPS, OPCODE_NAMES, SPECIAL_OPS
+from swallowtail.sim import run
 from swallowtail.sim.network import array_side_arch
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.workload import GEMM, Elementwise, LayerNorm, Softmax
@@ -80,7 +81,7 @@ def tiled_gemm_row(arch_name: str) -> dict:
     op = GEMM(f"weights {TILED_WEIGHTS_X}x SPM", m=TILED_M, k=TILED_K, n=n, b_is_weight=True)
     t0 = time.perf_counter()
     prog = compile_op(op, arch)
-    out = prog.run(arch)
+    out = run(prog, arch)
     wall = time.perf_counter() - t0
     tiling = prog.meta["weight_tiling"]
     compute = prog.lane_ops() / (arch.n_pes * arch.pe.simd_lanes)

@@ -14,6 +14,7 @@ from swallowtail.cli import app
 from swallowtail.compiler import compile as compile_op
 from swallowtail.compiler.isa import OPCODE_NAMES
 from swallowtail.errors import SpecError
+from swallowtail.sim import run
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.workload import GEMM, Conv2d, Elementwise, LayerNorm, Softmax
 from swallowtail.workload.ops import FFT, Butterfly
@@ -54,7 +55,7 @@ def test_every_kind_compiles_dumps_summarises_and_verifies(arch, op, kind, opcod
     dump = prog.dump(pe=prog.pe_coords[-1], limit=None, iteration=it)
     assert f"\n  {opcode} " in dump
     assert dump.count("\n") >= prog.templates[p].n_instr  # every instruction of the iteration listed
-    out = prog.run(values=True, seed=1)
+    out = run(prog, values=True, seed=1)
     assert out.verify is not None and out.verify.ok, out.verify.describe()
     assert out.result.cycles > 0 and 0 < out.result.utilization <= 1
     assert out.result.notes[0] == prog.mapping_note() and out.result.notes[0].startswith(prog.spec.describe())
@@ -105,7 +106,7 @@ def test_gemm_with_weights_4x_the_spm_is_tiled_and_verifies():
     assert prog.spm.used_bytes <= arch.spm.size_bytes
     assert "weights: tiled" in prog.summary()
     for precision in ("fp16", "fp32-acc"):
-        out = prog.run(values=True, precision=precision)
+        out = run(prog, values=True, precision=precision)
         assert out.verify.ok and out.verify.unwritten == 0, out.verify.describe()
     assert simulate_timing(prog, arch).cycles == simulate_timing(prog, arch, fast_forward=False).cycles
     # a region is reloaded only after the last store of the weight tile that used it
@@ -120,7 +121,7 @@ def test_partial_last_weight_tile_and_per_head_weights_verify():
         tiling = prog.meta["weight_tiling"]
         cols = [tiling.columns(w) for w in range(len(tiling.tiles))]
         assert sum(c for _, c in cols) == op.n * op.batch
-        out = prog.run(values=True)
+        out = run(prog, values=True)
         assert out.verify.ok, out.verify.describe()
 
 
@@ -131,7 +132,7 @@ def test_tiled_gemm_keeps_the_pes_busy():
     assert op.k * op.n * 2 == 4 * arch.spm.size_bytes
     prog = compile_op(op, arch)
     assert "weight_tiling" in prog.meta
-    out = prog.run()
+    out = run(prog)
     assert out.result.utilization >= TILED_UTILIZATION_TARGET, out.result.notes
 
 
@@ -192,5 +193,5 @@ def test_kernel_command_rejects_what_an_op_does_not_take():
 
 def test_values_are_deterministic():
     prog = compile_op(GEMM("g", m=12, k=40, n=24), "df-4x4-simd8")
-    a, b = prog.run(values=True, seed=3), prog.run(values=True, seed=3)
+    a, b = run(prog, values=True, seed=3), run(prog, values=True, seed=3)
     assert np.array_equal(a.outputs, b.outputs) and a.result.cycles == b.result.cycles

@@ -86,6 +86,7 @@ def kernel(
     """Compile and simulate one op on the dataflow array: cycles, utilization, stalls, traffic."""
     from swallowtail.compiler import compile as compile_op
     from swallowtail.compiler import dataflow_arch
+    from swallowtail.sim import run
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
@@ -115,9 +116,9 @@ def kernel(
         expected_s /= 4  # fast-forward skips most of a long steady state
     if expected_s > SLOW_SECONDS:
         with err_console.status(f"simulating {program.spec.describe()} ..."):
-            out = program.run(a, **kwargs)
+            out = run(program, a, **kwargs)
     else:
-        out = program.run(a, **kwargs)
+        out = run(program, a, **kwargs)
     r = out.result
     if trace is not None:
         assert out.stats.timing.trace is not None

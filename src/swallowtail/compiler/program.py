@@ -33,11 +33,11 @@ SPM layout (vector slots of simd_lanes fp16; `swallowtail.compiler.emit` lays it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from swallowtail.arch.specs import ArchSpec, DataflowArch
+from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.isa import (
     COEF_OPS,
     COMPUTE_OPS,
@@ -57,9 +57,6 @@ from swallowtail.compiler.isa import (
 )
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.plan import MappingPlan
-
-if TYPE_CHECKING:
-    from swallowtail.sim import SimOutput
 
 #: the op kinds a Program computes (`Program.kind`)
 OP_KINDS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "elementwise")
@@ -345,42 +342,6 @@ class Program:
         return lines
 
     # ---- simulation ------------------------------------------------------------------------------------
-    def run(
-        self,
-        arch: ArchSpec | str | None = None,
-        values: bool = False,
-        seed: int = 0,
-        precision: str = "fp16",
-        fast_forward: bool = True,
-        trace: bool = False,
-    ) -> SimOutput:
-        """Simulate the program on `arch` (default: the arch it was compiled for) cycle by cycle; with
-        `values`, also execute it on random data and verify the outputs against PyTorch.
-
-        Butterfly / FFT: exactly `swallowtail.sim.run`. Dense kinds: its timing, this program's own mapping
-        note, and (values) the dense value engine `swallowtail.sim.values.execute_dense` /
-        `verify_dense` on `swallowtail.compiler.dense.data.dense_random_data`."""
-        from swallowtail.sim import run as sim_run
-
-        a = arch if arch is not None else self.compile_arch
-        if a is None:
-            raise ValueError("arch = None is not allowed: the program records no compile arch; pass one")
-        kw = {"seed": seed, "precision": precision, "fast_forward": fast_forward, "trace": trace}
-        if self.kind in ("butterfly", "fft"):
-            return sim_run(self, a, values=values, **kw)  # type: ignore[arg-type]
-        out = sim_run(self, a, values=False, **kw)  # type: ignore[arg-type]
-        out.result.notes[0] = self.mapping_note()
-        if values:
-            from swallowtail.compiler.dense.data import dense_random_data, value_view
-            from swallowtail.sim.values import execute_dense, verify_dense
-
-            data = dense_random_data(self, seed)
-            view = value_view(self)
-            out.outputs = execute_dense(view, data, precision)
-            out.verify = verify_dense(view, data, out.outputs, precision)  # type: ignore[assignment]
-            out.inputs = data  # type: ignore[assignment]
-            out.result.notes.append(out.verify.describe())
-        return out
 
 
 class _InstructionFormat:

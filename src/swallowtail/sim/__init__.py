@@ -20,15 +20,26 @@ import numpy as np
 from swallowtail.arch.specs import ArchSpec, DataflowArch
 from swallowtail.compiler import compile as compile_kernel
 from swallowtail.compiler import dataflow_arch
+from swallowtail.compiler.dense.data import dense_random_data, value_view
 from swallowtail.compiler.geometry import route_links
-from swallowtail.compiler.kernels import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
+from swallowtail.compiler.isa import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
+from swallowtail.errors import SpecError
 from swallowtail.result import OpResult, Result
 from swallowtail.sim.stats import CAUSES, DRAIN, Stats
 from swallowtail.sim.stats import TimingStats as TimingStats  # re-exported
 from swallowtail.sim.timing import simulate_timing
-from swallowtail.sim.values import PRECISIONS, KernelData, VerifyReport, execute, random_data, verify
+from swallowtail.sim.values import (
+    PRECISIONS,
+    KernelData,
+    VerifyReport,
+    execute,
+    execute_dense,
+    random_data,
+    verify,
+    verify_dense,
+)
 from swallowtail.workload.ops import Op
 
 
@@ -42,6 +53,8 @@ class SimOutput:
     program: Program | None = None
 
 
+#: program kinds whose values the butterfly / FFT value engine executes (the rest: the dense value engine)
+KERNEL_KINDS = ("butterfly", "fft")
 #: the actions on the array side (PEs, NoC, SPM) a program's action counts report, beside "dram_bytes"
 PE_ACTIONS = (
     "fma_lane_ops",
@@ -124,7 +137,7 @@ def _energy(
 
 def run(
     program: Program,
-    arch: ArchSpec | str,
+    arch: ArchSpec | str | None = None,
     values: bool = False,
     seed: int = 0,
     precision: str = "fp16",
@@ -133,8 +146,14 @@ def run(
     data: KernelData | None = None,
     verify_values: bool | None = None,
 ) -> SimOutput:
-    """Simulate `program` on `arch` (which may differ from the one it was compiled for only in rates and
-    sizes the program does not depend on, e.g. more link or SPM bandwidth)."""
+    """Simulate `program` on `arch` (default: the arch it was compiled for; another arch may differ from it
+    only in rates and sizes the program does not depend on, e.g. more link or SPM bandwidth); with `values`,
+    also execute it on random data (or `data`) and verify the outputs against PyTorch. Every kind of
+    program: butterfly / FFT kernels and dense operators (GEMM, softmax, LayerNorm, element-wise)."""
+    if arch is None:
+        arch = program.compile_arch
+        if arch is None:
+            raise SpecError("arch", None, "an architecture: the program records none it was compiled for")
     a = dataflow_arch(arch)
     if precision not in PRECISIONS:
         raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
@@ -157,18 +176,12 @@ def run(
     outputs = None
     report = None
     if values:
-        data = data if data is not None else random_data(program, seed)
-        outputs = execute(program, data, precision)
-        if verify_values is not False:
-            report = verify(program, data, outputs, precision, seed)
+        data, outputs, report = _values(program, data, seed, precision, verify_values is not False)
     wall = time.perf_counter() - t0
     stalls = {**{c: ts.stalls.get(c, 0) for c in CAUSES}, DRAIN: ts.stalls.get(DRAIN, 0)}
     top = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "none"
-    pl = program.plan
     notes = [
-        f"{spec.describe()}; dataflow {pl.dataflow}; block {pl.block} ({pl.positions_per_pe} per PE on "
-        f"{program.n_active} PEs), stages per pass {[p.k for p in pl.passes]}, placement '{pl.placement}', "
-        f"rows per batch {pl.rows_per_batch}, {pl.buffers} buffers, tags in flight {list(pl.tag_slots)}",
+        program.mapping_note(),
         f"utilization {util:.3f} = {lane_ops} useful lane-instructions / "
         f"({a.n_pes} PEs x {a.pe.simd_lanes} lanes x "
         f"{cycles} cycles); largest stall cause: {top}",
@@ -227,6 +240,18 @@ def run(
         energy_breakdown_j=breakdown,
     )
     return SimOutput(stats=stats, result=result, outputs=outputs, inputs=data, verify=report, program=program)
+
+
+def _values(program: Program, data: Any, seed: int, precision: str, check: bool) -> tuple[Any, Any, Any]:
+    """(inputs, outputs, verification report or None) of executing `program` with values."""
+    if program.kind in KERNEL_KINDS:
+        data = data if data is not None else random_data(program, seed)
+        outputs = execute(program, data, precision)
+        return data, outputs, verify(program, data, outputs, precision, seed) if check else None
+    view = value_view(program)
+    data = data if data is not None else dense_random_data(program, seed)
+    outputs = execute_dense(view, data, precision)
+    return data, outputs, verify_dense(view, data, outputs, precision) if check else None
 
 
 def simulate_kernel(

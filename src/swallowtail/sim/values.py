@@ -30,8 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swallowtail.compiler.build import coefficient_table
-from swallowtail.compiler.kernels import (
+from swallowtail.compiler.butterfly.build import coefficient_table
+from swallowtail.compiler.butterfly.kernels import rounding_depth
+from swallowtail.compiler.dense.data import dense_coefficients, dense_place_inputs, dense_read_outputs
+from swallowtail.compiler.isa import (
     OP_ADD,
     OP_ADDK,
     OP_EXP,
@@ -47,10 +49,10 @@ from swallowtail.compiler.kernels import (
     OP_TANH,
     OP_VMUL,
     OP_XFER,
-    rounding_depth,
+    STEP_LD,
+    STEP_ST,
 )
 from swallowtail.compiler.program import Program
-from swallowtail.compiler.template import STEP_LD, STEP_ST
 
 U16 = 2.0**-11  # fp16 unit roundoff
 U32 = 2.0**-24  # fp32 unit roundoff
@@ -393,7 +395,6 @@ def execute_dense(
     Every SPM buffer starts poisoned (NaN): an output the program does not store stays NaN. Iterations of one
     (batch, pass) are independent row units and run together. `drop_store` = (pass, index of a store in
     the template) skips that store on every PE (a fault injection for tests)."""
-    from swallowtail.compiler.dense_program import dense_coefficients, dense_place_inputs, dense_read_outputs
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
