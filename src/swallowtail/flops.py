@@ -2,7 +2,9 @@
 
 An FMA counts 2 FLOPs. Counts are exact for what the fast paths compute (padding included). Where an
 operation has no single standard count (FFT, softmax, LayerNorm, GELU) the convention is stated here, once,
-and every part of the toolkit uses it.
+and every part of the toolkit uses it. So are the GELU approximation's constants (every model of GELU reads
+them from here) and the integer helpers the counts and the mappers share (`log2_exact`, `next_pow2`,
+`ceil_div`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ ELEMENTWISE_FLOPS = {"add": 1, "mul": 1, "scale": 1, "relu": 1, "gelu": 8, "affi
 #: included: what a kernel that pads with -inf / zeros computes; torchvision's ResNet max pool pads by 1).
 POOL_FLOPS_BEYOND_WINDOW = {"maxpool": -1, "avgpool": 0}
 
+# ---- GELU ------------------------------------------------------------------------------------------------
+#: GELU's tanh approximation (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units (GELUs)",
+#: arXiv:1606.08415, section 2; torch's `gelu(approximate="tanh")`):
+#: gelu(x) ~ 0.5 x (1 + tanh(GELU_K (x + GELU_C1 x^3))), GELU_K = sqrt(2 / pi), GELU_C1 = 0.044715.
+GELU_K = math.sqrt(2.0 / math.pi)
+GELU_C1 = 0.044715
+
 
 def log2_exact(n: int) -> int:
     """log2 of a power of two; ValueError otherwise."""
@@ -40,6 +49,11 @@ def log2_exact(n: int) -> int:
 
 def next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
+
+
+def ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) in integer arithmetic (exact for any size, unlike math.ceil of a float quotient)."""
+    return -(-a // b)
 
 
 def butterfly_flops(n: int, rows: int, stages: int | None = None, complex: bool = False) -> int:

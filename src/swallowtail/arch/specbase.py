@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 from swallowtail.yamlio import YAMLInputError, load_yaml
 
 #: a source note that starts with this marks an assumed (not sourced) value
@@ -246,9 +246,7 @@ def _all_paths(obj: Any, prefix: str = "") -> Iterator[str]:
 
 def is_numeric(value: Any) -> bool:
     """A number, or a list of numbers (e.g. `noc.hops`)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
+    if is_real(value):
         return True
     return isinstance(value, list) and bool(value) and all(is_numeric(v) for v in value)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from swallowtail.arch.specs import ArchSpec, load_arch
 from swallowtail.energy.tables import load_energy_table
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import FFT, Butterfly, Op, Workload
 
@@ -162,7 +162,7 @@ def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+    if not is_real(value) or not 0 < value <= 1:
         raise SpecError(name, value, "a number in (0, 1]")
     return float(value)
 
@@ -175,7 +175,7 @@ def resolve_peak(peak_ops_per_s: Any = None, same_peak_as: Any = None) -> float 
         return load_arch(same_peak_as).peak_ops_per_s
     if peak_ops_per_s is None:
         return None
-    if isinstance(peak_ops_per_s, bool) or not isinstance(peak_ops_per_s, int | float) or peak_ops_per_s <= 0:
+    if not is_real(peak_ops_per_s) or peak_ops_per_s <= 0:
         raise SpecError("peak_ops_per_s", peak_ops_per_s, "a positive number of FLOP/s")
     if not math.isfinite(peak_ops_per_s):
         raise SpecError("peak_ops_per_s", peak_ops_per_s, "a finite number of FLOP/s")
@@ -266,7 +266,7 @@ def _curve_at(points: list[tuple[float, float]], node_nm: float) -> float:
 def logic_energy_factor(from_nm: float, to_nm: float, table: str = DEFAULT_ENERGY_TABLE) -> float:
     """Energy of a logic operation at `to_nm` relative to `from_nm` (Stillmaker-Baas curve of `table`)."""
     for name, v in (("from_nm", from_nm), ("to_nm", to_nm)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        if not is_real(v) or v <= 0:
             raise SpecError(name, v, "a positive technology node in nm")
     t = load_energy_table(table)
     if "logic" not in t.scaling:
@@ -280,10 +280,6 @@ def dram_j_per_byte(table: str = DEFAULT_ENERGY_TABLE) -> float:
     return load_energy_table(table).action_j("dram")
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 __all__ = [
     "BUTTERFLY_MAPPINGS",
     "FLOPS_PER_MAC",
@@ -292,7 +288,6 @@ __all__ = [
     "block_equivalent",
     "block_levels",
     "build_result",
-    "ceil_div",
     "check_choice",
     "check_fraction",
     "dense_equivalent",

@@ -61,7 +61,7 @@ from swallowtail.baselines._common import (
     options_to_overrides,
     resolve_peak,
 )
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 
@@ -127,7 +127,7 @@ class _ScaledAccelBackend(ABC):
             self.dram_bytes_per_s = a.dram_bytes_per_s * self.scale
         if node_nm is None:
             node_nm = load_arch(same_peak_as).tech_node_nm if same_peak_as is not None else DEFAULT_NODE_NM
-        if isinstance(node_nm, bool) or not isinstance(node_nm, int | float) or not node_nm > 0:
+        if not is_real(node_nm) or not node_nm > 0:
             raise SpecError("node_nm", node_nm, "a positive technology node in nm (energy is scaled to it)")
         self.node_nm = node_nm
         self.node_factor = logic_energy_factor(a.tech_node_nm, node_nm, a.energy_table)

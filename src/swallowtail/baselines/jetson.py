@@ -53,8 +53,9 @@ from swallowtail.arch.specbase import (
     validate_model,
 )
 from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
-from swallowtail.baselines._common import OpCost, build_result, ceil_div
-from swallowtail.errors import SpecError
+from swallowtail.baselines._common import OpCost, build_result
+from swallowtail.errors import SpecError, is_real
+from swallowtail.flops import ceil_div
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 
@@ -143,7 +144,7 @@ def stack_with_overrides(stack: GPUStack, overrides: dict[str, Any], what: str =
             raise SpecError(what, key, f"one of {sorted((*STACK_FIELDS, 'arch', 'stack', 'power_mode'))}")
     d = stack.to_dict()
     eff = overrides.get("gemm_efficiency")
-    if isinstance(eff, int | float) and not isinstance(eff, bool):
+    if is_real(eff):
         overrides = {**overrides, "gemm_efficiency": dict.fromkeys(stack.gemm_efficiency, eff)}
     d = apply_overrides(d, overrides)
     kept = {

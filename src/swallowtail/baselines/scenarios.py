@@ -25,7 +25,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import SourcedSpec, read_yaml_file, spec_error, validate_model
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_int
 from swallowtail.result import Result
 from swallowtail.workload import Workload
 
@@ -126,7 +126,7 @@ class Offline:
 
 def offline(run: RunFn, build: Callable[[int], Workload], batches: Sequence[int]) -> Offline:
     """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports."""
-    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
+    if not batches or any(not is_int(b) or b < 1 for b in batches):
         raise SpecError("batches", list(batches), "a non-empty list of positive integers")
     rows = []
     for b in batches:

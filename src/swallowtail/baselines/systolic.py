@@ -50,7 +50,6 @@ from swallowtail.baselines._common import (
     OpCost,
     block_equivalent,
     build_result,
-    ceil_div,
     check_choice,
     dense_equivalent,
     dft_equivalent,
@@ -58,7 +57,8 @@ from swallowtail.baselines._common import (
     options_to_overrides,
 )
 from swallowtail.energy.tables import load_energy_table
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int
+from swallowtail.flops import ceil_div
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Op, Workload
 
@@ -73,8 +73,7 @@ KB = 1024
 def scalesim_os_compute_cycles(m: int, k: int, n: int, rows: int, cols: int) -> int:
     """SCALE-Sim v3 output-stationary compute cycles of (m x k) @ (k x n) on a rows x cols array."""
     for name, v in (("m", m), ("k", k), ("n", n), ("rows", rows), ("cols", cols)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise SpecError(name, v, "a positive integer")
+        check_positive_int(name, v)
     folds = ceil_div(m, rows) * ceil_div(n, cols)
     return folds * (k + rows + cols - 2) - 1
 

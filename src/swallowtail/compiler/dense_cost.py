@@ -25,7 +25,8 @@ Mappings (rows are distributed over the PEs; SIMD lanes run along a row's vector
 - LayerNorm over a row: sum (ADD + reduction), mean (MUL), centre (SUB), variance (FMA + reduction),
   rsqrt (special), y = c * rstd * gamma + beta (MUL, FMA).
 - GELU (tanh form, as the network: `swallowtail.nn.blocks.GELU_APPROXIMATE`):
-  a = x*x; b = a*(c1*k) + k; c = x*b; t = tanh(c); h = 0.5*x; y = h*t + h  (5 FMA-class, 1 special).
+  a = x*x; b = a*(c1*k) + k; c = x*b; t = tanh(c); h = 0.5*x; y = h*t + h  (5 FMA-class, 1 special;
+  k, c1: `swallowtail.flops.GELU_K`, `GELU_C1`).
 - add / mul / scale / relu: one vector instruction per vector; affine (inference BatchNorm, x * s_c + b_c):
   two. Pools (max / average over a window of r inputs): r - 1 ADD-class per output vector (+ one MUL for an
   average); they and affine have no dense Program, so the block-level simulator costs them here.
@@ -54,6 +55,7 @@ import numpy as np
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.model import ELEM_BYTES
 from swallowtail.errors import SpecError
+from swallowtail.flops import GELU_C1, GELU_K, ceil_div
 from swallowtail.workload.ops import GEMM, Elementwise, LayerNorm, Op, Softmax
 
 #: assumption: a lane reduction (sum / max of the lanes of one vector) costs log2(lanes) ADD-class
@@ -79,9 +81,6 @@ POOL_SCALE_MULS = {"maxpool": 0, "avgpool": 1}
 #: lane-instructions per group of 3 complex outputs in the radix-3 combine pass: 2 complex twiddle
 #: multiplies (4 each) + 6 adds (x1 + x2, x1 - x2, x0 + t) + 6 FMA-class (x0 - t / 2, the +-j sin 60 terms)
 RADIX3_COMBINE_SLOTS = 20
-#: GELU tanh-form constants (Hendrycks & Gimpel)
-GELU_K = math.sqrt(2.0 / math.pi)
-GELU_C1 = 0.044715
 
 
 @dataclass
@@ -160,17 +159,17 @@ def gemm_tile(op: GEMM, arch: DataflowArch) -> tuple[int, int, float, float]:
     lanes = arch.pe.simd_lanes
     vec = lanes * ELEM_BYTES
     regs = arch.pe.register_file.entries
-    nvec = math.ceil(op.n / lanes)
+    nvec = ceil_div(op.n, lanes)
     best = None
     for tm in GEMM_TILE_ROWS:
         for tn in GEMM_TILE_VECS:
             if tm * tn > GEMM_ACC_FRACTION * regs or tn > nvec and tn > 1:
                 continue
-            a_vecs = math.ceil(tm / lanes)
+            a_vecs = ceil_div(tm, lanes)
             if tm * tn + 2 * (tn + a_vecs) > regs:
                 continue
-            tiles = op.batch * math.ceil(op.m / tm) * math.ceil(nvec / tn)
-            rounds = math.ceil(tiles / arch.n_pes)
+            tiles = op.batch * ceil_div(op.m, tm) * ceil_div(nvec, tn)
+            rounds = ceil_div(tiles, arch.n_pes)
             comp = rounds * op.k * tm * tn
             spm_bytes = tiles * op.k * (tn + a_vecs) * vec + op.batch * op.m * nvec * vec
             spm = spm_bytes / arch.spm.bytes_per_cycle
@@ -202,9 +201,9 @@ def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bo
     eb = ELEM_BYTES
     if isinstance(op, GEMM):
         tm, tn, comp, _ = gemm_tile(op, arch)
-        nvec = math.ceil(op.n / lanes)
-        a_vecs = math.ceil(tm / lanes)
-        tiles = op.batch * math.ceil(op.m / tm) * math.ceil(nvec / tn)
+        nvec = ceil_div(op.n, lanes)
+        a_vecs = ceil_div(tm, lanes)
+        tiles = op.batch * ceil_div(op.m, tm) * ceil_div(nvec, tn)
         fma = op.batch * op.m * nvec * op.k
         spm_r = tiles * op.k * (tn + a_vecs) * vec
         spm_w = 0 if fused_out else op.batch * op.m * op.n * eb
@@ -220,12 +219,12 @@ def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bo
             {"mapping": f"output-stationary tiles {tm} rows x {tn * lanes} columns", "tiles": tiles},
         )
     if isinstance(op, Softmax | LayerNorm):
-        v = math.ceil(op.n / lanes)
+        v = ceil_div(op.n, lanes)
         if isinstance(op, Softmax):
             per_row = {"fma": v, "add": 3 * v - 2 + 2 * red, "special": v + 1}
         else:
             per_row = {"fma": 3 * v + 1, "add": 2 * v - 1 + 2 * red, "special": 1}
-        rows_pe = math.ceil(op.rows / n_pes)
+        rows_pe = ceil_div(op.rows, n_pes)
         instrs = {k: c * op.rows for k, c in per_row.items()}
         spm_r = 0 if fused_in else op.rows * op.n * eb
         spm_w = 0 if fused_out else op.rows * op.n * eb
@@ -242,9 +241,9 @@ def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bo
         )
     if isinstance(op, Elementwise):
         fma_c, add_c, sp_c = elementwise_instrs(op)
-        nv = math.ceil(op.numel / lanes)
+        nv = ceil_div(op.numel, lanes)
         instrs = {"fma": fma_c * nv, "add": add_c * nv, "special": sp_c * nv}
-        per_pe = math.ceil(nv / n_pes)
+        per_pe = ceil_div(nv, n_pes)
         # the first operand comes from the producer when fused; a second operand (residual) always from SPM
         spm_r = (0 if fused_in else op.input_numel * eb) + (op.operands - 1) * op.input_numel * eb
         spm_r += op.weight * eb * (n_pes if op.weight else 0)
@@ -268,9 +267,9 @@ def radix3_combine_cost(n: int, rows: int, arch: DataflowArch) -> DenseCost:
     reading the three length-m sub-FFTs from the SPM and writing n complex outputs back."""
     lanes = arch.pe.simd_lanes
     groups = n // 3
-    row_groups = math.ceil(rows / lanes)
+    row_groups = ceil_div(rows, lanes)
     units = row_groups * groups
-    per_pe = math.ceil(units / arch.n_pes) * RADIX3_COMBINE_SLOTS
+    per_pe = ceil_div(units, arch.n_pes) * RADIX3_COMBINE_SLOTS
     fma = units * 14  # 8 twiddle + 6 radix-3 FMA-class
     add = units * 6
     bytes_ = rows * n * 2 * ELEM_BYTES

@@ -35,11 +35,12 @@ import numpy as np
 
 from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.program import DMAOp, Schedule, SpmLayout, split_slots
+from swallowtail.flops import ceil_div
 
 
 def align(x: int, groups: int) -> int:
     """x rounded up to a multiple of the SPM bank groups (a base there starts in bank group 0)."""
-    return -(-x // groups) * groups
+    return ceil_div(x, groups) * groups
 
 
 def table_bases(sizes: list[int], groups: int, align_each: bool) -> tuple[list[int], int, int]:

@@ -3,11 +3,11 @@ lives where), NoC routes. No mapping decisions here (see `plan`)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.model import ELEM_BYTES
+from swallowtail.flops import ceil_div
 
 
 # ---- geometry of the SPM --------------------------------------------------------------------------------
@@ -28,14 +28,14 @@ class SpmGeometry:
         vec = arch.pe.simd_lanes * ELEM_BYTES
         line = arch.spm.bytes_per_cycle
         groups = 1 << (max(1, line // vec).bit_length() - 1)
-        occ = max(1, math.ceil(vec / line))
+        occ = max(1, ceil_div(vec, line))
         return cls(vec_bytes=vec, line_bytes=line, groups=groups, occupancy=occ)
 
 
 def rf_vectors(arch: DataflowArch) -> tuple[int, int]:
     """(vector registers a PE's RF holds, RF entries per vector)."""
     vec = arch.pe.simd_lanes * ELEM_BYTES
-    per = max(1, math.ceil(vec / arch.pe.register_file.bytes_per_entry))
+    per = max(1, ceil_div(vec, arch.pe.register_file.bytes_per_entry))
     return arch.pe.register_file.entries // per, per
 
 

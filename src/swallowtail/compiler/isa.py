@@ -24,6 +24,8 @@ offsets from the iteration's base.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 # ---- opcodes (shared with the simulator) ------------------------------------------------------------------
@@ -88,7 +90,17 @@ LANE_OP_ACTION = {
 #: step kinds: a run of one pipeline's instructions inside a template
 STEP_LD, STEP_XFER, STEP_COMPUTE, STEP_ST = "ld", "xfer", "compute", "st"
 
-#: instruction fields of a template, in the column order the builders emit them (one row per instruction)
+#: instruction fields of a template, in the column order the builders emit them (one row per instruction),
+#: with their array dtypes (-1: no operand):
+#:   op     the opcode (OP_*)
+#:   dst    destination register
+#:   a      first source register (ST / XFER: the register sent)
+#:   coef   coefficient vector (relative to the iteration's coefficient set)
+#:   lane   the lane of that vector a "by element" opcode reads
+#:   acc    second source / accumulator register (c)
+#:   slot   SPM slot of a LD / ST (relative to the iteration's base)
+#:   peer   the PE a XFER goes to
+#:   final  the result is an output of its chain (rounded to fp16: it is stored)
 INSTRUCTION_FIELDS = (
     ("op", np.int8),
     ("dst", np.int32),
@@ -100,6 +112,49 @@ INSTRUCTION_FIELDS = (
     ("peer", np.int32),
     ("final", bool),
 )
+#: the position of each field in an `Instruction`
+FIELD_INDEX = {name: k for k, (name, _) in enumerate(INSTRUCTION_FIELDS)}
+I_SLOT, I_FINAL = FIELD_INDEX["slot"], FIELD_INDEX["final"]
+
+#: one instruction as the template builders emit it: a plain tuple of the `INSTRUCTION_FIELDS`, made only by
+#: the four constructors below and read by field (`I_SLOT`, ...). Not a NamedTuple: the builders make
+#: millions, and a tuple subclass stays tracked by the garbage collector (dense compiles ran ~30% slower).
+Instruction = tuple[int, int, int, int, int, int, int, int, bool]
+
+
+def instr_ld(dst: int, slot: int) -> Instruction:
+    """LD: SPM slot -> register dst."""
+    return (OP_LD, dst, -1, -1, 0, -1, slot, -1, False)
+
+
+def instr_st(src: int, slot: int) -> Instruction:
+    """ST: register src -> SPM slot."""
+    return (OP_ST, -1, src, -1, 0, -1, slot, -1, False)
+
+
+def instr_xfer(dst: int, src: int, peer: int) -> Instruction:
+    """XFER: register src -> register dst of PE peer."""
+    return (OP_XFER, dst, src, -1, 0, -1, -1, peer, False)
+
+
+def instr_compute(
+    op: int, dst: int, a: int, coef: int = -1, lane: int = 0, acc: int = -1, final: bool = False
+) -> Instruction:
+    """A compute opcode: dst = op(a, coefficient lane `lane` of vector `coef`, acc)."""
+    return (op, dst, a, coef, lane, acc, -1, -1, final)
+
+
+def instr_final(ins: Instruction) -> Instruction:
+    """`ins` with its result marked an output of its chain."""
+    return (*ins[:I_FINAL], True)
+
+
+def instruction_array(rows: list[list[Instruction]]) -> np.ndarray:
+    """(PEs, instructions, len(INSTRUCTION_FIELDS)) int64 array of every PE's instructions (the same count on
+    every PE); `instruction_fields` splits it into the template's field arrays."""
+    n_pe, n_instr, n_fields = len(rows), len(rows[0]) if rows else 0, len(INSTRUCTION_FIELDS)
+    flat = itertools.chain.from_iterable(itertools.chain.from_iterable(rows))
+    return np.fromiter(flat, dtype=np.int64, count=n_pe * n_instr * n_fields).reshape(n_pe, n_instr, n_fields)
 
 
 def instruction_fields(arr: np.ndarray) -> dict[str, np.ndarray]:

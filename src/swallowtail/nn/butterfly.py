@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from swallowtail.errors import SpecError
-from swallowtail.nn.sizes import check_positive_int, check_power_of_two  # noqa: F401 - re-exported
+from swallowtail.errors import SpecError, check_positive_int
+from swallowtail.nn.sizes import check_power_of_two
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: kinds accepted by `twiddle_init`.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int, is_int, is_real
 from swallowtail.yamlio import load_yaml
 
 PAD_ID = 0
@@ -41,19 +41,9 @@ BLOCK_KINDS = ("abfly", "fbfly", "dense")
 DUAL_FEATURES = 4
 
 
-def _check_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Integers only: a float such as 2.0 or a bool is a mistake in a size, not a size."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(name, value, f"an integer >= {minimum}")
-
-
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(name, value, "true or false")
-
-
-def _is_real(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -97,7 +87,7 @@ class HybridConfig:
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "n_classes"):
-            _check_int(name, getattr(self, name))
+            check_int(name, getattr(self, name), 1)
         if (self.vocab_size is None) == (self.input_dim is None):
             raise SpecError(
                 "vocab_size",
@@ -106,12 +96,12 @@ class HybridConfig:
                 hint=f"input_dim = {self.input_dim!r}",
             )
         if self.vocab_size is not None:
-            _check_int("vocab_size", self.vocab_size)
+            check_int("vocab_size", self.vocab_size, 1)
         if self.input_dim is not None:
-            _check_int("input_dim", self.input_dim)
+            check_int("input_dim", self.input_dim, 1)
         if self.d_model % self.n_heads:
             raise SpecError("n_heads", self.n_heads, f"a divisor of d_model = {self.d_model}")
-        _check_int("attention_layers", self.attention_layers, minimum=0)
+        check_int("attention_layers", self.attention_layers, 0)
         if self.attention_layers > self.n_layers:
             raise SpecError(
                 "attention_layers", self.attention_layers, f"an integer in 0..n_layers = 0..{self.n_layers}"
@@ -125,14 +115,14 @@ class HybridConfig:
         if self.pad_id is not None:
             if self.vocab_size is None:
                 raise SpecError("pad_id", self.pad_id, "None for continuous input (input_dim)")
-            _check_int("pad_id", self.pad_id, minimum=0)
+            check_int("pad_id", self.pad_id, 0)
             if self.pad_id >= self.vocab_size:
                 raise SpecError(
                     "pad_id", self.pad_id, f"a token id in 0..vocab_size-1 = 0..{self.vocab_size - 1}"
                 )
-        if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
+        if not (is_real(self.dropout) and 0 <= self.dropout < 1):
             raise SpecError("dropout", self.dropout, "a number in [0, 1)")
-        if not (_is_real(self.layer_norm_eps) and self.layer_norm_eps > 0):
+        if not (is_real(self.layer_norm_eps) and self.layer_norm_eps > 0):
             raise SpecError("layer_norm_eps", self.layer_norm_eps, "a positive number")
 
     def _check_layout(self) -> None:
@@ -143,7 +133,7 @@ class HybridConfig:
         if not isinstance(layout, list | tuple):
             raise SpecError("layout", layout, f"one of {list(LAYOUTS)} or a list of block indices")
         for i in layout:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.n_layers:
+            if not is_int(i) or not 0 <= i < self.n_layers:
                 raise SpecError("layout", layout, f"block indices are integers in 0..{self.n_layers - 1}")
         if len(set(layout)) != len(layout):
             raise SpecError("layout", layout, "distinct block indices")

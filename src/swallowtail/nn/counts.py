@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swallowtail import flops as F
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int
 from swallowtail.nn.config import DUAL_FEATURES, HybridConfig
 from swallowtail.nn.fourier import FourierMixing
 from swallowtail.nn.linear import linear_counts
@@ -312,10 +312,10 @@ def model_counts(config: HybridConfig, seq_len: int, batch: int = 1) -> ModelCou
     """Exact per-layer, per-op FLOPs and parameters of HybridTransformer(config) on (batch, seq_len) input."""
     if not isinstance(config, HybridConfig):
         raise SpecError("config", type(config).__name__, "a HybridConfig")
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or not 1 <= seq_len <= config.max_len:
-        raise SpecError("seq_len", seq_len, f"an integer in 1..max_len = 1..{config.max_len}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise SpecError("batch", batch, "an integer >= 1")
+    check_int(
+        "seq_len", seq_len, 1, config.max_len, allowed=f"an integer in 1..max_len = 1..{config.max_len}"
+    )
+    check_int("batch", batch, 1)
     sequences = batch * config.towers  # a dual tower encodes both inputs
     layers = [LayerCount("embed", "embed", "embed", tuple(embed_ops(config, sequences, seq_len)))]
     for i, kind in enumerate(config.block_kinds()):

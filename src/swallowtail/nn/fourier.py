@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from swallowtail import flops
-from swallowtail.errors import SpecError
-from swallowtail.nn.butterfly import check_positive_int
+from swallowtail.errors import SpecError, check_positive_int
 
 # ---- names -----------------------------------------------------------------------------------------------
 #: the mixed axes of a (B, L, d) input: sequence and hidden.

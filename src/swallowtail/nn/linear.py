@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int
 from swallowtail.nn.butterfly import (
     TWIDDLE_INITS,
     butterfly_batch_last,
@@ -102,8 +102,7 @@ class ButterflyLinear(nn.Module):
 
     def flops(self, rows: int) -> int:
         """FLOPs of forward on `rows` input rows (the product of all leading dims)."""
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-            raise SpecError("rows", rows, "a non-negative integer")
+        check_int("rows", rows, 0, allowed="a non-negative integer")
         return rows * self._counts.flops_per_row
 
     # ---- math ------------------------------------------------------------------------------------------

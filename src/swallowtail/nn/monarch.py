@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int
 from swallowtail.nn.butterfly import REAL_DTYPE, needs_autograd, workspace
 from swallowtail.nn.sizes import (  # noqa: F401 - monarch_block_sizes: re-exported
-    check_positive_int,
     check_power_of_two,
     monarch_block_sizes,
 )

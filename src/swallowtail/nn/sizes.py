@@ -4,11 +4,10 @@ so that they run without importing torch."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from swallowtail import flops
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int, is_int
 
 #: ButterflyLinear weight kinds
 LINEAR_KINDS = ("butterfly", "monarch")
@@ -18,16 +17,9 @@ REALS_PER_COMPLEX = 2
 
 def check_power_of_two(field: str, n: object) -> int:
     """log2 n for a power of two n >= 1; SpecError naming `field` otherwise."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n & (n - 1):
+    if not is_int(n) or n < 1 or n & (n - 1):
         raise SpecError(field, n, "a power of two >= 1")
     return n.bit_length() - 1
-
-
-def check_positive_int(field: str, value: object) -> int:
-    """`value` if it is an int >= 1 (not a bool); SpecError naming `field` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(field, value, "a positive integer")
-    return value
 
 
 def monarch_block_sizes(n: int) -> tuple[int, int]:
@@ -69,7 +61,7 @@ def linear_counts(
     check_positive_int("out_features", out_features)
     check_linear_kind(kind, complex)
     n = flops.next_pow2(in_features)
-    nstacks = math.ceil(out_features / n)
+    nstacks = flops.ceil_div(out_features, n)
     if kind == "butterfly":
         params = nstacks * flops.log2_exact(n) * (n // 2) * 4  # a 2x2 block per pair and stage
         per_row = nstacks * flops.butterfly_flops(n, rows=1, complex=complex)

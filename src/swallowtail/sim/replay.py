@@ -40,6 +40,7 @@ import numpy as np
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.program import Program
+from swallowtail.flops import ceil_div
 from swallowtail.sim.events import (
     INHERIT,
     K_CP,
@@ -78,7 +79,7 @@ def _weights(g: EventGraph, program: Program, arch: DataflowArch) -> list[int]:
     model = program.model
     geo = SpmGeometry.of(arch)
     spm_lat = model.spm_latency_cycles
-    ser = max(1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle))
+    ser = max(1, ceil_div(geo.vec_bytes, arch.noc.link_bytes_per_cycle))
     hop = arch.noc.hop_latency
     w = [0, 1, spm_lat, 1 - spm_lat, hop, ser - 1 + hop, spm_lat - 1]
     for name in g.fu_names:
@@ -99,7 +100,7 @@ def _rates(g: EventGraph, program: Program, arch: DataflowArch) -> Rates:
     geo = SpmGeometry.of(arch)
     occ = {
         R_BANK: geo.occupancy,
-        R_LINK: max(1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle)),
+        R_LINK: max(1, ceil_div(geo.vec_bytes, arch.noc.link_bytes_per_cycle)),
     }
     cap = {
         R_RP: arch.pe.register_file.read_ports,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 
 #: token id of padding in every task (LRA pads with 0: `padded_batch` in its input pipelines)
 PAD_ID = 0
@@ -97,19 +97,9 @@ class TaskData:
 
 
 # ---- checks shared by the task modules ------------------------------------------------------------------
-def check_int(field: str, value: object, minimum: int = 0, maximum: int | None = None) -> int:
-    """`value` as an int in [minimum, maximum], else SpecError naming `field`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-        raise SpecError(field, value, allowed)
-    if maximum is not None and value > maximum:
-        raise SpecError(field, value, f"an integer in [{minimum}, {maximum}]")
-    return value
-
-
 def check_float(field: str, value: object, minimum: float, maximum: float) -> float:
     """`value` as a float in [minimum, maximum], else SpecError naming `field`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+    if not is_real(value) or not minimum <= value <= maximum:
         raise SpecError(field, value, f"a number in [{minimum}, {maximum}]")
     return float(value)
 

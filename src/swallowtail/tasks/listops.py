@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 import swallowtail.tasks.cache as _cache
-from swallowtail.errors import SpecError
-from swallowtail.tasks.base import Split, TaskData, check_int, pad_rows
+from swallowtail.errors import SpecError, check_int
+from swallowtail.tasks.base import Split, TaskData, pad_rows
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------
 LRA_LISTOPS_MAX_DEPTH = 10  # LRA listops generator, flag max_depth

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 
 import swallowtail.tasks.cache as _cache
-from swallowtail.errors import SpecError
-from swallowtail.tasks.base import Split, TaskData, check_float, check_int
+from swallowtail.errors import SpecError, check_int
+from swallowtail.tasks.base import Split, TaskData, check_float
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------
 LRA_PF32_IMAGE_SIZE = 32  # args.window_size = [32, 32]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from swallowtail.errors import SpecError
-from swallowtail.tasks.base import Split, TaskData, check_int, pad_rows
+from swallowtail.errors import SpecError, check_int
+from swallowtail.tasks.base import Split, TaskData, pad_rows
 
 BYTE_OFFSET = 1  # token = byte + 1 (tfds ByteTextEncoder reserves id 0 for padding)
 VOCAB_SIZE = 256 + BYTE_OFFSET

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int, is_real
 
 SCHEDULES = ("cosine", "linear", "constant")
 #: warmup length when `warmup_steps` is None: this fraction of `steps` (BERT / LRA use 1-10%)
@@ -35,13 +35,8 @@ TRAJECTORY_FIELDS = (
 )
 
 
-def _int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(name, value, f"an integer >= {minimum}")
-
-
 def _real(name: str, value: Any, minimum: float, strict: bool) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    ok = is_real(value) and math.isfinite(value)
     if ok:
         ok = value > minimum if strict else value >= minimum
     if not ok:
@@ -85,12 +80,12 @@ class TrainConfig:
     seq_len: int | None = None
 
     def __post_init__(self) -> None:
-        _int("steps", self.steps, 1)
-        _int("batch_size", self.batch_size, 1)
+        check_int("steps", self.steps, 1)
+        check_int("batch_size", self.batch_size, 1)
         _real("lr", self.lr, 0.0, strict=True)
         _real("weight_decay", self.weight_decay, 0.0, strict=False)
         if self.warmup_steps is not None:
-            _int("warmup_steps", self.warmup_steps, 0)
+            check_int("warmup_steps", self.warmup_steps, 0)
             if self.warmup_steps > self.steps:
                 raise SpecError("warmup_steps", self.warmup_steps, f"at most steps = {self.steps}")
         if self.schedule not in SCHEDULES:
@@ -98,12 +93,12 @@ class TrainConfig:
         if self.grad_clip is not None:
             _real("grad_clip", self.grad_clip, 0.0, strict=True)
         for name in ("eval_every", "eval_batches", "seed", "checkpoint_every"):
-            _int(name, getattr(self, name), 0)
-        _int("log_every", self.log_every, 1)
+            check_int(name, getattr(self, name), 0)
+        check_int("log_every", self.log_every, 1)
         if self.threads is not None:
-            _int("threads", self.threads, 1)
+            check_int("threads", self.threads, 1)
         if self.seq_len is not None:
-            _int("seq_len", self.seq_len, 1)
+            check_int("seq_len", self.seq_len, 1)
         if self.out_dir is not None and not isinstance(self.out_dir, str):
             object.__setattr__(self, "out_dir", str(self.out_dir))  # accept a Path
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 from swallowtail.nn.config import HybridConfig
 from swallowtail.tasks.base import PAD_ID, Split, TaskData
 
@@ -97,7 +98,7 @@ class BatchStream:
             raise SpecError("train split", n, "at least 1 example")
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.rank, self.world_size = rank, world_size
-        self.per_rank = -(-n // world_size)  # ceil: the padded permutation's share of one rank
+        self.per_rank = ceil_div(n, world_size)  # ceil: the padded permutation's share of one rank
         self.epoch = 0
         self.offset = 0  # position inside this rank's share of the current epoch
         self._order: torch.Tensor | None = None

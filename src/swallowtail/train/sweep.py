@@ -29,7 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_int
 from swallowtail.nn.config import HybridConfig
 from swallowtail.tasks.base import TaskData
 from swallowtail.train.checkpoint import atomic_write_text
@@ -72,7 +72,7 @@ def sweep_models(
     if not counts and not include_transformer:
         raise SpecError("attention_layers", counts, "at least one count (or include the Transformer)")
     for k in counts:
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
+        if not is_int(k) or not 0 <= k <= n:
             raise SpecError("attention_layers", k, f"integers in 0..n_layers = 0..{n}")
     if len(set(counts)) != len(counts):
         raise SpecError("attention_layers", counts, "distinct counts")

@@ -27,7 +27,7 @@ BatchNorm scale and shift).
 
 from __future__ import annotations
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int
 from swallowtail.workload.emit import Emitter
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import DTYPE_BYTES, Conv2d, Elementwise
@@ -146,9 +146,8 @@ def resnet50(
 ) -> Workload:
     """The Workload of one inference of torchvision's ResNet-50 on `batch` RGB images of `image_size` x
     `image_size` pixels (any size >= 1: the strides floor as torch's do, the global pool takes the rest)."""
-    for field_name, v in (("batch", batch), ("image_size", image_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise SpecError(field_name, v, "an integer >= 1")
+    check_int("batch", batch, 1)
+    check_int("image_size", image_size, 1)
     if dtype not in DTYPE_BYTES:
         raise SpecError("dtype", dtype, f"one of {sorted(DTYPE_BYTES)}")
     e = _ConvNet(dtype, batch, IMAGE_CHANNELS, image_size)

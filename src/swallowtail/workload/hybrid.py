@@ -16,7 +16,7 @@ agree exactly (one source of truth for what the network computes).
 
 from __future__ import annotations
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import check_int
 from swallowtail.nn.config import DUAL_FEATURES, HybridConfig
 from swallowtail.workload.emit import Emitter
 from swallowtail.workload.graph import Workload
@@ -27,10 +27,9 @@ def lower_hybrid(
     cfg: HybridConfig, seq_len: int, batch: int = 1, dtype: str = "fp16", label: str = "custom"
 ) -> Workload:
     """The Workload of one inference of `cfg` on `batch` inputs of `seq_len` tokens, named `label@L<T>`."""
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or not 1 <= seq_len <= cfg.max_len:
-        raise SpecError("seq_len", seq_len, f"an integer in 1..max_len = 1..{cfg.max_len} for this model")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise SpecError("batch", batch, "an integer >= 1")
+    allowed = f"an integer in 1..max_len = 1..{cfg.max_len} for this model"
+    check_int("seq_len", seq_len, 1, cfg.max_len, allowed=allowed)
+    check_int("batch", batch, 1)
     d, T = cfg.d_model, seq_len
     seqs = batch * cfg.towers  # a dual tower encodes both inputs as one batch
     rows = seqs * T

@@ -11,16 +11,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from swallowtail import flops as F
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int, is_int
 
 #: bytes per element of each storage dtype
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "int8": 1}
-
-
-def _pos_int(field_name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SpecError(field_name, value, "a positive integer")
-    return value
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class Butterfly(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _pos_int(f"{self.name}.rows", self.rows)
+        check_positive_int(f"{self.name}.rows", self.rows)
         try:
             logn = F.log2_exact(self.n)
         except ValueError:
@@ -147,8 +141,8 @@ class FFT(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _pos_int(f"{self.name}.n", self.n)
-        _pos_int(f"{self.name}.rows", self.rows)
+        check_positive_int(f"{self.name}.n", self.n)
+        check_positive_int(f"{self.name}.rows", self.rows)
 
     @property
     def flops(self) -> int:
@@ -185,7 +179,7 @@ class GEMM(Op):
     def __post_init__(self) -> None:
         super().__post_init__()
         for f in ("m", "k", "n", "batch"):
-            _pos_int(f"{self.name}.{f}", getattr(self, f))
+            check_positive_int(f"{self.name}.{f}", getattr(self, f))
 
     @property
     def flops(self) -> int:
@@ -213,11 +207,11 @@ class GEMM(Op):
 
 def _pair(field_name: str, value: object, minimum: int) -> tuple[int, int]:
     """An int or an (h, w) pair of ints >= minimum, as a tuple."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    pair = (value, value) if is_int(value) else value
     if (
         not isinstance(pair, tuple | list)
         or len(pair) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair)
+        or any(not is_int(v) or v < minimum for v in pair)
     ):
         raise SpecError(field_name, value, f"an integer >= {minimum} or a pair (h, w) of them")
     return (pair[0], pair[1])
@@ -261,7 +255,7 @@ class Conv2d(GEMM):
 
     def __post_init__(self) -> None:
         for f in ("images", "in_channels", "height", "width", "out_channels", "groups"):
-            _pos_int(f"{self.name}.{f}", getattr(self, f))
+            check_positive_int(f"{self.name}.{f}", getattr(self, f))
         for f, minimum in (("kernel", 1), ("stride", 1), ("padding", 0)):
             object.__setattr__(self, f, _pair(f"{self.name}.{f}", getattr(self, f), minimum))
         g = self.groups
@@ -329,8 +323,8 @@ class Softmax(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _pos_int(f"{self.name}.rows", self.rows)
-        _pos_int(f"{self.name}.n", self.n)
+        check_positive_int(f"{self.name}.rows", self.rows)
+        check_positive_int(f"{self.name}.n", self.n)
 
     @property
     def flops(self) -> int:
@@ -359,8 +353,8 @@ class LayerNorm(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _pos_int(f"{self.name}.rows", self.rows)
-        _pos_int(f"{self.name}.n", self.n)
+        check_positive_int(f"{self.name}.rows", self.rows)
+        check_positive_int(f"{self.name}.n", self.n)
 
     @property
     def flops(self) -> int:
@@ -406,14 +400,14 @@ class Elementwise(Op):
         if self.op not in F.ELEMENTWISE_FLOPS and not pool:
             allowed = sorted(F.ELEMENTWISE_FLOPS) + sorted(F.POOL_FLOPS_BEYOND_WINDOW)
             raise SpecError(f"{self.name}.op", self.op, f"one of {allowed}")
-        _pos_int(f"{self.name}.numel", self.numel)
+        check_positive_int(f"{self.name}.numel", self.numel)
         if self.operands not in (1, 2):
             raise SpecError(f"{self.name}.operands", self.operands, "1 or 2")
-        _pos_int(f"{self.name}.window", self.window)
+        check_positive_int(f"{self.name}.window", self.window)
         if self.window > 1 and not pool:
             raise SpecError(f"{self.name}.window", self.window, f"1 for {self.op!r} (a window is a pool's)")
         if self.in_numel is not None:
-            _pos_int(f"{self.name}.in_numel", self.in_numel)
+            check_positive_int(f"{self.name}.in_numel", self.in_numel)
 
     @property
     def pool(self) -> bool:

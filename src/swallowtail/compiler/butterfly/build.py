@@ -38,6 +38,7 @@ from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.isa import pe_coords
 from swallowtail.compiler.model import ELEM_BYTES, MachineModel
 from swallowtail.compiler.program import Program, SpmLayout
+from swallowtail.flops import ceil_div
 
 
 def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: MachineModel) -> Program:
@@ -54,7 +55,7 @@ def build_program(spec: KernelSpec, arch: DataflowArch, plan: Plan, model: Machi
     coef_base, _, coef_slots = table_bases(
         [t.plan.n_instances * n_pe * t.coef_vectors for t in templates], geo.groups, align_each=True
     )
-    g_max = -(-plan.rows_per_batch // lanes)
+    g_max = ceil_div(plan.rows_per_batch, lanes)
     spm = spm_layout(geo, coef_base, coef_slots, plan.buffers, align(g_max * spec.comps * spec.n, geo.groups))
     assert spm.used_bytes <= arch.spm.size_bytes, "plan should have checked the SPM capacity"
     sb = _schedule(spec, plan, templates, spm, lanes, n_pe)
@@ -96,7 +97,7 @@ def _schedule(
     ]
     sb = ScheduleBuilder()
     for b, (r0, r1) in enumerate(plan.batches):
-        n_rg = -(-(r1 - r0) // lanes)
+        n_rg = ceil_div(r1 - r0, lanes)
         buf = spm.buffer_base[b % plan.buffers]
         for p, t in enumerate(templates):
             for j in range(t.plan.n_instances):
@@ -116,7 +117,7 @@ def _batch_io(spec: KernelSpec, plan: Plan, spm: SpmLayout, lanes: int) -> list[
     for b, (r0, r1) in enumerate(plan.batches):
         buf = spm.buffer_base[b % plan.buffers]
         loads, stores = [], []
-        for g in range(-(-(r1 - r0) // lanes)):
+        for g in range(ceil_div(r1 - r0, lanes)):
             lo = buf + g * size
             nr = min(lanes, r1 - r0 - g * lanes)
             rows = (r0 + g * lanes, r0 + g * lanes + nr)

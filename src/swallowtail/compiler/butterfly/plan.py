@@ -55,7 +55,8 @@ from swallowtail.compiler.butterfly.template import PassTemplate, build_template
 from swallowtail.compiler.geometry import PassPlan, SpmGeometry, _place, rf_vectors
 from swallowtail.compiler.model import ELEM_BYTES, MachineModel
 from swallowtail.compiler.plan import DATAFLOWS
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int, is_int
+from swallowtail.flops import ceil_div
 
 if TYPE_CHECKING:
     from swallowtail.compiler.program import Program
@@ -117,7 +118,7 @@ def split_passes(
 
     if k is not None:
         return build(tuple(min(k, n - i) for i in range(0, n, k)))
-    n_pass = math.ceil(n / beta)
+    n_pass = ceil_div(n, beta)
     best: tuple | None = None
     for sizes in _compositions(n, n_pass, beta):
         plans = build(sizes)
@@ -173,7 +174,7 @@ class Plan:
             f"k = {[p.k for p in self.passes]} stages per pass, {len(self.passes)} passes, "
             f"placement '{self.placement}'",
             f"  rows per batch up to {self.rows_per_batch} (batches of "
-            f"{[-(-(b - a) // program.lanes) for a, b in self.batches]} row groups of {program.lanes} "
+            f"{[ceil_div(b - a, program.lanes) for a, b in self.batches]} row groups of {program.lanes} "
             "lanes), "
             f"{self.buffers} SPM buffers, {len(program.schedule)} iterations, tags in flight per PE "
             f"{list(self.tag_slots)}, {self.coef_sets} coefficient register sets",
@@ -225,7 +226,7 @@ def batch_groups(total_rgs: int, g_max: int) -> list[int]:
 
 def batch_rows(rows: int, lanes: int, g_max: int) -> tuple[tuple[int, int], ...]:
     """Row ranges [r0, r1) of the streaming batches (`batch_groups` row groups of `lanes` rows each)."""
-    total = -(-rows // lanes)
+    total = ceil_div(rows, lanes)
     out = []
     r = 0
     for g in batch_groups(total, g_max):
@@ -280,7 +281,7 @@ def estimate(
         total = 0.0
         for t in templates:
             st = t.static
-            c = t.coef_vectors / (math.ceil(spec.rows / lanes) if single else g)
+            c = t.coef_vectors / (ceil_div(spec.rows, lanes) if single else g)
             terms = {
                 "compute": st["compute"],
                 "exchange_latency": st["exchange_latency"],
@@ -294,7 +295,7 @@ def estimate(
             total += max(terms.values()) * t.plan.n_instances
         return total
 
-    batches = batch_rows(spec.rows, lanes, max(1, math.ceil(rows_per_batch / lanes)))
+    batches = batch_rows(spec.rows, lanes, max(1, ceil_div(rows_per_batch, lanes)))
     # the PEs load one row group's input (n x comps vectors) through the SPM bank groups
     pe_load = spec.n * spec.comps * geo.occupancy / geo.groups
     slack = math.inf
@@ -305,7 +306,7 @@ def estimate(
     drain = last * out_b / dma_bw + lat
     total = fill + drain
     for bi, (r0, r1) in enumerate(batches):
-        g = math.ceil((r1 - r0) / lanes)
+        g = ceil_div(r1 - r0, lanes)
         comp = per_row_group(g) * g
         # a buffer is refilled only after its previous batch was stored: store + load (each with the
         # DRAM latency) must fit in the (buffers - 1) batches computed meanwhile
@@ -317,7 +318,7 @@ def estimate(
             # the whole turnaround of a buffer, the PEs' loads of the refilled buffer included (not in
             # `cycles`: used to break exact ties between buffer counts)
             slack = min(slack, (buffers - 1) * comp - (dma_bytes + 2 * lat + pe_load))
-    per_rg = per_row_group(max(1, math.ceil(rows_per_batch / lanes)))
+    per_rg = per_row_group(max(1, ceil_div(rows_per_batch, lanes)))
     ideal = spec.lane_ops / (arch.n_pes * lanes)
     bound = max(binds, key=lambda k_: binds[k_])
     return {
@@ -384,18 +385,13 @@ def _check_knobs(
     user = []
     if block is not None:
         user.append(f"block={block}")
-        if isinstance(block, bool) or not isinstance(block, int) or block < 2 or block & (block - 1):
+        if not is_int(block) or block < 2 or block & (block - 1):
             raise SpecError("block", block, "a power of two >= 2")
         if block > spec.n:
             raise SpecError("block", block, f"at most n = {spec.n}")
     if stages_per_block is not None:
         user.append(f"stages_per_block={stages_per_block}")
-        if (
-            isinstance(stages_per_block, bool)
-            or not isinstance(stages_per_block, int)
-            or stages_per_block < 1
-        ):
-            raise SpecError("stages_per_block", stages_per_block, "a positive integer")
+        check_positive_int("stages_per_block", stages_per_block)
         if dataflow == "single-layer" and stages_per_block != 1:
             raise SpecError("stages_per_block", stages_per_block, "1 for the single-layer dataflow")
         if stages_per_block > len(spec.stage_bits):
@@ -404,8 +400,7 @@ def _check_knobs(
             )
     if rows_per_batch is not None:
         user.append(f"rows_per_batch={rows_per_batch}")
-        if isinstance(rows_per_batch, bool) or not isinstance(rows_per_batch, int) or rows_per_batch < 1:
-            raise SpecError("rows_per_batch", rows_per_batch, "a positive integer")
+        check_positive_int("rows_per_batch", rows_per_batch)
         if rows_per_batch % lanes and rows_per_batch < spec.rows:
             raise SpecError(
                 "rows_per_batch", rows_per_batch, f"a multiple of simd_lanes = {lanes} (rows share a vector)"
@@ -520,7 +515,7 @@ def _batch_sizes(
     if rows_per_batch is not None:
         rpbs = [min(rows_per_batch, spec.rows)]
     else:
-        top = min(MAX_ROW_GROUPS_PER_BATCH, math.ceil(spec.rows / lanes))
+        top = min(MAX_ROW_GROUPS_PER_BATCH, ceil_div(spec.rows, lanes))
         rpbs = sorted({min(spec.rows, m * lanes) for m in range(1, top + 1)})
     return [rpb for rpb in rpbs if rpb <= max_rows]
 
@@ -638,8 +633,8 @@ def _reasons(
             f"{[t.stage_modes for t in best.templates]}"
         )
     if given["rows_per_batch"] is None:
-        chosen = batch_rows(spec.rows, lanes, max(1, math.ceil(best.rows_per_batch / lanes)))
-        reuse = max(math.ceil((b - a) / lanes) for a, b in chosen)
+        chosen = batch_rows(spec.rows, lanes, max(1, ceil_div(best.rows_per_batch, lanes)))
+        reuse = max(ceil_div(b - a, lanes) for a, b in chosen)
         reasons.append(
             f"rows per batch up to {best.rows_per_batch}: each block's coefficients reused by up to x{reuse} "
             "row groups vs SPM space; "
@@ -692,7 +687,7 @@ def choose_plan(
         passes=best.plans,
         rows_per_batch=best.rows_per_batch,
         buffers=best.buffers,
-        batches=batch_rows(spec.rows, lanes, max(1, math.ceil(best.rows_per_batch / lanes))),
+        batches=batch_rows(spec.rows, lanes, max(1, ceil_div(best.rows_per_batch, lanes))),
         bank_bits=tuple(range(SpmGeometry.of(arch).groups.bit_length() - 1)),
         coef_vectors=best.coef,
         data_regs=best.data,

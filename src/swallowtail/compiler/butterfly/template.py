@@ -24,7 +24,6 @@ Within a stage the units' micro-programs are skewed (`kernels.skewed_order`) to 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -43,12 +42,19 @@ from swallowtail.compiler.isa import (
     STEP_LD,
     STEP_ST,
     STEP_XFER,
+    Instruction,
     InstructionStream,
     coef_slot_layout,
+    instr_compute,
+    instr_ld,
+    instr_st,
+    instr_xfer,
+    instruction_array,
     instruction_fields,
     pe_coords,
 )
 from swallowtail.compiler.model import DEFAULT_MODEL, MachineModel
+from swallowtail.flops import ceil_div
 
 MODE_PAIR, MODE_OUTPUT = 0, 1
 STAGE_LOCAL, STAGE_SEND_HALF, STAGE_FULL = "local", "send-half", "full-exchange"
@@ -165,8 +171,8 @@ def _build_template(
     qb_out = bld.qb_now()
     bld.memory(OP_ST, qb_out)
     n_pe = len(bld.coords)
-    arr = np.array(bld.rows, dtype=np.int64)  # (PEs, instr, 9)
-    c_vec = max(1, math.ceil(bld.n_scalars / bld.lanes))
+    arr = instruction_array(bld.rows)
+    c_vec = max(1, ceil_div(bld.n_scalars, bld.lanes))
     rec = np.array(bld.recs, dtype=np.int64).reshape(n_pe, bld.n_scalars, 4)
     tmpl = PassTemplate(
         plan=pp,
@@ -208,9 +214,7 @@ class _PassBuilder:
         self.loc = np.arange(self.P, dtype=np.int64)
         self.place = {"x": list(pp.x_bits), "y": list(pp.y_bits), "local": list(pp.local_bits)}
         n_pe = len(self.coords)
-        self.rows: list[list[tuple]] = [
-            [] for _ in range(n_pe)
-        ]  # (op, dst, a, coef, lane, acc, slot, peer, final)
+        self.rows: list[list[Instruction]] = [[] for _ in range(n_pe)]
         self.recs: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_pe)]
         self.steps: list[tuple[str, int, int]] = []
         self.modes: list[str] = []
@@ -251,13 +255,13 @@ class _PassBuilder:
         for e in range(len(self.coords)):
             if op == OP_LD:
                 self.rows[e].extend(
-                    (OP_LD, self.reg(self.cur, l, c), -1, -1, 0, -1, c * n + int(qb[e, l]), -1, False)
+                    instr_ld(self.reg(self.cur, l, c), c * n + int(qb[e, l]))
                     for l in self.bank_order(e, qb)
                     for c in range(comps)
                 )
             else:
                 self.rows[e].extend(
-                    (OP_ST, -1, self.reg(self.cur, l, c), -1, 0, -1, c * n + int(qb[e, l]), -1, False)
+                    instr_st(self.reg(self.cur, l, c), c * n + int(qb[e, l]))
                     for l in self.bank_order(e, qb)
                     for c in range(comps)
                 )
@@ -324,7 +328,7 @@ class _PassBuilder:
         sent = [l for l in range(self.P) if ((l >> m) & 1) != v]
         # the partner keeps exactly the slots we send; it receives them in its kept order
         self.rows[e].extend(
-            (OP_XFER, self.rreg(r, c), self.reg(cur, l, c), -1, 0, -1, -1, peer, False)
+            instr_xfer(self.rreg(r, c), self.reg(cur, l, c), peer)
             for r, l in enumerate(sent)
             for c in range(comps)
         )
@@ -343,7 +347,7 @@ class _PassBuilder:
     def _full_exchange(self, e: int, qb: np.ndarray, v: int, peer: int) -> list[dict]:
         comps, cur, nxt = self.spec.comps, self.cur, self.nxt
         self.rows[e].extend(
-            (OP_XFER, self.rreg(l, c), self.reg(cur, l, c), -1, 0, -1, -1, peer, False)
+            instr_xfer(self.rreg(l, c), self.reg(cur, l, c), peer)
             for l in range(self.P)
             for c in range(comps)
         )
@@ -375,19 +379,9 @@ class _PassBuilder:
                 mop = program[k]
                 u = units[e][ui]
                 ci = self.n_scalars + ui * cpu + (mop.coef if mop.coef is not None else 0)
-                self.rows[e].append(
-                    (
-                        mop.op,
-                        u[mop.dst],
-                        u[mop.a],
-                        ci // lanes if mop.coef is not None else -1,
-                        ci % lanes if mop.coef is not None else 0,
-                        u[mop.c] if mop.c is not None else -1,
-                        -1,
-                        -1,
-                        mop.final,
-                    )
-                )
+                coef, lane = divmod(ci, lanes) if mop.coef is not None else (-1, 0)
+                acc = u[mop.c] if mop.c is not None else -1
+                self.rows[e].append(instr_compute(mop.op, u[mop.dst], u[mop.a], coef, lane, acc, mop.final))
             for u in units[e]:
                 self.recs[e].extend((b, u["_q"], rec_mode, kk) for kk in range(cpu))
         self.n_scalars += n_units * cpu
@@ -405,7 +399,7 @@ def template_static(
     n_ld = int((ops == OP_LD).sum())
     n_st = int((ops == OP_ST).sum())
     vec = arch.pe.simd_lanes * 2
-    ser = max(1, math.ceil(vec / arch.noc.link_bytes_per_cycle))
+    ser = max(1, ceil_div(vec, arch.noc.link_bytes_per_cycle))
     load: dict[tuple, int] = {}
     for e in range(t.op.shape[0]):
         for k in np.nonzero(t.op[e] == OP_XFER)[0]:

@@ -60,6 +60,7 @@ from swallowtail.compiler.geometry import SpmGeometry, rf_vectors
 from swallowtail.compiler.model import DEFAULT_MODEL, ELEM_BYTES, MachineModel
 from swallowtail.compiler.program import Program, SpmLayout
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 from swallowtail.workload.ops import Op
 
 
@@ -282,7 +283,7 @@ def _schedule(
                 sb.instance(bases[sgi * n_pass + p], p, (sgi, p), u1 - u0)
             for u in range(u0, u1):
                 rows = unit_rows(u)
-                lanes_u = -(-rows * lanes // rec.unit_rows) if rec.kind == "rowwise" else rows
+                lanes_u = ceil_div(rows * lanes, rec.unit_rows) if rec.kind == "rowwise" else rows
                 sb.add(b, p, u - u0, lanes_u, buf + (u - u0) * rec.unit_slots)
     return sb, value_base
 

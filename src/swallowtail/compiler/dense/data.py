@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from swallowtail.compiler.dense.gemm import WeightTiling
-from swallowtail.compiler.dense.spec import GELU_C1, GELU_K, DenseLayout, DenseSpec
+from swallowtail.compiler.dense.spec import DenseLayout, DenseSpec
 from swallowtail.compiler.program import Program
+from swallowtail.flops import GELU_C1, GELU_K
 
 
 def dense_random_data(program: Program, seed: int) -> dict[str, Any]:

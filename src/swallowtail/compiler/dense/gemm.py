@@ -31,23 +31,24 @@ from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.isa import OP_ADD, OP_FMA, OP_MUL
 from swallowtail.compiler.program import SpmLayout
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 
 
 def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_max: int) -> DenseLayout:
     """k-chunks (balanced, at most kc_max), the k split over PE rows, columns per PE and column tiles."""
     lanes = arch.pe.simd_lanes
     K, N = spec.k, spec.n
-    n_chunks = -(-K // min(K, kc_max))
-    kc = -(-K // n_chunks)  # balanced k-chunks; the last is padded with zero coefficients
+    n_chunks = ceil_div(K, min(K, kc_max))
+    kc = ceil_div(K, n_chunks)  # balanced k-chunks; the last is padded with zero coefficients
     ky = 1
     while ky * 2 <= min(GEMM_K_SPLIT, arch.array.rows) and kc % (ky * 2) == 0:
         ky *= 2
     nx = n_pe // ky
     c_cap = max(ky, c_max - c_max % ky)
-    need = -(-N // nx)  # columns per PE column block for N
-    c = min(c_cap, -(-need // ky) * ky)  # a multiple of ky
+    need = ceil_div(N, nx)  # columns per PE column block for N
+    c = min(c_cap, ceil_div(need, ky) * ky)  # a multiple of ky
     tile = nx * c
-    n_tiles = -(-N // tile)
+    n_tiles = ceil_div(N, tile)
     kp = n_chunks * kc
     rec = kp + n_tiles * tile
     passes = tuple((q, t) for q in range(n_chunks) for t in range(n_tiles))
@@ -56,7 +57,7 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
         rec=rec,
         unit_slots=rec,
         unit_rows=lanes,
-        units_per_segment=-(-spec.rows // lanes),
+        units_per_segment=ceil_div(spec.rows, lanes),
         segments=spec.batch,
         fields={"a": 0, "c": kp},
         ky=ky,
@@ -77,7 +78,7 @@ def gemm_templates(
     n_pe = len(coords)
     lanes = arch.pe.simd_lanes
     groups = SpmGeometry.of(arch).groups
-    cvec = -(-(layout.kc // layout.ky * layout.cols) // lanes)
+    cvec = ceil_div(layout.kc // layout.ky * layout.cols, lanes)
     templates = []
     for p, (q, t) in enumerate(layout.pass_index):
         streams = [_pe_stream(layout, arch, coords, lanes, q, t, x, y) for x, y in coords]
@@ -155,7 +156,7 @@ def untiled_gemm_fits(layout: DenseLayout, arch: DataflowArch, n_pe: int) -> tup
     """(whether every pass's coefficient table -- all of B, per segment -- and one buffer of one row unit fit
     the SPM, the bytes they need)."""
     geo = SpmGeometry.of(arch)
-    cvec = -(-(layout.kc // layout.ky * layout.cols) // arch.pe.simd_lanes)
+    cvec = ceil_div(layout.kc // layout.ky * layout.cols, arch.pe.simd_lanes)
     tables = layout.segments * len(layout.pass_index) * cvec * n_pe
     need = (tables + layout.unit_slots) * geo.vec_bytes
     fits = align(tables, geo.groups) + layout.unit_slots <= arch.spm.size_bytes // geo.vec_bytes
@@ -244,7 +245,7 @@ def plan_weight_tiling(
     unit fit."""
     geo = SpmGeometry.of(arch)
     spm_slots = arch.spm.size_bytes // geo.vec_bytes
-    table = -(-(layout.kc // layout.ky * layout.cols) // arch.pe.simd_lanes) * n_pe
+    table = ceil_div(layout.kc // layout.ky * layout.cols, arch.pe.simd_lanes) * n_pe
     kp = layout.fields["c"]
     tile = layout.nx * layout.cols
 
@@ -264,7 +265,7 @@ def plan_weight_tiling(
             f"(K = {spec.k} x {tile} columns) + one row unit = {need} B",
             hint="a larger SPM, or narrower column tiles (a smaller gemm_cols_per_pe)",
         )
-    groups = -(-layout.n_tiles // tg)
+    groups = ceil_div(layout.n_tiles, tg)
     rec = kp + tg * tile
     group_layout = replace(
         layout,

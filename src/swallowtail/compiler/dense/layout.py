@@ -3,8 +3,6 @@ checks, and the PE grid the dense mappings use (the whole array)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.dense.gemm import gemm_layout
 from swallowtail.compiler.dense.rowwise import rowwise_layout
@@ -18,13 +16,8 @@ from swallowtail.compiler.dense.spec import (
 )
 from swallowtail.compiler.isa import pe_coords
 from swallowtail.compiler.model import DEFAULT_MODEL, MachineModel
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_positive_int
 from swallowtail.workload.ops import Op
-
-
-def _check_pos(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise SpecError(name, v, "a positive integer")
 
 
 def check_knobs(
@@ -36,9 +29,9 @@ def check_knobs(
         ("gemm_cols_per_pe", gemm_cols_per_pe),
         ("gemm_k_chunk", gemm_k_chunk),
     ):
-        _check_pos(name, v)
+        check_positive_int(name, v)
     if units_per_batch is not None:
-        _check_pos("units_per_batch", units_per_batch)
+        check_positive_int("units_per_batch", units_per_batch)
 
 
 def pe_grid(arch: DataflowArch) -> list[tuple[int, int]]:

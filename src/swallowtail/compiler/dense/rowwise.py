@@ -37,6 +37,7 @@ from swallowtail.compiler.isa import (
     OP_VMUL,
 )
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 
 #: compiler policy: widest column chunk (vectors) of a chunked row reduction (softmax / LayerNorm rows that
 #: do not fit in one chunk); wider chunks mean fewer passes (less state traffic, fewer pass boundaries) but
@@ -75,12 +76,12 @@ def _rowwise_demand(kind: str, w: int, n: int, chunked: bool, lanes: int) -> tup
         return ((w + 4 + 2 * _chains_regs(w)) if chunked else (n + 2 * chains_for(n))), 0, 1
     if kind == "layernorm":
         if chunked:
-            return max(w + _chains_regs(w) + _sumsq_regs(w) + 4, w + 2), -(-2 * w // lanes), 2
-        return n + 3 * chains_for(n) + 2, -(-(2 * n + 2) // lanes), 1
+            return max(w + _chains_regs(w) + _sumsq_regs(w) + 4, w + 2), ceil_div(2 * w, lanes), 2
+        return n + 3 * chains_for(n) + 2, ceil_div(2 * n + 2, lanes), 1
     j = n // w
     data = {"add": 2 * w, "mul": 2 * w, "relu": w + 1, "gelu": 3 * w}.get(kind, w)
     n_coef = {"add-bias": w, "scale": 1, "relu": 1, "gelu": 4}.get(kind, 0)
-    return data, -(-n_coef // lanes), 2 if n_coef and j > 1 else 1
+    return data, ceil_div(n_coef, lanes), 2 if n_coef and j > 1 else 1
 
 
 def rowwise_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, chunk_max: int) -> DenseLayout:
@@ -142,7 +143,7 @@ def rowwise_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, chunk_max: in
         rec=rec,
         unit_slots=n_pe * rec,
         unit_rows=n_pe * lanes,
-        units_per_segment=-(-spec.rows // (n_pe * lanes)),
+        units_per_segment=ceil_div(spec.rows, n_pe * lanes),
         segments=1,
         fields=fields,
         w=w,
@@ -198,7 +199,7 @@ def rowwise_templates(
         chunk_coef = {"stats": 2 if j == J - 1 else 0, "normalise": 2 * w}.get(phase, 0)
         nc = chunk_coef if layout.chunked else n_coef
         name = f"{kind} {phase} chunk {j}" if layout.chunked else f"{kind} chunk {j}"
-        templates.append(assemble(streams, DensePass(p, name, 1, 0), -(-nc // lanes), n_pe, groups))
+        templates.append(assemble(streams, DensePass(p, name, 1, 0), ceil_div(nc, lanes), n_pe, groups))
     assert max(t.data_regs for t in templates) == layout.data_regs, (layout.data_regs, kind, w)
     assert max(t.coef_vectors for t in templates) == layout.coef_vectors
     return templates

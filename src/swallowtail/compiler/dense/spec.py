@@ -36,7 +36,7 @@ Row-wise operators (softmax, LayerNorm, elementwise)::
                   (mean = s1 / n, var = s2 / n - mean^2, RSQRT(var + eps), SUB, VMUL, MUL gamma, ADDK beta)
       add / mul   LD x, x2 -> ADD / VMUL -> ST; bias add: ADDK by element; scale: MUL by element
       gelu        (tanh form, as swallowtail.nn): VMUL x x, MUL c1 k, ADDK k, VMUL x, TANH, MUL 0.5,
-                  ADDK 1, VMUL (8 instructions, 1 special)
+                  ADDK 1, VMUL (8 instructions, 1 special; k, c1: `swallowtail.flops.GELU_K`, `GELU_C1`)
       relu        MUL x 0, MAX
     Running statistics live in a per-row-group state region of the SPM; the first chunk of a reduction has
     its own template (no state to read), so a reduction phase is two passes ("first", "rest"). Around the
@@ -90,9 +90,6 @@ def default_units_per_batch(spec: DenseSpec) -> int:
 
 #: SPM buffers (double buffering, DESIGN.md)
 DENSE_BUFFERS = 2
-#: GELU tanh-form constants (Hendrycks & Gimpel; swallowtail.nn.blocks uses approximate="tanh")
-GELU_K = math.sqrt(2.0 / math.pi)
-GELU_C1 = 0.044715
 ELEMENTWISE_KINDS = ("add", "mul", "scale", "relu", "gelu")
 
 

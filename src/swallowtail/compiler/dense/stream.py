@@ -12,30 +12,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.dense.spec import DensePass, DenseTemplate
 from swallowtail.compiler.isa import (
-    INSTRUCTION_FIELDS,
-    OP_LD,
-    OP_ST,
-    OP_XFER,
+    I_SLOT,
     STEP_COMPUTE,
     STEP_LD,
     STEP_ST,
     STEP_XFER,
+    Instruction,
     coef_slot_layout,
+    instr_compute,
+    instr_final,
+    instr_ld,
+    instr_st,
+    instr_xfer,
+    instruction_array,
     instruction_fields,
 )
+from swallowtail.flops import ceil_div
 
 
 class PeStream:
-    """Instructions of one PE: (op, dst, a, coef, lane, acc, slot, peer, final), grouped in steps."""
+    """Instructions of one PE (`Instruction`s), grouped in steps."""
 
     def __init__(self, lanes: int) -> None:
         self.lanes = lanes  # a coefficient scalar index k is lane k % lanes of coefficient vector k // lanes
-        self.order: list[tuple[str, list[tuple]]] = []
+        self.order: list[tuple[str, list[Instruction]]] = []
         self.regs = 0
 
     def reg(self, n: int = 1) -> int:
@@ -43,7 +46,7 @@ class PeStream:
         self.regs += n
         return r
 
-    def _step(self, kind: str) -> list[tuple]:
+    def _step(self, kind: str) -> list[Instruction]:
         if not self.order or self.order[-1][0] != kind:
             if kind in (STEP_LD, STEP_ST) and any(k == kind for k, _ in self.order):
                 raise AssertionError(f"one {kind} step per template")
@@ -51,28 +54,28 @@ class PeStream:
         return self.order[-1][1]
 
     def ld(self, dst: int, slot: int) -> None:
-        self._step(STEP_LD).append((OP_LD, dst, -1, -1, 0, -1, slot, -1, False))
+        self._step(STEP_LD).append(instr_ld(dst, slot))
 
     def st(self, src: int, slot: int) -> None:
-        self._step(STEP_ST).append((OP_ST, -1, src, -1, 0, -1, slot, -1, False))
+        self._step(STEP_ST).append(instr_st(src, slot))
 
     def xfer(self, src: int, dst: int, peer: int) -> None:
-        self._step(STEP_XFER).append((OP_XFER, dst, src, -1, 0, -1, -1, peer, False))
+        self._step(STEP_XFER).append(instr_xfer(dst, src, peer))
 
     def op(self, o: int, dst: int, a: int, c: int = -1, k: int | None = None, final: bool = False) -> None:
         cv, ln = (-1, 0) if k is None else divmod(k, self.lanes)
-        self._step(STEP_COMPUTE).append((o, dst, a, cv, ln, c, -1, -1, final))
+        self._step(STEP_COMPUTE).append(instr_compute(o, dst, a, cv, ln, c, final))
 
     def mark_final(self) -> None:
         """The last compute instruction's result is an output of its chain (rounded to fp16: it is stored)."""
         items = self.order[-1][1]
         assert self.order[-1][0] == STEP_COMPUTE and items
-        items[-1] = (*items[-1][:8], True)
+        items[-1] = instr_final(items[-1])
 
 
-def bank_rotate(items: list[tuple], e: int, groups: int) -> list[tuple]:
-    """Order a PE's SPM accesses so that PEs in lockstep touch different bank groups (slot index 6)."""
-    return sorted(items, key=lambda it: ((it[6] - e) % groups, it[6]))
+def bank_rotate(items: list[Instruction], e: int, groups: int) -> list[Instruction]:
+    """Order a PE's SPM accesses so that PEs in lockstep touch different bank groups (by slot)."""
+    return sorted(items, key=lambda it: ((it[I_SLOT] - e) % groups, it[I_SLOT]))
 
 
 def assemble(
@@ -80,10 +83,10 @@ def assemble(
 ) -> DenseTemplate:
     kinds = [[k for k, _ in s.order] for s in streams]
     assert all(k == kinds[0] for k in kinds), "every PE runs the same step structure"
-    rows: list[list[tuple]] = []
+    rows: list[list[Instruction]] = []
     steps: list[tuple[str, int, int]] = []
     for e, s in enumerate(streams):
-        lst: list[tuple] = []
+        lst: list[Instruction] = []
         for kind, items in s.order:
             if kind in (STEP_LD, STEP_ST):
                 items = bank_rotate(items, e, groups)
@@ -92,7 +95,7 @@ def assemble(
             lst.extend(items)
         rows.append(lst)
     assert all(len(r) == len(rows[0]) for r in rows)
-    arr = np.array(rows, dtype=np.int64).reshape(n_pe, len(rows[0]), len(INSTRUCTION_FIELDS))
+    arr = instruction_array(rows)
     assert all((arr[:, :, 0] == arr[0:1, :, 0]).all(axis=0)), "same opcodes on every PE"
     return DenseTemplate(
         plan=dpass,
@@ -135,7 +138,7 @@ class Skew:
     def of(cls, arch: DataflowArch) -> Skew:
         sp, add, fma = arch.pe.fus["special"], arch.pe.fus["add"], arch.pe.fus["fma"]
         ii = sp.initiation_interval
-        return cls(ii, -(-add.latency // ii), -(-sp.latency // ii), -(-(fma.latency - 1) // 2))
+        return cls(ii, ceil_div(add.latency, ii), ceil_div(sp.latency, ii), ceil_div(fma.latency - 1, 2))
 
 
 def skewed(w: int, stages: list[tuple[int, Any]]) -> None:

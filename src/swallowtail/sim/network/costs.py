@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.dense import DenseCost, dense_cost, radix3_combine_cost, split_mixed_radix
 from swallowtail.compiler.dense_program import default_units_per_batch, dense_spec
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 from swallowtail.sim import PE_ACTIONS
 from swallowtail.sim.network.cache import RateCache
 from swallowtail.sim.network.probes import (
@@ -113,7 +113,7 @@ def dense_opcost(op: Op, arch: DataflowArch, fused: bool, cache: RateCache) -> O
             reason = f"no dense program ({exc}); "
         else:
             spec = dense_spec(op)
-            units = spec.batch * -(-spec.rows // r.unit_rows)
+            units = spec.batch * ceil_div(spec.rows, r.unit_rows)
             return OpCost(
                 op,
                 r.cycles_per_unit * units + r.overhead_cycles,
@@ -122,7 +122,7 @@ def dense_opcost(op: Op, arch: DataflowArch, fused: bool, cache: RateCache) -> O
                 {k: v * units for k, v in r.actions_per_unit.items()},
                 f"dense program {r.plan}; {r.cycles_per_unit:.1f} cycles per {r.unit_rows}-row unit "
                 "(cycle level)",
-                chunks=-(-units // default_units_per_batch(spec)),
+                chunks=ceil_div(units, default_units_per_batch(spec)),
                 alone=lambda: dense_alone(op, arch, r, units, cache),
             )
     else:
@@ -141,10 +141,10 @@ def chunks_of(op: Op, arch: DataflowArch) -> int:
     """How many chunks an op's stream can be cut into: row groups of token-wise ops, heads x row blocks."""
     lanes = arch.pe.simd_lanes
     if is_kernel(op):  # the kernels' streaming batches (as probed)
-        return math.ceil(op.rows / (PROBE_ROW_GROUPS * lanes))  # type: ignore[attr-defined]
+        return ceil_div(op.rows, PROBE_ROW_GROUPS * lanes)  # type: ignore[attr-defined]
     if isinstance(op, GEMM):
-        return op.batch * math.ceil(op.m / lanes)
+        return op.batch * ceil_div(op.m, lanes)
     rows = getattr(op, "rows", None)
     if rows is not None:
-        return math.ceil(rows / lanes)
-    return math.ceil(op.output_elems / (lanes * arch.n_pes))
+        return ceil_div(rows, lanes)
+    return ceil_div(op.output_elems, lanes * arch.n_pes)

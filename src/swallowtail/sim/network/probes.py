@@ -30,6 +30,7 @@ from swallowtail.compiler.dense_program import (
     dense_spec,
 )
 from swallowtail.errors import SpecError
+from swallowtail.flops import ceil_div
 from swallowtail.sim import PE_ACTIONS, SimOutput, action_counts, simulate_kernel
 from swallowtail.sim.network.cache import RateCache, default_cache
 from swallowtail.sim.network.pipeline import BUFFERS
@@ -276,8 +277,8 @@ def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
         tile = lay.nx * lay.cols
         n = min(spec.n, DENSE_PROBE_PASSES * tile) if lay.n_tiles > DENSE_PROBE_PASSES else spec.n
         k = spec.k
-        if lay.n_chunks * (-(-n // tile)) > DENSE_PROBE_PASSES:
-            k = min(spec.k, max(1, DENSE_PROBE_PASSES // max(1, -(-n // tile))) * lay.kc)
+        if lay.n_chunks * ceil_div(n, tile) > DENSE_PROBE_PASSES:
+            k = min(spec.k, max(1, DENSE_PROBE_PASSES // max(1, ceil_div(n, tile))) * lay.kc)
         return replace(spec, rows=units * lay.unit_rows, batch=1, n=n, k=k)
     n = spec.n if lay.n_cchunks <= DENSE_PROBE_PASSES else DENSE_PROBE_PASSES * lay.w
     return replace(spec, rows=units * lay.unit_rows, n=n)

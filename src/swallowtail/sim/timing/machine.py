@@ -6,8 +6,6 @@ mutable machine state is `swallowtail.sim.timing.state`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from swallowtail.arch.specs import DataflowArch
@@ -23,6 +21,7 @@ from swallowtail.compiler.kernels import (
 )
 from swallowtail.compiler.program import Program
 from swallowtail.compiler.template import PassTemplate
+from swallowtail.flops import ceil_div
 
 #: the opcodes of each pipeline: load, store, transfer, compute
 PIPE_OPS = ((OP_LD,), (OP_ST,), (OP_XFER,), tuple(COMPUTE_OPS))
@@ -48,7 +47,7 @@ class Machine:
         self.read_ports = arch.pe.register_file.read_ports
         self.write_ports = arch.pe.register_file.write_ports
         self.ser = max(
-            1, math.ceil(geo.vec_bytes / arch.noc.link_bytes_per_cycle)
+            1, ceil_div(geo.vec_bytes, arch.noc.link_bytes_per_cycle)
         )  # cycles a vector holds a link
         self.hop = arch.noc.hop_latency
         self.cset = self.plan.coef_set_regs
