@@ -22,9 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -x -p no:cacheprovider tests
 
+# style (ruff) and dead code (vulture: its paths and the names used only dynamically are in pyproject.toml
+# [tool.vulture] and tools/vulture_whitelist.py)
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/vulture
 
 bench: $(STAMP)
 	for b in benchmarks/*_bench.py; do echo "== $$b"; $(BIN)/python $$b $$( [ $$b = benchmarks/accuracy_bench.py ] && echo --quick ) || exit 1; done

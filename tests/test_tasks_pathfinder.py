@@ -66,7 +66,7 @@ def test_markers_sit_on_their_contours(gen):
 
 
 def test_flood_fill_answers_the_label(gen):
-    m0, m1 = _marker_pixels(gen)
+    m0, _ = _marker_pixels(gen)
     rows = np.arange(N)
     pix = np.floor(gen.markers).astype(int)
     own = gen.membership == gen.marker_contour[:, 0, None, None]  # mask of the first marker's contour

@@ -14,9 +14,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
-#: Memory / interconnect levels a backend may report traffic for (bytes moved at that level).
-TRAFFIC_LEVELS = ("dram", "spm", "noc", "rf")
-
 
 @dataclass
 class OpResult:
@@ -65,10 +62,6 @@ class Result:
     @property
     def throughput_ops_per_s(self) -> float:
         return self.useful_ops / self.latency_s if self.latency_s > 0 else math.inf
-
-    @property
-    def ops_per_joule(self) -> float:
-        return self.useful_ops / self.energy_j if self.energy_j > 0 else math.inf
 
     # ---- serialisation -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

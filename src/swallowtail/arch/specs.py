@@ -92,11 +92,6 @@ class FUSpec(SpecModel):
     ops_per_lane: PosInt  # FLOPs per lane op: fma 2, add 1, special 1
     initiation_interval: PosInt = 1  # cycles between issues on one unit (1 = fully pipelined)
 
-    @property
-    def vector_ops_per_cycle(self) -> float:
-        """Sustained vector instructions per cycle: issue_per_cycle / initiation_interval."""
-        return self.issue_per_cycle / self.initiation_interval
-
 
 class RFSpec(SpecModel):
     """A PE's register file."""
@@ -139,10 +134,6 @@ class PESpec(SpecModel):
     @property
     def rf_bytes(self) -> int:
         return self.register_file.entries * self.register_file.bytes_per_entry
-
-    @property
-    def lane_bytes(self) -> int:
-        return DTYPE_BYTES[self.dtype]
 
 
 #: bytes per element of each PE dtype
@@ -315,10 +306,6 @@ class DataflowArch(ArchBase):
     def on_chip_bytes(self) -> int:
         """SPM + every PE's register file."""
         return self.spm.size_bytes + self.n_pes * self.rf_bytes_per_pe
-
-    @property
-    def cycle_s(self) -> float:
-        return 1.0 / self.clock_hz
 
     def derived(self) -> dict[str, float | int]:
         return {

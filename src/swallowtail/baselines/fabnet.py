@@ -103,10 +103,6 @@ FIDELITIES = ("physical", "reference")
 OWN_OPTIONS = ("fidelity", "fft_seq_len_bug")
 #: the commit of github.com/SamsungLabs/Butterfly_Acc whose simulator the reference mode follows
 REFERENCE_SIMULATOR = "SamsungLabs/Butterfly_Acc@1bb951f86d902c89826d0e69c357a28c7a18c570"
-#: pipeline stages per row batch in the reference model (Butterfly_Acc bfly_accelerator.py: FFT = load and
-#: compute in series | store; butterfly = load + coefficients | compute | store)
-REFERENCE_FFT_STAGES = 2
-REFERENCE_BUTTERFLY_STAGES = 3
 #: coefficients per output pair of a real butterfly stage in the reference model (Butterfly_Acc: a
 #: butterfly stage loads 2N coefficients -- a 2x2 block per pair -- and an FFT stage N complex twiddles)
 REFERENCE_BFLY_COEFS_PER_PAIR = 4
@@ -437,6 +433,8 @@ class FabnetBackend:
         )
         pair_cycles = ceil_div(pair_mults, a.multipliers_per_unit)
         compute = ceil_div(n * stages * pair_cycles, 2 * a.units_per_engine)
+        # the pipeline stages of a batch (Butterfly_Acc bfly_accelerator.py): FFT = load and compute in
+        # series | store; butterfly = load + coefficients | compute | store
         if mode == "fft":
             stage_cycles: tuple[int, ...] = (compute + max(load, coef), store)
         else:

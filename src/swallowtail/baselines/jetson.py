@@ -111,10 +111,6 @@ class GPUStack(SourcedSpec):
     vector_unit: Unit
     vector_efficiency: Fraction
 
-    @property
-    def is_eager(self) -> bool:
-        return self.fusion == "none"
-
 
 #: fields of a stack a backend option may override
 STACK_FIELDS = tuple(sorted(set(GPUStack.model_fields) - {"name", "description", "sources"}))

@@ -62,10 +62,6 @@ class LengthDistribution(SourcedSpec):
         total = math.fsum(self.weights)
         return [w / total for w in self.weights]
 
-    @property
-    def mean_length(self) -> float:
-        return math.fsum(n * p for n, p in zip(self.lengths, self.probabilities, strict=True))
-
 
 def load_lengths(name_or_path: str | Path) -> LengthDistribution:
     """A shipped distribution by name (`baselines/params/lengths/<name>.yaml`) or a YAML path."""

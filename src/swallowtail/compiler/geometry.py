@@ -16,7 +16,6 @@ class SpmGeometry:
     """How a vector access maps onto the SPM's banks (all numbers from the arch spec)."""
 
     vec_bytes: int  # one SIMD vector (lanes x fp16)
-    line_bytes: int  # bytes all banks deliver in one cycle
     # vector-wide bank groups, selected by the low bits of a vector's slot address: the largest power of two
     # <= line / vec (1 when a vector spans every bank; a line that is not a power-of-two multiple of a vector
     # leaves the rest unused), so that more SPM bandwidth only ever splits groups
@@ -29,7 +28,7 @@ class SpmGeometry:
         line = arch.spm.bytes_per_cycle
         groups = 1 << (max(1, line // vec).bit_length() - 1)
         occ = max(1, ceil_div(vec, line))
-        return cls(vec_bytes=vec, line_bytes=line, groups=groups, occupancy=occ)
+        return cls(vec_bytes=vec, groups=groups, occupancy=occ)
 
 
 def rf_vectors(arch: DataflowArch) -> tuple[int, int]:

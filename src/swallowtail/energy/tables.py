@@ -56,8 +56,6 @@ MLX_FULL_LOAD_W: dict[tuple[int, int, int], dict[str, float]] = {
 }
 #: MLX's technology node for those powers
 MLX_NODE_NM = 12
-#: MLX per-PE breakdown at SIMD32, 12 nm (sanity check only)
-MLX_SIMD32_PE = {"area_mm2": 0.482, "total_w": 0.3654, "fu_w": 0.2524, "rf_w": 0.0287, "noc_w": 0.0562}
 
 PosInt = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -340,9 +338,6 @@ class ActionEnergies:
     @property
     def leakage_total_w(self) -> float:
         return sum(self.leakage_w.values())
-
-    def leakage_j_per_cycle(self, clock_hz: float) -> dict[str, float]:
-        return {c: w / clock_hz for c, w in self.leakage_w.items()}
 
     def cost(self, counts: Mapping[str, float]) -> dict[str, float]:
         """Joules by action for action `counts` (keys from `ACTION_FIELDS`)."""

@@ -96,9 +96,6 @@ class WorkloadSpec:
     def label(self, network: str = HYBRID) -> str:
         return self.dense_label if network == DENSE else self.preset
 
-    def workload_name(self, network: str = HYBRID) -> str:
-        return self.dense_name if network == DENSE else self.name
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

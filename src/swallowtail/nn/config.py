@@ -36,7 +36,6 @@ LAYOUTS = ("bottom", "top", "middle")
 ATTENTION_KINDS = ("butterfly", "dense")
 FFN_KINDS = ("butterfly", "monarch", "dense")
 POOLINGS = ("cls", "mean")
-BLOCK_KINDS = ("abfly", "fbfly", "dense")
 #: pooled vectors the dual-tower head concatenates: [u, v, u*v, u-v] (LRA's "NLI" interaction)
 DUAL_FEATURES = 4
 

@@ -117,9 +117,6 @@ class HybridTransformer(nn.Module):
             elif isinstance(m, nn.Embedding):
                 nn.init.normal_(m.weight, std=INIT_STD)
 
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     # ---- forward ----------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, n_classes). x: (B, T) token ids, or (B, T, input_dim) for continuous input."""

@@ -35,8 +35,6 @@ class TimingStats:
     compute_issues: int  # compute vector instructions issued (all PEs)
     pe_last_compute: list[int]
     dma_busy_cycles: int
-    link_busy_cycles: int
-    spm_bank_busy_cycles: int
     exact_iterations: int
     skipped_iterations: int
     exact_instructions: int

@@ -74,8 +74,6 @@ DATA_SETS_MAX = 3
 MAX_BLOCK_CANDIDATES = 3
 #: compiler policy: estimates within this fraction of the best count as ties, broken towards larger blocks
 ESTIMATE_TOLERANCE = 0.10
-#: SPM buffers per batch of rows: one being computed in place, one being loaded / stored (double buffering)
-DEFAULT_BUFFERS = 2
 
 
 def _compositions(n: int, parts: int, cap: int):
@@ -158,14 +156,6 @@ class Plan:
     @property
     def positions_per_pe(self) -> int:
         return 1 << self.lb
-
-    @property
-    def active_pes(self) -> int:
-        return 1 << (self.xb + self.yb)
-
-    @property
-    def k_max(self) -> int:
-        return max(p.k for p in self.passes)
 
     def describe(self, program: Program) -> list[str]:
         """The summary's mapping lines: block, stages per pass, batches, buffers, tags, passes."""

@@ -162,10 +162,6 @@ class DensePlan:
     positions_per_pe: int = 0
     placement: str = "dense"
 
-    @property
-    def k_max(self) -> int:
-        return 1
-
     def describe(self, program: Program) -> list[str]:
         """The summary's mapping lines: the matrix view and its split over the PEs, the weights' residency,
         the streaming batches and the register budget."""

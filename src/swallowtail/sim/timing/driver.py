@@ -246,8 +246,6 @@ class GreedyRun:
             compute_issues=compute_issues(self.program),
             pe_last_compute=pf_cp.tolist(),
             dma_busy_cycles=dma.busy,
-            link_busy_cycles=0,
-            spm_bank_busy_cycles=0,
             exact_iterations=self.exact_iters,
             skipped_iterations=ff.skipped if ff is not None else 0,
             exact_instructions=self.exact_instr,
