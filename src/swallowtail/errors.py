@@ -4,11 +4,13 @@
 exits with status 2 instead of showing a traceback.
 
 The checks every module shares live here, once: `is_int` / `is_real` (a bool is not a number here),
-`check_int` (an int in a range) and `check_positive_int` ("a positive integer").
+`check_int` (an int in a range), `check_positive_int` ("a positive integer") and `check_choice` ("one of
+[...]").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 
@@ -49,6 +51,14 @@ def check_int(
                 f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
             )
         raise SpecError(field, value, allowed)
+    return value
+
+
+def check_choice(field: str, value: Any, allowed: Iterable[str]) -> Any:
+    """`value` if it is one of `allowed`; SpecError(field, value, "one of [...]") otherwise."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise SpecError(field, value, f"one of {list(allowed)}")
     return value
 
 

@@ -26,14 +26,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch.specbase import SpecModel, spec_error
+from swallowtail.arch.specbase import (
+    Fraction,
+    LeakFraction,
+    NonNegFloat,
+    PosFloat,
+    PosInt,
+    SpecModel,
+    spec_error,
+)
 from swallowtail.arch.specs import FMA_FLOPS, ArchBase, ClockHz, register_arch_kind
 
-PosInt = Annotated[int, Field(gt=0)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-LeakFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 EnergyTableName = Annotated[str, Field(min_length=1)]
 
 #: bits per byte

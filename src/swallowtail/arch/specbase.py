@@ -21,10 +21,10 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from swallowtail.errors import SpecError, is_real
@@ -36,6 +36,16 @@ ASSUMPTION_PREFIX = "assumption:"
 MAX_VALUE_REPR = 60
 #: the pydantic custom-error type raised by our own cross-field validators
 SPEC_ERROR_TYPE = "spec"
+
+# ---- the constrained field types of every spec (one definition each) -------------------------------------
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: an efficiency, a derate or a kept share: (0, 1]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+#: the leakage share of a power: [0, 1)
+LeakFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
 
 # ---- errors ------------------------------------------------------------------------------------------

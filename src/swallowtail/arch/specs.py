@@ -28,6 +28,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 from pydantic import Field, field_validator, model_validator
 
 from swallowtail.arch.specbase import (
+    NonNegInt,
+    PosFloat,
+    PosInt,
     Problem,
     SourcedSpec,
     SpecModel,
@@ -37,7 +40,7 @@ from swallowtail.arch.specbase import (
     spec_error,
     validate_model,
 )
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 
 #: where the shipped presets live
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -55,9 +58,6 @@ FMA_ISSUE_PER_CYCLE = 1
 #: default energy table of a dataflow array
 DEFAULT_ENERGY_TABLE = "horowitz-45nm"
 
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 # ---- physical ranges: a value outside them is a typo, not a design (bounds of the tool, not sources) ------
 #: a clock from 1 MHz to 20 GHz (no CMOS logic clocks faster; nothing useful runs slower)
@@ -397,8 +397,7 @@ class GPUArch(ArchBase):
 
     def _mode(self, mode: str | None) -> PowerMode:
         m = self.default_mode if mode is None else mode
-        if m not in self.power_modes:
-            raise SpecError("mode", m, f"one of {sorted(self.power_modes)}")
+        check_choice("mode", m, sorted(self.power_modes))
         return self.power_modes[m]
 
     @property
@@ -412,8 +411,7 @@ class GPUArch(ArchBase):
     # ---- derived rates -----------------------------------------------------------------------------------
     def peak_flops_at(self, unit: str, mode: str | None = None) -> float:
         """Peak FLOP/s of `unit` in power mode `mode` (the default mode if None)."""
-        if unit not in self.flops_per_clk_per_sm:
-            raise SpecError("unit", unit, f"one of {sorted(self.flops_per_clk_per_sm)}")
+        check_choice("unit", unit, sorted(self.flops_per_clk_per_sm))
         return self.flops_per_clk_per_sm[unit] * self.sms * self._mode(mode).gpu_clock_hz
 
     @property

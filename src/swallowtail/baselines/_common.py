@@ -154,13 +154,6 @@ def options_to_overrides(
     return arch, rest
 
 
-def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise SpecError(name, value, f"one of {list(allowed)}")
-    return value
-
-
 def check_fraction(name: str, value: Any) -> float:
     if not is_real(value) or not 0 < value <= 1:
         raise SpecError(name, value, "a number in (0, 1]")
@@ -288,7 +281,6 @@ __all__ = [
     "block_equivalent",
     "block_levels",
     "build_result",
-    "check_choice",
     "check_fraction",
     "dense_equivalent",
     "dft_equivalent",

@@ -52,7 +52,6 @@ from swallowtail.baselines._common import (
     OpCost,
     block_equivalent,
     build_result,
-    check_choice,
     dense_equivalent,
     dft_equivalent,
     dram_j_per_byte,
@@ -61,7 +60,7 @@ from swallowtail.baselines._common import (
     options_to_overrides,
     resolve_peak,
 )
-from swallowtail.errors import SpecError, is_real
+from swallowtail.errors import SpecError, check_choice, is_real
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 

@@ -83,8 +83,8 @@ from typing import Any
 
 from swallowtail.arch.accelerators import BITS_PER_BYTE, FFT_BUTTERFLY_MULTS, FabnetArch
 from swallowtail.arch.specs import ArchSpec, load_arch
-from swallowtail.baselines._common import OpCost, build_result, check_choice, options_to_overrides
-from swallowtail.errors import SpecError
+from swallowtail.baselines._common import OpCost, build_result, options_to_overrides
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.flops import ceil_div, log2_exact, next_pow2
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Op, Workload

@@ -46,6 +46,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from swallowtail.arch.specbase import (
+    Fraction,
+    NonNegFloat,
+    NonNegInt,
+    PosInt,
     SourcedSpec,
     SpecModel,
     apply_overrides,
@@ -71,10 +75,6 @@ NO_TENSOR_UNIT = {"int8": "fp16_cuda", "fp16": "fp16_cuda", "fp32": "fp32_cuda"}
 #: element-wise kinds that evaluate a special function per element
 SPECIAL_ELEMENTWISE = {"gelu"}
 
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
 Unit = Annotated[str, Field(pattern=r"^[a-z0-9]+_[a-z0-9]+$")]
 DType = Literal["int8", "fp16", "fp32"]
 

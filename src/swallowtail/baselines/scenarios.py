@@ -24,7 +24,14 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch.specbase import SourcedSpec, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import (
+    PosFloat,
+    PosInt,
+    SourcedSpec,
+    read_yaml_file,
+    spec_error,
+    validate_model,
+)
 from swallowtail.errors import SpecError, is_int
 from swallowtail.result import Result
 from swallowtail.workload import Workload
@@ -33,8 +40,6 @@ LENGTHS_DIR = Path(__file__).parent / "params" / "lengths"
 #: the percentile MLPerf's SingleStream reports beside the mean
 P90 = 0.90
 
-PosInt = Annotated[int, Field(gt=0)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 RunFn = Callable[[Workload], Result]
 

@@ -50,14 +50,13 @@ from swallowtail.baselines._common import (
     OpCost,
     block_equivalent,
     build_result,
-    check_choice,
     dense_equivalent,
     dft_equivalent,
     gemm_shape,
     options_to_overrides,
 )
 from swallowtail.energy.tables import load_energy_table
-from swallowtail.errors import SpecError, check_positive_int
+from swallowtail.errors import SpecError, check_choice, check_positive_int
 from swallowtail.flops import ceil_div
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Op, Workload

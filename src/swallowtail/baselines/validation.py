@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch.specbase import SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import load_lengths, offline, single_stream
 from swallowtail.errors import SpecError
@@ -52,9 +52,6 @@ FIT_SWEEPS = 30
 FIT_DIGITS = 4
 #: the validation target: every point within this relative error
 TARGET_ERROR = 0.20
-
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(gt=0)]
 
 
 class PublishedPoint(SpecModel):

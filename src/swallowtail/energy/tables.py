@@ -36,9 +36,18 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from swallowtail.arch.specbase import SourcedSpec, SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specbase import (
+    LeakFraction,
+    PosFloat,
+    PosInt,
+    SourcedSpec,
+    SpecModel,
+    read_yaml_file,
+    spec_error,
+    validate_model,
+)
 from swallowtail.arch.specs import DTYPE_BYTES, ArchSpec, DataflowArch, load_arch
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 
 #: where the shipped tables live
 TABLE_DIR = Path(__file__).parent / "tables"
@@ -56,10 +65,6 @@ MLX_FULL_LOAD_W: dict[tuple[int, int, int], dict[str, float]] = {
 }
 #: MLX's technology node for those powers
 MLX_NODE_NM = 12
-
-PosInt = Annotated[int, Field(gt=0)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
 
 # ---- the table model ------------------------------------------------------------------------------
@@ -169,7 +174,7 @@ class EnergyTable(SourcedSpec):
     sram: SRAMModel
     instruction_bytes: PosInt
     scaling: dict[str, ScaleCurve]
-    leakage_fraction: Fraction
+    leakage_fraction: LeakFraction
     area: AreaModel
 
     @model_validator(mode="after")
@@ -201,8 +206,7 @@ class EnergyTable(SourcedSpec):
 
     def action_j(self, action: str, node_nm: float | None = None) -> float:
         """Energy of one `action` at `node_nm` (default: the reference node)."""
-        if action not in self.actions:
-            raise SpecError("action", action, f"one of {sorted(self.actions)}")
+        check_choice("action", action, sorted(self.actions))
         a = self.actions[action]
         return a.energy_j * (1.0 if node_nm is None else self.factor(a.scales_as, node_nm))
 

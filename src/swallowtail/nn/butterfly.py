@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from swallowtail.errors import SpecError, check_positive_int
+from swallowtail.errors import SpecError, check_choice, check_positive_int
 from swallowtail.nn.sizes import check_power_of_two
 
 # ---- names -----------------------------------------------------------------------------------------------
@@ -389,8 +389,7 @@ def twiddle_init(
     """
     log_n = check_power_of_two("n", n)
     check_positive_int("nstacks", nstacks)
-    if kind not in TWIDDLE_INITS:
-        raise SpecError("kind", kind, f"one of {list(TWIDDLE_INITS)}")
+    check_choice("kind", kind, TWIDDLE_INITS)
     if kind == "fft" and not complex:
         raise SpecError("complex", complex, "True for kind='fft' (the DFT is complex)")
     if dtype is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swallowtail.errors import SpecError, check_int, is_int, is_real
+from swallowtail.errors import SpecError, check_choice, check_int, is_int, is_real
 from swallowtail.yamlio import load_yaml
 
 PAD_ID = 0
@@ -43,11 +43,6 @@ DUAL_FEATURES = 4
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(name, value, "true or false")
-
-
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise SpecError(name, value, f"one of {list(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -106,9 +101,9 @@ class HybridConfig:
                 "attention_layers", self.attention_layers, f"an integer in 0..n_layers = 0..{self.n_layers}"
             )
         self._check_layout()
-        _check_choice("attention", self.attention, ATTENTION_KINDS)
-        _check_choice("ffn", self.ffn, FFN_KINDS)
-        _check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("attention", self.attention, ATTENTION_KINDS)
+        check_choice("ffn", self.ffn, FFN_KINDS)
+        check_choice("pooling", self.pooling, POOLINGS)
         _check_bool("dual_tower", self.dual_tower)
         _check_bool("emulate_fp16", self.emulate_fp16)
         if self.pad_id is not None:
@@ -127,7 +122,7 @@ class HybridConfig:
     def _check_layout(self) -> None:
         layout = self.layout
         if isinstance(layout, str):
-            _check_choice("layout", layout, LAYOUTS)
+            check_choice("layout", layout, LAYOUTS)
             return
         if not isinstance(layout, list | tuple):
             raise SpecError("layout", layout, f"one of {list(LAYOUTS)} or a list of block indices")
@@ -312,6 +307,5 @@ def list_presets() -> dict[str, str]:
 
 def get_preset(name: str) -> HybridConfig:
     """The HybridConfig of a named preset; SpecError listing the names for an unknown one."""
-    if name not in _PRESETS:
-        raise SpecError("preset", name, f"one of {list(_PRESETS)}")
+    check_choice("preset", name, _PRESETS)
     return HybridConfig(**_PRESETS[name][1])

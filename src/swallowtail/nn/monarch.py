@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from swallowtail.errors import SpecError, check_positive_int
+from swallowtail.errors import SpecError, check_choice, check_positive_int
 from swallowtail.nn.butterfly import REAL_DTYPE, needs_autograd, workspace
 from swallowtail.nn.sizes import (  # noqa: F401 - monarch_block_sizes: re-exported
     check_power_of_two,
@@ -155,8 +155,7 @@ def monarch_init(
     orthogonal (Haar-random orthogonal blocks: M orthogonal) or identity (M = I)."""
     b1, b2 = monarch_block_sizes(n)
     check_positive_int("nstacks", nstacks)
-    if kind not in MONARCH_INITS:
-        raise SpecError("kind", kind, f"one of {list(MONARCH_INITS)}")
+    check_choice("kind", kind, MONARCH_INITS)
     shape1, shape2 = (nstacks, b2, b1, b1), (nstacks, b1, b2, b2)
     if kind == "random":
         w1 = torch.randn(shape1, generator=generator, dtype=dtype) / b1**0.5

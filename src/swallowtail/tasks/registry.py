@@ -10,7 +10,7 @@ import swallowtail.tasks.image as image
 import swallowtail.tasks.listops as listops
 import swallowtail.tasks.pathfinder as pathfinder
 import swallowtail.tasks.text as text
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.tasks.base import TaskData
 
 #: task name -> loader (keyword-only parameters)
@@ -29,8 +29,7 @@ def task_params(name: str) -> list[str]:
 
 
 def _loader(name: str) -> Callable[..., TaskData]:
-    if name not in TASKS:
-        raise SpecError("task", name, f"one of {sorted(TASKS)}")
+    check_choice("task", name, sorted(TASKS))
     return TASKS[name]
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 
 #: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
 #: or "analytic" (the per-PE models of swallowtail.compiler.dense, for comparison)
@@ -53,8 +53,7 @@ class RateCache:
     misses: int = 0
 
     def __post_init__(self) -> None:
-        if self.dense_cost_model not in DENSE_COST_MODELS:
-            raise SpecError("dense_cost_model", self.dense_cost_model, f"one of {list(DENSE_COST_MODELS)}")
+        check_choice("dense_cost_model", self.dense_cost_model, DENSE_COST_MODELS)
 
     def lookup(self, table: str, key: tuple, compute: Callable[[], V]) -> V:
         """The entry `key` of `table` (a hit), or `compute()` stored there (a miss; nothing is stored when it

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.compiler.dense_program import compile_dense
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim import simulate_kernel
 from swallowtail.sim.network.cache import RateCache, default_cache
@@ -65,10 +65,8 @@ def simulate_network(
     of RESIDENCIES; `cache`: the RateCache the probes are read from and stored in (None: the process-wide
     `default_cache()`), whose dense_cost_model decides how dense ops are costed."""
     a = _dataflow_arch(arch)
-    if dataflow not in DATAFLOWS:
-        raise SpecError("dataflow", dataflow, f"one of {list(DATAFLOWS)}")
-    if residency not in RESIDENCIES:
-        raise SpecError("residency", residency, f"one of {list(RESIDENCIES)}")
+    check_choice("dataflow", dataflow, DATAFLOWS)
+    check_choice("residency", residency, RESIDENCIES)
     cache = default_cache() if cache is None else cache
     ops = list(workload.ops)
     plan = plan_residency(workload, a, dataflow, residency)
