@@ -138,7 +138,7 @@ def test_tiled_gemm_keeps_the_pes_busy():
 
 def test_the_old_dense_entry_point_keeps_its_contract():
     """`compile_dense` (the alias the network model calls) still refuses weights that do not fit."""
-    from swallowtail.compiler.dense_program import compile_dense
+    from swallowtail.compiler.dense import compile_dense
 
     arch = load_arch("df-4x4-simd8").with_overrides({"spm.size_bytes": 64 * 1024})
     with pytest.raises(SpecError, match="spm.size_bytes"):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from swallowtail.arch import load_arch
 from swallowtail.compiler import compile as compile_kernel
-from swallowtail.compiler.kernels import OP_ST
+from swallowtail.compiler.isa import OP_ST
 from swallowtail.sim import run, simulate_kernel
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.values import error_bound, execute, random_data, verify

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from swallowtail.arch import load_arch
 from swallowtail.compiler import compile as compile_kernel
-from swallowtail.compiler.kernels import kernel_spec
+from swallowtail.compiler.butterfly.kernels import kernel_spec
 from swallowtail.sim import run
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.workload import Workload

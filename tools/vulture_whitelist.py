@@ -10,7 +10,6 @@ belong here: it goes.
 from swallowtail.backends.dataflow import make_multilayer, make_single_layer
 from swallowtail.backends.roofline import make_roofline
 from swallowtail.baselines.scenarios import Offline
-from swallowtail.compiler.program import Program
 from swallowtail.energy.tables import ActionEnergies
 from swallowtail.experiments.records import GpuHeadlineRow, RatioSummary
 from swallowtail.nn.config import CLS_ID
@@ -49,4 +48,3 @@ CLS_ID  # the token convention nn.config documents: the classification token at 
 OP_SM  # LRA ListOps' fourth operator (SUM_MOD): op codes are positions in OPERATORS
 
 # ---- in a file another session is editing (issue 15, part 5: left for it) ---------------------------------
-Program.register_of  # compiler/program.py: no caller

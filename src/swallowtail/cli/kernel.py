@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from swallowtail.cli._common import console, emit_json, err_console, si, user_errors
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 
 #: the op kinds `kernel --op` compiles (every kind `swallowtail.compiler.compile` maps; gelu stands for the
 #: elementwise ops)
@@ -23,8 +23,7 @@ def kernel_op(op: str, n: int, rows: int, k: int | None, batch: int, complex_: b
     """The workload op `kernel --op` stands for (SpecError for an unknown op or a flag it does not take)."""
     from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Softmax
 
-    if op not in OPS:
-        raise SpecError("op", op, f"one of {list(OPS)}")
+    check_choice("op", op, OPS)
     if complex_ and op != "butterfly":
         raise SpecError("complex", True, "only with --op butterfly (an FFT is always complex)")
     if k is not None and op != "gemm":

@@ -57,6 +57,7 @@ from swallowtail.compiler.isa import (
 )
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.plan import MappingPlan
+from swallowtail.flops import ceil_div
 
 #: the op kinds a Program computes (`Program.kind`)
 OP_KINDS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "elementwise")
@@ -125,7 +126,7 @@ def split_slots(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
     channels)."""
     if hi <= lo:
         return []
-    step = -(-(hi - lo) // parts)
+    step = ceil_div(hi - lo, parts)
     return [(a, min(hi, a + step)) for a in range(lo, hi, step)]
 
 
@@ -283,14 +284,6 @@ class Program:
     def mapping_note(self) -> str:
         """One line: what the program computes and how it is mapped (the Result's first note)."""
         return self.plan.note(self)
-
-    def register_of(self, rel: int, kind: str, slot: int, parity: int) -> int:
-        """Absolute vector register of a relative data / coefficient register."""
-        cset = self.plan.coef_set_regs
-        if kind == "coef":
-            return parity * cset + rel
-        t = self.templates[0]
-        return self.plan.coef_sets * cset + slot * t.data_regs + rel
 
     def dump(self, pe: tuple[int, int] = (0, 0), limit: int | None = 60, iteration: int = 0) -> str:
         """Text listing of one PE's instruction stream for one iteration (absolute registers and slots)."""

@@ -25,7 +25,7 @@ from swallowtail.compiler.geometry import route_links
 from swallowtail.compiler.isa import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim.stats import CAUSES, DRAIN, Stats
 from swallowtail.sim.stats import TimingStats as TimingStats  # re-exported
@@ -155,8 +155,7 @@ def run(
         if arch is None:
             raise SpecError("arch", None, "an architecture: the program records none it was compiled for")
     a = dataflow_arch(arch)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     t0 = time.perf_counter()
     ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
     cycles = ts.cycles

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from swallowtail.compiler.kernels import COMPUTE_OPS
+from swallowtail.compiler.isa import COMPUTE_OPS
 from swallowtail.compiler.program import Program
 from swallowtail.sim.events import EventGraph
 

@@ -53,6 +53,8 @@ from swallowtail.compiler.isa import (
     STEP_ST,
 )
 from swallowtail.compiler.program import Program
+from swallowtail.errors import check_choice
+from swallowtail.flops import GELU_C1, GELU_K, ceil_div
 
 U16 = 2.0**-11  # fp16 unit roundoff
 U32 = 2.0**-24  # fp32 unit roundoff
@@ -119,8 +121,7 @@ def execute(
 
     The SPM starts poisoned (NaN); with `poison_consumed` every slot a pass has loaded is poisoned again
     before the pass's stores, so an output the program never writes is NaN even when it computes in place."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     spec = program.spec
     lanes = program.lanes
     n, comps = spec.n, spec.comps
@@ -138,7 +139,7 @@ def execute(
     x = data.x
     for b in range(n_batches):
         r0, r1 = batches[b]
-        for g in range(-(-(r1 - r0) // lanes)):
+        for g in range(ceil_div(r1 - r0, lanes)):
             rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
             for c in range(comps):
                 part = (
@@ -194,7 +195,7 @@ def execute(
     )
     for b in range(n_batches):
         r0, r1 = batches[b]
-        for g in range(-(-(r1 - r0) // lanes)):
+        for g in range(ceil_div(r1 - r0, lanes)):
             rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
             re_ = vbuf[b, (g * comps) * n + np.arange(n), : len(rows_)].T
             if comps == 2 and not spec.real_output:
@@ -386,7 +387,7 @@ def verify(program: Program, data: KernelData, out: np.ndarray, precision: str, 
     )
 
 
-# ---- dense-operator programs (swallowtail.compiler.dense_program) -------------------------------------
+# ---- dense-operator programs (swallowtail.compiler.dense) ----------------------------------------------
 def execute_dense(
     program: Program, data: dict, precision: str = "fp16", drop_store: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -396,8 +397,7 @@ def execute_dense(
     (batch, pass) are independent row units and run together. `drop_store` = (pass, index of a store in
     the template) skips that store on every PE (a fault injection for tests)."""
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision = {precision!r} is not allowed: one of {list(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     sch = program.schedule
     spm = program.spm
     n_b = int(sch.batch.max()) + 1 if len(sch) else 0
@@ -575,7 +575,7 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     # (n_cchunks > 1), one ADD per later chunk into the running sum stored in the SPM (fp16 in both modes)
     w, n_chunks = lay.w, lay.n_cchunks
     ch = max(1, min(4, w // 2))
-    depth = -(-w // ch) + (ch - 1).bit_length() + (n_chunks - 1)
+    depth = ceil_div(w, ch) + (ch - 1).bit_length() + (n_chunks - 1)
     if kind == "softmax":
         dx = np.abs(x - x.max(axis=1, keepdims=True))
         e_rel = (1 + U16) ** 2 * np.exp(U16 * dx) - 1
@@ -586,7 +586,7 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
         rel = (1 + e_rel) * (1 + U16) ** 2 / (1 - ds) - 1
         return rel * np.abs(ref) + slack
     if kind == "gelu":
-        k_, c1 = math.sqrt(2 / math.pi), 0.044715
+        k_, c1 = GELU_K, GELU_C1
         v = x * (k_ + c1 * k_ * x * x)
         t = np.tanh(v)
         h = x / 2

@@ -5,8 +5,7 @@ ops as instruction-level Programs.
 `gemm` and `rowwise` (per-PE templates; weight tiling), `stream` (the per-PE instruction emitter), `build`
 (`compile_dense`: the Program through `swallowtail.compiler.emit`), `data` (what the value engine needs).
 
-The analytic per-PE cost models of the dense ops are `swallowtail.compiler.dense_cost`; their names are
-re-exported here for callers of the old module `swallowtail.compiler.dense` (to be removed).
+The analytic per-PE cost models of the dense ops are `swallowtail.compiler.dense_cost`.
 """
 
 from __future__ import annotations
@@ -35,14 +34,6 @@ from swallowtail.compiler.dense.spec import (
     dense_spec,
 )
 
-# old `swallowtail.compiler.dense` (the analytic cost models, now `swallowtail.compiler.dense_cost`): aliases
-from swallowtail.compiler.dense_cost import (  # noqa: E402 - the alias block, kept apart
-    DenseCost,
-    dense_cost,
-    radix3_combine_cost,
-    split_mixed_radix,
-)
-
 #: the knobs `compile` accepts for a dense op (each None or absent = the policy default)
 KNOBS = ("units_per_batch", "row_chunk", "gemm_cols_per_pe", "gemm_k_chunk")
 
@@ -52,7 +43,6 @@ __all__ = [
     "GEMM_K_CHUNK",
     "KNOBS",
     "ROW_CHUNK",
-    "DenseCost",
     "DenseLayout",
     "DensePass",
     "DensePlan",
@@ -62,13 +52,10 @@ __all__ = [
     "compile_dense",
     "default_units_per_batch",
     "dense_coefficients",
-    "dense_cost",
     "dense_layout",
     "dense_place_inputs",
     "dense_random_data",
     "dense_read_outputs",
     "dense_spec",
-    "radix3_combine_cost",
-    "split_mixed_radix",
     "value_view",
 ]

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swallowtail.arch.specs import DataflowArch
-from swallowtail.compiler.dense import DenseCost, dense_cost, radix3_combine_cost, split_mixed_radix
-from swallowtail.compiler.dense_program import default_units_per_batch, dense_spec
+from swallowtail.compiler.dense import default_units_per_batch, dense_spec
+from swallowtail.compiler.dense_cost import DenseCost, dense_cost, radix3_combine_cost, split_mixed_radix
 from swallowtail.errors import SpecError
 from swallowtail.flops import ceil_div
 from swallowtail.sim import PE_ACTIONS

@@ -23,7 +23,7 @@ from typing import Any
 
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler import compile as compile_kernel
-from swallowtail.compiler.dense_program import (
+from swallowtail.compiler.dense import (
     compile_dense,
     default_units_per_batch,
     dense_layout,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
-from swallowtail.compiler.dense_program import compile_dense
+from swallowtail.compiler.dense import compile_dense
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim import simulate_kernel

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from swallowtail.arch.specs import DataflowArch
-from swallowtail.compiler.kernels import COMPUTE_READS, OPCODE_NAMES
+from swallowtail.compiler.isa import COMPUTE_READS, OPCODE_NAMES
 from swallowtail.compiler.program import Program
 from swallowtail.errors import SpecError
 from swallowtail.sim import engine

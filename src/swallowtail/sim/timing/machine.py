@@ -10,7 +10,7 @@ import numpy as np
 
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.geometry import SpmGeometry, route_links
-from swallowtail.compiler.kernels import (
+from swallowtail.compiler.isa import (
     COEF_OPS,
     COMPUTE_FU,
     COMPUTE_OPS,
@@ -18,9 +18,9 @@ from swallowtail.compiler.kernels import (
     OP_LD,
     OP_ST,
     OP_XFER,
+    InstructionStream,
 )
 from swallowtail.compiler.program import Program
-from swallowtail.compiler.template import PassTemplate
 from swallowtail.flops import ceil_div
 
 #: the opcodes of each pipeline: load, store, transfer, compute
@@ -169,7 +169,7 @@ class Machine:
         return (self.it_pass[i], self.it_lanes[i], pfk, i == 0)
 
 
-def _slot_offsets(t: PassTemplate, n_pe: int, opcode: int) -> np.ndarray:
+def _slot_offsets(t: InstructionStream, n_pe: int, opcode: int) -> np.ndarray:
     """(PEs, instructions of `opcode` per PE): the SPM slot offset of each, in program order."""
     return np.array(
         [[int(t.slot[e, i]) for i in range(t.n_instr) if t.op[e, i] == opcode] for e in range(n_pe)],

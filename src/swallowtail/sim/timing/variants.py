@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from swallowtail.compiler.kernels import COMPUTE_OPS, OP_LD, OP_ST, OP_XFER
-from swallowtail.compiler.template import STEP_COMPUTE, STEP_LD, STEP_XFER, PassTemplate
+from swallowtail.compiler.isa import (
+    COMPUTE_OPS,
+    OP_LD,
+    OP_ST,
+    OP_XFER,
+    STEP_COMPUTE,
+    STEP_LD,
+    STEP_XFER,
+    InstructionStream,
+)
 from swallowtail.sim import engine
 from swallowtail.sim.timing.machine import Machine
 
@@ -48,7 +56,7 @@ def _table(parts: list, width: int) -> np.ndarray:
 class _Builder:
     """Accumulates one variant's step list and row tables, step by step."""
 
-    def __init__(self, m: Machine, t: PassTemplate, dbase: int, cbase: int) -> None:
+    def __init__(self, m: Machine, t: InstructionStream, dbase: int, cbase: int) -> None:
         self.m, self.t, self.dbase, self.cbase = m, t, dbase, cbase
         self.steps: list[tuple[int, int, int]] = []
         self.ld_ptr: list = []
