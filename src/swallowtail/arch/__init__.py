@@ -1,6 +1,6 @@
 """swallowtail.arch: architecture specs (*on what* a workload runs) and their YAML presets.
 
-See `swallowtail.arch.specs` for the models and `presets/` for the shipped specs; DESIGN.md ("The machine")
+See `swallowtail.arch.specs` for the models and `presets/` for the shipped specs; docs/architecture.md
 for the reconstruction of the paper's array and its sources.
 """
 

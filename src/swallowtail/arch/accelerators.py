@@ -1,4 +1,4 @@
-"""Architecture kinds of the baseline accelerators (DESIGN.md, "Baselines"), one pydantic model each.
+"""Architecture kinds of the baseline accelerators (docs/architecture.md), one pydantic model each.
 
 - `fabnet` (`FabnetArch`): the adaptable butterfly accelerator of FABNet (Fan et al., MICRO 2022) --
   butterfly engines (BE) of butterfly units (BU) with FP16 multipliers, shared by butterfly and FFT modes,

@@ -3,7 +3,7 @@
 Kinds of architecture, each one pydantic model, found by its `kind` key:
 
 - `dataflow` (`DataflowArch`): the reconfigurable dataflow array of arXiv 2411.00734 as reconstructed in
-  DESIGN.md -- a 2-D array of SIMD PEs (tagged instruction buffer, FUs, register file), a mesh or
+  docs/architecture.md -- a 2-D array of SIMD PEs (tagged instruction buffer, FUs, register file), a mesh or
   skip-hop NoC, a banked scratchpad (SPM) and DMA channels to DRAM.
 - `gpu` (`GPUArch`): a GPU such as the Jetson Xavier NX baseline (SMs, CUDA / tensor cores, power modes).
 
@@ -248,7 +248,7 @@ def register_arch_kind(cls: type[ArchBase]) -> type[ArchBase]:
 
 @register_arch_kind
 class DataflowArch(ArchBase):
-    """The reconfigurable dataflow array (DESIGN.md, "The machine")."""
+    """The reconfigurable dataflow array (docs/architecture.md)."""
 
     kind: Literal["dataflow"] = "dataflow"
     clock_hz: ClockHz

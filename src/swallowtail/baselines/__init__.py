@@ -1,4 +1,4 @@
-"""swallowtail.baselines: the machines the paper compares against (DESIGN.md, "Baselines").
+"""swallowtail.baselines: the machines the paper compares against (docs/architecture.md).
 
 Every baseline answers `run(workload) -> Result` (the one result type) and is found by name in the backend
 registry of `swallowtail.backends`, which registers the table below lazily (each factory is a

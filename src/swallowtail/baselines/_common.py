@@ -11,7 +11,7 @@
   as a DFT matrix product (`dft_equivalent`; FNet's TPU implementation computes the DFT by matrix
   multiplication, Lee-Thorp et al. 2021).
 - `logic_energy_factor`: Stillmaker & Baas logic energy scaling between nodes, from the energy table's
-  `logic` curve (DESIGN.md: 28 nm x0.51, 22 nm x0.29, 12 nm x0.13 of 45 nm), extrapolated past its ends
+  `logic` curve (docs/architecture.md: 28 nm 0.51, 22 nm 0.29, 12 nm 0.13 of 45), extrapolated past its ends
   with the slope of the nearest segment (assumption: e.g. 55 nm and 65 nm follow the 45 -> 28 nm power law).
 - `resolve_peak`: the target peak of a same-peak accelerator, given as a number or as an architecture.
 """

@@ -1,4 +1,4 @@
-"""Attention accelerators at the same peak performance: Sanger and SpAtten (DESIGN.md, "Baselines").
+"""Attention accelerators at the same peak performance: Sanger and SpAtten (docs/architecture.md).
 
 Each is its published machine (`swallowtail.arch.accelerators`, presets `sanger`, `spatten`), optionally
 **scaled to a target peak** (`peak_ops_per_s=...` or `same_peak_as="df-4x4-simd8"`): the MAC array (and
@@ -8,7 +8,7 @@ target peak / published peak, the clock is kept. E.g. Sanger's 64 x 16 PEs at 1 
 
 **Energy** per executed op = the published power / the throughput it goes with (`reported_power_w`,
 `reported_ops_per_s`), scaled from the published node to `node_nm` (default 12 nm, the dataflow array's
-node) with the Stillmaker-Baas logic factors of the energy table (DESIGN.md; 40 and 55 nm extrapolated
+node) with the Stillmaker-Baas logic factors of the energy table (docs/architecture.md; 40, 55 nm extrapolated
 along the 45 -> 28 nm power law: assumption); plus leakage (`leakage_fraction` x the scaled full-load
 power x time) and DRAM bytes x the table's DRAM energy (not in the published chip power).
 

@@ -1,5 +1,5 @@
 """FABNet's adaptable butterfly accelerator (Fan et al., "Adaptable Butterfly Accelerator for Attention-based
-NNs via Hardware and Algorithm Co-design", MICRO 2022), as DESIGN.md ("Baselines") reconstructs it.
+NNs via Hardware and Algorithm Co-design", MICRO 2022), as docs/architecture.md ("Baselines") reconstructs it.
 
 The machine (`swallowtail.arch.accelerators.FabnetArch`, presets `fabnet-be40-hbm`, `fabnet-be120-hbm`,
 `fabnet-be120-ddr3`):
@@ -12,7 +12,7 @@ The machine (`swallowtail.arch.accelerators.FabnetArch`, presets `fabnet-be40-hb
       cycles_row = N / (2 x BU) x S x ceil(multiplies per pair / multipliers_per_unit) / efficiency
 
   (S = log2 N for a full butterfly or FFT; a complex learned 2x2 block needs 16 multiplies, 4 BU cycles;
-  `efficiency` = 0.85, DESIGN.md's derate). An FFT of a length that is not a power of two is padded to the
+  `efficiency` = 0.85, the published derate). An FFT of a length that is not a power of two is padded to the
   next one (the BE's radix-2 datapath).
 - **Row-tile pipeline**: rows go to the BEs `butterfly_engines` at a time (a tile); load | compute | store
   overlap across tiles, each stage on its own port of the off-chip interface (input / coefficients /

@@ -1,4 +1,4 @@
-"""NVIDIA Jetson GPUs: a kernel-level model per board, power mode and software stack (DESIGN.md, "Baselines").
+"""NVIDIA Jetson GPUs: a kernel-level model per board, power mode and software stack (docs/architecture.md).
 
 A run names two things, kept apart as the Timeloop split keeps machine and mapping apart:
 

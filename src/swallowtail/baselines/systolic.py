@@ -1,4 +1,4 @@
-"""An output-stationary systolic array (TPU-like): the block-oriented reference of DESIGN.md ("Baselines").
+"""An output-stationary systolic array (TPU-like): the block-oriented reference (docs/architecture.md).
 
 **GEMM compute cycles are SCALE-Sim v3's** (Raj et al., ISPASS 2025; PyPI `scalesim` 3.0.0, dataflow "os",
 GEMM topology "M, N, K"): the output matrix is tiled into ceil(M / rows) x ceil(N / cols) folds (M along the

@@ -1,7 +1,7 @@
 """The PE instruction set every compiled Program uses (butterfly / FFT kernels and dense operators alike), and
 the array layout of a per-PE instruction template.
 
-A PE (DESIGN.md, "The machine") has four decoupled in-order pipelines -- load (LD: SPM -> RF), store (ST:
+A PE (docs/architecture.md) has four decoupled in-order pipelines -- load (LD: SPM -> RF), store (ST:
 RF -> SPM), transfer (XFER: RF -> a neighbour's RF over the NoC) and compute (one vector instruction per
 cycle to an FU class). Compute opcodes::
 

@@ -24,7 +24,7 @@ class MachineModel:
     - `spm_latency_cycles` (assumption): cycles from an SPM bank access to the data being in the RF (loads)
       or visible to a later load (stores). 2 cycles: a banked SRAM read + the crossbar to the PE.
     - `dma_dedicated_spm_port` (assumption): the DMA engine writes / reads the SPM through its own port, so
-      DMA traffic does not take bank cycles from the PE array. DESIGN.md's envelope counts the SPM's
+      DMA traffic does not take bank cycles from the PE array. the design's envelope counts the SPM's
       64 B/cycle as PE-side bandwidth ("6 stages per round trip need ~43 B/cycle of the SPM's 64"); this
       is the same reading. DMA bytes are still counted in the SPM traffic and energy.
     - `coefficient_by_element` (assumption): an FMA / MUL names its coefficient as one lane of a register

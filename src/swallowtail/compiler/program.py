@@ -11,7 +11,7 @@ milliseconds. What an iteration is depends on the op kind (`Program.kind`):
 - softmax / layernorm / elementwise (`swallowtail.compiler.dense.rowwise`): PEs x `simd_lanes` rows (PE e
   owns row group e) x one column chunk.
 
-PE model the templates target (DESIGN.md, "The machine"): a tagged dataflow PE with four decoupled
+PE model the templates target (docs/architecture.md): a tagged dataflow PE with four decoupled
 in-order pipelines -- load (LD: SPM -> RF), store (ST: RF -> SPM), transfer (XFER: RF -> a neighbour's RF
 over the NoC) and compute (one vector instruction per cycle on the FUs). An instruction fires when its
 operands are ready and its pipeline is free; each iteration runs under one tag and its registers are that

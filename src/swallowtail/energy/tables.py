@@ -367,7 +367,7 @@ class FullLoad:
     Per PE per cycle: `fma_per_pe_cycle` FMA vector instructions (every lane issues an FMA every cycle),
     each reading `operand_reads` vectors from the RF and writing `result_writes`; each PE sends
     `noc_links_per_pe` links' worth of bytes `noc_hops` hops (a butterfly stage with remote partners
-    moves exactly one link's bandwidth per PE, DESIGN.md), read from the sender's RF and written to the
+    moves exactly one link's bandwidth per PE), read from the sender's RF and written to the
     receiver's. The SPM runs at `spm_utilization` of its bandwidth, `spm_read_fraction` reads, exchanged
     with the PEs' RFs (loads write the RF, stores read it). DRAM runs at `dram_utilization` of the DMA
     bandwidth, costed at the DRAM energy only. Every transfer and load / store is a vector instruction

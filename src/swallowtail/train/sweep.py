@@ -38,7 +38,7 @@ from swallowtail.train.loop import train
 
 SWEEP_FILE = "sweep.json"
 SWEEP_PLOT = "sweep.png"
-#: the array the latency column is for (the paper's machine, as reconstructed in DESIGN.md)
+#: the array the latency column is for (the paper's machine, as reconstructed in docs/architecture.md)
 LATENCY_ARCH = "df-4x4-simd8"
 #: the whole-network simulator backend, used when registered
 SIMULATOR_BACKEND = "dataflow-multilayer"

@@ -31,9 +31,9 @@ BERT_LARGE_LAYERS = 24
 BERT_LARGE_D_MODEL = 1024
 BERT_LARGE_D_FF = 4096
 BERT_LARGE_HEADS = 16
-#: MLPerf Inference BERT-Large (SQuAD v1.1) sequence length (DESIGN.md, "Baselines")
+#: MLPerf Inference BERT-Large (SQuAD v1.1) sequence length (docs/architecture.md)
 BERT_LARGE_SEQ_LEN = 384
-#: the dtype of MLPerf's edge BERT-Large submissions (INT8, DESIGN.md)
+#: the dtype of MLPerf's edge BERT-Large submissions (INT8, docs/architecture.md)
 BERT_LARGE_DTYPE = "int8"
 
 

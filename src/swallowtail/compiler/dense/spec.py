@@ -88,7 +88,7 @@ def default_units_per_batch(spec: DenseSpec) -> int:
     return ROW_UNITS_PER_BATCH if spec.kind == "gemm" else ROWWISE_UNITS_PER_BATCH
 
 
-#: SPM buffers (double buffering, DESIGN.md)
+#: SPM buffers (double buffering, docs/architecture.md)
 DENSE_BUFFERS = 2
 ELEMENTWISE_KINDS = ("add", "mul", "scale", "relu", "gelu")
 

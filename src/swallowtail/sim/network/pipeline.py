@@ -23,7 +23,7 @@ from swallowtail.workload import Op, Workload
 
 #: compiler policy: most chunks a group is streamed in (more: finer overlap, slower simulation)
 MAX_CHUNKS = 64
-#: SPM buffers per chunk stream (double buffering, DESIGN.md)
+#: SPM buffers per chunk stream (double buffering, docs/architecture.md)
 BUFFERS = 2
 
 #: one op's span on the array: (op, layer, start cycle, end cycle, group)
