@@ -118,6 +118,14 @@ class ScheduleBuilder:
         self.it["seq"].append(len(self.inst_base) - 1)
         self.it["base"].append(base)
 
+    def instance_arrays(self, sets: list[int]) -> dict[str, np.ndarray]:
+        """The Program's per-instance arrays: coefficient table base, pass and coefficient set."""
+        return {
+            "instance_coef_base": np.array(self.inst_base, dtype=np.int64),
+            "instance_pass": np.array(self.inst_pass, dtype=np.int64),
+            "instance_set": np.array(sets, dtype=np.int64),
+        }
+
     def finish(self, coef_vectors: list[int], coef_sets: int, has_coefs: bool) -> tuple[Schedule, list[int]]:
         """The Schedule (with its coefficient prefetch) and each instance's coefficient set;
         `coef_vectors`: per pass, coefficient vectors per PE of an instance's table."""

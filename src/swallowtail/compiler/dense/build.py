@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.dense.gemm import (
     WeightTiling,
@@ -231,9 +229,7 @@ def _build(
         dma=dma,
         spm=spm,
         pe_coords=coords,
-        instance_coef_base=np.array(sb.inst_base, dtype=np.int64),
-        instance_pass=np.array(sb.inst_pass, dtype=np.int64),
-        instance_set=np.array(inst_set, dtype=np.int64),
+        **sb.instance_arrays(inst_set),
         lanes=arch.pe.simd_lanes,
         meta=meta,
         compile_arch=arch,
