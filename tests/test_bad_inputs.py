@@ -128,3 +128,28 @@ def test_version() -> None:
 
     out = runner.invoke(app, ["--version"])
     assert out.exit_code == 0 and out.output.strip() == f"swallowtail {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"pe.register_file.entries": 8}, "pe.register_file.entries"),
+        ({"spm.size_bytes": 1024, "spm.banks": 16}, "spm.size_bytes"),
+        ({"pe.active_tags": 1}, "pe.active_tags"),
+        ({"array.rows": 2}, "array.rows"),
+    ],
+)
+def test_a_program_runs_only_on_an_arch_of_its_structure(override: dict, field: str) -> None:
+    """run() on an arch whose structure differs from the compile arch is a clear error (it used to simulate
+    it silently); an arch that differs only in rates runs (the static order replays)."""
+    from swallowtail.arch import load_arch
+    from swallowtail.compiler import compile as compile_op
+    from swallowtail.errors import SpecError
+    from swallowtail.sim import run
+    from swallowtail.workload import Butterfly
+
+    base = load_arch("df-4x4-simd8")
+    program = compile_op(Butterfly("b", n=64, rows=8), base)
+    with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+        run(program, base.with_overrides(override))
+    assert run(program, base.with_overrides({"noc.link_bytes_per_cycle": 16})).stats.cycles > 0

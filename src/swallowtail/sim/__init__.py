@@ -53,6 +53,45 @@ class SimOutput:
     program: Program | None = None
 
 
+#: the arch fields a compiled Program is laid out for: running it on an arch that differs in one of them is
+#: an error (rates -- clock, link / SPM / DMA bandwidth, latencies -- may differ: the static order replays)
+STRUCTURAL_FIELDS = (
+    "array.rows",
+    "array.cols",
+    "pe.simd_lanes",
+    "pe.register_file.entries",
+    "pe.register_file.bytes_per_entry",
+    "pe.active_tags",
+    "pe.instruction_buffer",
+    "noc.topology",
+    "noc.hops",
+    "spm.size_bytes",
+    "dma.channels",
+)
+
+
+def _field(arch: DataflowArch, path: str) -> Any:
+    value: Any = arch
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check_compatible(program: Program, arch: DataflowArch) -> None:
+    """SpecError naming the first structural field in which `arch` differs from the program's compile arch."""
+    base = program.compile_arch
+    if base is None:
+        return
+    for path in STRUCTURAL_FIELDS:
+        if _field(arch, path) != _field(base, path):
+            raise SpecError(
+                f"arch.{path}",
+                _field(arch, path),
+                f"{_field(base, path)!r}, as on {base.name} the program was compiled for (a program runs on "
+                "an arch that differs only in rates: clock, bandwidths, latencies); compile it for this arch",
+            )
+
+
 #: program kinds whose values the butterfly / FFT value engine executes (the rest: the dense value engine)
 KERNEL_KINDS = ("butterfly", "fft")
 #: the actions on the array side (PEs, NoC, SPM) a program's action counts report, beside "dram_bytes"
@@ -155,6 +194,7 @@ def run(
         if arch is None:
             raise SpecError("arch", None, "an architecture: the program records none it was compiled for")
     a = dataflow_arch(arch)
+    check_compatible(program, a)
     check_choice("precision", precision, PRECISIONS)
     t0 = time.perf_counter()
     ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
