@@ -20,6 +20,7 @@ from typing import Any
 
 from swallowtail.experiments.records import RESULTS_SCHEMA, ReproduceRun
 from swallowtail.experiments.report import render_figures, render_html, render_summary
+from swallowtail.procs import remove_stale_temps, temp_name_prefix
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
@@ -59,7 +60,8 @@ def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w"
     is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, path.name)  # a killed writer's leftovers
+    fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, FILE_MODE & ~_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:

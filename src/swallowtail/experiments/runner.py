@@ -34,6 +34,7 @@ from swallowtail.experiments.suite import (
     Target,
     WorkloadSpec,
 )
+from swallowtail.procs import die_with_parent
 from swallowtail.result import Result
 from swallowtail.workload import Workload
 from swallowtail.workload.lower import lower
@@ -155,7 +156,7 @@ def _run_pool(suite: Suite, targets: list[ResolvedTarget], jobs: int) -> Iterato
     """(workload index, target index, Result) from a spawn process pool, one workload per task."""
     factories = _backend_factories(targets)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=die_with_parent) as pool:
         futures = {
             pool.submit(_pool_task, spec, targets, factories): wi for wi, spec in enumerate(suite.workloads)
         }
