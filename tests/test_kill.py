@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 #: how long the killed run's workers may take to go, and the run to start its pool
 GONE_WITHIN_S = 15.0
 START_WITHIN_S = 120.0
@@ -43,6 +42,7 @@ def _reproduce(out: Path) -> list[str]:
     return [sys.executable, "-m", "swallowtail", "reproduce", "--quick", "--jobs", "2", "--out", str(out)]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkill_leaves_no_process_no_temp_and_rerun_is_identical(tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.Popen(_reproduce(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
