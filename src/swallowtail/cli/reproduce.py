@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, err_console, user_errors
+from swallowtail.progress import progress as progress_bar
 
 if TYPE_CHECKING:
     from swallowtail.experiments.records import ReproduceRun
@@ -72,7 +73,7 @@ def reproduce(
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, console=shown, transient=False) as bar:
+    with progress_bar(*columns, console=shown, transient=False) as bar:
         task = bar.add_task("starting", total=None)
 
         def progress(done: int, total: int, desc: str) -> None:

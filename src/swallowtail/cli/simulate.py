@@ -10,6 +10,7 @@ import typer
 from swallowtail.cli._common import console, emit_json, si, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
 from swallowtail.errors import SpecError
+from swallowtail.progress import progress as progress_bar
 
 #: --seq-len of a network preset when none is given
 DEFAULT_SEQ_LEN = 1024
@@ -101,7 +102,6 @@ def simulate(
 ) -> None:
     """Simulate a whole network on the dataflow array: per-layer and per-op cycles, utilization, traffic and
     energy, and the bottleneck in words."""
-    from rich.progress import Progress
     from rich.table import Table
 
     from swallowtail.backends.dataflow import DataflowBackend
@@ -116,7 +116,7 @@ def simulate(
     if as_json:
         run = backend.simulate(w)
     else:
-        with Progress(console=console, transient=True) as prog:
+        with progress_bar(console=console, transient=True) as prog:
             task = prog.add_task(f"costing {len(w.ops)} ops", total=len(w.ops))
             run = backend.simulate(w, progress=lambda k, n: prog.update(task, completed=k))
     r = run.result

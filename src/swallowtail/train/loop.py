@@ -43,6 +43,8 @@ from swallowtail.errors import SpecError
 from swallowtail.nn.config import HybridConfig
 from swallowtail.nn.counts import model_counts
 from swallowtail.nn.model import HybridTransformer
+from swallowtail.progress import PlainProgress
+from swallowtail.progress import progress as progress_bar
 from swallowtail.tasks.base import Split, TaskData
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.data import BatchStream, adapt_config, batch, prepare_task
@@ -122,7 +124,7 @@ def train(
     train_config: TrainConfig | None = None,
     *,
     resume: bool = False,
-    progress: bool | Progress = True,
+    progress: bool | Progress | PlainProgress = True,
     step_callback: StepCallback | None = None,
 ) -> TrainResult:
     """Train `model_config` (adapted to the task) on `task_data`; see the module docstring.
@@ -219,7 +221,7 @@ class _Run:
         task_data: TaskData,
         tc: TrainConfig,
         ctx: dist.DistContext,
-        progress: bool | Progress,
+        progress: bool | Progress | PlainProgress,
         step_callback: StepCallback | None,
     ) -> None:
         self.t_start = time.perf_counter()
@@ -259,7 +261,11 @@ class _Run:
     def _say(self, msg: str) -> None:
         LOGGER.info(msg)
         if self.ctx.is_main and self.progress_arg is not False:
-            console = self.progress_arg.console if isinstance(self.progress_arg, Progress) else self.console
+            console = (
+                self.progress_arg.console
+                if isinstance(self.progress_arg, Progress | PlainProgress)
+                else self.console
+            )
             console.print(msg, highlight=False, soft_wrap=True)
 
     def _announce(self) -> None:
@@ -424,11 +430,11 @@ class _Run:
         return self._finish(resumed_from, last_window, train_time, samples)
 
     @contextlib.contextmanager
-    def _progress(self) -> Iterator[tuple[Progress | None, Any]]:
+    def _progress(self) -> Iterator[tuple[Progress | PlainProgress | None, Any]]:
         if not self.ctx.is_main or self.progress_arg is False:
             yield None, None
             return
-        if isinstance(self.progress_arg, Progress):
+        if isinstance(self.progress_arg, Progress | PlainProgress):
             bar = self.progress_arg
             task_id = bar.add_task(self._label(), total=self.tc.steps, completed=self.step, info="")
             try:
@@ -436,7 +442,7 @@ class _Run:
             finally:
                 bar.remove_task(task_id)
             return
-        bar = Progress(
+        bar = progress_bar(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),

@@ -31,6 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from swallowtail.errors import SpecError, is_int
 from swallowtail.nn.config import HybridConfig
+from swallowtail.progress import PlainProgress
+from swallowtail.progress import progress as progress_bar
 from swallowtail.tasks.base import TaskData
 from swallowtail.train.checkpoint import atomic_write_text
 from swallowtail.train.config import TrainConfig
@@ -177,9 +179,9 @@ def accuracy_sweep(
     entries: list[SweepEntry] = []
     seq_len = task_data.seq_len if train_config.seq_len is None else train_config.seq_len
     source = task_data.source
-    bar: Progress | None = None
+    bar: Progress | PlainProgress | None = None
     if progress:
-        bar = Progress(
+        bar = progress_bar(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
