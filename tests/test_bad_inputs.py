@@ -58,6 +58,7 @@ FILES: dict[str, str] = {
     "nan-clock.yaml": _arch_yaml(clock_hz=".nan"),
     "string-clock.yaml": _arch_yaml(clock_hz="fast"),
     "big.yaml": "a: 1\n" + "#" * (1 << 20) + "\n",
+    "a-file": "not a folder\n",
 }
 
 CASES: list[tuple[str, str]] = [
@@ -101,6 +102,10 @@ CASES: list[tuple[str, str]] = [
     ("workload show no-such-model --seq-len 128", "preset"),
     ("workload show fnet --seq-len -5", "seq_len"),
     ("model summary no-such-preset --seq-len 128", "preset"),
+    # ---- output paths ------------------------------------------------------------------------------------
+    ("reproduce --quick --out {tmp}/a-file", "--out"),
+    ("train --task listops --steps 1 --out {tmp}/a-file", "--out"),
+    ("accuracy-sweep --task listops --out {tmp}/a-file", "--out"),
 ]
 
 

@@ -6,10 +6,13 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+
+from swallowtail.errors import SpecError
 
 #: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
 PIPE_WIDTH = 140
@@ -27,6 +30,13 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def check_out_dir(path: Path | None, option: str = "--out") -> Path | None:
+    """`path` if it can be an output folder (missing, or a folder); a SpecError naming `option` if a file."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise SpecError(option, str(path), "a folder (new or existing); this path is a file")
+    return path
+
+
 def user_errors(fn: F) -> F:
     """Turn user errors (ValueError and friends) into one clean line on stderr and exit status 2."""
 
@@ -34,7 +44,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError, KeyError) as exc:
+        except (ValueError, OSError, KeyError) as exc:  # OSError: a path the user gave cannot be used
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None

@@ -19,7 +19,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from swallowtail.cli._common import console, emit_json, err_console, user_errors
+from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, user_errors
 from swallowtail.progress import progress as progress_bar
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def reproduce(
     # loaded when the command runs, not at CLI start-up (see headline_table)
     from swallowtail.experiments import get_suite, run_suite, write_outputs
 
+    check_out_dir(out)
     suite = get_suite(quick=quick)
     t0 = time.perf_counter()
     shown = err_console if json_out else console

@@ -20,7 +20,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from swallowtail.cli._common import console, emit_json, err_console, si, user_errors
+from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, si, user_errors
 from swallowtail.errors import SpecError
 
 #: the network a task trains when --model is not given: its LRA preset
@@ -145,7 +145,7 @@ def train(
         lr=lr,
         seed=seed,
         seq_len=seq_len,
-        out_dir=out,
+        out_dir=check_out_dir(out),
         eval_every=eval_every,
         checkpoint_every=checkpoint_every,
         threads=threads,
@@ -217,7 +217,7 @@ def accuracy_sweep(
         lr=lr,
         seed=seed,
         seq_len=seq_len,
-        out_dir=Path(f"sweep-{task}") if out is None else out,
+        out_dir=Path(f"sweep-{task}") if out is None else check_out_dir(out),
         eval_every=eval_every,
         checkpoint_every=checkpoint_every,
         threads=threads,
