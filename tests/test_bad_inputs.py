@@ -102,6 +102,8 @@ CASES: list[tuple[str, str]] = [
     ("workload show no-such-model --seq-len 128", "preset"),
     ("workload show fnet --seq-len -5", "seq_len"),
     ("model summary no-such-preset --seq-len 128", "preset"),
+    ("kernel --op butterfly --n 1024 --rows 1000000000", "--force"),
+    ("kernel --op gemm --n 100000 --gemm-k 100000 --rows 100000", "--rows"),
     # ---- output paths ------------------------------------------------------------------------------------
     ("reproduce --quick --out {tmp}/a-file", "--out"),
     ("train --task listops --steps 1 --out {tmp}/a-file", "--out"),

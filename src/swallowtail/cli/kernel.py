@@ -17,6 +17,25 @@ OPS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "gelu")
 #: instructions the timing engine simulates per second, roughly: above SLOW_SECONDS a spinner is shown
 SPINNER_INSTRUCTIONS_PER_S = 400_000
 SLOW_SECONDS = 2.0
+#: the most data elements (rows x n, x k for a GEMM's A) a kernel run takes without --force: about 2^26
+#: elements keep compile + value mode under ~4 GB on the 8 GB laptop the defaults are sized for
+MAX_ELEMENTS = 1 << 26
+#: assumption: bytes of host memory per data element in value mode (complex128 input, output and reference,
+#: and the simulator's per-element buffers)
+BYTES_PER_ELEMENT = 64
+
+
+def check_size(op: Any, force: bool) -> None:
+    """Refuse, before any allocation, an op whose data would not fit the machine (unless `force`)."""
+    elems = op.input_elems + op.output_elems
+    if elems > MAX_ELEMENTS and not force:
+        gb = elems * BYTES_PER_ELEMENT / 1e9
+        raise SpecError(
+            "--rows",
+            op.rows if hasattr(op, "rows") else op.m,
+            f"an op of at most {MAX_ELEMENTS:,} data elements (this one has {elems:,}: ~{gb:.0f} GB in value "
+            "mode and minutes to compile); pass --force to run it anyway",
+        )
 
 
 def kernel_op(op: str, n: int, rows: int, k: int | None, batch: int, complex_: bool) -> Any:
@@ -81,6 +100,7 @@ def kernel(
     no_fast_forward: bool = typer.Option(
         False, "--no-fast-forward", help="Simulate every instruction (same cycles, slower)."
     ),
+    force: bool = typer.Option(False, "--force", help="Run an op larger than this machine is sized for."),
 ) -> None:
     """Compile and simulate one op on the dataflow array: cycles, utilization, stalls, traffic."""
     from swallowtail.compiler import compile as compile_op
@@ -89,6 +109,7 @@ def kernel(
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
+    check_size(kernel_op_, force)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
