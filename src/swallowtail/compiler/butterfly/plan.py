@@ -441,9 +441,10 @@ def _search(
     block: int | None,
     rows_per_batch: int | None,
     buffer_options: list[int],
+    shrink: bool = False,
 ) -> _Search:
     """Every (block, placement, buffers, rows per batch) whose registers fit the RF and whose batch fits the
-    SPM, with its estimate."""
+    SPM, with its estimate (`shrink`: see `_batch_sizes`)."""
     geo = SpmGeometry.of(arch)
     bank_bits = tuple(range(geo.groups.bit_length() - 1))
     out = _Search()
@@ -472,7 +473,8 @@ def _search(
                 c * t.plan.n_instances * active * geo.vec_bytes for t, c in zip(templates, coef, strict=True)
             )
             for nbuf in buffer_options:
-                for rpb in _batch_sizes(spec, arch, arch.spm.size_bytes - coef_table, nbuf, rows_per_batch):
+                free = arch.spm.size_bytes - coef_table
+                for rpb in _batch_sizes(spec, arch, free, nbuf, rows_per_batch, shrink):
                     est = estimate(
                         spec, arch, templates, active, rpb, nbuf, resident=n_sets > 2 or n_sets == 1
                     )
@@ -496,14 +498,26 @@ def _search(
 
 
 def _batch_sizes(
-    spec: KernelSpec, arch: DataflowArch, free: int, nbuf: int, rows_per_batch: int | None
+    spec: KernelSpec,
+    arch: DataflowArch,
+    free: int,
+    nbuf: int,
+    rows_per_batch: int | None,
+    shrink: bool = False,
 ) -> list[int]:
     """The rows per batch to try (the given one, or 1 .. MAX_ROW_GROUPS_PER_BATCH row groups) whose `nbuf`
-    buffers fit the `free` SPM bytes beside the coefficient table."""
+    buffers fit the `free` SPM bytes beside the coefficient table.
+
+    `shrink`: a given batch that does not fit falls back to the largest whole number of row groups below it
+    that does (`choose_plan` asks for it only when the given batch fits no candidate; `_reasons` says so);
+    none when even one row group does not fit."""
     lanes = arch.pe.simd_lanes
     max_rows = free // (nbuf * spec.n * spec.comps * ELEM_BYTES) if free > 0 else 0
     if rows_per_batch is not None:
-        rpbs = [min(rows_per_batch, spec.rows)]
+        rpb = min(rows_per_batch, spec.rows)
+        if shrink and rpb > max_rows:
+            rpb = min(rpb, max_rows // lanes * lanes)
+        rpbs = [rpb] if rpb > 0 else []
     else:
         top = min(MAX_ROW_GROUPS_PER_BATCH, ceil_div(spec.rows, lanes))
         rpbs = sorted({min(spec.rows, m * lanes) for m in range(1, top + 1)})
@@ -551,8 +565,8 @@ def _no_candidate(
             "rows_per_batch",
             rows_per_batch,
             f"a batch whose {nbuf} SPM buffers ({nbuf} x rows x {row_bytes} B) and coefficient table "
-            "fit the "
-            f"{arch.spm.size_bytes} B SPM",
+            f"fit the {arch.spm.size_bytes} B SPM: not even the smallest batch, one row group of {lanes} "
+            "rows, fits",
         )
     return SpecError(
         "arch.spm.size_bytes",
@@ -622,7 +636,14 @@ def _reasons(
             f"placement '{best.placement}': fewer estimated cycles{why}; stage exchanges per pass "
             f"{[t.stage_modes for t in best.templates]}"
         )
-    if given["rows_per_batch"] is None:
+    asked = given["rows_per_batch"]
+    if isinstance(asked, int) and best.rows_per_batch < min(asked, spec.rows):
+        reasons.append(
+            f"rows per batch {best.rows_per_batch} instead of the {asked} asked for: the largest whole "
+            f"number of row groups ({lanes} rows) whose {best.buffers} SPM buffers fit beside the "
+            "coefficient table"
+        )
+    if asked is None:
         chosen = batch_rows(spec.rows, lanes, max(1, ceil_div(best.rows_per_batch, lanes)))
         reuse = max(ceil_div(b - a, lanes) for a, b in chosen)
         reasons.append(
@@ -661,6 +682,10 @@ def choose_plan(
         [placement] if placement else (["local-first"] if dataflow == "single-layer" else list(PLACEMENTS))
     )
     found = _search(spec, arch, model, blocks, placements, k, block, rows_per_batch, buffer_options)
+    if not found.candidates and rows_per_batch is not None and not found.rf_fail and found.k_fail is None:
+        # the given batch fits no candidate's SPM: the largest smaller batch that does (a streaming batch is a
+        # capacity choice, not a result; the error stays for when even one row group does not fit)
+        found = _search(spec, arch, model, blocks, placements, k, block, rows_per_batch, buffer_options, True)
     if not found.candidates:
         raise _no_candidate(spec, arch, found, block, k, rows_per_batch, buffer_options)
     best = _best(found.candidates)

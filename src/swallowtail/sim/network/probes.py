@@ -157,11 +157,13 @@ def _simulate_probes(op: Op, arch: DataflowArch, dataflow: str, r1: int, r2: int
     except SpecError as exc:
         if exc.field not in SPM_FIT_FIELDS:  # not a capacity problem: the compiler's / engine's own words
             raise
-        need = BUFFERS * rpb * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
+        # the compiler shrinks a batch that does not fit: this is the smallest one, one row group
+        rows = min(rpb, arch.pe.simd_lanes)
+        need = BUFFERS * rows * op.input_elems // op.rows * op.elem_bytes  # type: ignore[attr-defined]
         raise SpecError(
             "arch.spm.size_bytes",
             arch.spm.size_bytes,
-            f"room for {op.describe()}'s streaming buffers ({BUFFERS} x {rpb} rows = {need} B at least, "
+            f"room for {op.describe()}'s streaming buffers ({BUFFERS} x {rows} rows = {need} B at least, "
             f"plus its coefficient table): short by {max(0, need - arch.spm.size_bytes)} B or more "
             f"({exc})",
         ) from None
@@ -169,17 +171,26 @@ def _simulate_probes(op: Op, arch: DataflowArch, dataflow: str, r1: int, r2: int
 
 
 def _probe_kernel(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
-    """Time the probes of `op`'s kernel shape (a longer one when the short one is near the DRAM time)."""
+    """Time the probes of `op`'s kernel shape (a longer one when the short one is near the DRAM time).
+
+    PROBE_ROW_GROUPS row groups per batch, or as many as fit the SPM when fewer do (the compiler shrinks a
+    batch that does not fit; the probe is then redone with the batch it chose)."""
     lanes = arch.pe.simd_lanes
     g = PROBE_ROW_GROUPS
-    up = _ramp(g)
-    rpb = g * lanes
-    for full in PROBE_FULL_BATCHES:
+    full_batches = iter(PROBE_FULL_BATCHES)
+    full = next(full_batches)
+    while True:
         # one timed probe at r2 (batches 1, 2, .., g, g, .., 2, 1 row groups with `full` full ones); r1 (one
         # full batch fewer) is only compiled, for its action counts
+        up = _ramp(g)
+        rpb = g * lanes
         r1 = (2 * sum(up) + g * (full - 1)) * lanes
         r2 = r1 + rpb
         out2, prog1 = _simulate_probes(op, arch, dataflow, r1, r2, rpb)
+        fitted = out2.program.plan.rows_per_batch // lanes
+        if fitted < g:  # the SPM holds fewer row groups per batch: probe with as many as it holds
+            g = fitted
+            continue
         c2 = out2.stats.cycles
         # the steady rate: the spacing of the last two full batches' completions
         ends = out2.stats.timing.batch_end
@@ -191,6 +202,9 @@ def _probe_kernel(op: Op, arch: DataflowArch, dataflow: str) -> KernelRate:
             per_row = (c2 - c1_) / rpb
         dram_per_row = sum(d.dram_bytes for d in out2.program.dma) / r2 / arch.dram_bytes_per_cycle
         if per_row >= PROBE_DRAM_MARGIN * dram_per_row:  # far from DRAM-bound: a short probe is steady
+            break
+        full = next(full_batches, None)
+        if full is None:
             break
     return _kernel_rate_of(arch, out2, prog1, per_row, (r1, r2), rpb)
 
