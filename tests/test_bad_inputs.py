@@ -104,6 +104,7 @@ CASES: list[tuple[str, str]] = [
     ("model summary no-such-preset --seq-len 128", "preset"),
     ("kernel --op butterfly --n 1024 --rows 1000000000", "--force"),
     ("kernel --op gemm --n 100000 --gemm-k 100000 --rows 100000", "--rows"),
+    ("train --task listops --steps 1 --seq-len 1000000000", "seq_len"),
     # ---- output paths ------------------------------------------------------------------------------------
     ("reproduce --quick --out {tmp}/a-file", "--out"),
     ("train --task listops --steps 1 --out {tmp}/a-file", "--out"),

@@ -43,6 +43,11 @@ def _real(name: str, value: Any, minimum: float, strict: bool) -> None:
         raise SpecError(name, value, f"a finite number {'>' if strict else '>='} {minimum}")
 
 
+#: the longest sequence a training run takes: 4x LRA's longest task (Path-X, 16K tokens); one attention
+#: layer's scores at 64K tokens are already 16 GiB per head in fp32
+MAX_SEQ_LEN = 65536
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run.
@@ -98,7 +103,7 @@ class TrainConfig:
         if self.threads is not None:
             check_int("threads", self.threads, 1)
         if self.seq_len is not None:
-            check_int("seq_len", self.seq_len, 1)
+            check_int("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
         if self.out_dir is not None and not isinstance(self.out_dir, str):
             object.__setattr__(self, "out_dir", str(self.out_dir))  # accept a Path
 
