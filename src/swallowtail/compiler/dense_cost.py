@@ -17,7 +17,7 @@ Mappings (rows are distributed over the PEs; SIMD lanes run along a row's vector
 - GEMM, output-stationary: a PE owns a tile of TM output rows x TN vectors (TN x lanes output columns)
   held in TM x TN accumulator registers; per k step it loads TN vectors of B and ceil(TM / lanes) vectors
   of packed A scalars from the SPM and issues TM x TN FMAs whose A operand is one lane of a register
-  ("by element", `MachineModel.coefficient_by_element`). The k-reduction stays in the RF. Tiles are dealt
+  ("by element", `compiler.model.FIXED_ASSUMPTIONS`). The k-reduction stays in the RF. Tiles are dealt
   round-robin to the PEs (the last round may leave PEs idle: load imbalance is counted).
 - Softmax over a row: max (ADD-class compares + an in-register lane reduction), x - max (ADD), exp
   (special FU), sum (ADD + lane reduction), one reciprocal (special), scale (MUL). The special FU accepts
@@ -31,7 +31,7 @@ Mappings (rows are distributed over the PEs; SIMD lanes run along a row's vector
   two. Pools (max / average over a window of r inputs): r - 1 ADD-class per output vector (+ one MUL for an
   average); they and affine have no dense Program, so the block-level simulator costs them here.
 
-A PE dispatches one compute vector instruction per cycle (`MachineModel.compute_dispatch_per_cycle`);
+A PE dispatches one compute vector instruction per cycle (`compiler.model.FIXED_ASSUMPTIONS`);
 the special FU additionally limits to one issue per initiation interval. An op's array cycles are
 the largest of: dispatch slots per PE, special-FU occupancy per PE, and SPM bytes / SPM bytes per cycle
 (operands that come from the producer's registers -- a fused epilogue -- and results that go straight into

@@ -10,7 +10,7 @@ cycle to an FU class). Compute opcodes::
     MAX  d = max(a, c)      ADDK d = a + k            VMUL d = a * c
     EXP  d = exp(a)         RECIP d = 1 / a           RSQRT d = 1 / sqrt(a)   TANH d = tanh(a)   (special FU)
 
-(k: one lane of a coefficient register, "by element": `MachineModel.coefficient_by_element`)
+(k: one lane of a coefficient register, "by element": `compiler.model.FIXED_ASSUMPTIONS`)
 
 The butterfly / FFT micro-programs use the first row (`swallowtail.compiler.butterfly.kernels`); the dense
 operators (`swallowtail.compiler.dense`) add the second and third: a row lives in one lane across registers,

@@ -24,7 +24,7 @@ simulator's lane-instruction count equals `KernelSpec.lane_ops` exactly. Pair-mo
 per pair instead of 24: it is what keeps the RF read ports from binding.
 
 Opcodes (`swallowtail.compiler.isa`): `MUL d = a*k`, `FMA d = c + a*k`, `FMS d = c - a*k` (k: one lane of a
-coefficient register, `MachineModel.coefficient_by_element`), `ADD d = a + c`, `SUB d = a - c`.
+coefficient register, `compiler.model.FIXED_ASSUMPTIONS`), `ADD d = a + c`, `SUB d = a - c`.
 """
 
 from __future__ import annotations
