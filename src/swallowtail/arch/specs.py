@@ -117,6 +117,9 @@ class PESpec(SpecModel):
         missing = [f for f in REQUIRED_FUS if f not in self.fus]
         if missing:
             raise spec_error("fus", sorted(self.fus), f"a mapping with at least the FUs {list(REQUIRED_FUS)}")
+        unknown = [f for f in self.fus if f not in REQUIRED_FUS]
+        if unknown:  # no op runs on another FU class, but its latency would still set the pipeline depth
+            raise spec_error(f"fus.{unknown[0]}", unknown[0], f"an FU class of {list(REQUIRED_FUS)}")
         fma = self.fus["fma"]
         if fma.ops_per_lane != FMA_FLOPS:
             raise spec_error(

@@ -53,6 +53,8 @@ class RooflineBackend:
         power_mode: str | None = None,
     ) -> None:
         self.arch: ArchSpec = load_arch(DEFAULT_ARCH if arch is None else arch)
+        if not isinstance(self.arch, DataflowArch | GPUArch):
+            raise SpecError("arch", self.arch.name, "a dataflow array or a GPU spec (kind: dataflow or gpu)")
         self.include_leakage = include_leakage
         self.name = "roofline"
         self.power_mode: str | None = None

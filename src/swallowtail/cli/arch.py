@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, user_errors
+from swallowtail.errors import SpecError
 
 app = typer.Typer(help="Architecture specs: presets, every value with its source.", no_args_is_help=True)
 
@@ -164,7 +165,11 @@ def dump(
     """Print (or write) a spec as YAML: a starting point for your own architecture."""
     from swallowtail.arch import dump_arch, load_arch
 
-    text = dump_arch(load_arch(name_or_path), out)
+    spec = load_arch(name_or_path)
+    try:
+        text = dump_arch(spec, out)
+    except OSError as exc:
+        raise SpecError("--out", str(out), f"a file path that can be written ({exc.strerror})") from None
     if out is None:
         typer.echo(text, nl=False)
     else:

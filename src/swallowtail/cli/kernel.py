@@ -93,7 +93,7 @@ def kernel(
         False, "--verify", help="Also compute values and check them against PyTorch."
     ),
     precision: str = typer.Option("fp16", "--precision", help="fp16 | fp32-acc (value mode)."),
-    seed: int = typer.Option(0, "--seed", help="Random inputs / coefficients seed (value mode)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random inputs / coefficients seed (value mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the Result as JSON."),
     trace: Path | None = typer.Option(None, "--trace", help="Write a per-PE timeline (.png or .html)."),
     show_program: bool = typer.Option(False, "--show-program", help="Also print the Program summary."),

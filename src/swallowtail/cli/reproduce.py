@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, user_errors
+from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def reproduce(
     from swallowtail.experiments import get_suite, run_suite, write_outputs
 
     check_out_dir(out)
+    if jobs < 1:  # before the progress bar starts
+        raise SpecError("--jobs", jobs, "1 (in process) or more (a process pool)")
     suite = get_suite(quick=quick)
     t0 = time.perf_counter()
     shown = err_console if json_out else console

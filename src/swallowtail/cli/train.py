@@ -56,11 +56,9 @@ def parse_task_params(items: list[str] | None) -> dict[str, Any]:
 def parse_counts(text: str) -> list[int]:
     """ "0,1,2" -> [0, 1, 2]."""
     try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
+        counts = [int(part) for part in text.split(",")]
     except ValueError:
         raise SpecError("--attention-layers", text, "comma-separated integers, e.g. 0,1,2") from None
-    if not counts:
-        raise SpecError("--attention-layers", text, "comma-separated integers, e.g. 0,1,2")
     return counts
 
 
