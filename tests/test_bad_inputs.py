@@ -537,3 +537,18 @@ def test_a_program_runs_only_on_an_arch_of_its_structure(override: dict, field: 
     with pytest.raises(SpecError, match=field.replace(".", r"\.")):
         run(program, base.with_overrides(override))
     assert run(program, base.with_overrides({"noc.link_bytes_per_cycle": 16})).stats.cycles > 0
+
+
+def test_one_active_tag_is_named_as_the_problem() -> None:
+    """With one tag in flight the automatic block choice finds nothing; the error names pe.active_tags (it
+    used to blame pe.register_file.entries), and a given block still compiles."""
+    from swallowtail.arch import load_arch
+    from swallowtail.compiler import compile as compile_op
+    from swallowtail.errors import SpecError
+    from swallowtail.workload import Butterfly
+
+    arch = load_arch("df-4x4-simd8").with_overrides({"pe.active_tags": 1})
+    op = Butterfly("b", n=1024, rows=64)
+    with pytest.raises(SpecError, match=r"pe\.active_tags"):
+        compile_op(op, arch)
+    assert compile_op(op, arch, block=128).plan.block == 128

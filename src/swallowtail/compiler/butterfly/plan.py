@@ -546,6 +546,14 @@ def _no_candidate(
             f"the RF holds {cap}",
             hint="use a smaller block or fewer stages per block",
         )
+    if found.rf_fail and arch.pe.active_tags < MIN_TAGS:  # the tag window, not the RF, is what is short
+        return SpecError(
+            "arch.pe.active_tags",
+            arch.pe.active_tags,
+            f">= {MIN_TAGS} for the automatic block choice (one iteration's loads and stores overlap "
+            "another's compute only with two tags in flight)",
+            hint="raise pe.active_tags, or give a block to run with one tag",
+        )
     if found.rf_fail:
         blk, need = min(found.rf_fail, key=lambda t: t[1])
         return SpecError(
