@@ -24,7 +24,7 @@ from swallowtail.baselines._common import (
 from swallowtail.cli.baseline import app, parse_options, run_baseline
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
-from swallowtail.workload import FFT, Butterfly
+from swallowtail.workload import FFT, Butterfly, Workload
 from swallowtail.workload.lower import lower
 
 NAMES = [
@@ -68,11 +68,8 @@ def test_registry_names_and_descriptions() -> None:
         assert get_backend(name).name == name
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize(("model", "seq"), MODELS)
-def test_result_fields_are_consistent(name: str, model: str, seq: int) -> None:
-    w = lower(model, seq)
-    r = get_backend(name).run(w)
+def assert_consistent(r: Result, w: Workload, name: str) -> None:
+    """What every backend's Result must satisfy (also used by the FABNet reference-mode tests)."""
     assert isinstance(r, Result) and r.backend == name and r.workload == w.name
     assert r.latency_s > 0 and r.energy_j > 0 and r.peak_ops_per_s > 0
     assert r.useful_ops == w.flops
@@ -89,6 +86,14 @@ def test_result_fields_are_consistent(name: str, model: str, seq: int) -> None:
     assert r.utilization is not None and 0 <= r.utilization <= 1 + 1e-9
     assert all(o.utilization is None or 0 <= o.utilization <= 1 + 1e-9 for o in r.ops)
     assert r.notes
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("model", "seq"), MODELS)
+def test_result_fields_are_consistent(name: str, model: str, seq: int) -> None:
+    w = lower(model, seq)
+    r = get_backend(name).run(w)
+    assert_consistent(r, w, name)
     d = r.to_dict()
     assert Result.from_dict(json.loads(json.dumps(d))) == r
 

@@ -22,6 +22,7 @@ from swallowtail.errors import SpecError
 from swallowtail.result import Result
 from swallowtail.workload import FFT, Butterfly, Workload
 from swallowtail.workload.lower import lower
+from test_baselines_common import assert_consistent
 
 FIXTURE = Path(__file__).parent / "fixtures" / "butterfly_acc" / "fbfly_layers.json"
 #: fixture config -> (our backend, options)
@@ -143,29 +144,11 @@ def test_pipeline_accounting_closed_form() -> None:
         simulator_pipeline_cycles([3], 2)
 
 
-def _consistent(r: Result, w: Workload, name: str) -> None:
-    """The checks tests/test_baselines_common.py makes of every backend's Result."""
-    assert isinstance(r, Result) and r.backend == name and r.workload == w.name
-    assert r.latency_s > 0 and r.energy_j > 0 and r.peak_ops_per_s > 0
-    assert r.useful_ops == w.flops
-    assert [o.name for o in r.ops] == [op.name for op in w.ops]
-    assert [o.flops for o in r.ops] == [op.flops for op in w.ops]
-    assert math.fsum(o.latency_s for o in r.ops) == pytest.approx(r.latency_s, rel=1e-9)
-    assert r.energy_j == pytest.approx(math.fsum(r.energy_breakdown_j.values()), rel=1e-9)
-    assert math.fsum(o.energy_j or 0.0 for o in r.ops) == pytest.approx(r.energy_j, rel=1e-6)
-    assert r.traffic_bytes["dram"] == sum(o.bytes.get("dram", 0) for o in r.ops) > 0
-    assert all(o.bound for o in r.ops)
-    assert r.clock_hz and r.cycles is not None
-    assert r.cycles == pytest.approx(r.latency_s * r.clock_hz, abs=len(r.ops))
-    assert r.utilization is not None and 0 <= r.utilization <= 1 + 1e-9
-    assert all(o.utilization is None or 0 <= o.utilization <= 1 + 1e-9 for o in r.ops)
-
-
 @pytest.mark.parametrize(("model", "seq"), [("fabnet-base", 128), ("transformer", 128), ("lra-text", 256)])
 def test_reference_result_has_every_backends_fields(model: str, seq: int) -> None:
     w = lower(model, seq)
     ref = get_backend("fabnet-be120", fidelity="reference").run(w)
-    _consistent(ref, w, "fabnet-be120")
+    assert_consistent(ref, w, "fabnet-be120")
     physical, systolic = get_backend("fabnet-be120").run(w), get_backend("systolic").run(w)
     for other in (physical, systolic):
         assert ref.to_dict().keys() == other.to_dict().keys()
