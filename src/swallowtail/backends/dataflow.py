@@ -2,6 +2,7 @@
 
     get_backend("dataflow-multilayer", arch="df-4x4-simd8").run(lower("fabnet-base", 1024))
     get_backend("dataflow-multilayer", cache=RateCache()).run(workload)     # a cache the caller owns
+    get_backend("dataflow-multilayer", residency="dram").run(workload)      # every op's output to DRAM
 
 Both run the block-level simulator (`swallowtail.sim.network`) on the same machine; they differ only in the
 mapping (multilayer: stages folded into blocks, intermediates streamed on chip; single-layer: one stage per
@@ -16,22 +17,26 @@ from __future__ import annotations
 from typing import Any
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
-from swallowtail.sim.network import NetworkRun, RateCache, default_cache, simulate_network
+from swallowtail.sim.network import RESIDENCIES, NetworkRun, RateCache, default_cache, simulate_network
 from swallowtail.workload import Workload
 
 #: the architecture a bare `get_backend("dataflow-multilayer")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
 #: the options a dataflow backend's factory takes besides `arch`
-OPTIONS = ("cache",)
+OPTIONS = ("cache", "residency")
 
 
 class DataflowBackend:
     """The simulated dataflow array with one dataflow. `run(workload) -> Result`."""
 
     def __init__(
-        self, dataflow: str, arch: ArchSpec | str | None = None, cache: RateCache | None = None
+        self,
+        dataflow: str,
+        arch: ArchSpec | str | None = None,
+        cache: RateCache | None = None,
+        residency: str = "plan",
     ) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, DataflowArch):
@@ -42,10 +47,13 @@ class DataflowBackend:
         self.dataflow = dataflow
         self.name = f"dataflow-{dataflow}"
         self.cache = default_cache() if cache is None else cache
+        self.residency = check_choice(f"{self.name} option residency", residency, RESIDENCIES)
 
     def simulate(self, workload: Workload, progress: Any = None) -> NetworkRun:
         """The Result plus the timeline and the residency plan."""
-        return simulate_network(workload, self.arch, self.dataflow, progress=progress, cache=self.cache)
+        return simulate_network(
+            workload, self.arch, self.dataflow, progress=progress, residency=self.residency, cache=self.cache
+        )
 
     def run(self, workload: Workload) -> Result:
         return self.simulate(workload).result
@@ -54,8 +62,10 @@ class DataflowBackend:
 def _make(dataflow: str, arch: ArchSpec | str | None, options: dict[str, Any]) -> DataflowBackend:
     extra = sorted(set(options) - set(OPTIONS))
     if extra:
-        raise SpecError(f"dataflow-{dataflow} option", extra[0], "no options other than 'arch' and 'cache'")
-    return DataflowBackend(dataflow, arch, cache=options.get("cache"))
+        raise SpecError(
+            f"dataflow-{dataflow} option", extra[0], f"one of 'arch', {', '.join(map(repr, OPTIONS))}"
+        )
+    return DataflowBackend(dataflow, arch, **options)
 
 
 def make_multilayer(arch: ArchSpec | str | None = None, **options: Any) -> DataflowBackend:

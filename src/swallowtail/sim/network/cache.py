@@ -22,7 +22,7 @@ comparison). It does not change what the tables hold, only whether the dense tab
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,6 +80,34 @@ class RateCache:
     def stats(self) -> dict[str, int]:
         """Entries per table, hits and misses."""
         return {**{t: len(self._table(t)) for t in TABLES}, "hits": self.hits, "misses": self.misses}
+
+    def keys(self) -> dict[str, set[tuple]]:
+        """The keys of every table (a snapshot, for `entries_since`)."""
+        return {t: set(self._table(t)) for t in TABLES}
+
+    def entries_since(self, keys: Mapping[str, set[tuple]] | None) -> dict[str, dict[tuple, Any]]:
+        """Entries whose key is not in the snapshot `keys` (None: every entry), by table: what this cache
+        probed since, to send to the caches of other processes."""
+        return {
+            t: {k: v for k, v in self._table(t).items() if keys is None or k not in keys.get(t, ())}
+            for t in TABLES
+        }
+
+    def merge(self, entries: RateCache | Mapping[str, Mapping[tuple, Any]]) -> None:
+        """Add entries probed elsewhere (another RateCache of the same dense cost model, or `entries_since`
+        of one); an entry already here is kept (a probe's value depends only on its key). Counts unchanged."""
+        if isinstance(entries, RateCache):
+            if entries.dense_cost_model != self.dense_cost_model:
+                raise SpecError(
+                    "RateCache.dense_cost_model",
+                    entries.dense_cost_model,
+                    f"{self.dense_cost_model!r} (the cache merged into)",
+                )
+            entries = {t: entries._table(t) for t in TABLES}
+        for t, table in entries.items():
+            store = self._table(t)
+            for k, v in table.items():
+                store.setdefault(k, v)
 
     def __len__(self) -> int:
         return sum(len(self._table(t)) for t in TABLES)

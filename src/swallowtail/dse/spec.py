@@ -1,0 +1,177 @@
+"""The sweep spec: one strict YAML file says which machines, workloads and backends a sweep covers.
+
+    name: around-df-4x4-simd8
+    base_arch: df-4x4-simd8            # a dataflow preset or a YAML path; every point overrides it
+    balance: true                      # the memory system scales with the compute unless a param pins it
+    params:                            # dotted arch paths: a list (grid / categorical) or a range
+      pe.simd_lanes: [4, 8, 16, 32]
+      array.rows: [2, 4, 8]
+      clock_hz: {low: 0.5e9, high: 1.5e9}
+    tie: {array.cols: array.rows}      # a path that always equals another
+    mapping:                           # compiler / mapping knobs of the dataflow backends
+      residency: [plan]
+    workloads:
+      - {model: fabnet-base, seq_len: [1024], batch: [1]}
+    backends:                          # run on every point (dataflow-*, roofline) or once (references)
+      - dataflow-multilayer
+      - {name: jetson, options: {arch: [xavier-nx-15w], stack: [tensorrt-fp16, pytorch-eager-fp32]}}
+    objectives: [latency_s, energy_j]
+    constraints: {max_area_mm2: 10, max_power_w: 2}
+    sampling: {method: grid}           # grid | random | nsga2 | tpe (with samples: N, seed: S)
+
+Everything is checked before any work starts (`load_sweep`): unknown keys, arch paths that do not exist,
+values the arch spec refuses at the base point, backends that are not registered, workloads that do not
+lower -- each problem names its field (`SpecProblems`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from swallowtail.arch.specbase import (
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Problem,
+    SpecModel,
+    SpecProblems,
+    read_yaml_file,
+    spec_error,
+    validate_model,
+)
+from swallowtail.arch.specs import Name
+
+#: the objectives a sweep can minimise or report (each a field of a stored row's metrics)
+OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
+#: how points are chosen
+METHODS = ("grid", "random", "nsga2", "tpe")
+#: the mapping knobs a sweep may vary (options of the dataflow backends)
+MAPPING_KNOBS = ("residency", "dense_cost_model")
+#: most points one sweep may hold (a grid larger than this is a mistake in the spec, said before any work)
+MAX_POINTS = 100_000
+
+Scalar = int | float | str | bool
+Choices = Annotated[list[Scalar | list[int]], Field(min_length=1)]
+
+
+class ParamRange(SpecModel):
+    """A continuous (or integer, when both bounds are integers) range, for random and Optuna sampling."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamRange:
+        if not self.high > self.low:
+            raise spec_error("high", self.high, f"greater than low = {self.low}")
+        if self.log and self.low <= 0:
+            raise spec_error("low", self.low, "positive for a log range")
+        return self
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+
+class WorkloadAxis(SpecModel):
+    """One network (a preset of `swallowtail.nn` or a named workload) at every length and batch listed."""
+
+    model: Annotated[str, Field(min_length=1)]
+    seq_len: Annotated[list[PosInt], Field(min_length=1)]
+    batch: Annotated[list[PosInt], Field(min_length=1)] = [1]
+
+
+class BackendAxis(SpecModel):
+    """A backend with options; a list value is an axis (every value is run)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    options: dict[str, Scalar | Choices] = {}
+
+
+class Sampling(SpecModel):
+    method: Literal["grid", "random", "nsga2", "tpe"] = "grid"
+    samples: PosInt | None = None  # random / Optuna: points to draw; grid: all of them (None)
+    seed: NonNegInt = 0
+    batch: PosInt | None = None  # Optuna: trials asked per round (None: 4 per worker)
+
+    @model_validator(mode="after")
+    def _check(self) -> Sampling:
+        if self.method != "grid" and self.samples is None:
+            raise spec_error("samples", None, f"a positive integer with method {self.method!r}")
+        if self.method == "grid" and self.samples is not None:
+            raise spec_error("samples", self.samples, "absent with method 'grid' (a grid runs every point)")
+        return self
+
+
+class Constraints(SpecModel):
+    """Budgets a point must meet to be simulated (area and full-load power from the energy tables)."""
+
+    max_area_mm2: PosFloat | None = None
+    max_power_w: PosFloat | None = None
+
+
+class SweepSpec(SpecModel):
+    name: Name
+    description: str = ""
+    base_arch: Annotated[str, Field(min_length=1)] = "df-4x4-simd8"
+    balance: bool = True
+    params: dict[str, Choices | ParamRange] = {}
+    tie: dict[str, str] = {}
+    mapping: dict[Literal["residency", "dense_cost_model"], Annotated[list[str], Field(min_length=1)]] = {}
+    workloads: Annotated[list[WorkloadAxis], Field(min_length=1)]
+    backends: Annotated[list[str | BackendAxis], Field(min_length=1)] = ["dataflow-multilayer"]
+    objectives: Annotated[
+        list[Literal["latency_s", "energy_j", "area_mm2", "power_w", "edp_js"]], Field(min_length=1)
+    ] = ["latency_s", "energy_j"]
+    constraints: Constraints = Constraints()
+    sampling: Sampling = Sampling()
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        for path, target in self.tie.items():
+            if path in self.params:
+                raise spec_error(f"tie.{path}", target, "a path that is not also swept in params")
+            if target not in self.params and target != path:
+                raise spec_error(f"tie.{path}", target, f"a swept param: one of {sorted(self.params)}")
+        ranges = [p for p, v in self.params.items() if isinstance(v, ParamRange)]
+        if ranges and self.sampling.method == "grid":
+            raise spec_error(f"params.{ranges[0]}", "a range", "a list of values with sampling.method 'grid'")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise spec_error("objectives", self.objectives, "objectives without repeats")
+        return self
+
+    @property
+    def backend_axes(self) -> list[BackendAxis]:
+        return [BackendAxis(name=b) if isinstance(b, str) else b for b in self.backends]
+
+
+def parse_sweep(data: Any, source: str | None = None) -> SweepSpec:
+    """A SweepSpec from a mapping, checked (structure only; `swallowtail.dse.space.check_sweep` resolves
+    arch paths, backends and workloads)."""
+    return validate_model(SweepSpec, data, source)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    p = Path(path)
+    if p.is_dir():
+        raise SpecProblems([Problem("sweep", str(p), "a YAML sweep file, not a folder")])
+    return parse_sweep(read_yaml_file(p), source=str(p))
+
+
+__all__ = [
+    "MAX_POINTS",
+    "METHODS",
+    "OBJECTIVES",
+    "BackendAxis",
+    "Constraints",
+    "ParamRange",
+    "Sampling",
+    "SweepSpec",
+    "WorkloadAxis",
+    "load_sweep",
+    "parse_sweep",
+]

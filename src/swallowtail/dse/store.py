@@ -1,0 +1,267 @@
+"""The results store of design sweeps: one SQLite file in WAL mode, safe against crashes and kills.
+
+    store = Store("sweep.db")
+    store.done()                       # {(point_id, workload, backend)} already stored: what a rerun skips
+    store.write(rows, points, sweep)   # a task's rows, all in one transaction
+    store.rows(sweep="around-df")      # StoredRow records
+
+Tables:
+
+- `rows`: one row per (point_id, workload, backend) -- the primary key, so a point is never stored twice --
+  with its status, params, metrics (JSON), the full Result JSON, the sweep that wrote it and the package
+  version;
+- `points`: the machine of every point (its full arch spec as JSON);
+- `sweeps`: every sweep spec that wrote to the store (JSON), by name;
+- `rate_cache`: the sweep's shared rate cache (pickled, by dense cost model), so a rerun or a second sweep
+  over the same machines probes nothing twice.
+
+Why it survives a SIGKILL: a task's rows go in one transaction (`with conn:`); SQLite's WAL journal makes a
+transaction all-or-nothing, so a killed writer leaves either every row of the task or none, and the next
+opener rolls the rest back. `INSERT OR IGNORE` on the primary key means a point finished twice (two writers,
+a retried task) is stored once. Several processes may write at once (`busy_timeout`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import swallowtail
+from swallowtail.dse.evaluate import Row, row_key
+from swallowtail.dse.space import DesignPoint
+from swallowtail.dse.spec import SweepSpec
+from swallowtail.errors import SpecError
+from swallowtail.sim.network import RateCache
+
+#: the layout this code reads and writes (a store with another refuses to open)
+STORE_SCHEMA = 1
+#: ms a writer waits for another's lock before giving up
+BUSY_TIMEOUT_MS = 60_000
+#: export formats
+EXPORT_FORMATS = ("csv", "jsonl")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, spec TEXT NOT NULL, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS points (point_id TEXT PRIMARY KEY, arch TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    point_id TEXT NOT NULL, workload TEXT NOT NULL, backend TEXT NOT NULL,
+    status TEXT NOT NULL, params TEXT NOT NULL, metrics TEXT NOT NULL,
+    result TEXT, reason TEXT, sweep TEXT NOT NULL, version TEXT NOT NULL,
+    PRIMARY KEY (point_id, workload, backend)
+);
+CREATE TABLE IF NOT EXISTS rate_cache (dense_cost_model TEXT PRIMARY KEY, blob BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A row as read back: the evaluated Row plus who wrote it."""
+
+    row: Row
+    sweep: str
+    version: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return row_key(self.row)
+
+
+class Store:
+    """A sweep results store (SQLite, WAL). Open one per process; it is not shared across processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        p = Path(path)
+        if p.is_dir():
+            raise SpecError("--store", str(p), "a file path (an SQLite store), not a folder")
+        if not p.parent.is_dir():
+            raise SpecError("--store", str(p), f"a path in an existing folder ({p.parent} does not exist)")
+        self.path = p
+        try:
+            self.conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            with self._tx():
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    self.conn.execute(stmt)
+                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
+            schema = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise SpecError("--store", str(p), f"an SQLite sweep store or a new file ({exc})") from None
+        if schema != str(STORE_SCHEMA):
+            raise SpecError("--store", str(p), f"a store of schema {STORE_SCHEMA} (this one: {schema})")
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing --------------------------------------------------------------------------------------
+    def begin_sweep(self, spec: SweepSpec) -> None:
+        with self._tx():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?)",
+                (spec.name, spec.model_dump_json(), swallowtail.__version__),
+            )
+
+    def write(self, rows: Iterable[Row], points: Iterable[DesignPoint], sweep: str) -> int:
+        """Store `rows` (and the machines of `points`) in one transaction; rows already stored are kept as
+        they are. Returns the rows added."""
+        rows = list(rows)
+        with self._tx():
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO points VALUES (?, ?)",
+                [(p.point_id, p.arch.model_dump_json()) for p in points],
+            )
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row_tuple(r, sweep) for r in rows],
+            )
+            return self.conn.total_changes - before
+
+    def save_caches(self, caches: Mapping[str, RateCache]) -> None:
+        with self._tx():
+            for model, cache in caches.items():
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO rate_cache VALUES (?, ?)", (model, pickle.dumps(cache))
+                )
+
+    # ---- reading --------------------------------------------------------------------------------------
+    def load_caches(self) -> dict[str, RateCache]:
+        """The stored rate caches (pickles this store's writers made: open only stores you trust)."""
+        out = {}
+        for model, blob in self.conn.execute("SELECT dense_cost_model, blob FROM rate_cache"):
+            cache = pickle.loads(blob)
+            if isinstance(cache, RateCache):
+                out[model] = cache
+        return out
+
+    def done(self) -> set[tuple[str, str, str]]:
+        return {tuple(r) for r in self.conn.execute("SELECT point_id, workload, backend FROM rows")}
+
+    def rows(self, sweep: str | None = None) -> list[StoredRow]:
+        """Every stored row (of `sweep`, when given), ordered by key."""
+        q = (
+            "SELECT * FROM rows"
+            + (" WHERE sweep = ?" if sweep else "")
+            + " ORDER BY point_id, workload, backend"
+        )
+        return [_stored(r) for r in self.conn.execute(q, (sweep,) if sweep else ())]
+
+    def rows_of(self, point_ids: Iterable[str]) -> list[StoredRow]:
+        """The stored rows of these points."""
+        ids = sorted(set(point_ids))
+        out: list[StoredRow] = []
+        for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT * FROM rows WHERE point_id IN ({marks}) ORDER BY point_id, workload, backend"
+            out.extend(_stored(r) for r in self.conn.execute(q, chunk))
+        return out
+
+    def archs(self) -> dict[str, dict[str, Any]]:
+        return {pid: json.loads(a) for pid, a in self.conn.execute("SELECT point_id, arch FROM points")}
+
+    def sweeps(self) -> dict[str, SweepSpec]:
+        return {
+            name: SweepSpec.model_validate_json(spec)
+            for name, spec, _ in self.conn.execute("SELECT * FROM sweeps ORDER BY name")
+        }
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+
+    # ---- export ---------------------------------------------------------------------------------------
+    def export(self, path: str | Path, fmt: str = "csv") -> int:
+        """Write every row to `path` (csv: one column per param and metric; jsonl: one object per row,
+        with the Result). Written to a temp file and renamed, so a reader never sees half a file."""
+        rows = self.rows()
+        p = Path(path)
+        tmp = p.with_name(f".{p.name}.tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            if fmt == "jsonl":
+                for r in rows:
+                    f.write(json.dumps(_flat(r, with_result=True), sort_keys=True) + "\n")
+            else:
+                flat = [_flat(r) for r in rows]
+                cols = sorted({k for d in flat for k in d}, key=lambda k: (k.count("."), k))
+                w = csv.DictWriter(f, fieldnames=cols)
+                w.writeheader()
+                w.writerows(flat)
+        tmp.replace(p)
+        return len(rows)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE .. COMMIT (ROLLBACK on an exception): one writer's whole change or none of it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _row_tuple(r: Row, sweep: str) -> tuple:
+    return (
+        r.point_id,
+        r.workload,
+        r.backend,
+        r.status,
+        json.dumps(r.params, sort_keys=True),
+        json.dumps(r.metrics, sort_keys=True),
+        r.result,
+        r.reason,
+        sweep,
+        swallowtail.__version__,
+    )
+
+
+def _stored(t: tuple) -> StoredRow:
+    pid, wl, be, status, params, metrics, result, reason, sweep, version = t
+    return StoredRow(
+        Row(pid, wl, be, status, json.loads(params), json.loads(metrics), result, reason), sweep, version
+    )
+
+
+def _flat(s: StoredRow, with_result: bool = False) -> dict[str, Any]:
+    r = s.row
+    d: dict[str, Any] = {
+        "point_id": r.point_id,
+        "workload": r.workload,
+        "backend": r.backend,
+        "status": r.status,
+        "reason": r.reason,
+        "sweep": s.sweep,
+        "version": s.version,
+    }
+    d.update({f"param.{k}": json.dumps(v) if isinstance(v, list) else v for k, v in r.params.items()})
+    d.update({f"metric.{k}": v for k, v in r.metrics.items()})
+    if with_result:
+        d["result"] = json.loads(r.result) if r.result else None
+    return d
+
+
+def iter_ok(rows: Iterable[StoredRow]) -> Iterator[StoredRow]:
+    return (r for r in rows if r.row.status == "ok")
+
+
+__all__ = ["EXPORT_FORMATS", "STORE_SCHEMA", "Store", "StoredRow", "iter_ok"]
