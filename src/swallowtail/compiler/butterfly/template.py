@@ -111,12 +111,45 @@ def _choose_swap(local_bits: list[int], remaining: set[int]) -> int | None:
     return None
 
 
-#: templates already built, by everything they depend on (not the rows: only the schedule sees them);
-#: read-only once built, so compiles of the same kernel shape (the network simulator's probes, the
-#: candidate search) share them
+#: templates already built, by everything they depend on (not the rows: only the schedule sees them; of
+#: the arch only `template_arch_key`); read-only once built, so compiles of the same kernel shape (the
+#: network simulator's probes, the candidate search, the points of a design sweep) share them
 _TEMPLATE_CACHE: dict[tuple, PassTemplate] = {}
 #: most templates kept (the oldest is dropped first)
 TEMPLATE_CACHE_SIZE = 64
+#: the arch fields a pass template reads (`*`: every FU class), the ones `template_arch_key` keys it on
+TEMPLATE_ARCH_FIELDS = (
+    "pe.simd_lanes",
+    "pe.fus.*.latency",
+    "spm.bytes_per_cycle",
+    "noc.hops",
+    "noc.link_bytes_per_cycle",
+    "noc.hop_latency",
+)
+
+
+def template_arch_key(arch: DataflowArch) -> tuple:
+    """The part of `arch` a pass template depends on (`TEMPLATE_ARCH_FIELDS`), its cache key's arch part.
+
+    - `pe.simd_lanes`: coefficient vector / lane numbering (`_PassBuilder._compute`), SPM bank groups
+      (`SpmGeometry.of`) and the XFER serialisation over a link (`template_static`);
+    - `pe.fus.<class>.latency`: the skew of a stage's micro-programs (`skewed_order`) and the compute span
+      (`_compute_span`);
+    - `spm.bytes_per_cycle`: the bank groups the LD / ST order rotates over (`SpmGeometry.of`);
+    - `noc.hops`, `noc.link_bytes_per_cycle`, `noc.hop_latency`: routes, link load and transfer times of the
+      exchanges (`route_links`, `template_static`, `_compute_span`).
+
+    Nothing else: the array's shape comes in as the block bits (xb, yb), the RF size and tag window only
+    bound the schedule, and name, sources, clock, SPM size, DMA and energy never reach a template; two archs
+    with the same key build identical templates, so a sweep's points share them."""
+    return (
+        arch.pe.simd_lanes,
+        tuple((fu, spec.latency) for fu, spec in sorted(arch.pe.fus.items())),
+        arch.spm.bytes_per_cycle,
+        tuple(arch.noc.hops),
+        arch.noc.link_bytes_per_cycle,
+        arch.noc.hop_latency,
+    )
 
 
 def build_template(
@@ -132,7 +165,7 @@ def build_template(
     """Emit the pass's per-PE template. `exchange`: "auto" (send-half where possible) or "full"."""
     key = (
         replace(spec, rows=0, op_name="", flops=0),
-        arch.model_dump_json(),
+        template_arch_key(arch),
         pp,
         xb,
         yb,
@@ -463,9 +496,11 @@ __all__ = [
     "STAGE_FULL",
     "STAGE_LOCAL",
     "STAGE_SEND_HALF",
+    "TEMPLATE_ARCH_FIELDS",
     "TEMPLATE_CACHE_SIZE",
     "PassTemplate",
     "build_template",
     "scatter_bits",
+    "template_arch_key",
     "template_static",
 ]

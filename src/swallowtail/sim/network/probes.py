@@ -77,6 +77,21 @@ DENSE_ALONE_MAX_PASSES = 4
 DENSE_ALONE_BATCHES = (2, 6)
 
 
+#: the arch fields no probe result depends on: labels (name, description, sources) and what only the energy
+#: model reads (tech_node_nm, energy_table; energy is applied later, from a probe's action counts)
+PROBE_KEY_EXCLUDED = frozenset({"name", "description", "sources", "tech_node_nm", "energy_table"})
+
+
+def probe_arch_key(arch: DataflowArch) -> str:
+    """The arch part of every RateCache key: the arch's JSON without `PROBE_KEY_EXCLUDED`.
+
+    A probe compiles and simulates (timing, DMA included) and keeps cycles, action counts, bounds and plan
+    text (`KernelRate`, `DenseRate`, the `whole` / `alone` cycles): no joules and nothing named, so two
+    archs that differ only in those fields share every probe -- the points of a design sweep that vary
+    them, or that vary nothing a probe reads once renamed."""
+    return arch.model_dump_json(exclude=set(PROBE_KEY_EXCLUDED))
+
+
 def _bound(stalls: dict[str, int], util: float) -> str:
     """The resource a probe is bound by: compute at COMPUTE_BOUND_UTIL, else its largest stall cause's."""
     cause = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else _NO_STALL_CAUSE
@@ -129,7 +144,7 @@ def kernel_key(op: Op, arch: DataflowArch, dataflow: str) -> tuple:
         if isinstance(op, Butterfly)
         else ("f", op.n, op.real_input, op.real_output)  # type: ignore[attr-defined]
     )
-    return (arch.model_dump_json(), shape, dataflow)
+    return (probe_arch_key(arch), shape, dataflow)
 
 
 def kernel_rate(op: Op, arch: DataflowArch, dataflow: str, cache: RateCache | None = None) -> KernelRate:
@@ -283,7 +298,7 @@ def array_side_arch(arch: DataflowArch) -> DataflowArch:
 
 def _dense_key(arch: DataflowArch, spec: Any) -> tuple:
     """The RateCache key of a dense op shape: (arch, its dense spec without name, rows, batch, FLOPs)."""
-    return (arch.model_dump_json(), replace(spec, op_name="", rows=0, batch=1, flops=0))
+    return (probe_arch_key(arch), replace(spec, op_name="", rows=0, batch=1, flops=0))
 
 
 def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
@@ -356,7 +371,7 @@ def dense_alone(op: Op, arch: DataflowArch, r: DenseRate, units: int, cache: Rat
     if units * r.full_passes > r.probe_units * r.probe_passes:
         base, per = cache.lookup("alone", _dense_key(arch, spec), lambda: _probe_dense_alone(spec, arch, r))
         return base + per * units
-    key = (arch.model_dump_json(), replace(spec, op_name="", flops=0))
+    key = (probe_arch_key(arch), replace(spec, op_name="", flops=0))
     hit = cache.lookup("whole", key, lambda: simulate_timing(compile_dense(spec, arch), arch).cycles)
     return float(hit)
 
