@@ -18,6 +18,7 @@ def _register() -> None:
         arch,
         baseline,
         demo,
+        dse,
         kernel,
         model,
         reproduce,
@@ -31,6 +32,7 @@ def _register() -> None:
     app.add_typer(arch.app, name="arch")
     app.add_typer(baseline.app, name="baseline")
     app.add_typer(workload.app, name="workload")
+    app.add_typer(dse.app, name="dse")
     app.command("kernel")(kernel.kernel)
     app.command("roofline")(roofline.roofline)
     app.command("simulate")(simulate.simulate)

@@ -16,7 +16,8 @@ machine's bytes per FLOP -- the roofline argument docs/architecture.md makes for
   LPDDR5-6400 x64 channel) -- never fewer channels than the base machine;
 - NoC link width scales with the lanes of a PE (a link carries its PE's bytes per FLOP), and so does a
   register-file entry (an entry holds one SIMD vector);
-- skip hops that no longer fit the mesh (a hop of 2 on a 2-wide mesh) are dropped.
+- skip hops that no longer fit the mesh (a hop of 2 on a 2-wide mesh) are dropped (a skip-hop NoC left
+  with none is a plain mesh).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from swallowtail.arch.specbase import Problem, SpecProblems
 from swallowtail.arch.specs import DataflowArch, load_arch
 from swallowtail.dse.spec import MAX_POINTS, ParamRange, SweepSpec
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 
 #: largest DRAM bandwidth of one channel when balance adds channels (GB/s): a 64-bit LPDDR5-6400 channel
 #: (JEDEC JESD209-5: 6400 MT/s x 8 B) -- the channel df-4x4-simd32's preset uses
@@ -48,6 +49,7 @@ BALANCED_FIELDS = (
     "dma.gbytes_per_s_per_channel",
     "noc.link_bytes_per_cycle",
     "noc.hops",
+    "noc.topology",
     "pe.register_file.bytes_per_entry",
 )
 #: arch fields that say nothing about the machine (left out of a point's id)
@@ -68,11 +70,23 @@ class DesignPoint:
 
 # ---- balance -------------------------------------------------------------------------------------------
 def balanced_overrides(base: DataflowArch, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`params` plus the memory-system fields that keep `base`'s bytes per FLOP (fields in `params` win)."""
-    probe = base.with_overrides({k: v for k, v in params.items() if not k.startswith(MAPPING_PREFIX)})
-    lanes_pes = probe.n_pes * probe.pe.simd_lanes / (base.n_pes * base.pe.simd_lanes)
-    clock = probe.clock_hz / base.clock_hz
-    lanes = probe.pe.simd_lanes / base.pe.simd_lanes
+    """`params` plus the memory-system fields that keep `base`'s bytes per FLOP (fields in `params` win).
+    A compute field that is not a positive number is left to the arch spec to refuse (nothing balanced)."""
+    compute = {
+        p: params.get(p, default)
+        for p, default in (
+            ("array.rows", base.array.rows),
+            ("array.cols", base.array.cols),
+            ("pe.simd_lanes", base.pe.simd_lanes),
+            ("clock_hz", base.clock_hz),
+        )
+    }
+    if not all(is_real(v) and v > 0 for v in compute.values()):
+        return dict(params)
+    rows, cols = compute["array.rows"], compute["array.cols"]
+    lanes = compute["pe.simd_lanes"] / base.pe.simd_lanes
+    lanes_pes = rows * cols * lanes / base.n_pes
+    clock = compute["clock_hz"] / base.clock_hz
     out: dict[str, Any] = {
         "spm.bytes_per_cycle": max(1, round(base.spm.bytes_per_cycle * lanes_pes)),
         "spm.banks": max(1, round(base.spm.banks * lanes_pes)),
@@ -87,8 +101,10 @@ def balanced_overrides(base: DataflowArch, params: Mapping[str, Any]) -> dict[st
         channels = max(base.dma.channels, math.ceil(total / MAX_CHANNEL_GBYTES_PER_S - 1e-9))
     out["dma.channels"] = channels
     out["dma.gbytes_per_s_per_channel"] = total / channels
-    span = max(probe.array.rows, probe.array.cols)
-    out["noc.hops"] = [h for h in probe.noc.hops if h == 1 or h < span]
+    span = max(rows, cols)
+    out["noc.hops"] = [h for h in base.noc.hops if h == 1 or h < span]
+    if base.noc.topology == "skip-hop" and max(out["noc.hops"]) == 1:
+        out["noc.topology"] = "mesh"  # no skip fits: a plain mesh
     for path in BALANCED_FIELDS:  # a pinned field keeps the sweep's value
         if path in params:
             del out[path]

@@ -43,13 +43,15 @@ from swallowtail.arch.specbase import (
     validate_model,
 )
 from swallowtail.arch.specs import Name
+from swallowtail.sim.network.cache import DENSE_COST_MODELS
+from swallowtail.sim.network.residency import RESIDENCIES
 
 #: the objectives a sweep can minimise or report (each a field of a stored row's metrics)
 OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
 #: how points are chosen
 METHODS = ("grid", "random", "nsga2", "tpe")
-#: the mapping knobs a sweep may vary (options of the dataflow backends)
-MAPPING_KNOBS = ("residency", "dense_cost_model")
+#: the mapping knobs a sweep may vary (options of the dataflow backends) and their values
+MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS}
 #: most points one sweep may hold (a grid larger than this is a mistake in the spec, said before any work)
 MAX_POINTS = 100_000
 
@@ -140,6 +142,11 @@ class SweepSpec(SpecModel):
         ranges = [p for p, v in self.params.items() if isinstance(v, ParamRange)]
         if ranges and self.sampling.method == "grid":
             raise spec_error(f"params.{ranges[0]}", "a range", "a list of values with sampling.method 'grid'")
+        for knob, values in self.mapping.items():
+            allowed = MAPPING_KNOBS[knob]
+            for v in values:
+                if v not in allowed:
+                    raise spec_error(f"mapping.{knob}", v, f"one of {list(allowed)}")
         if len(set(self.objectives)) != len(self.objectives):
             raise spec_error("objectives", self.objectives, "objectives without repeats")
         return self

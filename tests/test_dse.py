@@ -1,0 +1,248 @@
+"""Design sweeps (swallowtail.dse): specs, balance, executors, the crash-safe store, resume, Optuna."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swallowtail.arch import load_arch
+from swallowtail.dse import resolve_sweep
+from swallowtail.dse.evaluate import Row
+from swallowtail.dse.execute import check_sweep, run_sweep, sample_points
+from swallowtail.dse.space import balanced_overrides, load_base, make_point
+from swallowtail.dse.spec import parse_sweep
+from swallowtail.dse.store import Store
+from swallowtail.errors import SpecError
+
+#: a small, fast sweep: 4 machines on fabnet-base at 256 tokens, and one reference backend
+SMALL = {
+    "name": "small",
+    "params": {"pe.simd_lanes": [8, 16], "dma.gbytes_per_s_per_channel": [12.8, 25.6]},
+    "workloads": [{"model": "fabnet-base", "seq_len": [256]}],
+    "backends": [
+        "dataflow-multilayer",
+        {"name": "jetson", "options": {"arch": "xavier-nx-15w", "stack": "tensorrt-fp16"}},
+    ],
+}
+
+
+def _spec(**changes):
+    return parse_sweep({**SMALL, **changes})
+
+
+def _table(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as c:
+        return c.execute("SELECT * FROM rows ORDER BY point_id, workload, backend").fetchall()
+
+
+# ---- specs -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"paramz": {}}, "paramz"),
+        ({"params": {"pe.simd_lane": [8]}}, "pe.simd_lane"),
+        ({"params": {"pe.simd_lanes": [0]}}, "pe.simd_lanes"),
+        ({"params": {"pe.simd_lanes": []}}, "params.pe.simd_lanes"),
+        ({"params": {"clock_hz": {"low": 2e9, "high": 1e9}}}, "high"),
+        ({"params": {"clock_hz": {"low": 1e9, "high": 2e9}}}, "grid"),
+        ({"sampling": {"method": "random"}}, "samples"),
+        ({"sampling": {"method": "grid", "samples": 3}}, "samples"),
+        ({"sampling": {"method": "annealing"}}, "sampling.method"),
+        ({"objectives": ["latency_s", "latency_s"]}, "objectives"),
+        ({"objectives": ["speed"]}, "objectives"),
+        ({"tie": {"array.cols": "array.rows"}}, "tie.array.cols"),
+        ({"workloads": [{"model": "no-such-net", "seq_len": [256]}]}, "workloads[0]"),
+        ({"workloads": [{"model": "fabnet-base", "seq_len": [0]}]}, "seq_len"),
+        ({"backends": ["no-such-backend"]}, "backend"),
+        ({"backends": [{"name": "jetson", "options": {"stack": "tensorrt-fp7"}}]}, "stack"),
+        ({"base_arch": "xavier-nx-15w"}, "base_arch"),
+        ({"constraints": {"max_area_mm2": -1}}, "max_area_mm2"),
+        ({"mapping": {"residency": ["nowhere"]}}, "residency"),
+    ],
+)
+def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):
+    with pytest.raises(SpecError) as exc:
+        check_sweep(_spec(**changes))
+    assert field in str(exc.value)
+
+
+def test_shipped_sweep_checks_and_has_100_plus_points():
+    spec = resolve_sweep("around-df-4x4-simd8")
+    check_sweep(spec)
+    points, refused = sample_points(spec)
+    assert len(points) >= 100 and not refused
+    with pytest.raises(SpecError, match="SWEEP"):
+        resolve_sweep("no-such-sweep")
+
+
+# ---- balance -------------------------------------------------------------------------------------------
+def _numbers(arch) -> dict:
+    d = arch.model_dump(mode="json")
+    return {k: v for k, v in d.items() if k not in ("name", "description", "sources")}
+
+
+@pytest.mark.parametrize(
+    ("preset", "params"),
+    [
+        ("df-4x4-simd32", {"pe.simd_lanes": 32}),
+        ("df-8x8-simd8", {"array.rows": 8, "array.cols": 8}),
+        ("df-4x4-simd8", {}),
+    ],
+)
+def test_balance_reproduces_the_balanced_presets(preset, params):
+    spec = _spec(params={k: [v] for k, v in params.items()} or {"pe.simd_lanes": [8]})
+    base = load_base(spec)
+    point = make_point(spec, base, params)
+    assert _numbers(point.arch) == _numbers(load_arch(preset))
+
+
+def test_a_pinned_field_is_not_balanced_and_a_tiny_mesh_drops_skip_hops():
+    base = load_arch("df-4x4-simd8")
+    out = balanced_overrides(base, {"pe.simd_lanes": 32, "spm.size_bytes": 1 << 20})
+    assert out["spm.size_bytes"] == 1 << 20 and out["spm.bytes_per_cycle"] == 256
+    tiny = balanced_overrides(base, {"array.rows": 2, "array.cols": 2})
+    assert tiny["noc.hops"] == [1] and tiny["noc.topology"] == "mesh"
+
+
+def test_point_ids_name_the_machine_not_the_path_to_it():
+    spec = _spec()
+    base = load_base(spec)
+    a = make_point(spec, base, {"pe.simd_lanes": 16, "dma.gbytes_per_s_per_channel": 25.6})
+    b = make_point(_spec(name="other"), base, {"dma.gbytes_per_s_per_channel": 25.6, "pe.simd_lanes": 16})
+    c = make_point(spec, base, {"pe.simd_lanes": 16, "dma.gbytes_per_s_per_channel": 12.8})
+    assert a.point_id == b.point_id != c.point_id
+
+
+# ---- running, resuming, executors -------------------------------------------------------------------------
+def test_sweep_stores_every_row_once_and_a_rerun_resumes(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as st:
+        first = run_sweep(_spec(), st, workers=1)
+        again = run_sweep(_spec(), st, workers=1)
+        rows = st.rows()
+    assert first.rows_added == 5 and first.rows_skipped == 0  # 4 points + 1 reference
+    assert again.rows_added == 0 and again.rows_skipped == 5
+    assert all(r.row.status == "ok" for r in rows)
+    ref = [r.row for r in rows if r.row.point_id.startswith("ref-")]
+    assert len(ref) == 1 and ref[0].metrics["area_mm2"] is None
+    point = next(r.row for r in rows if not r.row.point_id.startswith("ref-"))
+    assert json.loads(point.result)["backend"] == "dataflow-multilayer"
+    assert point.metrics["area_mm2"] > 0 and point.metrics["power_w"] > 0
+
+
+def test_local_pool_and_ray_give_identical_rows(tmp_path):
+    ray = pytest.importorskip("ray")
+    with Store(tmp_path / "local.db") as st:
+        run_sweep(_spec(), st, executor="local", workers=2)
+    with Store(tmp_path / "ray.db") as st:
+        summary = run_sweep(_spec(), st, executor="ray", workers=2)
+    assert summary.rows_added == 5 and not ray.is_initialized()
+    assert _table(tmp_path / "local.db") == _table(tmp_path / "ray.db")
+
+
+def test_budgets_make_points_infeasible_without_simulating_them(tmp_path):
+    with Store(tmp_path / "c.db") as st:
+        run_sweep(_spec(constraints={"max_power_w": 1e-3}), st, workers=1)
+        rows = [r.row for r in st.rows() if not r.row.point_id.startswith("ref-")]
+    assert rows and all(r.status == "infeasible" and "max_power_w" in r.reason for r in rows)
+    assert all(r.result is None for r in rows)
+
+
+def test_random_and_optuna_sampling_are_deterministic(tmp_path):
+    rnd = {"method": "random", "samples": 3, "seed": 7}
+    assert [p.point_id for p in sample_points(_spec(sampling=rnd))[0]] == [
+        p.point_id for p in sample_points(_spec(sampling=rnd))[0]
+    ]
+    opt = {
+        "params": {"pe.simd_lanes": [8, 16], "clock_hz": {"low": 0.5e9, "high": 1.0e9}},
+        "backends": ["dataflow-multilayer"],
+        "sampling": {"method": "nsga2", "samples": 4, "seed": 3, "batch": 2},
+    }
+    ids = []
+    for i, workers in enumerate((1, 2)):
+        with Store(tmp_path / f"o{i}.db") as st:
+            run_sweep(_spec(**opt), st, workers=workers)
+            ids.append(sorted(r.row.point_id for r in st.rows()))
+    assert ids[0] == ids[1] and len(ids[0]) >= 2
+
+
+def test_export_writes_csv_and_jsonl(tmp_path):
+    with Store(tmp_path / "e.db") as st:
+        run_sweep(_spec(params={"pe.simd_lanes": [8]}), st, workers=1)
+        assert st.export(tmp_path / "rows.csv") == 2
+        assert st.export(tmp_path / "rows.jsonl", "jsonl") == 2
+    head = (tmp_path / "rows.csv").read_text().splitlines()[0].split(",")
+    assert {"point_id", "metric.latency_s", "param.pe.simd_lanes"} <= set(head)
+    lines = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert all(x["result"]["latency_s"] > 0 for x in lines)
+
+
+# ---- the store under crashes and concurrency ------------------------------------------------------------
+def _writer(path: str, lo: int, hi: int) -> None:
+    with Store(path) as st:
+        for i in range(lo, hi):
+            st.write([Row(f"p{i:04d}", "w", "b", "ok", {"i": i}, {"latency_s": float(i)})], [], "conc")
+
+
+def test_concurrent_writers_never_corrupt_or_duplicate(tmp_path):
+    path = str(tmp_path / "conc.db")
+    Store(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, 40 * k, 40 * k + 80)) for k in range(4)]  # overlapping
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ids = [r[0] for r in c.execute("SELECT point_id FROM rows")]
+    assert sorted(ids) == [f"p{i:04d}" for i in range(200)]
+
+
+def test_a_sweep_killed_mid_way_resumes_with_every_point_exactly_once(tmp_path):
+    spec = {
+        **SMALL,
+        "name": "killed",
+        "params": {"pe.simd_lanes": [8, 16], "clock_hz": [0.6e9, 0.8e9, 1.0e9, 1.2e9]},
+        "backends": ["dataflow-multilayer"],
+    }
+    sweep = tmp_path / "killed.yaml"
+    sweep.write_text(json.dumps(spec))  # JSON is YAML
+    store = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "swallowtail", "dse", "run", str(sweep), "--store", str(store), "-w", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists() and _count(store) >= 1:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    partial = _count(store)
+    assert 0 < partial < 8, "the kill should land mid-way (raise the sweep's size if it did not)"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ids = [r[0] for r in _table(store)]
+    assert len(ids) == len(set(ids)) == 8
+    with sqlite3.connect(store) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _count(path: Path) -> int:
+    try:
+        with sqlite3.connect(path, timeout=5) as c:
+            return c.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
