@@ -253,7 +253,7 @@ class FastForward:
         s = self.s
         period = i - prev
         hi_it = i + K * period
-        s.copy_tag_history(i, hi_it, self.m.slots_of[self.m.it_pass[i]], K * T)
+        s.copy_tag_history(i, hi_it, self.m.slots_of[self.m.it_pass[i]], K * T, max(self.m.slots_of))
         d_st = [a - b_ for a, b_ in zip(s.stalls, ref_stalls, strict=True)]
         for c_ in range(len(s.stalls)):
             s.stalls[c_] += K * d_st[c_]

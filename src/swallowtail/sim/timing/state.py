@@ -97,11 +97,15 @@ class State:
         for a in (self.rr, self.rl, self.rc):
             a[:, perm_new] = a[:, perm_old].copy()
 
-    def copy_tag_history(self, i: int, hi_it: int, S: int, shift: int) -> None:
+    def copy_tag_history(self, i: int, hi_it: int, S: int, shift: int, deepest: int) -> None:
         """After skipping iterations [i, hi_it): the completions of the S iterations before hi_it are those
-        of the S before i, `shift` cycles later; the latest completion follows."""
+        of the S before i, `shift` cycles later; the latest completion follows. Iterations further back,
+        up to the `deepest` tag window of any pass (a later pass with more tag slots reads further back),
+        are copied too where they were skipped (never over one that was simulated)."""
         hist = self.comp_hist
-        for k in range(1, S + 1):
+        for k in range(1, max(S, deepest) + 1):
+            if k > S and hi_it - k < i:
+                break
             if i - k >= 0 and hist[i - k] is not None:
                 hist[hi_it - k] = hist[i - k] + shift
         self.pe_end = max(
