@@ -457,7 +457,7 @@ def _failures(rows: Iterable[StoredRow]) -> tuple[FailureGroup, ...]:
             ss[0].row.reason or "(no reason stored)",
             len(ss),
             tuple(s.row.point_id for s in ss[:FAILURE_EXAMPLES]),
-        )  # fmt: skip
+        )
         for (st, be, _), ss in groups.items()
     ]
     return tuple(sorted(out, key=lambda g: (g.status, -g.count, g.backend, g.reason)))
