@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -124,8 +125,9 @@ def run(
         emit_json({**summary.to_dict(), "store": str(path)})
         return
     console.print(
-        f"{summary.points} points: {summary.rows_added} rows added, {summary.rows_skipped} already stored, "
-        f"in {summary.elapsed_s:.1f} s ({summary.executor}, {summary.workers} workers); store {path}",
+        f"{summary.points} points, {summary.rows_total} rows: {summary.rows_added} added, "
+        f"{summary.rows_skipped} already stored, in {summary.elapsed_s:.1f} s ({summary.executor}, "
+        f"{summary.workers} workers); rate cache {summary.cache_entries} entries; store {path}",
         highlight=False,
     )
 
@@ -139,7 +141,7 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Print the report's records as JSON."),
 ) -> None:
     """Pareto fronts, sensitivity and the best point per workload, as HTML, Markdown and JSON."""
-    from swallowtail.dse.report import build_report, render_report
+    from swallowtail.dse.report import build_report, overview_table, render_report
 
     check_out_dir(out)
     db = _open_store(store, must_exist=True)
@@ -151,11 +153,12 @@ def report(
     if json_out:
         emit_json({"report": rep.to_dict(), "paths": {k: str(v) for k, v in paths.items()}})
         return
-    table = Table(title=f"best point per workload ({store})")
-    for h in ("workload", "backend", "latency", "energy", "area mm^2", "params"):
+    overview = overview_table(rep)
+    table = Table(title=f"sweep store {store}: the best points")
+    for h in overview.head:
         table.add_column(h, overflow="fold")
-    for row in rep.best_rows():
-        table.add_row(*row)
+    for row in overview.rows:
+        table.add_row(*(escape(c) for c in row))  # backend keys hold [options]: not rich markup
     console.print(table)
     for name, p in paths.items():
         console.print(f"wrote {name}: {p}", highlight=False)

@@ -14,8 +14,6 @@ has `invalid` rows naming the reason. Nothing else is caught: a bug is a bug.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -260,14 +258,6 @@ def expected_rows(task: Task) -> int:
 
 def row_key(row: Row) -> tuple[str, str, str]:
     return row.point_id, row.workload, row.backend
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
-def params_json(params: Mapping[str, Any]) -> str:
-    return json.dumps(dict(params), sort_keys=True)
 
 
 __all__ = [

@@ -198,6 +198,8 @@ class _Driver:
     def run(self, points: list[DesignPoint], bad: list[Row], refs: bool = True) -> list[Row]:
         """Evaluate the points (and references) the store lacks; every row of `points` and `bad`."""
         have = self.store.done()
+        refs_ids = [b.reference_id() for b in backend_keys(self.spec.backend_axes) if not b.on_point]
+        self.store.add_members(self.spec.name, [p.point_id for p in points] + (refs_ids if refs else []))
         todo = [p for p in points if not self._stored(p, have)]
         tasks = make_tasks(self.spec, todo, self._per_task(len(todo)), include_references=refs)
         stored_refs = [t for t in tasks if not t.points and self._ref_stored(t, have)]

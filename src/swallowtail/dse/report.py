@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import swallowtail
-from swallowtail.dse.evaluate import INFEASIBLE, INVALID, OK, backend_keys, workload_keys
-from swallowtail.dse.spec import ParamRange, SweepSpec
+from swallowtail.dse.evaluate import INFEASIBLE, INVALID, OK
 from swallowtail.dse.store import Store, StoredRow
 from swallowtail.errors import SpecError
 from swallowtail.experiments.outputs import FIGURE_DIR, write_atomic, write_json_atomic, write_text_atomic
@@ -392,59 +391,6 @@ def _natural(s: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s))
 
 
-def _in_domain(params: Mapping[str, Any], domain: Mapping[str, Any]) -> bool:
-    if set(params) != set(domain):
-        return False
-    for k, dom in domain.items():
-        v = params[k]
-        if isinstance(dom, ParamRange):
-            if not (isinstance(v, int | float) and dom.low <= v <= dom.high):
-                return False
-        elif v not in dom:
-            return False
-    return True
-
-
-def _rows_of_sweep(rows: list[StoredRow], spec: SweepSpec) -> list[StoredRow]:
-    """The rows `spec` wrote, plus those of its points and references that another sweep wrote first."""
-    from swallowtail.dse.execute import random_params  # deferred: the executors are not needed otherwise
-    from swallowtail.dse.space import axes, load_base, make_point
-
-    wl = {w.key for w in workload_keys(spec.workloads)}
-    bks = backend_keys(spec.backend_axes)
-    refs = {b.key for b in bks if not b.on_point}
-    on_point = {b.key for b in bks if b.on_point}
-    mine = [s for s in rows if s.sweep == spec.name]
-    others = [s for s in rows if s.sweep != spec.name and s.row.workload in wl]
-    keep = [s for s in others if _is_reference(s) and s.row.backend in refs]
-    candidates = [s for s in others if not _is_reference(s) and s.row.backend in on_point]
-    method = spec.sampling.method
-    if candidates and method in ("grid", "random"):
-        domain = axes(spec)
-        if method == "random":
-            drawn = {
-                _level_key(p) for p in random_params(spec, spec.sampling.samples or 0, spec.sampling.seed)
-            }
-            candidates = [s for s in candidates if _level_key(s.row.params) in drawn]
-        else:
-            candidates = [s for s in candidates if _in_domain(s.row.params, domain)]
-        try:
-            base = load_base(spec)
-        except SpecError:  # the base arch is gone: only the rows the sweep wrote itself
-            candidates = []
-        ids: dict[str, str | None] = {}
-        for s in candidates:
-            k = _level_key(s.row.params)
-            if k not in ids:
-                try:
-                    ids[k] = make_point(spec, base, s.row.params).point_id
-                except SpecError:
-                    ids[k] = None
-            if ids[k] == s.row.point_id:
-                keep.append(s)
-    return sorted(mine + keep, key=lambda s: s.key)
-
-
 def _failures(rows: Iterable[StoredRow]) -> tuple[FailureGroup, ...]:
     groups: dict[tuple[str, str, str], list[StoredRow]] = defaultdict(list)
     for s in rows:
@@ -504,16 +450,11 @@ def build_report(store: Store, sweep: str | None = None, backend: str | None = N
     """The report of `store` (of one sweep, of one point backend -- a key like 'dataflow-multilayer' or a
     name -- when given). A store with no ok row of a point backend is a SpecError naming it."""
     where = str(store.path)
-    rows = store.rows()
-    if not rows:
+    rows = store.rows(sweep)
+    if not store.count():
         raise SpecError(
             "--store", where, "a store with rows to report (this one is empty: run a sweep into it)"
         )
-    if sweep is not None:
-        specs = store.sweeps()
-        if sweep not in specs:
-            raise SpecError("--sweep", sweep, f"a sweep stored in {where}: one of {sorted(specs)}")
-        rows = _rows_of_sweep(rows, specs[sweep])
     point_rows = [s for s in rows if not _is_reference(s)]
     ref_rows = [s for s in rows if _is_reference(s)]
     backends = sorted({s.row.backend for s in point_rows})

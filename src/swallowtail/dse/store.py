@@ -12,6 +12,8 @@ Tables:
   version;
 - `points`: the machine of every point (its full arch spec as JSON);
 - `sweeps`: every sweep spec that wrote to the store (JSON), by name;
+- `members`: the points (and reference backends) of every sweep -- including those another sweep had
+  already stored, so that the rows *of* a sweep are not only the rows it wrote;
 - `rate_cache`: the sweep's shared rate cache (pickled, by dense cost model), so a rerun or a second sweep
   over the same machines probes nothing twice.
 
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import swallowtail
-from swallowtail.dse.evaluate import Row, row_key
+from swallowtail.dse.evaluate import Row, backend_keys, row_key, workload_keys
 from swallowtail.dse.space import DesignPoint
 from swallowtail.dse.spec import SweepSpec
 from swallowtail.errors import SpecError
@@ -55,6 +57,9 @@ CREATE TABLE IF NOT EXISTS rows (
     status TEXT NOT NULL, params TEXT NOT NULL, metrics TEXT NOT NULL,
     result TEXT, reason TEXT, sweep TEXT NOT NULL, version TEXT NOT NULL,
     PRIMARY KEY (point_id, workload, backend)
+);
+CREATE TABLE IF NOT EXISTS members (
+    sweep TEXT NOT NULL, point_id TEXT NOT NULL, PRIMARY KEY (sweep, point_id)
 );
 CREATE TABLE IF NOT EXISTS rate_cache (dense_cost_model TEXT PRIMARY KEY, blob BLOB NOT NULL);
 """
@@ -127,12 +132,23 @@ class Store:
                 "INSERT OR IGNORE INTO points VALUES (?, ?)",
                 [(p.point_id, p.arch.model_dump_json()) for p in points],
             )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO members VALUES (?, ?)",
+                [(sweep, pid) for pid in {r.point_id for r in rows}],
+            )
             before = self.conn.total_changes
             self.conn.executemany(
                 "INSERT OR IGNORE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row_tuple(r, sweep) for r in rows],
             )
             return self.conn.total_changes - before
+
+    def add_members(self, sweep: str, point_ids: Iterable[str]) -> None:
+        """Record that these points (already stored, or about to be) belong to `sweep`."""
+        with self._tx():
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO members VALUES (?, ?)", [(sweep, p) for p in point_ids]
+            )
 
     def save_caches(self, caches: Mapping[str, RateCache]) -> None:
         with self._tx():
@@ -155,13 +171,25 @@ class Store:
         return {tuple(r) for r in self.conn.execute("SELECT point_id, workload, backend FROM rows")}
 
     def rows(self, sweep: str | None = None) -> list[StoredRow]:
-        """Every stored row (of `sweep`, when given), ordered by key."""
+        """Every stored row, ordered by key; with `sweep`: the rows of its points, workloads and backends,
+        whichever sweep wrote them."""
+        if sweep is None:
+            return [
+                _stored(r)
+                for r in self.conn.execute("SELECT * FROM rows ORDER BY point_id, workload, backend")
+            ]
+        specs = self.sweeps()
+        if sweep not in specs:
+            raise SpecError("--sweep", sweep, f"a sweep stored in {self.path}: one of {sorted(specs)}")
+        spec = specs[sweep]
+        workloads = {w.key for w in workload_keys(spec.workloads)}
+        backends = {b.key for b in backend_keys(spec.backend_axes)}
         q = (
-            "SELECT * FROM rows"
-            + (" WHERE sweep = ?" if sweep else "")
-            + " ORDER BY point_id, workload, backend"
+            "SELECT r.* FROM rows r JOIN members m ON m.point_id = r.point_id AND m.sweep = ? "
+            "ORDER BY r.point_id, r.workload, r.backend"
         )
-        return [_stored(r) for r in self.conn.execute(q, (sweep,) if sweep else ())]
+        rows = [_stored(r) for r in self.conn.execute(q, (sweep,))]
+        return [s for s in rows if s.row.workload in workloads and s.row.backend in backends]
 
     def rows_of(self, point_ids: Iterable[str]) -> list[StoredRow]:
         """The stored rows of these points."""
@@ -173,9 +201,6 @@ class Store:
             q = f"SELECT * FROM rows WHERE point_id IN ({marks}) ORDER BY point_id, workload, backend"
             out.extend(_stored(r) for r in self.conn.execute(q, chunk))
         return out
-
-    def archs(self) -> dict[str, dict[str, Any]]:
-        return {pid: json.loads(a) for pid, a in self.conn.execute("SELECT point_id, arch FROM points")}
 
     def sweeps(self) -> dict[str, SweepSpec]:
         return {
