@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from swallowtail.experiments import get_suite, run_suite, write_outputs
+from swallowtail.experiments import answer_inverse, get_suite, run_suite, write_outputs
 from swallowtail.experiments.report import FIGURES
 
 #: seconds allowed for apt (once per session) and for one Chromium run
@@ -74,7 +74,8 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    return write_outputs(run_suite(get_suite(quick=True)), out)["report"]
+    run = answer_inverse(run_suite(get_suite(quick=True)), out / "inverse.db", quick=True)
+    return write_outputs(run, out)["report"]
 
 
 def _chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

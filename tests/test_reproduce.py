@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
 from swallowtail.cli.reproduce import reproduce
 from swallowtail.experiments import outputs
-from swallowtail.experiments.records import RESULTS_SCHEMA, GpuHeadlineRow, PeerHeadlineRow
+from swallowtail.experiments.compare import GPU_BOARDS, GPU_STACKS
+from swallowtail.experiments.records import RESULTS_SCHEMA, ClaimCheck, GpuHeadlineRow, PeerHeadlineRow
 from swallowtail.experiments.report import FIGURES, render_summary, timeline
-from swallowtail.experiments.reproduce import run_suite
+from swallowtail.experiments.reproduce import answer_inverse, run_suite
 from swallowtail.experiments.runner import resolve_targets
 from swallowtail.experiments.suite import (
     ARRAY_FLOOR,
@@ -224,7 +225,8 @@ def test_report_is_self_contained_with_every_figure(quick_out):
 
 def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
     out, _ = quick_out
-    again = run_suite(quick_suite())
+    # the inverse sweep again from nothing (a fresh store): the same answer
+    again = answer_inverse(run_suite(quick_suite()), tmp_path / "inverse.db", quick=True)
     outputs.write_json_atomic(tmp_path / "results.json", again.to_dict())
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
     assert render_summary(again, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
@@ -291,7 +293,8 @@ def test_cli_rejects_bad_jobs(tmp_path):
 
 # ---- the experiments' imports ----------------------------------------------------------------------------
 #: the experiments modules each module may import: records <- runner <- facts / explain <- compare <-
-#: reproduce; the report sees only the records and the paper (and the suite's names); outputs the report
+#: inverse <- reproduce; the report sees only the records and the paper (and the suite's names); outputs the
+#: report
 EXPERIMENTS_IMPORTS = {
     "suite": set(),
     "paper": set(),
@@ -300,7 +303,8 @@ EXPERIMENTS_IMPORTS = {
     "facts": {"records", "suite"},
     "explain": {"paper", "records", "suite"},
     "compare": {"explain", "paper", "records", "runner", "suite"},
-    "reproduce": {"compare", "facts", "records", "runner", "suite"},
+    "inverse": {"compare", "paper", "records", "suite"},
+    "reproduce": {"compare", "facts", "inverse", "records", "runner", "suite"},
     "report": {"paper", "records", "suite"},
     "outputs": {"records", "report"},
 }
@@ -326,3 +330,34 @@ def test_experiments_imports_point_one_way():
             assert not ours or id(node) in top_level, f"{name}: function-level import of {ours}"
             imported |= {m.removeprefix(prefix).split(".")[0] for m in ours if m.startswith(prefix)}
         assert imported <= allowed, f"{name} imports {sorted(imported - allowed)}"
+
+
+# ---- the inverse question ------------------------------------------------------------------------------
+def test_claim_checks_measure_how_far_outside_a_figure_ours_is():
+    assert ClaimCheck("x", "9.29x", 9.29, 9.29, 9.29).off_by == 1.0
+    assert ClaimCheck("x", "", 2.0, 4.0, 3.0).off_by == 1.0  # inside a range
+    assert ClaimCheck("x", "", 2.0, 4.0, 1.0).off_by == pytest.approx(2.0)
+    assert ClaimCheck("x", "", 2.0, 4.0, 12.0).off_by == pytest.approx(3.0)
+    assert ClaimCheck("x", "", 2.0, 4.0, 0.0).off_by == float("inf")
+
+
+def test_inverse_answer_is_in_results_json_and_agrees_with_the_suite(quick_out):
+    out, _ = quick_out
+    run = outputs.load_results(out / "results.json")
+    inv = run.inverse
+    assert inv is not None and (out / inv.store).is_file()
+    assert len(inv.answers) == len(GPU_BOARDS) * len(GPU_STACKS)
+    assert all(a.machines == 4 for a in inv.answers)  # the quick grid
+    # the reconstruction's speedup over Xavier NX / TensorRT FP16 two ways: the inverse sweep
+    # (swallowtail.dse) and the suite's own comparison (the runner): the same number
+    recon = inv.answer("xavier-nx-15w", "tensorrt-fp16").reconstruction
+    pair = next(
+        p for p in run.comparisons.gpu_pairs if (p.board, p.stack) == ("xavier-nx-15w", "tensorrt-fp16")
+    )
+    assert recon.checks[0].ours == pytest.approx(pair.speedup.geomean, rel=1e-12)
+    assert recon.checks[1].ours == pytest.approx(pair.speedup.max, rel=1e-12)
+    # the beyond-the-paper machines keep to the reconstruction's budget
+    for b in inv.beyond:
+        assert (b.power_w if b.budget == "power" else b.area_mm2) <= b.limit * (1 + 1e-9)
+    summary = (out / "summary.md").read_text()
+    assert "## The inverse question" in summary and "figures/inverse.png" in summary

@@ -1,10 +1,12 @@
 """`swallowtail reproduce`: the paper's evaluation as one command.
 
-    swallowtail reproduce [--quick] [--out reproduce-out] [--jobs 1] [--json]
+    swallowtail reproduce [--quick] [--out reproduce-out] [--jobs 1] [--no-inverse] [--json]
 
 Runs every workload of the suite (`swallowtail.experiments.suite`) on every target, with a progress bar,
 and writes into --out: results.json (every Result, the suite, the comparisons; written atomically),
-summary.md, report.html (self-contained, figures embedded) and figures/*.png. It ends with the headline
+summary.md, report.html (self-contained, figures embedded) and figures/*.png; then (unless --no-inverse)
+the inverse question, a sweep of machines around the array stored in OUT/inverse.db (a rerun resumes it:
+`swallowtail dse report OUT/inverse.db` draws its Pareto fronts). It ends with the headline
 table beside the paper's abstract and the paths written. `--json` prints {headline, array, paths, wall_s}
 on stdout instead (the progress bar goes to stderr).
 """
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: where the outputs go by default
 DEFAULT_OUT = Path("reproduce-out")
+#: the inverse sweep's store, in the output folder (a rerun resumes it)
+INVERSE_STORE = "inverse.db"
 
 
 def headline_table(run: ReproduceRun) -> Table:
@@ -58,11 +62,16 @@ def reproduce(
         "-j",
         help="Worker processes across workloads (1 = in process; >1 pays off with a slow simulator).",
     ),
+    inverse: bool = typer.Option(
+        True,
+        "--inverse/--no-inverse",
+        help="Also sweep machines around the array for the abstract's figures (stored in OUT/inverse.db).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the headline and the paths as JSON."),
 ) -> None:
     """Run the paper's evaluation on the array and every baseline, write the report."""
     # loaded when the command runs, not at CLI start-up (see headline_table)
-    from swallowtail.experiments import get_suite, run_suite, write_outputs
+    from swallowtail.experiments import answer_inverse, get_suite, run_suite, write_outputs
 
     check_out_dir(out)
     if jobs < 1:  # before the progress bar starts
@@ -84,6 +93,16 @@ def reproduce(
             bar.update(task, completed=done, total=total, description=desc)
 
         run = run_suite(suite, jobs=jobs, progress=progress)
+        if inverse:
+            out.mkdir(parents=True, exist_ok=True)
+            bar.update(task, completed=0, total=None, description="inverse sweep")
+            run = answer_inverse(
+                run,
+                out / INVERSE_STORE,
+                quick,
+                jobs=jobs,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         bar.update(task, description="writing the report")
         paths = write_outputs(run, out)
         bar.update(task, description="done")

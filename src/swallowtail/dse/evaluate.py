@@ -21,7 +21,7 @@ from typing import Any
 from swallowtail.backends import get_backend
 from swallowtail.dse.space import DesignPoint
 from swallowtail.dse.spec import BackendAxis, Constraints, SweepSpec, WorkloadAxis
-from swallowtail.energy.tables import full_load_power, load_energy_table
+from swallowtail.energy.tables import full_load_report, load_energy_table
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
 from swallowtail.sim.network import RateCache
@@ -32,6 +32,9 @@ from swallowtail.workload.lower import lower
 #: backends that run on the swept machine (their factory takes the point's arch); any other backend is a
 #: reference, run once per workload whatever the point
 POINT_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer", "roofline")
+#: an option value that stands for the point's machine (`{name: sanger, options: {same_peak_as: "@point"}}`:
+#: Sanger scaled to each point's peak); a backend with one runs on every point
+POINT_ARCH = "@point"
 #: backends that take the mapping knobs of a point
 MAPPED_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer")
 #: row statuses
@@ -66,7 +69,7 @@ class BackendKey:
 
     @property
     def on_point(self) -> bool:
-        return self.name in POINT_BACKENDS
+        return self.name in POINT_BACKENDS or any(v == POINT_ARCH for _, v in self.options)
 
     def reference_id(self) -> str:
         """The point id of a reference backend's rows (a hash of the backend and its options)."""
@@ -120,9 +123,11 @@ def metrics_of(result: Result, batch: int, area_mm2: float | None, power_w: floa
 
 
 def budget_of(point: DesignPoint) -> tuple[float, float]:
-    """(modelled area in mm^2: PE FUs + RFs + SPM; full-load power in W) of a point's machine."""
+    """(modelled area in mm^2: PE FUs + RFs + SPM; on-chip full-load power in W: array + SPM with their
+    leakage, as MLX reports a chip -- DRAM's power is off chip and follows the workload) of a machine."""
     area = load_energy_table(point.arch.energy_table).area_mm2(point.arch)
-    return area["array_modelled_mm2"] + area["spm_mm2"], sum(full_load_power(point.arch).values())
+    flp = full_load_report(point.arch)
+    return area["array_modelled_mm2"] + area["spm_mm2"], flp.array_w + flp.memory_w
 
 
 def over_budget(area: float, power: float, c: Constraints) -> str | None:
@@ -202,12 +207,14 @@ def _point_rows(p: DesignPoint, task: Task) -> list[Row]:
             if why is not None:
                 rows.append(_with(base, reason=why))
                 continue
-            opts = dict(b.options)
-            cache = _cache(p.mapping.get("dense_cost_model", DEFAULT_DENSE_COST_MODEL))
+            opts: dict[str, Any] = {k: p.arch if v == POINT_ARCH else v for k, v in b.options}
+            if b.name in POINT_BACKENDS:
+                opts["arch"] = p.arch
             if b.name in MAPPED_BACKENDS:
+                cache = _cache(p.mapping.get("dense_cost_model", DEFAULT_DENSE_COST_MODEL))
                 opts.update(cache=cache, **{k: v for k, v in p.mapping.items() if k == "residency"})
             try:
-                res = get_backend(b.name, arch=p.arch, **opts).run(_workload(w))
+                res = get_backend(b.name, **opts).run(_workload(w))
             except SpecError as exc:
                 rows.append(_with(base, status=INVALID, reason=str(exc)))
                 continue

@@ -29,6 +29,8 @@ from typing import Any
 from swallowtail.backends import backend_entry, get_backend
 from swallowtail.dse.evaluate import (
     INVALID,
+    POINT_ARCH,
+    POINT_BACKENDS,
     Row,
     Task,
     TaskOut,
@@ -100,8 +102,10 @@ def check_sweep(spec: SweepSpec) -> None:
             raise SpecError(f"workloads[{i}]", w.key, str(exc)) from None
     for b in backend_keys(spec.backend_axes):
         backend_entry(b.name)  # an unknown name is a SpecError listing the registered ones
-        if not b.on_point:
-            get_backend(b.name, **dict(b.options))  # refuses unknown options / bad values
+        opts = {k: base if v == POINT_ARCH else v for k, v in b.options}
+        if b.name in POINT_BACKENDS:
+            opts["arch"] = base
+        get_backend(b.name, **opts)  # refuses unknown options and bad values, at the base machine
 
 
 # ---- executors -------------------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ BALANCED_FIELDS = (
 NAMING_FIELDS = ("name", "description", "sources")
 #: the prefix of a mapping knob among a point's params
 MAPPING_PREFIX = "mapping."
+#: the prefix of a balance factor among a sweep's params: `balance.dram` / `balance.spm` multiply the
+#: balanced DRAM bandwidth / SPM bytes per cycle (1: the base machine's bytes per FLOP)
+BALANCE_PREFIX = "balance."
+BALANCE_FACTORS = ("dram", "spm")
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,13 @@ class DesignPoint:
 
 
 # ---- balance -------------------------------------------------------------------------------------------
-def balanced_overrides(base: DataflowArch, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`params` plus the memory-system fields that keep `base`'s bytes per FLOP (fields in `params` win).
-    A compute field that is not a positive number is left to the arch spec to refuse (nothing balanced)."""
+def balanced_overrides(
+    base: DataflowArch, params: Mapping[str, Any], factors: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """`params` plus the memory-system fields that keep `base`'s bytes per FLOP (fields in `params` win),
+    times `factors` (`dram`, `spm`: 1 keeps the base's bytes per FLOP). A compute field that is not a
+    positive number is left to the arch spec to refuse (nothing balanced)."""
+    f = {"dram": 1.0, "spm": 1.0, **(factors or {})}
     compute = {
         p: params.get(p, default)
         for p, default in (
@@ -88,13 +96,13 @@ def balanced_overrides(base: DataflowArch, params: Mapping[str, Any]) -> dict[st
     lanes_pes = rows * cols * lanes / base.n_pes
     clock = compute["clock_hz"] / base.clock_hz
     out: dict[str, Any] = {
-        "spm.bytes_per_cycle": max(1, round(base.spm.bytes_per_cycle * lanes_pes)),
+        "spm.bytes_per_cycle": max(1, round(base.spm.bytes_per_cycle * lanes_pes * f["spm"])),
         "spm.banks": max(1, round(base.spm.banks * lanes_pes)),
         "spm.size_bytes": max(1, round(base.spm.size_bytes * lanes_pes)),
         "noc.link_bytes_per_cycle": max(1, round(base.noc.link_bytes_per_cycle * lanes)),
         "pe.register_file.bytes_per_entry": max(1, round(base.pe.register_file.bytes_per_entry * lanes)),
     }
-    total = base.dram_bytes_per_s / 1e9 * lanes_pes * clock
+    total = base.dram_bytes_per_s / 1e9 * lanes_pes * clock * f["dram"]
     if total <= base.dram_bytes_per_s / 1e9:
         channels = base.dma.channels
     else:
@@ -125,8 +133,9 @@ def make_point(spec: SweepSpec, base: DataflowArch, params: Mapping[str, Any]) -
     for path, target in spec.tie.items():
         if target in full:
             full[path] = full[target]
-    arch_params = {k: v for k, v in full.items() if not k.startswith(MAPPING_PREFIX)}
-    overrides = balanced_overrides(base, arch_params) if spec.balance else arch_params
+    arch_params = {k: v for k, v in full.items() if not k.startswith((MAPPING_PREFIX, BALANCE_PREFIX))}
+    factors = {k.removeprefix(BALANCE_PREFIX): v for k, v in full.items() if k.startswith(BALANCE_PREFIX)}
+    overrides = balanced_overrides(base, arch_params, factors) if spec.balance else arch_params
     arch = base.with_overrides(overrides)
     assert isinstance(arch, DataflowArch)
     mapping = {k.removeprefix(MAPPING_PREFIX): v for k, v in full.items() if k.startswith(MAPPING_PREFIX)}

@@ -5,6 +5,7 @@
     balance: true                      # the memory system scales with the compute unless a param pins it
     params:                            # dotted arch paths: a list (grid / categorical) or a range
       pe.simd_lanes: [4, 8, 16, 32]
+      balance.dram: [0.5, 1, 2]        # x the balanced DRAM bandwidth (balance.spm: SPM bytes per cycle)
       array.rows: [2, 4, 8]
       clock_hz: {low: 0.5e9, high: 1.5e9}
     tie: {array.cols: array.rows}      # a path that always equals another
@@ -110,7 +111,8 @@ class Sampling(SpecModel):
 
 
 class Constraints(SpecModel):
-    """Budgets a point must meet to be simulated (area and full-load power from the energy tables)."""
+    """Budgets a point must meet to be simulated: modelled area and on-chip full-load power (array + SPM,
+    from the energy tables; `swallowtail.dse.evaluate.budget_of`)."""
 
     max_area_mm2: PosFloat | None = None
     max_power_w: PosFloat | None = None
@@ -142,6 +144,9 @@ class SweepSpec(SpecModel):
         ranges = [p for p, v in self.params.items() if isinstance(v, ParamRange)]
         if ranges and self.sampling.method == "grid":
             raise spec_error(f"params.{ranges[0]}", "a range", "a list of values with sampling.method 'grid'")
+        for path, dom in self.params.items():
+            if path.startswith("balance."):
+                _check_balance_factor(path, dom, self.balance)
         for knob, values in self.mapping.items():
             allowed = MAPPING_KNOBS[knob]
             for v in values:
@@ -154,6 +159,20 @@ class SweepSpec(SpecModel):
     @property
     def backend_axes(self) -> list[BackendAxis]:
         return [BackendAxis(name=b) if isinstance(b, str) else b for b in self.backends]
+
+
+def _check_balance_factor(path: str, dom: Any, balance: bool) -> None:
+    """`balance.dram` / `balance.spm`: positive multipliers of the balanced bandwidth, with balance on."""
+    if path not in ("balance.dram", "balance.spm"):
+        raise spec_error(
+            f"params.{path}", path, "balance.dram or balance.spm (factors of the balanced bandwidth)"
+        )
+    if not balance:
+        raise spec_error(f"params.{path}", path, "a balance factor only with balance: true")
+    values = dom if isinstance(dom, list) else [dom.low, dom.high]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            raise spec_error(f"params.{path}", v, "a positive number (1 = the base machine's bytes per FLOP)")
 
 
 def parse_sweep(data: Any, source: str | None = None) -> SweepSpec:

@@ -6,7 +6,8 @@
 - `records`: the typed records that flow from the runner to the report (`ReproduceRun` is results.json).
 - `runner`: resolves the suite's targets and runs every (workload, target) pair (process pool, cache).
 - `facts`, `explain`, `compare`: the numbers the explanation rests on, the "why" sentences, the comparisons.
-- `reproduce`: `run_suite` = run + facts + compare.
+- `reproduce`: `run_suite` = run + facts + compare; `answer_inverse` adds the inverse question (`inverse`:
+  which machine, against which GPU denominator, makes the abstract's figures hold together).
 - `report`: figures, summary.md and a self-contained report.html; `outputs`: writes them (atomically) with
   results.json, and reads results.json back.
 
@@ -19,12 +20,13 @@ Imports point one way: records <- runner <- facts, explain <- compare <- reprodu
 from swallowtail.experiments.outputs import load_results, write_outputs
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import ReproduceRun
-from swallowtail.experiments.reproduce import run_suite
+from swallowtail.experiments.reproduce import answer_inverse, run_suite
 from swallowtail.experiments.suite import Suite, Target, WorkloadSpec, full_suite, get_suite, quick_suite
 
 __all__ = [
     "PAPER",
     "ReproduceRun",
+    "answer_inverse",
     "Suite",
     "Target",
     "WorkloadSpec",

@@ -4,7 +4,9 @@
     Facts            numbers read from the specs and the Results that the explanation rests on
     Comparisons      per-workload ratios against the array, their summaries, the headline rows, the
                      (GPU board, stack) table, the reading of the abstract and the "why" sentences
-    ReproduceRun     a SuiteRun with its Facts and Comparisons: everything results.json holds
+    InverseResult    the inverse question: which array, against which GPU denominator, makes the abstract's
+                     figures hold together (`swallowtail.experiments.inverse`)
+    ReproduceRun     a SuiteRun with its Facts, Comparisons and InverseResult: everything results.json holds
 
 Each record's `to_dict()` writes exactly the JSON of results.json (the writer then turns non-finite floats
 into null and tuples into lists); `from_dict()` reads it back (`swallowtail.experiments.outputs.
@@ -14,7 +16,7 @@ load_results`). Nothing here runs a backend or computes a comparison: the record
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -557,6 +559,189 @@ class Comparisons:
 
 
 # ---- the whole run -------------------------------------------------------------------------------------
+#: a figure of the abstract holds when ours is within this factor of it (the inverse answer's tolerance)
+TOLERANCE = 1.25
+#: the first checks of a Verdict are against the GPU (speedup geomean, speedup max, energy efficiency); the
+#: rest against the same-peak accelerators
+GPU_CLAIMS = 3
+#: the tolerances the inverse answer counts holding machines at (how sensitive it is)
+TOLERANCES: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0)
+
+
+# ---- the inverse question (swallowtail.experiments.inverse) --------------------------------------------
+@dataclass(frozen=True)
+class ClaimCheck:
+    """One figure of the abstract against ours: `lo`..`hi` (equal for a single figure); `off_by` the factor
+    ours is outside it (1 inside)."""
+
+    claim: str
+    paper: str
+    lo: float
+    hi: float
+    ours: float
+
+    @property
+    def off_by(self) -> float:
+        if not (self.ours > 0 and math.isfinite(self.ours)):
+            return math.inf
+        if self.ours < self.lo:
+            return self.lo / self.ours
+        return self.ours / self.hi if self.ours > self.hi else 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A machine against one denominator: every figure checked; `distance` the worst factor off."""
+
+    point_id: str
+    params: dict[str, Any]
+    area_mm2: float
+    power_w: float
+    peak_ops_per_s: float
+    checks: tuple[ClaimCheck, ...]
+
+    @property
+    def distance(self) -> float:
+        return max(c.off_by for c in self.checks)
+
+    @property
+    def gpu_distance(self) -> float:
+        """The worst factor off over the figures against the GPU only (the first GPU_CLAIMS checks)."""
+        return max(c.off_by for c in self.checks[:GPU_CLAIMS])
+
+    @property
+    def peer_distance(self) -> float:
+        """The worst factor off over the same-peak figures only (they do not depend on the GPU)."""
+        return max(c.off_by for c in self.checks[GPU_CLAIMS:])
+
+    def holds(self, tolerance: float = TOLERANCE) -> bool:
+        return self.distance <= tolerance
+
+    @property
+    def binding(self) -> str:
+        """The figure furthest off."""
+        return max(self.checks, key=lambda c: c.off_by).claim
+
+
+@dataclass(frozen=True)
+class DenominatorAnswer:
+    board: str
+    stack: str
+    machines: int
+    holding: tuple[tuple[float, int], ...]  # (tolerance, machines holding at it)
+    reconstruction: Verdict
+    closest: Verdict
+    cheapest_area: Verdict | None
+    cheapest_power: Verdict | None
+    #: machines whose three GPU figures hold at each tolerance (the same-peak ones left aside)
+    holding_gpu: tuple[tuple[float, int], ...] = ()
+    #: the machine closest on the GPU figures alone
+    closest_gpu: Verdict | None = None
+    #: every machine: (peak FLOP/s, speedup geomean, energy-efficiency geomean), by peak (for the figure)
+    machines_xy: tuple[tuple[float, float, float], ...] = ()
+
+    def least_peak_reaching(self, speedup: float) -> float | None:
+        """The smallest peak (FLOP/s) of a machine whose speedup geomean reaches `speedup` (None: none)."""
+        return min((p for p, s, _ in self.machines_xy if s >= speedup), default=None)
+
+
+@dataclass(frozen=True)
+class BeyondPaper:
+    """The fastest machine within a budget of the reconstruction's (its power, or its area)."""
+
+    budget: str  # "power" | "area"
+    limit: float
+    point_id: str
+    params: dict[str, Any]
+    area_mm2: float
+    power_w: float
+    latency_geomean_s: float
+    speedup_over_reconstruction: float
+    speedup_vs: tuple[tuple[str, float], ...]  # (board/stack, geomean speedup over it)
+
+
+@dataclass(frozen=True)
+class InverseResult:
+    sweep: str
+    grid: dict[str, list[Any]]
+    workloads: tuple[str, ...]
+    tolerance: float
+    answers: tuple[DenominatorAnswer, ...]
+    beyond: tuple[BeyondPaper, ...]
+    store: str
+    #: the machine closest on the same-peak figures alone (they do not depend on the GPU denominator)
+    closest_peer: Verdict | None = None
+
+    def answer(self, board: str, stack: str) -> DenominatorAnswer:
+        return next(a for a in self.answers if (a.board, a.stack) == (board, stack))
+
+    @property
+    def best(self) -> DenominatorAnswer:
+        """The denominator whose closest machine is closest."""
+        return min(self.answers, key=lambda a: (a.closest.distance, a.closest.power_w))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InverseResult:
+        return _build(cls, d)
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+#: how each record's fields are read back from JSON (a nested record, a tuple of them, or a plain value)
+def _build(cls: type, d: Mapping[str, Any]) -> Any:
+    readers: dict[str, Callable[[Any], Any]] = _READERS.get(cls, {})
+    return cls(**{k: readers.get(k, _same)(v) for k, v in d.items()})
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _tuple_of(cls: type) -> Callable[[Any], Any]:
+    return lambda v: tuple(_build(cls, x) for x in v)
+
+
+def _maybe(cls: type) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else _build(cls, v)
+
+
+def _pairs(v: Any) -> tuple:
+    return tuple(tuple(x) for x in v)
+
+
+_READERS: dict[type, dict[str, Callable[[Any], Any]]] = {
+    Verdict: {"checks": _tuple_of(ClaimCheck)},
+    DenominatorAnswer: {
+        "holding": _pairs,
+        "reconstruction": _maybe(Verdict),
+        "closest": _maybe(Verdict),
+        "cheapest_area": _maybe(Verdict),
+        "cheapest_power": _maybe(Verdict),
+        "machines_xy": _pairs,
+        "holding_gpu": _pairs,
+        "closest_gpu": _maybe(Verdict),
+    },
+    BeyondPaper: {"speedup_vs": _pairs},
+    InverseResult: {
+        "answers": _tuple_of(DenominatorAnswer),
+        "beyond": _tuple_of(BeyondPaper),
+        "closest_peer": _maybe(Verdict),
+        "workloads": tuple,
+    },
+}
+
+
 @dataclass
 class ReproduceRun(SuiteRun):
     """Everything `swallowtail reproduce` produced: the suite, the targets as resolved, the runs, the facts
@@ -564,6 +749,7 @@ class ReproduceRun(SuiteRun):
 
     facts: Facts = field(kw_only=True)
     comparisons: Comparisons = field(kw_only=True)
+    inverse: InverseResult | None = field(default=None, kw_only=True)
     version: str = field(default=swallowtail.__version__, kw_only=True)
 
     @classmethod
@@ -581,6 +767,7 @@ class ReproduceRun(SuiteRun):
             "runs": [r.to_dict() for r in self.runs],
             "comparisons": self.comparisons.to_dict(),
             "facts": self.facts.to_dict(),
+            "inverse": None if self.inverse is None else self.inverse.to_dict(),
         }
 
     @classmethod
@@ -595,12 +782,20 @@ class ReproduceRun(SuiteRun):
             dict(d["array"]),
             facts=Facts.from_dict(d["facts"]),
             comparisons=Comparisons.from_dict(d["comparisons"], targets),
+            inverse=None if d.get("inverse") is None else InverseResult.from_dict(d["inverse"]),
             version=d["swallowtail_version"],
         )
 
 
 __all__ = [
     "FLOOR_NOTICE",
+    "TOLERANCE",
+    "TOLERANCES",
+    "BeyondPaper",
+    "ClaimCheck",
+    "DenominatorAnswer",
+    "InverseResult",
+    "Verdict",
     "GPU_COLUMNS",
     "METRICS",
     "RESULTS_SCHEMA",

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swallowtail.experiments.paper import PAPER
-from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun
+from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun, Verdict
 from swallowtail.experiments.suite import (
     ARRAY_ARCH,
     DENSE,
@@ -410,6 +410,62 @@ def fig_timeline(run: ReproduceRun) -> Any:
     return fig
 
 
+#: the denominators the inverse figure draws (when the run has them), besides the one closest to the paper
+INVERSE_FIGURE_PAIRS = (("xavier-nx-15w", "tensorrt-fp16"), ("xavier-nx-15w", "pytorch-eager-fp32"))
+#: FLOP/s -> TOPS
+TERA = 1e12
+
+
+def fig_inverse(run: ReproduceRun) -> Any:
+    """Speedup and energy efficiency (geomean over the workloads) of every machine of the inverse sweep vs
+    its peak, against a few GPU denominators; the paper's figures dashed, the reconstruction's peak dotted."""
+    inv = run.inverse
+    assert inv is not None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(FIG_W_IN, FIG_H_IN), dpi=FIG_DPI, layout="constrained")
+    best = inv.best
+    pairs = [
+        inv.answer(b, st)
+        for b, st in INVERSE_FIGURE_PAIRS
+        if any((a.board, a.stack) == (b, st) for a in inv.answers)
+    ]
+    if best not in pairs:
+        pairs.append(best)
+    recon_peak = pairs[0].reconstruction.peak_ops_per_s / TERA if pairs else None
+    for i, a in enumerate(pairs):
+        xs = [p / TERA for p, _, _ in a.machines_xy]
+        for ax, col in ((axes[0], 1), (axes[1], 2)):
+            ax.scatter(
+                xs,
+                [m[col] for m in a.machines_xy],
+                s=16,
+                color=PALETTE[i],
+                alpha=0.75,
+                label=f"{a.board} / {a.stack}" + (" (closest to the paper)" if a is best else ""),
+            )
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax, claim, title in (
+        (axes[0], PAPER.speedup_vs_xavier_avg, "speedup over the GPU"),
+        (axes[1], PAPER.energy_eff_vs_xavier, "energy efficiency over the GPU"),
+    ):
+        ax.axhline(claim.value, **PAPER_LINE_STYLE)
+        if recon_peak:
+            ax.axvline(recon_peak, color="grey", linestyle=":", linewidth=1.0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("array peak (TOPS)")
+        ax.set_ylabel(f"{title} (geomean, x)")
+        ax.set_title(f"{title} (dashed: the abstract's {claim.text})")
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize="small")
+    return fig
+
+
 #: (id, title, caption, function) of every figure, in report order
 FIGURES: tuple[tuple[str, str, str, FigureFn], ...] = (
     ("speedup_xavier", "Speedup over Jetson Xavier NX",
@@ -437,11 +493,22 @@ FIGURES: tuple[tuple[str, str, str, FigureFn], ...] = (
      "losing time to something other than peak compute or DRAM bandwidth.", fig_roofline),
     ("timeline", "Timeline on the array",
      "One workload on the array, ops grouped by kind along time.", fig_timeline),
+    ("inverse", "The inverse question: the machine the abstract implies",
+     "Every machine of the inverse sweep (array size x SIMD lanes x clock x DRAM bandwidth around the "
+     "reconstruction) against a few GPU denominators: speedup and energy efficiency (geometric mean over the "
+     "workloads) vs the machine's peak. Dashed: the abstract's figures; dotted: the reconstruction's peak.",
+     fig_inverse),
 )  # fmt: skip
+#: figures drawn only when the run has what they show
+OPTIONAL_FIGURES = {"inverse": lambda run: run.inverse is not None}
+
+
+def _figures_of(run: ReproduceRun) -> list[tuple[str, str, str, FigureFn]]:
+    return [f for f in FIGURES if OPTIONAL_FIGURES.get(f[0], lambda _: True)(run)]
 
 
 def render_figures(run: ReproduceRun) -> list[FigureOut]:
-    return [FigureOut(fid, title, caption, _png(fn(run))) for fid, title, caption, fn in FIGURES]
+    return [FigureOut(fid, title, caption, _png(fn(run))) for fid, title, caption, fn in _figures_of(run)]
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
@@ -490,6 +557,133 @@ def gpu_pair_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+# ---- the inverse question -----------------------------------------------------------------------------
+def machine_label(params: dict[str, Any]) -> str:
+    """'8x8 SIMD32 1 GHz DRAM x1' from an inverse point's params."""
+    rows = params.get("array.rows", "?")
+    ghz = params.get("clock_hz", 0) / 1e9
+    return (
+        f"{rows}x{rows} SIMD{params.get('pe.simd_lanes', '?')} {ghz:g} GHz "
+        f"DRAM x{params.get('balance.dram', 1):g}"
+    )
+
+
+def _verdict_cell(v: Verdict | None, gpu: bool = False) -> str:
+    """A machine and how far off it is (`gpu`: on the three GPU figures only)."""
+    if v is None:
+        return "none"
+    off = f"{v.gpu_distance:.2f}x" if gpu else f"{v.distance:.2f}x ({v.binding})"
+    return (
+        f"{machine_label(v.params)} ({v.peak_ops_per_s / TERA:.2g} TOPS, {v.area_mm2:.3g} mm^2, "
+        f"{v.power_w:.3g} W): off by {off}"
+    )
+
+
+def inverse_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    """Per (board, stack): machines holding at each tolerance (all seven figures; the three against the
+    GPU), the reconstruction, the closest machines and the cheapest holding ones."""
+    inv = run.inverse
+    assert inv is not None
+    tol = inv.tolerance
+    head = ["GPU board", "stack", *(f"all 7 hold at {t:g}x" for t, _ in inv.answers[0].holding),
+            f"3 GPU figures hold at {tol:g}x", "reconstruction off by", "closest on the 3 GPU figures",
+            "closest on all 7", "cheapest holding all 7 (area)", "cheapest holding all 7 (power)",
+            f"least peak for {PAPER.speedup_vs_xavier_avg.text}"]  # fmt: skip
+    rows = []
+    for a in inv.answers:
+        least = a.least_peak_reaching(PAPER.speedup_vs_xavier_avg.value)
+        gpu_hold = dict(a.holding_gpu).get(tol, 0)
+        rows.append([
+            a.board, a.stack, *(f"{n}/{a.machines}" for _, n in a.holding), f"{gpu_hold}/{a.machines}",
+            f"{a.reconstruction.distance:.2f}x ({a.reconstruction.binding})",
+            _verdict_cell(a.closest_gpu, gpu=True), _verdict_cell(a.closest),
+            _verdict_cell(a.cheapest_area), _verdict_cell(a.cheapest_power),
+            "none in the grid" if least is None else f"{least / TERA:.2g} TOPS",
+        ])  # fmt: skip
+    return head, rows
+
+
+def closest_checks_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    """Every figure for the closest machine against the closest denominator, beside the reconstruction."""
+    inv = run.inverse
+    assert inv is not None
+    a = inv.best
+    head = [
+        "figure",
+        "paper",
+        f"reconstruction ({ARRAY_ARCH})",
+        f"closest: {machine_label(a.closest.params)}",
+    ]
+    rows = [
+        [c.claim, c.paper, f"{r.ours:.3g}x", f"{c.ours:.3g}x"]
+        for r, c in zip(a.reconstruction.checks, a.closest.checks, strict=True)
+    ]
+    return head, rows
+
+
+def beyond_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    inv = run.inverse
+    assert inv is not None
+    head = ["budget (the reconstruction's)", "fastest machine within it", "area", "on-chip power",
+            "speedup over the reconstruction", "speedup over"]  # fmt: skip
+    rows = [
+        [f"{b.budget} <= {b.limit:.3g} {'W' if b.budget == 'power' else 'mm^2'}", machine_label(b.params),
+         f"{b.area_mm2:.3g} mm^2", f"{b.power_w:.3g} W", f"{b.speedup_over_reconstruction:.3g}x",
+         "; ".join(f"{k}: {v:.3g}x" for k, v in b.speedup_vs)]
+        for b in inv.beyond
+    ]  # fmt: skip
+    return head, rows
+
+
+def inverse_lines(run: ReproduceRun) -> list[str]:
+    """The answer in sentences."""
+    inv = run.inverse
+    assert inv is not None
+    b = inv.best
+    tol = inv.tolerance
+    out = [
+        f"{b.machines} machines x {len(inv.answers)} GPU denominators (board x software stack), "
+        f"{len(inv.workloads)} workloads; a figure holds within {tol:g}x of the abstract's (inside its "
+        "range, for a range); the same-peak figures are checked against Sanger and SpAtten each.",
+    ]
+    held = [a for a in inv.answers if a.cheapest_power is not None]
+    if held:
+        out.append(
+            f"All seven figures hold together against {len(held)} denominator(s): "
+            + "; ".join(
+                f"{a.board} / {a.stack}, cheapest by power {_verdict_cell(a.cheapest_power)}" for a in held
+            )
+        )
+    else:
+        out.append(
+            "No machine of the grid makes all seven figures hold together against any denominator. The "
+            f"closest: {_verdict_cell(b.closest)} against {b.board} / {b.stack}."
+        )
+    gpu_held = [a for a in inv.answers if a.closest_gpu is not None and a.closest_gpu.gpu_distance <= tol]
+    if gpu_held:
+        out.append(
+            "The three figures against the GPU alone (speedup geomean and max, energy efficiency) hold "
+            "against: "
+            + "; ".join(f"{a.board} / {a.stack} ({_verdict_cell(a.closest_gpu, gpu=True)})" for a in gpu_held)
+        )
+    else:
+        g = min((a for a in inv.answers if a.closest_gpu), key=lambda a: a.closest_gpu.gpu_distance)
+        out.append(
+            "The three figures against the GPU alone hold against no denominator; the closest: "
+            f"{_verdict_cell(g.closest_gpu, gpu=True)} against {g.board} / {g.stack}."
+        )
+    if inv.closest_peer is not None:
+        p = inv.closest_peer
+        out.append(
+            f"The same-peak figures alone (any denominator): closest {machine_label(p.params)}, off by "
+            f"{p.peer_distance:.2f}x; the reconstruction is off by {b.reconstruction.peer_distance:.2f}x "
+            "(our Sanger / SpAtten models are further behind the array than the abstract's range says)."
+            if p.peer_distance > tol
+            else f"The same-peak figures alone (any denominator) hold for {machine_label(p.params)}."
+        )
+    return out
+
+
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
@@ -516,6 +710,25 @@ def _status_lines(run: ReproduceRun) -> list[str]:
 
 
 # ---- summary.md ----------------------------------------------------------------------------------------
+def _inverse_md(run: ReproduceRun) -> list[str]:
+    if run.inverse is None:
+        return []
+    return [
+        "## The inverse question: which machine and which denominator make the abstract's figures hold",
+        "",
+        *(f"- {line}" for line in inverse_lines(run)),
+        "",
+        _md_table(*inverse_rows(run)),
+        "",
+        _md_table(*closest_checks_rows(run)),
+        "",
+        "### Beyond the paper: the fastest machine at the reconstruction's power / area",
+        "",
+        _md_table(*beyond_rows(run)),
+        "",
+    ]
+
+
 def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str:
     s, p = run.suite, PAPER
     parts = [
@@ -549,6 +762,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         _md_table(*gpu_pair_rows(run)),
         "",
+        *_inverse_md(run),
         "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
         "",
         *(f"- {line}" for line in run.facts.fabnet_differences),
@@ -560,7 +774,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
     ]
     if figure_dir is not None:
         parts += ["## Figures", ""]
-        for fid, title, caption, _ in FIGURES:
+        for fid, title, caption, _ in _figures_of(run):
             parts += [f"### {title}", "", f"![{title}]({figure_dir}/{fid}.png)", "", caption, ""]
     return "\n".join(parts)
 
@@ -601,6 +815,21 @@ def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     th = "".join(f"<th>{e(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f'<div class="{cls}"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _inverse_html(run: ReproduceRun) -> str:
+    if run.inverse is None:
+        return ""
+    e = html.escape
+    lines = "".join(f"<li>{e(line)}</li>" for line in inverse_lines(run))
+    return (
+        "<h2>The inverse question: which machine and which denominator make the abstract's figures hold</h2>"
+        f"<ul>{lines}</ul>{_html_table(*inverse_rows(run), cls='wide')}"
+        "<h3>Every figure, closest machine vs the reconstruction</h3>"
+        f"{_html_table(*closest_checks_rows(run))}"
+        f"<h3>Beyond the paper: the fastest machine at the reconstruction's power / area</h3>"
+        f"{_html_table(*beyond_rows(run))}"
+    )
 
 
 def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> str:
@@ -653,6 +882,7 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 <h2>The denominator: every GPU board and software stack</h2>
 <p>{e(_paper_shape())}</p>
 {_html_table(*gpu_pair_rows(run), cls="wide")}
+{_inverse_html(run)}
 <h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
 <h2>Figures</h2>{figs}
 <h2>Latency / energy per workload and target</h2>{_html_table(*_latency_table(run), cls="wide")}

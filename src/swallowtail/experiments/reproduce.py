@@ -16,15 +16,21 @@ records <- runner <- facts, explain <- compare <- reproduce):
    paper's abstract reports (max / geometric mean), the headline beside the abstract's figures and the
    sentences that say where ours differ and why.
 
+`answer_inverse` then adds the inverse question: the machines around the array, against every GPU
+denominator, under which the abstract's figures would hold together (`inverse`).
+
 Nothing here is tuned to the paper's numbers: `paper.PAPER` holds them only to print them beside ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from swallowtail.experiments.compare import compare
 from swallowtail.experiments.facts import collect_facts
+from swallowtail.experiments.inverse import run_inverse
 from swallowtail.experiments.records import ReproduceRun
 from swallowtail.experiments.runner import ProgressFn, RunCache, run_pairs
 from swallowtail.experiments.suite import Suite
@@ -50,4 +56,18 @@ def run_suite(
     return ReproduceRun.of(run, facts, compare(run, facts))
 
 
-__all__ = ["run_suite"]
+def answer_inverse(
+    run: ReproduceRun,
+    store: str | Path,
+    quick: bool,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReproduceRun:
+    """`run` with the inverse question answered (`swallowtail.experiments.inverse`): its sweep stored in
+    `store` (a rerun resumes it), a coarse grid when `quick`, `jobs` worker processes."""
+    return dataclasses.replace(
+        run, inverse=run_inverse(run.suite, store, quick, workers=jobs, progress=progress)
+    )
+
+
+__all__ = ["answer_inverse", "run_suite"]
