@@ -59,7 +59,6 @@ MAPPING_PREFIX = "mapping."
 #: the prefix of a balance factor among a sweep's params: `balance.dram` / `balance.spm` multiply the
 #: balanced DRAM bandwidth / SPM bytes per cycle (1: the base machine's bytes per FLOP)
 BALANCE_PREFIX = "balance."
-BALANCE_FACTORS = ("dram", "spm")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
 METHODS = ("grid", "random", "nsga2", "tpe")
 #: the mapping knobs a sweep may vary (options of the dataflow backends) and their values
 MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS}
+#: the balance factors a sweep may vary (`balance.<factor>` params: multipliers of the balanced bandwidth)
+BALANCE_FACTORS = ("dram", "spm")
 #: most points one sweep may hold (a grid larger than this is a mistake in the spec, said before any work)
 MAX_POINTS = 100_000
 
@@ -163,7 +165,7 @@ class SweepSpec(SpecModel):
 
 def _check_balance_factor(path: str, dom: Any, balance: bool) -> None:
     """`balance.dram` / `balance.spm`: positive multipliers of the balanced bandwidth, with balance on."""
-    if path not in ("balance.dram", "balance.spm"):
+    if path.removeprefix("balance.") not in BALANCE_FACTORS:
         raise spec_error(
             f"params.{path}", path, "balance.dram or balance.spm (factors of the balanced bandwidth)"
         )

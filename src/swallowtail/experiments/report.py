@@ -625,10 +625,11 @@ def beyond_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
     inv = run.inverse
     assert inv is not None
     head = ["budget (the reconstruction's)", "fastest machine within it", "area", "on-chip power",
-            "speedup over the reconstruction", "speedup over"]  # fmt: skip
+            "latency (geomean)", "speedup over the reconstruction", "speedup over"]  # fmt: skip
     rows = [
         [f"{b.budget} <= {b.limit:.3g} {'W' if b.budget == 'power' else 'mm^2'}", machine_label(b.params),
-         f"{b.area_mm2:.3g} mm^2", f"{b.power_w:.3g} W", f"{b.speedup_over_reconstruction:.3g}x",
+         f"{b.area_mm2:.3g} mm^2", f"{b.power_w:.3g} W", si(b.latency_geomean_s, "s"),
+         f"{b.speedup_over_reconstruction:.3g}x",
          "; ".join(f"{k}: {v:.3g}x" for k, v in b.speedup_vs)]
         for b in inv.beyond
     ]  # fmt: skip
