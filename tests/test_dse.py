@@ -246,3 +246,28 @@ def _count(path: Path) -> int:
             return c.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def test_balance_factors_scale_the_balanced_bandwidths_and_are_checked():
+    spec = _spec(params={"balance.dram": [0.5, 2.0], "balance.spm": [2.0]})
+    base = load_base(spec)
+    half = make_point(spec, base, {"balance.dram": 0.5, "balance.spm": 2.0}).arch
+    assert half.dram_bytes_per_s == pytest.approx(base.dram_bytes_per_s / 2)
+    assert half.spm.bytes_per_cycle == 2 * base.spm.bytes_per_cycle
+    for bad, field in (({"balance.noc": [2.0]}, "balance.noc"), ({"balance.dram": [0]}, "balance.dram")):
+        with pytest.raises(SpecError, match=field):
+            check_sweep(_spec(params=bad))
+    with pytest.raises(SpecError, match="balance: true"):
+        check_sweep(_spec(params={"balance.dram": [2.0]}, balance=False))
+
+
+def test_a_point_option_runs_a_baseline_at_each_machines_peak(tmp_path):
+    peer = {"name": "sanger", "options": {"same_peak_as": "@point"}}
+    with Store(tmp_path / "p.db") as st:
+        run_sweep(
+            _spec(params={"pe.simd_lanes": [8, 16]}, backends=["dataflow-multilayer", peer]), st, workers=1
+        )
+        rows = [r.row for r in st.rows() if r.row.backend.startswith("sanger")]
+    assert len(rows) == 2 and not any(r.point_id.startswith("ref-") for r in rows)
+    peaks = sorted(r.metrics["peak_ops_per_s"] for r in rows)
+    assert peaks[1] == pytest.approx(2 * peaks[0])  # scaled to 256 and 512 GOPS
