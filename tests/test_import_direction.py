@@ -12,7 +12,22 @@ FORBIDDEN = {
     "swallowtail.sim": ("swallowtail.backends", "swallowtail.baselines", "swallowtail.experiments"),
     "swallowtail.compiler": ("swallowtail.sim", "swallowtail.backends", "swallowtail.experiments"),
     "swallowtail.baselines": ("swallowtail.backends", "swallowtail.sim", "swallowtail.experiments"),
-    "swallowtail.workload": ("swallowtail.arch", "swallowtail.compiler", "swallowtail.sim"),
+    "swallowtail.workload": (
+        "swallowtail.arch",
+        "swallowtail.compiler",
+        "swallowtail.sim",
+        "swallowtail.importer",
+    ),
+    "swallowtail.nn": ("swallowtail.importer",),
+    "swallowtail.importer": (
+        "swallowtail.arch",
+        "swallowtail.compiler",
+        "swallowtail.sim",
+        "swallowtail.backends",
+        "swallowtail.baselines",
+        "swallowtail.experiments",
+        "swallowtail.cli",
+    ),
     "swallowtail.arch": ("swallowtail.compiler", "swallowtail.sim", "swallowtail.baselines"),
 }
 

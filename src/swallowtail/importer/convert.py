@@ -1,0 +1,154 @@
+"""`from_torch`: a PyTorch module and example inputs -> the Workload of one inference, as typed ops."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export.graph_signature import InputKind
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+from swallowtail.errors import SpecError, check_choice
+from swallowtail.importer.aten import Builder, shape
+from swallowtail.importer.rules import Rule, RuleFn, resolve_rules
+from swallowtail.importer.trace import capture
+from swallowtail.workload.graph import Workload
+from swallowtail.workload.ops import DTYPE_BYTES
+
+
+def _on_meta(module: nn.Module) -> bool:
+    tensors = [*module.parameters(), *module.buffers()]
+    return bool(tensors) and all(t.is_meta for t in tensors)
+
+
+def _inputs(module: nn.Module, example_inputs: Any) -> tuple[Any, ...]:
+    """The positional arguments: a tensor or a tuple / list of arguments. For a model on the meta device,
+    floating-point inputs go to meta too (their values cannot matter to a weightless model); integer
+    inputs (token ids) keep their values, so that a branch on them can be decided."""
+    args = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    if not any(isinstance(a, torch.Tensor) for a in args):
+        raise SpecError(
+            "example_inputs", type(example_inputs).__name__, "a tensor or a tuple of arguments with tensors"
+        )
+    if _on_meta(module):
+        args = tuple(
+            torch.empty(a.shape, dtype=a.dtype, device="meta")
+            if isinstance(a, torch.Tensor) and (a.dtype.is_floating_point or a.dtype.is_complex)
+            else a
+            for a in args
+        )
+    return args
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _unsupported_error(module: nn.Module, unsupported: list[tuple[str, str, str, str]]) -> SpecError:
+    lines = []
+    for path, cls, op, why in unsupported:
+        where = path or "(the model)"
+        lines.append(f"  {where} ({cls}): {op} [{why}] -> @workload_rule({cls})")
+    return SpecError(
+        "module",
+        type(module).__name__,
+        f"a module whose every op has a mapping or a workload rule; {len(unsupported)} ops have none:\n"
+        + "\n".join(lines)
+        + "\nwrite a rule for the module that holds each (a function (module, call) -> ops, registered with "
+        "@workload_rule(Class) from swallowtail.importer, or passed as from_torch(..., rules={Class: fn})), "
+        "or allow unknown ops (allow_unknown=True; CLI: --allow-unknown) to cost each as an element-wise "
+        "placeholder named <path>.unsupported.<op>",
+    )
+
+
+def from_torch(
+    module: nn.Module,
+    example_inputs: Any,
+    rules: Mapping[type, RuleFn | Rule] | None = None,
+    allow_unknown: bool = False,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    dtype: str = "fp16",
+    name: str | None = None,
+) -> Workload:
+    """The Workload of one inference of `module(*example_inputs, **kwargs)` (in eval mode), as the typed ops
+    `swallowtail.workload.lower` produces: the graph comes from `torch.export` (non-strict, fake tensors),
+    its shapes from the exported graph; nothing is computed. Build a big model on the meta device
+    (`with torch.device("meta"): model = MyModel()`) and no weight is ever materialised.
+
+    Modules with a workload rule -- swallowtail's ButterflyLinear and FourierMixing, and whatever
+    `@workload_rule(Class)` registers or `rules={Class: fn}` adds for this call -- are leaves: their rule
+    gives their ops. Every other op maps by the table of `swallowtail.importer.aten`. An op with neither
+    is a SpecError that lists every such op with its module path and the rule to write; with
+    `allow_unknown=True` each becomes an element-wise placeholder (one FLOP per output element) named
+    `<path>.unsupported.<op>`, listed in the workload's `meta["unsupported"]`.
+
+    `dtype`: the storage dtype the machine computes in ("fp16", as `lower`), not the model's torch dtype.
+    `name`: the workload's name (default: the module's class name).
+    """
+    if not isinstance(module, nn.Module):
+        raise SpecError("module", type(module).__name__, "a torch.nn.Module")
+    check_choice("dtype", dtype, DTYPE_BYTES)
+    if not isinstance(allow_unknown, bool):
+        raise SpecError("allow_unknown", allow_unknown, "True or False")
+    args = _inputs(module, example_inputs)
+    resolved = resolve_rules(rules)
+    try:
+        cap = capture(module, args, dict(kwargs or {}), resolved)
+    except SpecError:
+        raise
+    except GuardOnDataDependentSymNode as exc:
+        raise SpecError(
+            "module",
+            type(module).__name__,
+            "a module whose control flow the example inputs decide; it branches on a value computed from "
+            "the weights or from a floating-point input (give integer inputs real values; make the module "
+            f"that branches a leaf with a workload rule): {_first_line(exc)}",
+        ) from exc
+    except Exception as exc:  # torch.export's errors: a module it cannot trace on these inputs
+        raise SpecError(
+            "module",
+            type(module).__name__,
+            f"a module torch.export can trace on these example inputs; it raised {_first_line(exc)}",
+        ) from exc
+    program = cap.program
+    user_inputs = {s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT}
+    builder = Builder(dtype, cap.calls, allow_unknown)
+    builder.run(program.graph, user_inputs)
+    if builder.unsupported and not allow_unknown:
+        raise _unsupported_error(module, builder.unsupported)
+    if not builder.ops:
+        raise SpecError(
+            "module", type(module).__name__, "a module that computes something: no op of its graph has FLOPs"
+        )
+    out_node = next(n for n in program.graph.nodes if n.op == "output")
+    outputs = [a for a in torch.utils._pytree.tree_leaves(out_node.args) if isinstance(a, torch.fx.Node)]
+    output_elems = sum(math.prod(shape(a)) for a in outputs if isinstance(a.meta.get("val"), torch.Tensor))
+    meta: dict[str, Any] = {
+        "source": "torch.export",
+        "module": f"{type(module).__module__}.{type(module).__qualname__}",
+        "inputs": [
+            {"shape": list(a.shape), "dtype": str(a.dtype).removeprefix("torch.")}
+            for a in args
+            if isinstance(a, torch.Tensor)
+        ],
+    }
+    if cap.real_tensor_retry:
+        meta["decided_by_input_values"] = True
+    if builder.placeholders:
+        meta["unsupported"] = list(builder.placeholders)
+    return Workload(
+        name=name or type(module).__name__,
+        ops=tuple(builder.ops),
+        input_elems=builder.input_elems,
+        output_elems=output_elems,
+        elem_bytes=DTYPE_BYTES[dtype],
+        meta=meta,
+    )
+
+
+__all__ = ["from_torch"]
