@@ -13,6 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from swallowtail import atomicio
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
 from swallowtail.cli.reproduce import reproduce
 from swallowtail.experiments import outputs
@@ -227,7 +228,7 @@ def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
     out, _ = quick_out
     # the inverse sweep again from nothing (a fresh store): the same answer
     again = answer_inverse(run_suite(quick_suite()), tmp_path / "inverse.db", quick=True)
-    outputs.write_json_atomic(tmp_path / "results.json", again.to_dict())
+    atomicio.write_json_atomic(tmp_path / "results.json", again.to_dict())
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
     assert render_summary(again, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
 
@@ -235,7 +236,7 @@ def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
 def test_results_json_reads_back_into_the_run_that_wrote_it(quick_out, tmp_path):
     out, _ = quick_out
     loaded = outputs.load_results(out / "results.json")
-    outputs.write_json_atomic(tmp_path / "results.json", loaded.to_dict())
+    atomicio.write_json_atomic(tmp_path / "results.json", loaded.to_dict())
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
     assert render_summary(loaded, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
     (tmp_path / "old.json").write_text(json.dumps({"schema": "swallowtail.reproduce/0"}))
@@ -252,24 +253,24 @@ def test_process_pool_gives_the_same_results_in_the_same_order():
 # ---- atomic writes ---------------------------------------------------------------------------------------
 def test_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    outputs.write_json_atomic(path, {"run": 1})
+    atomicio.write_json_atomic(path, {"run": 1})
     before = path.read_bytes()
 
     def half_then_fail(obj, fh):
         fh.write('{"run": 2, "half')
         raise KeyboardInterrupt("interrupted inside the writer")
 
-    monkeypatch.setattr(outputs, "_dump_json", half_then_fail)
+    monkeypatch.setattr(atomicio, "_dump_json", half_then_fail)
     with pytest.raises(KeyboardInterrupt):
-        outputs.write_json_atomic(path, {"run": 2})
+        atomicio.write_json_atomic(path, {"run": 2})
     assert path.read_bytes() == before
     with pytest.raises(KeyboardInterrupt):
-        outputs.write_json_atomic(tmp_path / "new.json", {"run": 3})
+        atomicio.write_json_atomic(tmp_path / "new.json", {"run": 3})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
 def test_written_files_are_readable_by_others(tmp_path):
-    path = outputs.write_text_atomic(tmp_path / "x.md", "x")
+    path = atomicio.write_text_atomic(tmp_path / "x.md", "x")
     assert path.stat().st_mode & 0o044  # not the 0600 of a private temp file
 
 

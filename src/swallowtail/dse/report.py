@@ -29,7 +29,6 @@ atomically (temp file + rename), index.html last, so a killed run leaves the old
 from __future__ import annotations
 
 import html
-import io
 import json
 import math
 import re
@@ -40,12 +39,25 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import swallowtail
+from swallowtail.atomicio import write_atomic, write_json_atomic, write_text_atomic
 from swallowtail.dse.evaluate import INFEASIBLE, INVALID, OK
 from swallowtail.dse.store import Store, StoredRow
 from swallowtail.errors import SpecError
-from swallowtail.experiments.outputs import FIGURE_DIR, write_atomic, write_json_atomic, write_text_atomic
-from swallowtail.experiments.report import CSS, FIG_DPI, FIG_W_IN, LOAD_SCRIPT, PALETTE, FigureOut, si
+from swallowtail.plotting import (
+    CSS,
+    FIG_W_IN,
+    LOAD_SCRIPT,
+    PALETTE,
+    FigureOut,
+    html_table,
+    md_table,
+    png,
+    pyplot,
+    si,
+)
 
+#: the report's figure folder (beside index.html)
+FIGURE_DIR = "figures"
 #: schema tag of report.json
 REPORT_SCHEMA = "swallowtail.dse.report/1"
 INDEX_FILE = "index.html"
@@ -494,22 +506,6 @@ def build_report(store: Store, sweep: str | None = None, backend: str | None = N
 
 
 # ---- figures --------------------------------------------------------------------------------------------
-def _pyplot() -> Any:
-    import matplotlib  # deferred: heavy, and only the figures need it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _to_png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
-    _pyplot().close(fig)
-    return buf.getvalue()
-
-
 def _label(attr: str) -> str:
     label, unit = METRIC_LABELS[attr]
     return f"{label} ({unit})" if unit else label
@@ -571,7 +567,7 @@ def _figure_legend(fig: Any, axes: Sequence[Any]) -> None:
 
 def fig_pareto(sec: WorkloadReport) -> Any:
     """The three Pareto plots of a section, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(FRONTS), figsize=(FIG_W_IN, PANEL_H_IN + 0.8), layout="constrained")
     for ax, front in zip(axes, sec.fronts, strict=True):
         if front.considered:
@@ -586,7 +582,7 @@ def fig_pareto(sec: WorkloadReport) -> Any:
 
 def fig_sensitivity(sec: WorkloadReport) -> Any:
     """Per objective, each param's spread (largest / smallest group geomean) as a bar, ranked."""
-    plt = _pyplot()
+    plt = pyplot()
     shown = [s for s in sec.sensitivity if s.effects]
     fig, axes = plt.subplots(
         1, len(shown), figsize=(FIG_W_IN, PANEL_H_IN), layout="constrained", squeeze=False
@@ -631,14 +627,14 @@ def render_figures(report: DseReport) -> dict[str, list[FigureOut]]:
                 f"{sid}-pareto", f"Pareto fronts: {sec.workload} on {sec.backend}",
                 "Grey: every ok point; blue: the Pareto front (connected); star: the fastest point, "
                 "diamond: the lowest energy-delay product; X / dashed lines: the reference backends (a line "
-                "where the reference has no value on the x axis -- no area).", _to_png(fig_pareto(sec)),
+                "where the reference has no value on the x axis -- no area).", png(fig_pareto(sec)),
             ))  # fmt: skip
         if any(s.effects for s in sec.sensitivity):
             figs.append(FigureOut(
                 f"{sid}-sensitivity", f"Sensitivity: {sec.workload} on {sec.backend}",
                 "Per objective, the points grouped by one param's value at a time; a bar is the largest "
                 "group's geometric mean over the smallest (1x: no effect). Ranked, largest first.",
-                _to_png(fig_sensitivity(sec)),
+                png(fig_sensitivity(sec)),
             ))  # fmt: skip
         out[sid] = figs
     return out
@@ -653,16 +649,10 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
     def html(self) -> str:
-        def tr(cells: Iterable[str], tag: str) -> str:
-            return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
-
-        body = "".join(tr(r, "td") for r in self.rows)
-        head = tr(self.head, "th")
-        return f"<div class='wide'><table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
+        return html_table(list(self.head), [list(r) for r in self.rows], cls="wide")
 
     def markdown(self) -> str:
-        lines = [self.head, tuple("---" for _ in self.head), *self.rows]
-        return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines)
+        return md_table(list(self.head), [list(r) for r in self.rows])
 
 
 def _num(attr: str, v: float | None) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import swallowtail
+from swallowtail.atomicio import write_atomic
 from swallowtail.dse.evaluate import Row, backend_keys, row_key, workload_keys
 from swallowtail.dse.space import DesignPoint
 from swallowtail.dse.spec import SweepSpec
@@ -216,19 +217,19 @@ class Store:
         """Write every row to `path` (csv: one column per param and metric; jsonl: one object per row,
         with the Result). Written to a temp file and renamed, so a reader never sees half a file."""
         rows = self.rows()
-        p = Path(path)
-        tmp = p.with_name(f".{p.name}.tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as f:
+
+        def write(f: Any) -> None:
             if fmt == "jsonl":
                 for r in rows:
                     f.write(json.dumps(_flat(r, with_result=True), sort_keys=True) + "\n")
-            else:
-                flat = [_flat(r) for r in rows]
-                cols = sorted({k for d in flat for k in d}, key=lambda k: (k.count("."), k))
-                w = csv.DictWriter(f, fieldnames=cols)
-                w.writeheader()
-                w.writerows(flat)
-        tmp.replace(p)
+                return
+            flat = [_flat(r) for r in rows]
+            cols = sorted({k for d in flat for k in d}, key=lambda k: (k.count("."), k))
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            w.writerows(flat)
+
+        write_atomic(path, write)
         return len(rows)
 
 

@@ -19,12 +19,9 @@ images decoded) -- the browser test reads it back. Every output is deterministic
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from swallowtail.experiments.paper import PAPER
@@ -39,21 +36,27 @@ from swallowtail.experiments.suite import (
     ROLE_SAME_PEAK,
     ROLE_SYSTOLIC,
 )
+from swallowtail.plotting import (
+    CSS,
+    FIG_DPI,
+    FIG_H_IN,
+    FIG_W_IN,
+    LOAD_SCRIPT,
+    PALETTE,
+    FigureOut,
+    html_table,
+    md_table,
+    png,
+    pyplot,
+    si,
+)
 from swallowtail.result import Result
 
-#: figure geometry: inches and dots per inch (1300 px wide at 100 dpi, readable in a 1400 px window)
-FIG_W_IN = 13.0
-FIG_H_IN = 5.2
-FIG_DPI = 100
 #: height factor of a figure with two panels stacked
 TWO_ROWS = 1.6
 #: workloads preferred for the per-workload breakdowns and the timeline, first present wins
 FOCUS_PREFERENCE = ("lra-text@L4096", "lra-listops@L2048", "fabnet-base@L1024", "fabnet-base@L512")
-#: colour cycle (matplotlib tab10) and bar width of grouped bars (fraction of a group's slot)
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
-)  # fmt: skip
+#: bar width of grouped bars (fraction of a group's slot)
 GROUP_WIDTH = 0.8
 #: reference lines
 PARITY = 1.0
@@ -69,37 +72,10 @@ ROOF_OI_MAX = 1e5
 ROOF_POINTS = 200
 #: a bar's label when it is a share of the total
 PERCENT = 100.0
-#: SI prefixes, largest first, for labels
-SI_PREFIXES = (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12))
-
 FigureFn = Callable[[ReproduceRun], Any]
 
 
-@dataclass(frozen=True)
-class FigureOut:
-    """A rendered figure: an id (file stem), a title, a caption, the PNG bytes."""
-
-    id: str
-    title: str
-    caption: str
-    png: bytes
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
 # ---- helpers -------------------------------------------------------------------------------------------
-def _plt() -> Any:
-    # matplotlib is heavy (and only the figures need it): imported when the first figure is drawn
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _colour(run: ReproduceRun, key: str) -> str:
     keys = [t.key for t in run.targets]
     return PALETTE[keys.index(key) % len(PALETTE)]
@@ -154,27 +130,9 @@ def _legend_outside(fig: Any, axes: Any, title: str | None = None) -> None:
     fig.legend(list(seen.values()), list(seen), loc="outside right upper", fontsize="small", title=title)
 
 
-def si(x: float, unit: str) -> str:
-    """3 significant digits with an SI prefix: si(0.0745, 's') -> '74.5 ms', si(2420.0, 'J') -> '2.42 kJ'."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g} {unit}"
-    for prefix, scale in SI_PREFIXES:
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {prefix}{unit}"
-    prefix, scale = SI_PREFIXES[-1]
-    return f"{x / scale:.3g} {prefix}{unit}"
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=FIG_DPI, metadata={"Software": None})
-    _plt().close(fig)
-    return buf.getvalue()
-
-
 # ---- figures -------------------------------------------------------------------------------------------
 def fig_speedup_gpu(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     per = run.comparisons.per_workload
     series = {k: per[k].speedup for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
@@ -193,7 +151,7 @@ def fig_speedup_gpu(run: ReproduceRun) -> Any:
 
 
 def fig_energy_gpu(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     per = run.comparisons.per_workload
     series = {k: per[k].energy for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
@@ -211,7 +169,7 @@ def fig_energy_gpu(run: ReproduceRun) -> Any:
 
 
 def fig_same_peak(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     per = run.comparisons.per_workload
     keys = [k for k in _keys(run, (ROLE_SAME_PEAK, ROLE_SYSTOLIC)) if k in per]
     fig, axes = plt.subplots(2, 1, figsize=(FIG_W_IN, FIG_H_IN * TWO_ROWS), layout="constrained", sharex=True)
@@ -277,7 +235,7 @@ def _by_kind(r: Result) -> dict[str, float]:
 
 
 def fig_latency_breakdown(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     w = focus_workload(run)
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _stacked_shares(ax, run, _breakdown_rows(run, w), _by_kind, lambda r: r.latency_s, lambda t: si(t, "s"))
@@ -289,7 +247,7 @@ def fig_latency_breakdown(run: ReproduceRun) -> Any:
 
 
 def fig_energy_breakdown(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     w = focus_workload(run)
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _stacked_shares(
@@ -303,7 +261,7 @@ def fig_energy_breakdown(run: ReproduceRun) -> Any:
 
 
 def fig_utilization(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     keys = [t.key for t in run.targets if t.network != DENSE]
     fig, axes = plt.subplots(2, 1, figsize=(FIG_W_IN, FIG_H_IN * TWO_ROWS), layout="constrained", sharex=True)
     for ax, (attr, title) in zip(
@@ -339,7 +297,7 @@ def fig_utilization(run: ReproduceRun) -> Any:
 def fig_roofline(run: ReproduceRun) -> Any:
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     roofs = run.facts.roofs
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN * 1.2), layout="constrained")
     oi = np.logspace(math.log10(ROOF_OI_MIN), math.log10(ROOF_OI_MAX), ROOF_POINTS)
@@ -384,7 +342,7 @@ def timeline(result: Result) -> tuple[list[tuple[str, str, float, float]], bool]
 
 
 def fig_timeline(run: ReproduceRun) -> Any:
-    plt = _plt()
+    plt = pyplot()
     w = focus_workload(run)
     key = run.array_key
     r = run.result(w, key)
@@ -421,7 +379,7 @@ def fig_inverse(run: ReproduceRun) -> Any:
     its peak, against a few GPU denominators; the paper's figures dashed, the reconstruction's peak dotted."""
     inv = run.inverse
     assert inv is not None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(FIG_W_IN, FIG_H_IN), dpi=FIG_DPI, layout="constrained")
     best = inv.best
     pairs = [
@@ -508,7 +466,7 @@ def _figures_of(run: ReproduceRun) -> list[tuple[str, str, str, FigureFn]]:
 
 
 def render_figures(run: ReproduceRun) -> list[FigureOut]:
-    return [FigureOut(fid, title, caption, _png(fn(run))) for fid, title, caption, fn in _figures_of(run)]
+    return [FigureOut(fid, title, caption, png(fn(run))) for fid, title, caption, fn in _figures_of(run)]
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
@@ -685,15 +643,6 @@ def inverse_lines(run: ReproduceRun) -> list[str]:
     return out
 
 
-def _md_table(head: list[str], rows: list[list[str]]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _paper_shape() -> str:
     """The shape of the abstract's ratios: max / mean speedup and energy efficiency / speedup."""
     top, avg, eff = PAPER.speedup_vs_xavier_max, PAPER.speedup_vs_xavier_avg, PAPER.energy_eff_vs_xavier
@@ -719,13 +668,13 @@ def _inverse_md(run: ReproduceRun) -> list[str]:
         "",
         *(f"- {line}" for line in inverse_lines(run)),
         "",
-        _md_table(*inverse_rows(run)),
+        md_table(*inverse_rows(run)),
         "",
-        _md_table(*closest_checks_rows(run)),
+        md_table(*closest_checks_rows(run)),
         "",
         "### Beyond the paper: the fastest machine at the reconstruction's power / area",
         "",
-        _md_table(*beyond_rows(run)),
+        md_table(*beyond_rows(run)),
         "",
     ]
 
@@ -751,7 +700,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         f"{p.efficiency_vs_same_peak.compact} efficiency and "
         f"{p.energy_reduction_vs_same_peak.compact} energy reduction.",
         "",
-        _md_table(*headline_rows(run)),
+        md_table(*headline_rows(run)),
         "",
         "## Why ours differ",
         "",
@@ -761,7 +710,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         _paper_shape(),
         "",
-        _md_table(*gpu_pair_rows(run)),
+        md_table(*gpu_pair_rows(run)),
         "",
         *_inverse_md(run),
         "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
@@ -770,7 +719,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         "## Latency / energy per workload and target",
         "",
-        _md_table(*_latency_table(run)),
+        md_table(*_latency_table(run)),
         "",
     ]
     if figure_dir is not None:
@@ -781,43 +730,6 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
 
 
 # ---- report.html ---------------------------------------------------------------------------------------
-CSS = """
-body { font-family: -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif; margin: 24px auto;
-       max-width: 1340px; color: #1b1b1b; line-height: 1.45; padding: 0 16px; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 1.6em; }
-.meta { color: #555; }
-.banner { padding: 10px 14px; border-radius: 6px; margin: 12px 0; font-weight: 600; }
-.banner.warn { background: #fff4d6; border: 1px solid #e0b84a; }
-.banner.ok { background: #e6f5e8; border: 1px solid #6cb47a; }
-.headline { display: grid; grid-template-columns: 1fr 2.4fr; gap: 20px; align-items: start; }
-.paper { background: #f4f6fa; border-left: 4px solid #4a6fa5; padding: 10px 14px; }
-table { border-collapse: collapse; font-size: 14px; width: 100%; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #eef1f5; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.wide { overflow-x: auto; font-size: 12px; }
-figure { margin: 24px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #444; font-size: 14px; margin-top: 4px; }
-li { margin-bottom: 6px; }
-"""
-
-#: sets data-images-loaded="N/M" on <body> once every image has had its chance to load
-LOAD_SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);
-});
-"""
-
-
-def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    e = html.escape
-    th = "".join(f"<th>{e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<div class="{cls}"><table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
 def _inverse_html(run: ReproduceRun) -> str:
     if run.inverse is None:
         return ""
@@ -825,11 +737,11 @@ def _inverse_html(run: ReproduceRun) -> str:
     lines = "".join(f"<li>{e(line)}</li>" for line in inverse_lines(run))
     return (
         "<h2>The inverse question: which machine and which denominator make the abstract's figures hold</h2>"
-        f"<ul>{lines}</ul>{_html_table(*inverse_rows(run), cls='wide')}"
+        f"<ul>{lines}</ul>{html_table(*inverse_rows(run), cls='wide')}"
         "<h3>Every figure, closest machine vs the reconstruction</h3>"
-        f"{_html_table(*closest_checks_rows(run))}"
+        f"{html_table(*closest_checks_rows(run))}"
         f"<h3>Beyond the paper: the fastest machine at the reconstruction's power / area</h3>"
-        f"{_html_table(*beyond_rows(run))}"
+        f"{html_table(*beyond_rows(run))}"
     )
 
 
@@ -850,7 +762,7 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
         f"<b>{p.efficiency_vs_same_peak.compact}</b> efficiency and "
         f"<b>{p.energy_reduction_vs_same_peak.compact}</b> energy reduction</li></ul></div>"
     )
-    targets = _html_table(
+    targets = html_table(
         ["key", "label", "backend", "options", "network", "stand-in?", "stands for"],
         [
             [t.key, t.label, t.backend, ", ".join(f"{k}={v}" for k, v in t.options) or "-", t.network,
@@ -878,15 +790,15 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
 workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.description)}</p>
 <div class="banner {banner_cls}">{banner}</div>
 <h2>Headline</h2>
-<div class="headline">{paper}{_html_table(*headline_rows(run))}</div>
+<div class="headline">{paper}{html_table(*headline_rows(run))}</div>
 <h2>Why ours differ</h2><ul>{why}</ul>
 <h2>The denominator: every GPU board and software stack</h2>
 <p>{e(_paper_shape())}</p>
-{_html_table(*gpu_pair_rows(run), cls="wide")}
+{html_table(*gpu_pair_rows(run), cls="wide")}
 {_inverse_html(run)}
 <h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
 <h2>Figures</h2>{figs}
-<h2>Latency / energy per workload and target</h2>{_html_table(*_latency_table(run), cls="wide")}
+<h2>Latency / energy per workload and target</h2>{html_table(*_latency_table(run), cls="wide")}
 <h2>Targets</h2>{targets}
 <p class="meta">Every number comes from results.json beside this file (one Result per run). No constant was
 tuned to the paper's figures.</p>

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from swallowtail.atomicio import write_atomic
 from swallowtail.tasks.base import SPLITS, TaskData
 
 #: environment variable naming the cache directory
@@ -68,29 +68,9 @@ def _unpack(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _umask() -> int:
-    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def save_atomic(data: TaskData, path: Path) -> None:
-    """Write `data` to `path` through a temp file in the same directory and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(_pack(data.to_state()), f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` whole or not at all (`swallowtail.atomicio`)."""
+    write_atomic(path, lambda f: torch.save(_pack(data.to_state()), f), mode="wb")
 
 
 def load(path: Path) -> TaskData:

@@ -1,0 +1,88 @@
+"""Files written whole or not at all: a temp file in the same folder, fsync, then `os.replace`.
+
+    write_json_atomic("out/results.json", obj)        # strict JSON, sorted keys, non-finite floats -> null
+    write_text_atomic("out/summary.md", text)
+    write_atomic("out/x.png", lambda fh: fh.write(png), mode="wb")
+
+A reader sees the old file or the whole new one, never half of it; on any error the temp file is removed and
+the target is left as it was. A temp file carries its writer's PID (`swallowtail.procs`), so the next writer
+to the folder removes those a killed writer left.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from swallowtail.procs import remove_stale_temps, temp_name_prefix
+
+#: permissions of written files before the umask (mkstemp makes them private: 0o600)
+FILE_MODE = 0o666
+#: the umask when /proc cannot be read
+DEFAULT_UMASK = 0o022
+#: JSON indentation (small: result files hold every op of every run)
+JSON_INDENT = 1
+
+
+def finite_json(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become None (strict JSON has no NaN / Infinity), tuples lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def _dump_json(obj: Any, fh: Any) -> None:
+    json.dump(obj, fh, indent=JSON_INDENT, sort_keys=True, allow_nan=False)
+    fh.write("\n")
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return DEFAULT_UMASK
+
+
+def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w") -> Path:
+    """Write a file through `write(fh)` into a temp file in the same folder, then `os.replace` it onto
+    `path`: readers see the old file or the whole new one, never half of it. On any error the temp file
+    is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, path.name)  # a killed writer's leftovers
+    fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, FILE_MODE & ~_umask())
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    return write_atomic(path, lambda fh: _dump_json(finite_json(obj), fh))
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return write_atomic(path, lambda fh: fh.write(text))
+
+
+__all__ = ["finite_json", "write_atomic", "write_json_atomic", "write_text_atomic"]
