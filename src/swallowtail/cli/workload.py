@@ -1,26 +1,171 @@
-"""`swallowtail workload show | list`: the operator graph of a network at a sequence length, with FLOPs and
-bytes; the networks a `--model` may name.
+"""`swallowtail workload show | list | import`: the operator graph of a network at a sequence length, with
+FLOPs and bytes; the networks a `--model` may name; a PyTorch model of yours, imported.
 
-A `--model` is a HybridConfig preset (`swallowtail model list`), a HybridConfig YAML, or a named workload of
-`swallowtail.workload.named` (`bert-large`, `resnet-50`). For an image network `--seq-len` is the image side
-in pixels (`resnet-50 --seq-len 224`: 224 x 224 images); a named workload given no `--seq-len` takes its
-default (bert-large 384 tokens, resnet-50 224 pixels).
+A `--model` is a HybridConfig preset (`swallowtail model list`), a HybridConfig YAML, a named workload of
+`swallowtail.workload.named` (`bert-large`, `resnet-50`), or a PyTorch model of yours, `MODULE:FACTORY` (a
+Python file or a dotted module, and a function building the nn.Module) that takes token ids (batch,
+seq_len). For an image network `--seq-len` is the image side in pixels (`resnet-50 --seq-len 224`: 224 x 224
+images); a named workload given no `--seq-len` takes its default (bert-large 384 tokens, resnet-50 224
+pixels).
+
+`workload import MODULE:FACTORY --input-shape ...` imports a model with any inputs (`swallowtail.importer`):
+FACTORY() runs on the meta device, so no weight is materialised; floating-point inputs are meta tensors,
+integer inputs (token ids) are filled with 1 (a token id, not the padding id 0).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import typer
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, si, user_errors
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_choice
 
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
 
 #: what --seq-len means, for the help of every command that takes a --model
 SEQ_LEN_HELP = "Tokens per input sequence; for an image network (resnet-50) the image side in pixels."
+
+
+#: the torch dtypes an --input-dtype may name
+INPUT_DTYPES = (
+    "float32",
+    "float16",
+    "bfloat16",
+    "float64",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+)
+#: the integer value user inputs are filled with (a token id; 0 is the padding id of swallowtail's presets)
+INT_FILL = 1
+
+
+def _load_module(module_spec: str) -> Any:
+    """A Python file (by path) or a dotted module (from the current folder or the installed packages)."""
+    import importlib
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    is_path = module_spec.endswith(".py") or "/" in module_spec or os.sep in module_spec
+    folder = str(Path(module_spec).resolve().parent) if is_path else os.getcwd()
+    if is_path and not Path(module_spec).is_file():
+        raise SpecError("MODULE", module_spec, "an existing Python file (or a dotted module name)")
+    sys.path.insert(0, folder)  # the file's siblings (or the current folder's modules) import, as `python -m`
+    try:
+        if not is_path:
+            try:
+                return importlib.import_module(module_spec)
+            except ModuleNotFoundError as exc:
+                if exc.name and module_spec.startswith(exc.name):
+                    raise SpecError(
+                        "MODULE", module_spec, "a Python file or a module importable from here"
+                    ) from None
+                raise SpecError("MODULE", module_spec, f"a module that imports; it raised {exc}") from exc
+        name = f"swallowtail_user_{Path(module_spec).stem}_{abs(hash(str(Path(module_spec).resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, module_spec)
+        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        return mod
+    except SpecError:
+        raise
+    except Exception as exc:  # the user's module fails to run: say so in one line
+        raise SpecError(
+            "MODULE", module_spec, f"a module that runs; it raised {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        sys.path.remove(folder)
+
+
+def load_model(spec: str) -> tuple[Any, str]:
+    """(the nn.Module FACTORY() builds on the meta device, a label) for `MODULE:FACTORY`."""
+    import torch
+    from torch import nn
+
+    module_spec, sep, factory = spec.rpartition(":")
+    if not sep or not module_spec or not factory.isidentifier():
+        raise SpecError(
+            "MODULE:FACTORY",
+            spec,
+            "a Python file or dotted module, a colon and the function that builds the nn.Module "
+            "(examples/fnet.py:build, mypkg.models:make_model)",
+        )
+    mod = _load_module(module_spec)
+    fn = getattr(mod, factory, None)
+    if not callable(fn):
+        defined = sorted(
+            n
+            for n, v in vars(mod).items()
+            if callable(v) and not n.startswith("_") and not isinstance(v, type)
+        )
+        raise SpecError("FACTORY", factory, f"a function of {module_spec}; it defines {defined}")
+    try:
+        with torch.device("meta"):  # no weight is materialised
+            model = fn()
+    except Exception as exc:
+        raise SpecError(
+            "FACTORY",
+            factory,
+            f"a function that builds the model with no arguments (on the meta device); it raised "
+            f"{type(exc).__name__}: {exc}",
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise SpecError(
+            "FACTORY", factory, f"a function returning a torch.nn.Module; it returned {type(model).__name__}"
+        )
+    from pathlib import Path
+
+    label = Path(module_spec).stem if module_spec.endswith(".py") else module_spec
+    return model, f"{label}:{factory}"
+
+
+def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
+    """'1,1024,768' -> (1, 1024, 768); a SpecError naming `option` otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SpecError(option, text, "comma-separated positive integers, e.g. 1,1024,768")
+    return tuple(int(p) for p in parts)
+
+
+def import_model(
+    spec: str,
+    shapes: list[tuple[int, ...]],
+    dtypes: list[str],
+    *,
+    allow_unknown: bool = False,
+    dtype: str = "fp16",
+    name: str | None = None,
+) -> Any:
+    """The Workload of the model `MODULE:FACTORY` builds, on inputs of `shapes` and torch `dtypes`."""
+    import torch
+
+    from swallowtail.importer import from_torch
+
+    if len(dtypes) not in (1, len(shapes)):
+        raise SpecError(
+            "--input-dtype", dtypes, f"one dtype for every input, or one per --input-shape ({len(shapes)})"
+        )
+    for d in dtypes:
+        if d not in INPUT_DTYPES:
+            raise SpecError("--input-dtype", d, f"one of {list(INPUT_DTYPES)}")
+    model, label = load_model(spec)
+    inputs = []
+    for s, d in zip(shapes, dtypes * len(shapes) if len(dtypes) == 1 else dtypes, strict=True):
+        td = getattr(torch, d)
+        if td.is_floating_point:
+            inputs.append(torch.empty(s, dtype=td, device="meta"))
+        else:
+            inputs.append(torch.full(s, INT_FILL, dtype=td, device="cpu"))
+    return from_torch(model, tuple(inputs), allow_unknown=allow_unknown, dtype=dtype, name=name or label)
 
 
 def resolve_model(model: str):
@@ -42,6 +187,12 @@ def build_workload(
     from swallowtail.workload.lower import lower
     from swallowtail.workload.named import NAMED_WORKLOADS
 
+    if ":" in model:  # MODULE:FACTORY, a PyTorch model of the user's that takes token ids (batch, seq_len)
+        seq_len = seq_len if seq_len is not None else default_seq_len
+        if seq_len is None:
+            raise SpecError("--seq-len", None, "a number of tokens: required for a MODULE:FACTORY model")
+        w = import_model(model, [(batch, seq_len)], ["int64"])
+        return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
     cfg, label = resolve_model(model)
     if seq_len is None:
         if isinstance(cfg, str) and cfg in NAMED_WORKLOADS:
@@ -80,6 +231,12 @@ def show(
     if as_json:
         emit_json(w.to_dict())
         return
+    print_workload(w, ops)
+
+
+def print_workload(w: Any, ops: bool = False) -> None:
+    """The op table of a workload (one line per layer and op kind, or per op), its totals and FLOPs by kind;
+    the placeholders of unsupported ops (an import with --allow-unknown), flagged."""
     table = Table(title=f"workload {w.name}: {len(w)} ops", show_lines=False)
     for col in ("op / layer", "kind", "shape", "FLOPs", "min bytes", "weights"):
         table.add_column(col, justify="right" if col in ("FLOPs", "min bytes", "weights") else "left")
@@ -117,6 +274,54 @@ def show(
         f"unfused op traffic {_si(w.min_bytes_unfused)}B"
     )
     console.print(f"FLOPs by kind: {kinds}")
+    unsupported = w.meta.get("unsupported", [])
+    if unsupported:
+        console.print(
+            f"[bold yellow]unsupported:[/] {len(unsupported)} ops costed as element-wise placeholders "
+            f"(one FLOP per output element): {', '.join(unsupported)}",
+            highlight=False,
+        )
+
+
+@app.command("import")
+@user_errors
+def import_cmd(
+    spec: str = typer.Argument(
+        ...,
+        metavar="MODULE:FACTORY",
+        help="A Python file or dotted module, and the function building the model (examples/fnet.py:build).",
+    ),
+    input_shape: list[str] = typer.Option(
+        ..., "--input-shape", help="Shape of an input, e.g. 1,1024,768; repeat for each positional input."
+    ),
+    input_dtype: list[str] = typer.Option(
+        ["float32"],
+        "--input-dtype",
+        help=f"torch dtype of the inputs (one for all, or one per --input-shape): {', '.join(INPUT_DTYPES)}. "
+        f"Integer inputs (token ids) are filled with {INT_FILL}.",
+    ),
+    dtype: str = typer.Option(
+        "fp16", "--dtype", help="Storage dtype the machine computes in: fp16 | bf16 | fp32 | int8."
+    ),
+    allow_unknown: bool = typer.Option(
+        False,
+        "--allow-unknown",
+        help="Cost an op with no mapping or rule as a flagged element-wise placeholder.",
+    ),
+    ops: bool = typer.Option(False, "--ops", help="List every op (default: one line per layer and op kind)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the workload as JSON."),
+) -> None:
+    """Import a PyTorch model: FACTORY() from MODULE builds it (on the meta device: no weights), torch.export
+    traces it on inputs of --input-shape, and its ops are shown as `workload show` shows a preset's."""
+    from swallowtail.workload.ops import DTYPE_BYTES
+
+    check_choice("--dtype", dtype, DTYPE_BYTES)
+    shapes = [parse_shape(s) for s in input_shape]
+    w = import_model(spec, shapes, input_dtype, allow_unknown=allow_unknown, dtype=dtype)
+    if as_json:
+        emit_json(w.to_dict())
+        return
+    print_workload(w, ops)
 
 
 @app.command("list")

@@ -1,0 +1,373 @@
+"""The PyTorch importer (`swallowtail.importer.from_torch`, `swallowtail workload import`): every preset's
+model imports to the ops `lower()` gives it; unsupported ops are listed with their module paths and the rule
+to write, or costed as flagged placeholders; user rules; a 7B-parameter model imports on the meta device;
+the CLI's bad inputs are clean errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from swallowtail.cli import app
+from swallowtail.errors import SpecError
+from swallowtail.importer import LeafCall, Rule, from_torch, workload_rule
+from swallowtail.nn import HybridTransformer, get_preset
+from swallowtail.nn.config import list_presets
+from swallowtail.workload.lower import lower
+from swallowtail.workload.ops import GEMM, Elementwise
+
+#: a small sequence length: the round trip is about structure, not size
+SEQ_LEN = 16
+
+
+def _signature(op) -> tuple:  # noqa: ANN001 - an Op
+    return (op.kind, op.describe(), op.flops, op.weight_elems, op.min_bytes, op.input_shapes, op.output_shape)
+
+
+def _tokens(*shape: int) -> torch.Tensor:
+    return torch.ones(shape, dtype=torch.long)
+
+
+@pytest.mark.parametrize("preset", list(list_presets()))
+def test_every_preset_round_trips(preset: str) -> None:
+    """The PyTorch model of a preset, built on the meta device and imported, is lower()'s op list: kinds,
+    shapes, FLOPs, bytes, in order; each op depends on at least the ops lower() says (by position)."""
+    cfg = get_preset(preset)
+    with torch.device("meta"):
+        model = HybridTransformer(cfg)
+    x = _tokens(1, SEQ_LEN)
+    w = from_torch(model, (x, x) if cfg.dual_tower else (x,))
+    ref = lower(preset, SEQ_LEN)
+    assert [_signature(o) for o in w.ops] == [_signature(o) for o in ref.ops]
+    assert (w.flops, w.input_elems, w.output_elems) == (ref.flops, ref.input_elems, ref.output_elems)
+    assert w.compulsory_dram_bytes == ref.compulsory_dram_bytes
+    mine = {o.name: i for i, o in enumerate(w.ops)}
+    theirs = {o.name: i for i, o in enumerate(ref.ops)}
+    for a, b in zip(w.ops, ref.ops, strict=True):
+        # the dual-tower head's fc1 reads [u, v, u*v, u-v]: the import sees all four, lower() names one
+        assert {theirs[d] for d in b.deps} <= {mine[d] for d in a.deps}, (a.name, b.name)
+    assert all(p.is_meta for p in model.parameters())  # nothing was materialised
+
+
+# ---- unsupported ops, placeholders, rules ----------------------------------------------------------------
+class Scan(nn.Module):
+    """A token mixer with ops the table has no mapping for (a prefix sum, a running max)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(x, dim=1) + torch.cummax(x, dim=1).values
+
+
+class Block(nn.Module):
+    def __init__(self, d: int = 32, var: bool = True) -> None:
+        super().__init__()
+        self.mix = Scan()
+        self.fc = nn.Linear(d, d)
+        self.var = var
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(self.mix(x))
+        return x + h * x.var(dim=-1, keepdim=True) if self.var else x + h
+
+
+class Net(nn.Module):
+    def __init__(self, layers: int = 2, var: bool = True) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([Block(var=var) for _ in range(layers)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_unsupported_ops_are_all_listed_with_their_module_and_rule() -> None:
+    with pytest.raises(SpecError) as err:
+        from_torch(Net(), torch.randn(2, 8, 32))
+    msg = str(err.value)
+    assert "6 ops have none" in msg
+    for i in (0, 1):
+        assert f"layers.{i}.mix (Scan): aten.cumsum [no mapping] -> @workload_rule(Scan)" in msg
+        assert f"layers.{i}.mix (Scan): aten.cummax [no mapping] -> @workload_rule(Scan)" in msg
+        assert f"layers.{i} (Block): aten.var [no mapping] -> @workload_rule(Block)" in msg
+    assert "allow_unknown=True" in msg
+
+
+def test_allow_unknown_costs_each_as_a_flagged_placeholder() -> None:
+    w = from_torch(Net(), torch.randn(2, 8, 32), allow_unknown=True)
+    flagged = [o for o in w.ops if ".unsupported." in o.name]
+    assert [o.name for o in flagged] == w.meta["unsupported"]
+    assert [o.name for o in flagged] == [
+        f"layers{i}.{p}unsupported.{op}"
+        for i in (0, 1)
+        for p, op in (("mix.", "cumsum"), ("mix.", "cummax"), ("", "var"))
+    ]
+    cumsum = w.op("layers0.mix.unsupported.cumsum")
+    assert isinstance(cumsum, Elementwise) and cumsum.flops == cumsum.numel == 2 * 8 * 32
+    assert w.op("layers0.mix.add").deps == (
+        "layers0.mix.unsupported.cumsum",
+        "layers0.mix.unsupported.cummax",
+    )
+    assert w.op("layers0.unsupported.var").numel == 2 * 8  # one per output element
+
+
+def _scan_ops(module: Scan, call: LeafCall) -> list:
+    """The user's rule: the scan as a (T x T) lower-triangular GEMM per sequence, then the max (no FLOPs)."""
+    (b, t, d) = call.inputs[0]
+    return [
+        GEMM("prefix_sum", m=t, k=t, n=d, batch=b),
+        Elementwise("running_max", op="relu", numel=b * t * d),
+    ]
+
+
+def test_a_user_rule_makes_the_module_a_leaf() -> None:
+    """Registered for a class, the rule replaces the module's insides (never traced: its forward would
+    fail); the importer prefixes, chains and places the rule's ops."""
+
+    class Opaque(Scan):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(x.numpy())  # not traceable, and not computed by the import
+
+    rule = workload_rule(Opaque, output=lambda m, x: x.new_empty(x.shape))(_scan_ops)
+    assert rule is _scan_ops
+    net = Net(var=False)
+    for layer in net.layers:
+        layer.mix = Opaque()
+    w = from_torch(net, torch.randn(2, 8, 32))
+    ops = [o for o in w.ops if o.layer == "layers1"]
+    assert [o.name for o in ops] == [
+        "layers1.mix.prefix_sum",
+        "layers1.mix.running_max",
+        "layers1.fc.linear",
+        "layers1.fc.bias",
+        "layers1.add",
+    ]
+    assert ops[0].describe() == "GEMM(2 x 8x8 @ 8x32)" and ops[0].deps == ("layers0.add",)
+    assert ops[1].deps == ("layers1.mix.prefix_sum",)
+    assert all(o.dtype == "fp16" for o in w.ops)
+    assert from_torch(net, torch.randn(2, 8, 32), dtype="fp32").ops[0].dtype == "fp32"
+
+
+def _block_ops_bad(module: Block, call: LeafCall) -> GEMM:
+    return GEMM("x", m=1, k=1, n=1)
+
+
+def test_rules_for_one_call_and_their_checks() -> None:
+    """`rules=` adds rules for one import (a whole Block here: its forward runs on meta tensors for the
+    output shapes); a rule must return ops."""
+
+    def block(module: Block, call: LeafCall) -> list:
+        rows = call.rows
+        assert call.inputs == ((2, 8, 32),) and call.outputs == ((2, 8, 32),)
+        return [
+            GEMM("mix", m=rows, k=32, n=32, b_is_weight=True),
+            Elementwise("act", op="gelu", numel=rows * 32),
+        ]
+
+    w = from_torch(Net(), torch.randn(2, 8, 32), rules={Block: Rule(block)})
+    assert [o.name for o in w.ops] == ["layers0.mix", "layers0.act", "layers1.mix", "layers1.act"]
+    assert w.op("layers1.mix").deps == ("layers0.act",)
+    with pytest.raises(SpecError, match="an iterable of ops"):
+        from_torch(Net(), torch.randn(2, 8, 32), rules={Block: _block_ops_bad})
+    with pytest.raises(SpecError, match="torch.nn.Module subclasses"):
+        from_torch(Net(), torch.randn(2, 8, 32), rules={int: block})
+    with pytest.raises(SpecError, match="subclass of torch.nn.Module"):
+        workload_rule(int)
+
+
+def test_the_op_table_on_functional_code() -> None:
+    """einsum, matmul with a weight as A, SDPA with an additive mask, rfft / irfft, conv1d, a max pool."""
+
+    class Zoo(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(8, 16))
+            self.conv = nn.Conv1d(8, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x (2, 8, 16)
+            a = torch.einsum("bij,bkj->bik", x, x)  # (2, 8, 8): batch 2, 8 x 16 @ 16 x 8
+            b = self.w @ x.transpose(1, 2).reshape(16, 16)  # a weight as A: (16 x 8)^T is costed as B
+            q = x.view(2, 2, 8, 8)
+            s = nn.functional.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+            f = torch.fft.irfft(torch.fft.rfft(x, dim=-1), n=16, dim=-1)
+            c = nn.functional.max_pool1d(self.conv(x), 2)  # (2, 4, 8)
+            return a.sum() + b.sum() + s.sum() + f.sum() + c.sum()
+
+    w = from_torch(Zoo(), (torch.randn(2, 8, 16), torch.randn(8, 8)))
+    by = {o.name.removeprefix("model."): o for o in w.ops}
+    assert by["einsum"].describe() == "GEMM(2 x 8x16 @ 16x8)"
+    assert by["matmul"].describe() == "GEMM(16x16 @ 16x8)" and by["matmul"].b_is_weight
+    assert [by[f"sdpa.{s}"].kind for s in ("scores", "scale", "mask", "softmax", "values")] == [
+        "gemm",
+        "elementwise",
+        "elementwise",
+        "softmax",
+        "gemm",
+    ]
+    assert by["sdpa.mask"].operands == 2  # an input: a second operand (a boolean mask would be a select)
+    rfft, irfft = by["fft_rfft.dim2"], by["fft_irfft.dim2"]
+    assert (rfft.n, rfft.rows, rfft.real_input, rfft.real_output) == (16, 16, True, False)
+    assert (irfft.n, irfft.rows, irfft.real_output) == (16, 16, True)
+    conv = by["conv.conv"]
+    assert conv.describe().startswith("Conv2d(2 x 8x1x16 -> 4x1x16, 1x3/1")
+    assert by["max_pool1d"].window == 2 and by["max_pool1d"].numel == 2 * 4 * 8
+
+
+# ---- no weights: a model too big for this machine's memory ----------------------------------------------
+class LinearStack(nn.Module):
+    """Llama-2-7B's linear layers (32 x (4 x 4096^2 + 3 x 4096 x 11008) = 6.5e9 parameters, 26 GB in fp32)."""
+
+    def __init__(self, layers: int = 32, d: int = 4096, d_ff: int = 11008) -> None:
+        super().__init__()
+        self.attn = nn.ModuleList(
+            [nn.ModuleList([nn.Linear(d, d, bias=False) for _ in range(4)]) for _ in range(layers)]
+        )
+        self.mlp = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    [
+                        nn.Linear(d, d_ff, bias=False),
+                        nn.Linear(d, d_ff, bias=False),
+                        nn.Linear(d_ff, d, bias=False),
+                    ]
+                )
+                for _ in range(layers)
+            ]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attn, (gate, up, down) in zip(self.attn, self.mlp, strict=True):
+            for proj in attn:
+                x = x + proj(x)
+            x = x + down(nn.functional.silu(gate(x)) * up(x))
+        return x
+
+
+def test_a_model_larger_than_memory_imports_on_the_meta_device() -> None:
+    t0 = time.perf_counter()
+    with torch.device("meta"):
+        model = LinearStack()
+    params = sum(p.numel() for p in model.parameters())
+    assert params * 4 > 23 * 2**30  # more than this machine's memory in fp32
+    w = from_torch(model, torch.randn(1, 2048, 4096))  # a CPU input goes to meta with the model
+    seconds = time.perf_counter() - t0
+    gemms = [o for o in w.ops if o.kind == "gemm"]
+    assert len(gemms) == 32 * 7
+    assert sum(o.weight_elems for o in gemms) == params
+    assert sum(o.flops for o in gemms) == 2 * 2048 * params
+    assert w.meta["inputs"] == [{"shape": [1, 2048, 4096], "dtype": "float32"}]
+    assert all(p.is_meta for p in model.parameters())
+    assert seconds < 60, seconds  # seconds here (no weights); a generous bound on a shared machine
+
+
+# ---- the CLI --------------------------------------------------------------------------------------------
+MODEL_FILE = """
+import torch
+from torch import nn
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, ids):
+        return torch.cumsum(self.fc(self.emb(ids)), dim=1)
+
+def build():
+    return Tiny()
+
+def not_a_module():
+    return 42
+
+def broken():
+    raise RuntimeError("no weights here")
+"""
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL_FILE)
+    return path
+
+
+def _run(*args: str):  # noqa: ANN202 - a click Result
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_import_prints_the_op_table_and_json(model_file: Path) -> None:
+    spec = f"{model_file}:build"
+    out = _run(
+        "workload", "import", spec, "--input-shape", "2,16", "--input-dtype", "int64", "--allow-unknown"
+    )
+    assert out.exit_code == 0, out.output
+    assert "workload tiny:build: 3 ops" in out.output
+    assert "unsupported: 1 ops costed as element-wise placeholders" in out.output
+    assert "model.unsupported.cumsum" in out.output
+    out = _run(
+        "workload",
+        "import",
+        spec,
+        "--input-shape",
+        "2,16",
+        "--input-dtype",
+        "int64",
+        "--allow-unknown",
+        "--json",
+    )
+    data = json.loads(out.output)
+    assert [o["describe"] for o in data["ops"]] == ["GEMM(32x32 @ 32x8)", "add(256)", "add(256)"]
+    assert data["input_elems"] == 2 * 16 * 32 and data["meta"]["unsupported"] == ["model.unsupported.cumsum"]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["nope.py:build", "--input-shape", "1,4"], ["MODULE", "nope.py", "an existing Python file"]),
+        (["no_such_module_xyz:build", "--input-shape", "1,4"], ["MODULE", "importable"]),
+        (["{f}", "--input-shape", "1,4"], ["MODULE:FACTORY", "a colon"]),
+        (["{f}:missing", "--input-shape", "1,4"], ["FACTORY", "missing", "it defines ['broken', 'build'"]),
+        (["{f}:not_a_module", "--input-shape", "1,4"], ["FACTORY", "returned int"]),
+        (["{f}:broken", "--input-shape", "1,4"], ["FACTORY", "RuntimeError: no weights here"]),
+        (["{f}:build", "--input-shape", "1,x"], ["--input-shape", "1,x", "positive integers"]),
+        (["{f}:build", "--input-shape", "0,4"], ["--input-shape", "0,4"]),
+        (["{f}:build", "--input-shape", "1,4", "--input-dtype", "int63"], ["--input-dtype", "int63"]),
+        (["{f}:build", "--input-shape", "1,4", "--dtype", "fp8"], ["--dtype", "fp8"]),
+        (
+            ["{f}:build", "--input-shape", "1,4", "--input-dtype", "int64"],
+            ["aten.cumsum", "@workload_rule(Tiny)"],
+        ),
+        (["{f}:build", "--input-shape", "1,4"], ["torch.export can trace", "RuntimeError"]),
+    ],
+)
+def test_cli_import_bad_inputs_are_clean_errors(model_file: Path, args: list[str], names: list[str]) -> None:
+    out = _run("workload", "import", *[a.replace("{f}", str(model_file)) for a in args])
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output
+    text = " ".join(out.output.split())
+    for name in names:
+        assert name in text, (name, text)
+
+
+def test_simulate_takes_a_model_file(tmp_path: Path) -> None:
+    path = tmp_path / "mlp.py"
+    path.write_text(
+        "from torch import nn\n"
+        "def build():\n"
+        "    return nn.Sequential(\n"
+        "        nn.Embedding(50, 64), nn.Linear(64, 128), nn.GELU('tanh'), nn.Linear(128, 64)\n"
+        "    )\n"
+    )
+    out = _run("roofline", "--arch", "df-4x4-simd8", "--model", f"{path}:build", "--seq-len", "32", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["workload"] == "mlp:build@L32"
+    assert data["useful_ops"] == 2 * 32 * 64 * 128 * 2 + 32 * 128 * (1 + 8 + 0) + 32 * 64 * 1
+    out = _run("workload", "show", f"{path}:build")
+    assert out.exit_code == 2 and "--seq-len" in out.output
