@@ -253,7 +253,7 @@ def test_a_model_larger_than_memory_imports_on_the_meta_device() -> None:
     with torch.device("meta"):
         model = LinearStack()
     params = sum(p.numel() for p in model.parameters())
-    assert params * 4 > 23 * 2**30  # more than this machine's memory in fp32
+    assert params * 4 > 25e9  # 26 GB in fp32
     w = from_torch(model, torch.randn(1, 2048, 4096))  # a CPU input goes to meta with the model
     seconds = time.perf_counter() - t0
     gemms = [o for o in w.ops if o.kind == "gemm"]

@@ -74,7 +74,11 @@ def _load_module(module_spec: str) -> Any:
         spec = importlib.util.spec_from_file_location(name, module_spec)
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[name] = mod
-        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        try:
+            spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        except BaseException:
+            del sys.modules[name]
+            raise
         return mod
     except SpecError:
         raise

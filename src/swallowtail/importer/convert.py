@@ -24,23 +24,26 @@ def _on_meta(module: nn.Module) -> bool:
     return bool(tensors) and all(t.is_meta for t in tensors)
 
 
-def _inputs(module: nn.Module, example_inputs: Any) -> tuple[Any, ...]:
-    """The positional arguments: a tensor or a tuple / list of arguments. For a model on the meta device,
-    floating-point inputs go to meta too (their values cannot matter to a weightless model); integer
-    inputs (token ids) keep their values, so that a branch on them can be decided."""
+def _inputs(
+    module: nn.Module, example_inputs: Any, kwargs: Mapping[str, Any] | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional arguments (a tensor, or a tuple / list of arguments) and the keyword arguments. For a
+    model on the meta device, floating-point inputs go to meta too (their values cannot matter to a model
+    without weights); integer inputs (token ids) keep their values, so that a branch on them is decided."""
     args = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
-    if not any(isinstance(a, torch.Tensor) for a in args):
+    kw = dict(kwargs or {})
+    if not any(isinstance(a, torch.Tensor) for a in (*args, *kw.values())):
         raise SpecError(
             "example_inputs", type(example_inputs).__name__, "a tensor or a tuple of arguments with tensors"
         )
     if _on_meta(module):
-        args = tuple(
-            torch.empty(a.shape, dtype=a.dtype, device="meta")
-            if isinstance(a, torch.Tensor) and (a.dtype.is_floating_point or a.dtype.is_complex)
-            else a
-            for a in args
-        )
-    return args
+
+        def meta(a: Any) -> Any:
+            floating = isinstance(a, torch.Tensor) and (a.dtype.is_floating_point or a.dtype.is_complex)
+            return torch.empty(a.shape, dtype=a.dtype, device="meta") if floating else a
+
+        args, kw = tuple(meta(a) for a in args), {k: meta(v) for k, v in kw.items()}
+    return args, kw
 
 
 def _first_line(exc: BaseException) -> str:
@@ -95,10 +98,10 @@ def from_torch(
     check_choice("dtype", dtype, DTYPE_BYTES)
     if not isinstance(allow_unknown, bool):
         raise SpecError("allow_unknown", allow_unknown, "True or False")
-    args = _inputs(module, example_inputs)
+    args, kw = _inputs(module, example_inputs, kwargs)
     resolved = resolve_rules(rules)
     try:
-        cap = capture(module, args, dict(kwargs or {}), resolved)
+        cap = capture(module, args, kw, resolved)
     except SpecError:
         raise
     except GuardOnDataDependentSymNode as exc:

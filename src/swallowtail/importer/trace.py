@@ -73,6 +73,8 @@ class _TensorSlot:
 
 
 _TENSOR = _TensorSlot()
+#: marks a module without a forward of its own instance (the usual case)
+_ABSENT = object()
 #: call id -> its record, for the length of one capture (the op's integer argument is the id)
 _CALLS: dict[int, LeafRecord] = {}
 _IDS = itertools.count()
@@ -156,13 +158,13 @@ def _leaves(module: nn.Module, rules: dict[type, Rule]) -> Iterator[None]:
             rule = rule_for(m, rules)
             if rule is None:
                 continue
-            patched.append((m, m.__dict__.get("forward", _TENSOR)))
+            patched.append((m, m.__dict__.get("forward", _ABSENT)))
             m.forward = _leaf_forward(m, rule)  # an instance attribute: nn.Module.__call__ finds it first
             prefixes.append(name)
         yield
     finally:
         for m, before in patched:
-            if before is _TENSOR:
+            if before is _ABSENT:
                 del m.forward
             else:
                 m.forward = before
