@@ -2,11 +2,12 @@
 FLOPs and bytes; the networks a `--model` may name; a PyTorch model of yours, imported.
 
 A `--model` is a HybridConfig preset (`swallowtail model list`), a HybridConfig YAML, a named workload of
-`swallowtail.workload.named` (`bert-large`, `resnet-50`), or a PyTorch model of yours, `MODULE:FACTORY` (a
-Python file or a dotted module, and a function building the nn.Module) that takes token ids (batch,
-seq_len). For an image network `--seq-len` is the image side in pixels (`resnet-50 --seq-len 224`: 224 x 224
-images); a named workload given no `--seq-len` takes its default (bert-large 384 tokens, resnet-50 224
-pixels).
+`swallowtail.workload.named` (`bert-large`, `resnet-50`, the `llama-*` decoders), or a PyTorch model of
+yours, `MODULE:FACTORY` (a Python file or a dotted module, and a function building the nn.Module) that takes
+token ids (batch, seq_len). For an image network `--seq-len` is the image side in pixels (`resnet-50
+--seq-len 224`: 224 x 224 images); for a decoder's decode (`llama-7b@decode`: 32 new tokens,
+`llama-7b@decode<N>`: N) the prompt already in the KV cache; a named workload given no `--seq-len` takes its
+default (bert-large 384 tokens, resnet-50 224 pixels, llama 2048 tokens).
 
 `workload import MODULE:FACTORY --input-shape ...` imports a model with any inputs (`swallowtail.importer`):
 FACTORY() runs on the meta device, so no weight is materialised; floating-point inputs are meta tensors,
@@ -27,7 +28,10 @@ from swallowtail.errors import SpecError, check_choice
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
 
 #: what --seq-len means, for the help of every command that takes a --model
-SEQ_LEN_HELP = "Tokens per input sequence; for an image network (resnet-50) the image side in pixels."
+SEQ_LEN_HELP = (
+    "Tokens per input sequence; for an image network (resnet-50) the image side in pixels; for a decode "
+    "(llama-7b@decode<N>) the prompt already in the KV cache."
+)
 
 
 #: the torch dtypes an --input-dtype may name
@@ -189,7 +193,7 @@ def build_workload(
     """The Workload of `model` at `seq_len` x `batch`. No `seq_len`: a named workload's default, else the
     command's `default_seq_len`, else a SpecError (a preset's length must be given)."""
     from swallowtail.workload.lower import lower
-    from swallowtail.workload.named import NAMED_WORKLOADS
+    from swallowtail.workload.named import find_named_workload
 
     if ":" in model:  # MODULE:FACTORY, a PyTorch model of the user's that takes token ids (batch, seq_len)
         seq_len = seq_len if seq_len is not None else default_seq_len
@@ -199,8 +203,9 @@ def build_workload(
         return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
     cfg, label = resolve_model(model)
     if seq_len is None:
-        if isinstance(cfg, str) and cfg in NAMED_WORKLOADS:
-            seq_len = NAMED_WORKLOADS[cfg].default_seq_len
+        entry = find_named_workload(cfg) if isinstance(cfg, str) else None
+        if entry is not None:
+            seq_len = entry.default_seq_len
         elif default_seq_len is not None:
             seq_len = default_seq_len
         else:

@@ -1,7 +1,8 @@
 """swallowtail.workload: the operator graph (what is computed) and its lowering from a network config.
 
 `lower` (lower.py) builds a Workload from a HybridConfig or preset name; `named` registers networks that are
-not HybridConfigs (`bert-large`, `resnet-50` of `cnn`), which `lower` and the CLI find by name too.
+not HybridConfigs (`bert-large`, `resnet-50` of `cnn`, the `llama-*` decoders of `decoder`: prefill, and
+decode with a KV cache as `llama-7b@decode<N>`), which `lower` and the CLI find by name too.
 """
 
 from swallowtail.workload.graph import Workload

@@ -11,7 +11,7 @@ from swallowtail.errors import SpecError
 from swallowtail.nn.config import HybridConfig, get_preset, list_presets
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.hybrid import lower_hybrid
-from swallowtail.workload.named import NAMED_WORKLOADS
+from swallowtail.workload.named import NAMED_WORKLOADS, find_named_workload
 
 
 def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
@@ -38,10 +38,11 @@ def lower(
 ) -> Workload:
     """The Workload of one inference of `config` on `batch` inputs of `seq_len` tokens.
 
-    A name of `swallowtail.workload.named` (`bert-large`, `resnet-50`, ...) is built by its builder instead;
-    `seq_len` means what that entry says (the image side for an image network)."""
-    if isinstance(config_or_preset, str) and config_or_preset in NAMED_WORKLOADS:
-        entry = NAMED_WORKLOADS[config_or_preset]
+    A name of `swallowtail.workload.named` (`bert-large`, `resnet-50`, `llama-7b`, `llama-7b@decode64`, ...)
+    is built by its builder instead; `seq_len` means what that entry says (the image side for an image
+    network, the prompt for a decoder)."""
+    entry = find_named_workload(config_or_preset) if isinstance(config_or_preset, str) else None
+    if entry is not None:
         w = entry.build(seq_len, batch, dtype)
         if name is None or name == entry.name:
             return w

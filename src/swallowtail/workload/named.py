@@ -7,6 +7,11 @@
 |---|---|---|---|
 | `bert-large` | BERT-Large (Devlin et al. 2019), 24 x 1024 / 4096, 16 heads | tokens per sequence | 384 |
 | `resnet-50` | torchvision ResNet-50 v1.5 (`swallowtail.workload.cnn`) | image side in pixels | 224 |
+| `llama-7b`, `llama-small` (+ `-monarch`, `-swa`, `-fft`) | Llama decoders, prefill | prompt tokens | 2048 |
+| `<llama name>@decode`, `@decode<N>` | decode of 32 (N) tokens, KV cache | prompt in the cache | 2048 |
+
+A decode name is a variant's name + `@decode` (32 new tokens) or `@decode<N>` (N, any N >= 1: resolved by
+`get_named_workload`, not listed in `NAMED_WORKLOADS`); variants with chunked-FFT mixing have no decode.
 
 The rule for an image network: `seq_len` is its input size (an image of seq_len x seq_len pixels), the one
 size a CLI `--seq-len` gives; each entry says what its `seq_len` means and its default (`default_seq_len`:
@@ -22,6 +27,14 @@ from dataclasses import dataclass
 from swallowtail.errors import SpecError
 from swallowtail.nn.config import get_preset
 from swallowtail.workload.cnn import DEFAULT_IMAGE_SIZE, RESNET50_NAME, resnet50
+from swallowtail.workload.decoder import (
+    DECODE_SUFFIX,
+    DECODE_TOKENS,
+    LLAMA_VARIANTS,
+    PREFILL_SEQ_LEN,
+    LlamaVariant,
+    parse_decode_name,
+)
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.hybrid import lower_hybrid
 
@@ -96,16 +109,41 @@ NAMED_WORKLOADS: dict[str, NamedWorkload] = {
 }
 
 
+def _llama_entry(variant: LlamaVariant, new_tokens: int = 0, name: str | None = None) -> NamedWorkload:
+    """A variant's prefill (`new_tokens=0`) or its decode of new_tokens, as a registry entry."""
+    name = name or variant.name
+    means = "prompt tokens in the KV cache" if new_tokens else "prompt tokens (prefill)"
+    desc = variant.describe(new_tokens)
+    return NamedWorkload(name, desc, variant.builder(new_tokens, name), means, PREFILL_SEQ_LEN)
+
+
+for _v in LLAMA_VARIANTS.values():
+    NAMED_WORKLOADS[_v.name] = _llama_entry(_v)
+    if _v.mixer != "fft":  # chunked-FFT mixing has no decode
+        NAMED_WORKLOADS[_v.name + DECODE_SUFFIX] = _llama_entry(_v, DECODE_TOKENS, _v.name + DECODE_SUFFIX)
+
+
 def list_named_workloads() -> dict[str, str]:
     """Names of the registered workloads and their one-line descriptions."""
     return {n: w.description for n, w in NAMED_WORKLOADS.items()}
 
 
+def find_named_workload(name: str) -> NamedWorkload | None:
+    """A registered workload by name, or a decode name `<llama variant>@decode<N>`; None for any other."""
+    if name in NAMED_WORKLOADS:
+        return NAMED_WORKLOADS[name]
+    decode = parse_decode_name(name)
+    return None if decode is None else _llama_entry(decode[0], decode[1], name)
+
+
 def get_named_workload(name: str) -> NamedWorkload:
-    """A registered workload by name; SpecError listing the names for an unknown one."""
-    if name not in NAMED_WORKLOADS:
-        raise SpecError("workload", name, f"one of {list(NAMED_WORKLOADS)}")
-    return NAMED_WORKLOADS[name]
+    """A registered workload by name (or a decode name); SpecError listing the names for an unknown one."""
+    entry = find_named_workload(name)
+    if entry is None:
+        raise SpecError(
+            "workload", name, f"one of {list(NAMED_WORKLOADS)} (or a llama variant + {DECODE_SUFFIX}<N>)"
+        )
+    return entry
 
 
 def named_workload(name: str, seq_len: int | None = None, batch: int = 1, dtype: str = "fp16") -> Workload:
@@ -118,6 +156,7 @@ __all__ = [
     "NAMED_WORKLOADS",
     "NamedWorkload",
     "bert_large",
+    "find_named_workload",
     "get_named_workload",
     "list_named_workloads",
     "named_workload",
