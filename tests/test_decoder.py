@@ -251,3 +251,17 @@ def test_every_backend_runs_prefill_and_decode(backend: str) -> None:
         r = get_backend(backend).run(w)
         assert r.latency_s > 0 and math.isfinite(r.latency_s), (backend, w.name)
         assert r.useful_ops == w.flops
+
+
+def test_spatten_costs_causal_and_windowed_attention_as_lowered() -> None:
+    """SpAtten's attention block uses the scores' key count (not T x T), and prunes tokens once per layer
+    (a sliding window's two attention parts are one layer)."""
+    sp = get_backend("spatten", token_keep_per_attention_layer=0.5, head_keep=1.0)
+    T, win = 512, 256
+    rc, rs = sp.run(llama(LLAMA_SMALL, T)), sp.run(llama(LLAMA_SMALL, T, mixer="swa", window=win))
+    causal, swa = ({o.name: o.latency_s for o in r.ops} for r in (rc, rs))
+    for op in ("layer0.mlp.down", "layer3.mlp.down", "head.lm_head"):  # the same tokens kept after each layer
+        assert causal[op] == swa[op]
+    # T queries x ceil((T + 1) / 2) keys vs (T - w) queries x w keys (the band), each halved by the pruning
+    ratio = swa["layer0.attn.band.scores"] / causal["layer0.attn.scores"]
+    assert ratio == pytest.approx((T - win) * win / (T * causal_keys(T)), rel=0.02)

@@ -369,8 +369,8 @@ class SpAttenBackend(_ScaledAccelBackend):
         keep, hk = self._keep, a.head_keep
         scores = ops[0]
         assert isinstance(scores, GEMM)
-        heads, t, hs = scores.batch, scores.m, scores.k
-        h2, t2 = _ceil_frac(heads, hk), _ceil_frac(t, keep)
+        heads, t, hs, keys = scores.batch, scores.m, scores.k, scores.n  # keys < t: causal / windowed
+        h2, t2, n2 = _ceil_frac(heads, hk), _ceil_frac(t, keep), _ceil_frac(keys, keep)
         stage_cycles: list[float] = []
         drams: list[float] = []
         execs: list[float] = []
@@ -378,7 +378,7 @@ class SpAttenBackend(_ScaledAccelBackend):
         for op in ops:
             if isinstance(op, GEMM):
                 first = op is scores
-                p = dataclasses.replace(op, m=t2, k=hs if first else t2, n=t2 if first else op.n, batch=h2)
+                p = dataclasses.replace(op, m=t2, k=hs if first else n2, n=n2 if first else op.n, batch=h2)
                 macs = p.flops / FLOPS_PER_MAC
                 rate = self.qk_per_cycle if first else self.pv_per_cycle
                 stage_cycles.append(macs / rate)
@@ -389,7 +389,7 @@ class SpAttenBackend(_ScaledAccelBackend):
                 execs.append(FLOPS_PER_MAC * macs)
                 macs_list.append(macs)
             else:
-                elems = h2 * t2 * t2
+                elems = h2 * t2 * n2
                 stage_cycles.append(elems / self.vector_per_cycle)
                 drams.append(0.0)
                 execs.append(op.flops * elems / op.output_elems)
@@ -439,7 +439,11 @@ class SpAttenBackend(_ScaledAccelBackend):
             end = _attention_group(ops, i)
             if end > i:
                 out.extend(self.attention_block(list(ops[i:end])))
-                self._keep *= a.token_keep_per_attention_layer  # top-k after each attention layer
+                # top-k after each attention layer: once after its last block (a sliding window's two parts)
+                if not (
+                    end < len(ops) and _attention_group(ops, end) > end and ops[end].layer == ops[i].layer
+                ):
+                    self._keep *= a.token_keep_per_attention_layer
                 i = end
                 continue
             op = ops[i]
