@@ -24,7 +24,7 @@ def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
             "preset",
             config_or_preset,
             f"one of the network presets {list(list_presets())} or the named workloads "
-            f"{list(NAMED_WORKLOADS)}",
+            f"{list(NAMED_WORKLOADS)} (or a llama name + @decode<N>, N >= 1)",
         )
     raise SpecError("config", type(config_or_preset).__name__, "a HybridConfig or a preset name")
 
