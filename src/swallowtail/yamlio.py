@@ -5,12 +5,15 @@
 - bounded: a text over `MAX_YAML_BYTES` or with more than `MAX_YAML_ALIASES` aliases is refused before it is
   built (an alias "bomb" -- a few lines of anchors referring to anchors -- would otherwise expand into a
   structure that exhausts memory when it is walked or copied);
-- a syntax error is a `YAMLInputError` (a `SpecError`) naming `source:line:column`, never a parser traceback.
+- a syntax error is a `YAMLInputError` (a `SpecError`) naming `source:line:column`, never a parser traceback;
+- a file (`read_yaml_text`) is read only up to the size limit, so a huge file (or a device) is refused
+  without being read, and bytes that are not UTF-8 are a `YAMLInputError` too.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -71,6 +74,15 @@ def _construct_mapping(loader: SafeSpecLoader, node: yaml.MappingNode, deep: boo
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:  # `? [1, 2]\n: x` -- a list or mapping as a key
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"a key that is a {type(key).__name__} (keys are names or numbers)",
+                key_node.start_mark,
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping",
@@ -97,8 +109,42 @@ def load_yaml(text: str, source: str = "<string>") -> Any:
         raise YAMLInputError(
             where, f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, most control characters)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        ch = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise YAMLInputError(
+            f"{source}:{line}:{column}", f"YAML syntax error: character {ch} is not allowed"
+        ) from None
     except (yaml.YAMLError, RecursionError) as exc:
-        raise YAMLInputError(source, f"YAML error: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise YAMLInputError(source, f"YAML error: {first}") from None
 
 
-__all__ = ["MAX_YAML_ALIASES", "MAX_YAML_BYTES", "SafeSpecLoader", "YAMLInputError", "load_yaml"]
+def read_yaml_text(path: Path, source: str | None = None) -> str:
+    """The text of a YAML file, read within the limits: at most `MAX_YAML_BYTES` are read (a larger file is
+    refused without being read whole), and it must be UTF-8; any problem is a `YAMLInputError`."""
+    source = str(path) if source is None else source
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise YAMLInputError(source, f"a readable YAML file ({exc.strerror or exc})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise YAMLInputError(source, f"a YAML text of at most {MAX_YAML_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YAMLInputError(
+            f"{source}: byte {exc.start}", f"UTF-8 text (found byte {data[exc.start]:#04x})"
+        ) from None
+
+
+__all__ = [
+    "MAX_YAML_ALIASES",
+    "MAX_YAML_BYTES",
+    "SafeSpecLoader",
+    "YAMLInputError",
+    "load_yaml",
+    "read_yaml_text",
+]

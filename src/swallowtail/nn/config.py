@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from swallowtail.errors import SpecError, check_choice, check_int, is_int, is_real
-from swallowtail.yamlio import load_yaml
+from swallowtail.yamlio import load_yaml, read_yaml_text
 
 PAD_ID = 0
 CLS_ID = 1
@@ -38,6 +38,26 @@ FFN_KINDS = ("butterfly", "monarch", "dense")
 POOLINGS = ("cls", "mean")
 #: pooled vectors the dual-tower head concatenates: [u, v, u*v, u-v] (LRA's "NLI" interaction)
 DUAL_FEATURES = 4
+
+# ---- physical ranges of a network (bounds of the tool, not of any design: past them a value is a typo, and
+# counting, lowering or simulating the network takes hours or all the memory) -------------------------------
+#: at most 1,024 blocks (the deepest published transformers have about a hundred)
+MAX_LAYERS = 1024
+#: widths (d_model, d_ff, heads, input_dim) of at most 2^18 (the widest published layers are about 2^16)
+MAX_WIDTH = 2**18
+#: positions, classes and vocabulary entries: at most 2^24
+MAX_ENTRIES = 2**24
+#: the largest value of each size field
+MAX_SIZE = {
+    "d_model": MAX_WIDTH,
+    "n_heads": MAX_WIDTH,
+    "d_ff": MAX_WIDTH,
+    "n_layers": MAX_LAYERS,
+    "max_len": MAX_ENTRIES,
+    "n_classes": MAX_ENTRIES,
+    "vocab_size": MAX_ENTRIES,
+    "input_dim": MAX_WIDTH,
+}
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -81,7 +101,7 @@ class HybridConfig:
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "n_classes"):
-            check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1, MAX_SIZE[name])
         if (self.vocab_size is None) == (self.input_dim is None):
             raise SpecError(
                 "vocab_size",
@@ -90,9 +110,9 @@ class HybridConfig:
                 hint=f"input_dim = {self.input_dim!r}",
             )
         if self.vocab_size is not None:
-            check_int("vocab_size", self.vocab_size, 1)
+            check_int("vocab_size", self.vocab_size, 1, MAX_SIZE["vocab_size"])
         if self.input_dim is not None:
-            check_int("input_dim", self.input_dim, 1)
+            check_int("input_dim", self.input_dim, 1, MAX_SIZE["input_dim"])
         if self.d_model % self.n_heads:
             raise SpecError("n_heads", self.n_heads, f"a divisor of d_model = {self.d_model}")
         check_int("attention_layers", self.attention_layers, 0)
@@ -191,11 +211,12 @@ class HybridConfig:
         path = Path(path)
         if not path.is_file():
             raise SpecError("config", str(path), "an existing YAML file (this one does not exist)")
-        data = load_yaml(path.read_text(encoding="utf-8", errors="replace"), source=str(path))
+        data = load_yaml(read_yaml_text(path), source=str(path))
         if not isinstance(data, dict):
             raise SpecError(str(path), data, "a YAML mapping of HybridConfig fields")
         data = dict(data)
         base = data.pop("preset", None)
+        _check_keys(data)  # before replace(**data): a key that is not a name (`1e9: x`) is a TypeError there
         if base is not None:
             return get_preset(base).replace(**data)
         return cls.from_dict(data)
