@@ -45,11 +45,22 @@ def _arch_yaml(**fields: str) -> str:
 
 def _spec(preset: str, changes: dict[str, object] | None = None, drop: tuple[str, ...] = ()) -> str:
     """`swallowtail arch dump <preset>` with fields set (`changes`) or removed (`drop`); a path is `a/b/c`."""
-    import yaml
-
     from swallowtail.arch import load_arch
 
-    spec = yaml.safe_load(load_arch(preset).to_yaml())
+    return _edit(load_arch(preset).to_yaml(), changes, drop)
+
+
+def _shipped(rel: str, changes: dict[str, object]) -> str:
+    """A YAML file shipped in the package (`rel` below swallowtail/) with fields set (paths `a/b/c`)."""
+    import swallowtail
+
+    return _edit((Path(swallowtail.__file__).parent / rel).read_text(), changes)
+
+
+def _edit(text: str, changes: dict[str, object] | None = None, drop: tuple[str, ...] = ()) -> str:
+    import yaml
+
+    spec = yaml.safe_load(text)
     for path, value in (changes or {}).items():
         *head, last = path.split("/")
         node = spec
@@ -66,10 +77,11 @@ def _spec(preset: str, changes: dict[str, object] | None = None, drop: tuple[str
 
 
 DF, GPU, FAB, SYS = "df-4x4-simd8", "xavier-nx-10w", "fabnet-be40-hbm", "systolic-os-16x8"
+STACK, SWEEP = "baselines/params/stacks/tensorrt-fp16.yaml", "dse/sweeps/around-df-4x4-simd8.yaml"
 _FU = {"latency": 1, "issue_per_cycle": 1, "ops_per_lane": 1, "initiation_interval": 1}
 
 
-FILES: dict[str, str] = {
+FILES: dict[str, str | bytes] = {
     "broken.yaml": "name: [\n",
     "bomb.yaml": _bomb(),
     "dupkey.yaml": "n_layers: 2\nn_layers: 3\n",
@@ -187,7 +199,41 @@ FILES: dict[str, str] = {
     "sys-word.yaml": _spec(SYS, {"word_bytes": 0}),
     "sys-src.yaml": _spec(SYS, {"sources/pe_rows": "x"}),
     "sys-energy.yaml": _spec(SYS, {"energy_table": "nope"}),
+    # found by tests/test_fuzz.py: each was a traceback, a hang, a huge allocation or a silent acceptance
+    "unhashable-key.yaml": "? [1, 2]\n: x\n",
+    "not-utf8.yaml": b"kind: \xff\xfe dataflow\n",
+    "nul.yaml": "kind: dataflow\nname: \x00\n",
+    "model-num-key.yaml": "preset: fnet\n1: 2\n",
+    "model-layers-huge.yaml": "preset: fnet\nn_layers: 1000000000\n",
+    "model-dff-huge.yaml": "preset: fnet\nd_ff: 1073741824\n",
+    "df-dma-channels.yaml": _spec(DF, {"dma/channels": 2**31}),
+    "df-dma-latency.yaml": _spec(DF, {"dma/latency_cycles": 2**62}),
+    "df-dma-slow.yaml": _spec(DF, {"dma/gbytes_per_s_per_channel": 1e-300}),
+    "df-fu-latency.yaml": _spec(DF, {"pe/fus/add/latency": 2**31}),
+    "df-rf-ports-huge.yaml": _spec(DF, {"pe/register_file/read_ports": 10**30}),
+    "df-hop-latency.yaml": _spec(DF, {"noc/hop_latency": 10**30}),
+    "df-tags-huge.yaml": _spec(DF, {"pe/active_tags": 2**62}),
+    "df-spm-groups.yaml": _spec(DF, {"spm/bytes_per_cycle": 65536}),
+    "df-32x32.yaml": _spec(DF, {"array/rows": 32, "array/cols": 32}),
+    "fab-eff-tiny.yaml": _spec(FAB, {"efficiency": 1e-300}),
+    "fab-engines-huge.yaml": _spec(FAB, {"butterfly_engines": 2**62}),
+    "gpu-flops-tiny.yaml": _spec(GPU, {"flops_per_clk_per_sm/fp16_tensor": 5e-324}),
+    "gpu-sms-huge.yaml": _spec(GPU, {"sms": 2**62, "cuda_cores": 2**62, "tensor_cores": 2**62}),
+    "sanger-ops-tiny.yaml": _spec("sanger", {"reported_ops_per_s": 1e-300}),
+    "sanger-dram-tiny.yaml": _spec("sanger", {"dram_gbytes_per_s": 1e-300}),
+    "sanger-rows-huge.yaml": _spec("sanger", {"pe_rows": 2**62}),
+    "spatten-bits-huge.yaml": _spec("spatten", {"kv_fetch_bits": 2**62}),
+    "sys-rows-huge.yaml": _spec(SYS, {"rows": 10**9}),
+    "sys-dram-tiny.yaml": _spec(SYS, {"dram_gbytes_per_s": 1e-300}),
+    "stack-overhead.yaml": _shipped(STACK, {"per_op_overhead_s": 1e300}),
+    "stack-eff-tiny.yaml": _shipped(STACK, {"gemm_efficiency/volta": 5e-324}),
+    "stack-generation.yaml": _shipped(
+        STACK, {"gemm_efficiency": {"voltaa": 0.3, "ampere": 0.3}, "sources": {}}
+    ),
+    "sweep-union.yaml": _shipped(SWEEP, {"backends": [5]}),
 }
+#: files of this size that take no disk (sparse): a loader must refuse them without reading them
+SPARSE_FILES = {"sparse.yaml": 3 << 30}
 
 CASES: list[tuple[str, str]] = [
     # ---- YAML files ------------------------------------------------------------------------------------
@@ -483,28 +529,109 @@ CASES: list[tuple[str, str]] = [
     ("reproduce --quick --out {tmp}/a-file", "--out"),
     ("train --task listops --steps 1 --out {tmp}/a-file", "--out"),
     ("accuracy-sweep --task listops --out {tmp}/a-file", "--out"),
+    # ---- found by tests/test_fuzz.py (before: a traceback, a hang, gigabytes, or silently accepted) --------
+    ("arch show {tmp}/unhashable-key.yaml", "a key that is a list"),
+    ("arch show {tmp}/not-utf8.yaml", "UTF-8"),
+    ("model summary {tmp}/not-utf8.yaml --seq-len 128", "UTF-8"),
+    ("arch show {tmp}/nul.yaml", "#x0000"),
+    ("arch show {tmp}/sparse.yaml", "bytes"),
+    ("model summary {tmp}/sparse.yaml --seq-len 128", "bytes"),
+    ("dse check {tmp}/sparse.yaml", "bytes"),
+    ("model summary {tmp}/model-num-key.yaml --seq-len 128", "HybridConfig field"),
+    ("model summary {tmp}/model-layers-huge.yaml --seq-len 128", "n_layers"),
+    ("simulate --model {tmp}/model-dff-huge.yaml --seq-len 16", "d_ff"),
+    ("simulate --arch {tmp}/df-dma-channels.yaml --model fnet --seq-len 16", "dma.channels"),
+    ("kernel --n 64 --rows 4 --arch {tmp}/df-dma-latency.yaml", "dma.latency_cycles"),
+    ("simulate --arch {tmp}/df-dma-slow.yaml --model fnet --seq-len 16", "dma.gbytes_per_s_per_channel"),
+    ("simulate --arch {tmp}/df-fu-latency.yaml --model fabnet-base --seq-len 16", "pe.fus.add.latency"),
+    ("kernel --n 64 --rows 4 --arch {tmp}/df-rf-ports-huge.yaml", "pe.register_file.read_ports"),
+    ("kernel --n 64 --rows 4 --arch {tmp}/df-hop-latency.yaml", "noc.hop_latency"),
+    ("arch show {tmp}/df-tags-huge.yaml", "pe.active_tags"),
+    ("kernel --op gemm --n 64 --rows 4 --arch {tmp}/df-spm-groups.yaml", "spm.bytes_per_cycle"),
+    ("kernel --op gemm --n 64 --rows 4 --arch {tmp}/df-32x32.yaml", "array"),
+    ("simulate --arch {tmp}/df-32x32.yaml --model fnet --seq-len 16", "array"),
+    ("baseline --target fabnet-be40 --model fnet --seq-len 64 -o arch={tmp}/fab-eff-tiny.yaml", "efficiency"),
+    ("arch show {tmp}/fab-engines-huge.yaml", "butterfly_engines"),
+    (
+        "baseline --target fabnet-be40 --model fnet --seq-len 64 -o butterfly_engines=1073741824",
+        "butterfly_engines",
+    ),
+    ("baseline --target jetson --model fnet --seq-len 64 -o arch={tmp}/gpu-flops-tiny.yaml", "fp16_tensor"),
+    ("arch show {tmp}/gpu-sms-huge.yaml", "sms"),
+    ("arch show {tmp}/gpu-generation.yaml", "generation"),
+    (
+        "baseline --target sanger --model fnet --seq-len 64 -o arch={tmp}/sanger-ops-tiny.yaml",
+        "reported_ops_per_s",
+    ),
+    (
+        "baseline --target sanger --model fnet --seq-len 64 -o arch={tmp}/sanger-dram-tiny.yaml",
+        "dram_gbytes_per_s",
+    ),
+    ("arch show {tmp}/sanger-rows-huge.yaml", "pe_rows"),
+    ("arch show {tmp}/spatten-bits-huge.yaml", "kv_fetch_bits"),
+    ("arch show {tmp}/sys-rows-huge.yaml", "rows"),
+    (
+        "baseline --target systolic --model fnet --seq-len 64 -o arch={tmp}/sys-dram-tiny.yaml",
+        "dram_gbytes_per_s",
+    ),
+    (
+        "baseline --target jetson --model fnet --seq-len 64 -o stack={tmp}/stack-overhead.yaml",
+        "per_op_overhead_s",
+    ),
+    (
+        "baseline --target jetson --model fnet --seq-len 64 -o stack={tmp}/stack-eff-tiny.yaml",
+        "gemm_efficiency.volta",
+    ),
+    (
+        "baseline --target jetson --model fnet --seq-len 64 -o stack={tmp}/stack-generation.yaml",
+        "gemm_efficiency.voltaa",
+    ),
+    ("dse check {tmp}/sweep-union.yaml", "backends.0 = 5 is not allowed: a string or a mapping"),
 ]
 
 
 @pytest.fixture(scope="module")
 def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("bad")
-    for name, text in FILES.items():
-        (d / name).write_text(text)
+    write_files(d)
     return d
+
+
+def write_files(d: Path) -> None:
+    """FILES and SPARSE_FILES in folder `d` (tests/test_fuzz.py writes them too)."""
+    for name, text in FILES.items():
+        if isinstance(text, bytes):
+            (d / name).write_bytes(text)
+        else:
+            (d / name).write_text(text)
+    for name, size in SPARSE_FILES.items():
+        with (d / name).open("wb") as f:
+            f.truncate(size)
 
 
 @pytest.mark.parametrize(("command", "field"), CASES, ids=[c for c, _ in CASES])
 def test_bad_input_is_one_clean_line(command: str, field: str, tmp: Path) -> None:
     out = runner.invoke(app, shlex.split(command.format(tmp=tmp)))
     text = out.output.strip()
-    assert out.exit_code == 2, (out.exit_code, text, out.exception)
-    assert "Traceback" not in text and not isinstance(out.exception, (MemoryError, RecursionError))
+    assert not isinstance(out.exception, (MemoryError, RecursionError)), out.exception
+    assert_one_clean_line(out.exit_code, text, repr(out.exception))
     assert field in text, text
+
+
+def assert_one_clean_line(exit_code: int, text: str, where: str = "", per_problem: bool = False) -> None:
+    """Exit status 2, no traceback, one message (the check tests/test_fuzz.py applies too); `per_problem`:
+    or one line per problem of one spec file, each naming the file (a spec with several things wrong)."""
+    assert exit_code == 2, (exit_code, text, where)
+    assert "Traceback" not in text, (where, text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    source = lines[0].removeprefix("error: ").split(": ", 1)[0] + ": " if lines else ""
+    if per_problem and len(lines) > 1 and lines[0].startswith("error: ") and len(source) > 2:
+        assert all(line.startswith(source) for line in lines[1:]), (where, text)
+        return
     plain = [line for line in lines if line[0] not in "╭╰│"]
     boxed = any(line[0] == "│" for line in lines)  # typer's error box: one message, wrapped at 80 columns
-    assert len(plain) + boxed <= 3, text  # one message (typer's own usage errors add a usage line and a hint)
+    # one message (typer's own usage errors add a usage line and a hint)
+    assert len(plain) + boxed <= 3, (where, text)
 
 
 def test_version() -> None:

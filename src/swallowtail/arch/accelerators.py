@@ -27,17 +27,39 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import (
+    Count,
     Fraction,
     LeakFraction,
-    NonNegFloat,
-    PosFloat,
-    PosInt,
+    NonNegPowerW,
+    PowerW,
     SpecModel,
     spec_error,
 )
-from swallowtail.arch.specs import FMA_FLOPS, ArchBase, ClockHz, register_arch_kind
+from swallowtail.arch.specs import (
+    FMA_FLOPS,
+    MAX_BUS_BITS,
+    MAX_BYTES,
+    ArchBase,
+    ArraySide,
+    ClockHz,
+    GBytesPerS,
+    register_arch_kind,
+)
 
 EnergyTableName = Annotated[str, Field(min_length=1)]
+
+# ---- physical ranges (bounds of the tool, not sources; see swallowtail.arch.specs) ----------------------
+#: a number's width: at most 64 bits (8 bytes)
+MAX_WORD_BITS = 64
+#: a published throughput: 1 kFLOP/s to 1 ZFLOP/s (the reported power over it is the energy per op)
+MIN_OPS_PER_S, MAX_OPS_PER_S = 1e3, 1e21
+#: the low-bit prediction's cost, in dense-MAC equivalents per MAC: at most 1,000
+MAX_RELATIVE_COST = 1e3
+
+WordBits = Annotated[int, Field(gt=0, le=MAX_WORD_BITS)]
+PortBits = Annotated[int, Field(gt=0, le=MAX_BUS_BITS)]
+Kilobytes = Annotated[int, Field(gt=0, le=MAX_BYTES // 1024)]
+OpsPerS = Annotated[float, Field(ge=MIN_OPS_PER_S, le=MAX_OPS_PER_S, allow_inf_nan=False)]
 
 #: bits per byte
 BITS_PER_BYTE = 8
@@ -53,9 +75,9 @@ FFT_BUTTERFLY_FLOPS = 10
 class FabnetPorts(SpecModel):
     """FABNet's off-chip interface: bits per accelerator cycle on each of its three ports."""
 
-    input_bits_per_cycle: PosInt
-    coef_bits_per_cycle: PosInt
-    output_bits_per_cycle: PosInt
+    input_bits_per_cycle: PortBits
+    coef_bits_per_cycle: PortBits
+    output_bits_per_cycle: PortBits
 
     @property
     def total_bits_per_cycle(self) -> int:
@@ -68,21 +90,21 @@ class FabnetArch(ArchBase):
 
     kind: Literal["fabnet"] = "fabnet"
     clock_hz: ClockHz
-    butterfly_engines: PosInt  # BEs
-    units_per_engine: PosInt  # BUs per BE
-    multipliers_per_unit: PosInt  # FP16 multipliers per BU
+    butterfly_engines: Count  # BEs
+    units_per_engine: Count  # BUs per BE
+    multipliers_per_unit: Count  # FP16 multipliers per BU
     efficiency: Fraction  # derate on the BEs' compute cycles
-    word_bits: PosInt
+    word_bits: WordBits
     memory: str  # which of `memories` is attached
     memories: dict[str, FabnetPorts] = Field(min_length=1)
-    attention_macs_per_cycle: PosInt  # attention processor (dense QK^T, SV; any GEMM)
+    attention_macs_per_cycle: Count  # attention processor (dense QK^T, SV; any GEMM)
     attention_efficiency: Fraction
-    vector_elems_per_cycle: PosInt  # post-processing: softmax / LayerNorm / element-wise
-    static_power_w: NonNegFloat
-    engine_power_w: NonNegFloat  # per BE
+    vector_elems_per_cycle: Count  # post-processing: softmax / LayerNorm / element-wise
+    static_power_w: NonNegPowerW
+    engine_power_w: NonNegPowerW  # per BE
     # the published simulator's cost model (`fidelity="reference"` of swallowtail.baselines.fabnet):
-    serial_io_words_per_cycle: PosInt  # per BE, through its serial-to-parallel in / parallel-to-serial out
-    coef_buffer_bits_per_cycle: PosInt  # write width of the on-chip coefficient (twiddle) buffer
+    serial_io_words_per_cycle: Count  # per BE, through its serial-to-parallel in / parallel-to-serial out
+    coef_buffer_bits_per_cycle: PortBits  # write width of the on-chip coefficient (twiddle) buffer
 
     @model_validator(mode="after")
     def _check(self) -> FabnetArch:
@@ -149,12 +171,12 @@ class _PublishedAccel(ArchBase):
     UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
 
     clock_hz: ClockHz
-    word_bits: PosInt
-    dram_gbytes_per_s: PosFloat
-    vector_elems_per_cycle: PosInt
+    word_bits: WordBits
+    dram_gbytes_per_s: GBytesPerS
+    vector_elems_per_cycle: Count
     dense_utilization: Fraction  # of the MAC array on dense GEMMs (linear layers)
-    reported_power_w: PosFloat
-    reported_ops_per_s: PosFloat  # the throughput the reported power goes with (energy per op)
+    reported_power_w: PowerW
+    reported_ops_per_s: OpsPerS  # the throughput the reported power goes with (energy per op)
     leakage_fraction: LeakFraction
     energy_table: EnergyTableName = "horowitz-45nm"  # its logic scaling curve and DRAM energy
 
@@ -190,11 +212,12 @@ class SangerArch(_PublishedAccel):
     attention after a low-bit mask prediction, pruned to `attention_density`, packed at `load_balance`."""
 
     kind: Literal["sanger"] = "sanger"
-    pe_rows: PosInt
-    pe_cols: PosInt
+    pe_rows: ArraySide
+    pe_cols: ArraySide
     attention_density: Fraction  # fraction of attention scores kept by the predicted mask
     load_balance: Fraction  # PE utilization of the packed sparse attention
-    prediction_relative_cost: NonNegFloat  # low-bit Q K^T prediction, in dense-MAC equivalents per MAC
+    # low-bit Q K^T prediction, in dense-MAC equivalents per MAC
+    prediction_relative_cost: Annotated[float, Field(ge=0, le=MAX_RELATIVE_COST, allow_inf_nan=False)]
 
     @property
     def macs_per_cycle(self) -> int:
@@ -206,13 +229,13 @@ class SpAttenArch(_PublishedAccel):
     """SpAtten: a Q x K unit and a prob x V unit of multipliers, pipelined; cascade token / head pruning."""
 
     kind: Literal["spatten"] = "spatten"
-    qk_multipliers: PosInt
-    pv_multipliers: PosInt
+    qk_multipliers: Count
+    pv_multipliers: Count
     token_keep_per_attention_layer: Fraction  # tokens surviving each attention layer's top-k (cascade)
     head_keep: Fraction  # heads surviving head pruning
-    kv_fetch_bits: PosInt  # MSBs fetched first by progressive quantization
+    kv_fetch_bits: WordBits  # MSBs fetched first by progressive quantization
     lsb_refetch_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-    lsb_bits: PosInt
+    lsb_bits: WordBits
 
     @property
     def macs_per_cycle(self) -> int:
@@ -228,15 +251,15 @@ class SystolicArch(ArchBase):
 
     kind: Literal["systolic"] = "systolic"
     clock_hz: ClockHz
-    rows: PosInt
-    cols: PosInt
+    rows: ArraySide
+    cols: ArraySide
     dataflow: Literal["os"] = "os"
-    word_bytes: PosInt
-    ifmap_sram_kb: PosInt
-    filter_sram_kb: PosInt
-    ofmap_sram_kb: PosInt
-    dram_gbytes_per_s: PosFloat
-    vector_lanes: PosInt  # non-GEMM ops (softmax, LayerNorm, element-wise): FLOPs per cycle
+    word_bytes: Annotated[int, Field(gt=0, le=MAX_WORD_BITS // 8)]
+    ifmap_sram_kb: Kilobytes
+    filter_sram_kb: Kilobytes
+    ofmap_sram_kb: Kilobytes
+    dram_gbytes_per_s: GBytesPerS
+    vector_lanes: Count  # non-GEMM ops (softmax, LayerNorm, element-wise): FLOPs per cycle
     energy_table: EnergyTableName = "horowitz-45nm"
     leakage_fraction: LeakFraction
 

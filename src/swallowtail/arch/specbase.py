@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from swallowtail.errors import SpecError, is_real
-from swallowtail.yamlio import YAMLInputError, load_yaml
+from swallowtail.yamlio import YAMLInputError, load_yaml, read_yaml_text
 
 #: a source note that starts with this marks an assumed (not sourced) value
 ASSUMPTION_PREFIX = "assumption:"
@@ -41,9 +41,25 @@ SPEC_ERROR_TYPE = "spec"
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-#: an efficiency, a derate or a kept share: (0, 1]
-Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+# ---- physical ranges every spec shares: past them a value is a typo, not a design, and the models would
+# overflow, allocate per unit or run for ever (bounds of the tool, not sources) ----------------------------
+#: units of one kind (PEs, multipliers, engines, SMs, cores, banks, vector lanes): at most 2^20
+MAX_COUNT = 2**20
+#: an efficiency, a derate or a kept share is at least a millionth (a smaller one is a typo, and the times it
+#: divides run past 2^63 cycles)
+MIN_FRACTION = 1e-6
+#: a power of at most a megawatt
+MAX_POWER_W = 1e6
+
+#: a number of units of one kind: 1 to MAX_COUNT
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+NonNegCount = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+#: an efficiency, a derate or a kept share: [MIN_FRACTION, 1]
+Fraction = Annotated[float, Field(ge=MIN_FRACTION, le=1, allow_inf_nan=False)]
+#: a power in W: (0, MAX_POWER_W] (NonNegPowerW: [0, MAX_POWER_W])
+PowerW = Annotated[float, Field(gt=0, le=MAX_POWER_W, allow_inf_nan=False)]
+NonNegPowerW = Annotated[float, Field(ge=0, le=MAX_POWER_W, allow_inf_nan=False)]
 #: the leakage share of a power: [0, 1)
 LeakFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
@@ -191,29 +207,72 @@ def _allowed_for(err: Mapping[str, Any]) -> str:
     return msg[0].lower() + msg[1:] if msg else typ
 
 
-def problems_from_validation_error(exc: ValidationError, model: type[BaseModel] | None) -> list[Problem]:
-    """Translate pydantic's errors into `Problem`s (dotted path, value, plain-words allowed)."""
+def _without_union_tags(loc: tuple[Any, ...], data: Any, missing: bool) -> tuple[tuple[Any, ...], bool]:
+    """`loc` without the tags pydantic puts in it for each member of a union (`str`, `BackendAxis`,
+    `list[union[int,float,...]]`, `function-after[_check(), ParamRange]`), found by walking `data`: a part is
+    kept if it is a key or an index of the data there, or the missing field's name of a `missing` error (its
+    last part). Also whether a tag was dropped."""
+    out: list[Any] = []
+    cur, dropped, last = data, False, len(loc) - 1
+    for i, part in enumerate(loc):
+        in_map = isinstance(cur, Mapping) and part in cur
+        if in_map or (isinstance(cur, list) and type(part) is int and 0 <= part < len(cur)):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and not (missing and i == last and isinstance(cur, Mapping)):
+            dropped = True  # a union member's tag: not a field the user wrote
+        else:
+            out.append(part)
+            cur = None
+    return tuple(out), dropped
+
+
+def _merged(problems: list[tuple[Problem, bool]]) -> list[Problem]:
+    """The problems of a union's members on one field (each member refused the value) as one problem: what
+    each member allows, joined by "or"."""
     out: list[Problem] = []
+    index: dict[str, int] = {}
+    for p, from_union in problems:
+        i = index.get(p.field) if from_union else None
+        if i is None:
+            if from_union:
+                index[p.field] = len(out)
+            out.append(p)
+        elif p.allowed not in out[i].allowed.split(" or "):
+            out[i] = Problem(p.field, out[i].value, f"{out[i].allowed} or {p.allowed}", out[i].kind)
+    return out
+
+
+def problems_from_validation_error(
+    exc: ValidationError, model: type[BaseModel] | None, data: Any = None
+) -> list[Problem]:
+    """Translate pydantic's errors into `Problem`s (dotted path, value, plain-words allowed); with the
+    validated `data`, the paths hold only what the user wrote (no union-member tags) and the members' errors
+    on one field are one problem."""
+    out: list[tuple[Problem, bool]] = []
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
+        loc, from_union = tuple(err["loc"]), False
+        if data is not None:
+            loc, from_union = _without_union_tags(loc, data, err["type"] == "missing")
         typ = err["type"]
         ctx = err.get("ctx") or {}
         if typ == SPEC_ERROR_TYPE:
             field = _dotted(loc + tuple(str(ctx["field"]).split("."))) if ctx.get("field") else _dotted(loc)
-            out.append(Problem(field, ctx.get("value"), str(ctx.get("allowed"))))
+            problem = Problem(field, ctx.get("value"), str(ctx.get("allowed")))
         elif typ == "missing":
-            out.append(Problem(_dotted(loc), None, "a required field", kind="missing"))
+            problem = Problem(_dotted(loc), None, "a required field", kind="missing")
         elif typ == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
             names = sorted(parent.model_fields) if parent is not None else []
             allowed = f"allowed fields here are {', '.join(names)}" if names else "no such field"
-            out.append(Problem(_dotted(loc), err.get("input"), allowed, kind="unknown"))
+            problem = Problem(_dotted(loc), err.get("input"), allowed, kind="unknown")
         else:
             allowed = _allowed_for(err)
             if typ.startswith(("greater_than", "less_than")) and _is_int_field(model, loc):
                 allowed = allowed.replace("a number", "an integer", 1)
-            out.append(Problem(_dotted(loc) or "(top level)", err.get("input"), allowed))
-    return out
+            problem = Problem(_dotted(loc) or "(top level)", err.get("input"), allowed)
+        out.append((problem, from_union))
+    return _merged(out)
 
 
 # ---- strict models with source notes -----------------------------------------------------------------
@@ -335,7 +394,7 @@ def validate_model(model: type[SpecModel], data: Any, source: str | None = None)
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise SpecProblems(problems_from_validation_error(exc, model), source) from None
+        raise SpecProblems(problems_from_validation_error(exc, model, data), source) from None
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,7 +448,11 @@ def read_yaml_file(path: Path) -> Any:
     """Read and parse a YAML file (missing file -> SpecError)."""
     if not path.is_file():
         raise SpecProblems([Problem("path", str(path), "an existing YAML file")])
-    return parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = read_yaml_text(path)
+    except YAMLInputError as exc:
+        raise SpecProblems([Problem(exc.where, None, exc.what, kind="message")]) from None
+    return parse_yaml(text, source=str(path))
 
 
 class _SpecDumper(yaml.SafeDumper):

@@ -28,9 +28,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 from pydantic import Field, field_validator, model_validator
 
 from swallowtail.arch.specbase import (
-    NonNegInt,
-    PosFloat,
-    PosInt,
+    Count,
+    NonNegCount,
+    PowerW,
     Problem,
     SourcedSpec,
     SpecModel,
@@ -66,18 +66,43 @@ MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1e6, 2e10
 MAX_ARRAY_SIDE = 256
 #: at most 4,096 SIMD lanes per PE
 MAX_SIMD_LANES = 4096
-#: on-chip memories up to 1 TiB, bandwidths up to 1 MiB per cycle per port, 1 PB/s off chip
+#: on-chip memories up to 1 TiB, bandwidths up to 1 MiB per cycle per port, 1 MB/s to 1 PB/s off chip (a
+#: slower channel is a typo, and its transfers take more than 2^63 cycles)
 MAX_BYTES = 2**40
 MAX_BYTES_PER_CYCLE = 2**20
-MAX_GBYTES_PER_S = 1e6
+MIN_GBYTES_PER_S, MAX_GBYTES_PER_S = 1e-3, 1e6
 #: a technology node from 1 nm to 1 um
 MAX_TECH_NODE_NM = 1000
+#: an FU's latency and initiation interval, a NoC hop: at most 1,024 cycles (FP units take a few to tens;
+#: the compiler skews its streams by the latency, element by element)
+MAX_FU_CYCLES = 1024
+#: a DMA transfer's latency: at most 2^20 cycles (DRAM takes hundreds)
+MAX_DMA_LATENCY_CYCLES = 2**20
+#: at most 1,024 DMA channels (the simulators keep a free time per channel)
+MAX_DMA_CHANNELS = 1024
+#: register-file entries and bytes per entry, instruction-buffer slots, tags in flight: at most 2^16
+MAX_ENTRIES = 2**16
+#: register-file ports and issue slots of an FU class per PE per cycle: at most 64
+MAX_PORTS = 64
+#: a GPU's per-SM rates (FLOPs, special-function results, L2 bytes per clock per SM): 1e-3 to 2^20
+MIN_PER_CLOCK, MAX_PER_CLOCK = 1e-3, 2**20
+#: a DRAM bus of at most 2^16 bits, at most 16 transfers per clock
+MAX_BUS_BITS = 2**16
+MAX_TRANSFERS_PER_CLOCK = 16
+#: the GPU architectures a board's `generation` may name (a software stack's kernels differ by it)
+GPU_GENERATIONS = ("maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell")
 
 ClockHz = Annotated[float, Field(ge=MIN_CLOCK_HZ, le=MAX_CLOCK_HZ, allow_inf_nan=False)]
 ArraySide = Annotated[int, Field(gt=0, le=MAX_ARRAY_SIDE)]
 Bytes = Annotated[int, Field(gt=0, le=MAX_BYTES)]
 BytesPerCycle = Annotated[int, Field(gt=0, le=MAX_BYTES_PER_CYCLE)]
-GBytesPerS = Annotated[float, Field(gt=0, le=MAX_GBYTES_PER_S, allow_inf_nan=False)]
+GBytesPerS = Annotated[float, Field(ge=MIN_GBYTES_PER_S, le=MAX_GBYTES_PER_S, allow_inf_nan=False)]
+FUCycles = Annotated[int, Field(gt=0, le=MAX_FU_CYCLES)]
+Entries = Annotated[int, Field(gt=0, le=MAX_ENTRIES)]
+Ports = Annotated[int, Field(gt=0, le=MAX_PORTS)]
+PerClock = Annotated[float, Field(ge=MIN_PER_CLOCK, le=MAX_PER_CLOCK, allow_inf_nan=False)]
+GPUGeneration = Literal[GPU_GENERATIONS]
+TransfersPerClock = Annotated[int, Field(gt=0, le=MAX_TRANSFERS_PER_CLOCK)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -87,19 +112,19 @@ Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$
 class FUSpec(SpecModel):
     """One functional-unit class of a PE (vector: every lane runs the op)."""
 
-    latency: PosInt  # cycles from issue to result
-    issue_per_cycle: PosInt = 1  # vector instructions of this class a PE can issue per cycle
-    ops_per_lane: PosInt  # FLOPs per lane op: fma 2, add 1, special 1
-    initiation_interval: PosInt = 1  # cycles between issues on one unit (1 = fully pipelined)
+    latency: FUCycles  # cycles from issue to result
+    issue_per_cycle: Ports = 1  # vector instructions of this class a PE can issue per cycle
+    ops_per_lane: Ports  # FLOPs per lane op: fma 2, add 1, special 1
+    initiation_interval: FUCycles = 1  # cycles between issues on one unit (1 = fully pipelined)
 
 
 class RFSpec(SpecModel):
     """A PE's register file."""
 
-    entries: PosInt
-    bytes_per_entry: PosInt
-    read_ports: PosInt
-    write_ports: PosInt
+    entries: Entries
+    bytes_per_entry: Entries
+    read_ports: Ports
+    write_ports: Ports
 
 
 class PESpec(SpecModel):
@@ -109,8 +134,8 @@ class PESpec(SpecModel):
     dtype: Literal["fp16"] = "fp16"
     fus: dict[str, FUSpec]
     register_file: RFSpec
-    instruction_buffer: PosInt  # instructions held by the PE's tagged instruction buffer
-    active_tags: PosInt  # loop-iteration tags in flight at once (dataflow firing)
+    instruction_buffer: Entries  # instructions held by the PE's tagged instruction buffer
+    active_tags: Entries  # loop-iteration tags in flight at once (dataflow firing)
 
     @model_validator(mode="after")
     def _check_fus(self) -> PESpec:
@@ -158,9 +183,9 @@ class NoCSpec(SpecModel):
     """
 
     topology: Literal["mesh", "skip-hop"]
-    hops: list[PosInt] = Field(min_length=1)
+    hops: list[ArraySide] = Field(min_length=1)
     link_bytes_per_cycle: BytesPerCycle  # per link, per direction
-    hop_latency: PosInt  # cycles per hop
+    hop_latency: FUCycles  # cycles per hop
 
     @model_validator(mode="after")
     def _check_hops(self) -> NoCSpec:
@@ -184,7 +209,7 @@ class SPMSpec(SpecModel):
     """The shared scratchpad memory."""
 
     size_bytes: Bytes
-    banks: PosInt
+    banks: Count
     bytes_per_cycle: BytesPerCycle  # all banks together
 
     @model_validator(mode="after")
@@ -197,9 +222,9 @@ class SPMSpec(SpecModel):
 class DMASpec(SpecModel):
     """DMA channels between DRAM and the SPM."""
 
-    channels: PosInt
+    channels: Annotated[int, Field(gt=0, le=MAX_DMA_CHANNELS)]
     gbytes_per_s_per_channel: GBytesPerS  # 1 GB = 1e9 bytes
-    latency_cycles: NonNegInt
+    latency_cycles: Annotated[int, Field(ge=0, le=MAX_DMA_LATENCY_CYCLES)]
 
 
 # ---- the common base and the registry of kinds --------------------------------------------------------
@@ -330,8 +355,8 @@ class PowerMode(SpecModel):
 
     gpu_clock_hz: ClockHz  # the mode's maximum GPU clock
     emc_clock_hz: ClockHz  # the mode's maximum memory-controller (DRAM I/O) clock
-    board_power_w: PosFloat  # the mode's power budget
-    measured_power_w: PosFloat | None = None  # measured under load, where published
+    board_power_w: PowerW  # the mode's power budget
+    measured_power_w: PowerW | None = None  # measured under load, where published
 
 
 #: DRAM transfers per EMC clock (LPDDR4x / LPDDR5 are double data rate)
@@ -351,16 +376,16 @@ class GPUArch(ArchBase):
 
     kind: Literal["gpu"] = "gpu"
     board: Name
-    generation: Name  # the GPU architecture (volta, ampere, ...): a software stack's kernels differ by it
-    sms: PosInt
-    cuda_cores: PosInt
-    tensor_cores: NonNegInt
-    flops_per_clk_per_sm: dict[str, PosFloat] = Field(min_length=1)  # per "dtype_unit" (an FMA counts 2)
-    sfu_ops_per_clk_per_sm: PosFloat  # special-function results (exp, rsqrt, tanh) per clock per SM
-    l2_bytes_per_clk_per_sm: PosFloat  # L2 -> SM operand bandwidth per SM per clock
-    l2_bytes: PosInt
-    dram_bus_bits: PosInt
-    dram_transfers_per_clock: PosInt = DDR_TRANSFERS_PER_CLOCK
+    generation: GPUGeneration  # the GPU architecture (volta, ampere, ...): a stack's kernels differ by it
+    sms: Count
+    cuda_cores: Count
+    tensor_cores: NonNegCount
+    flops_per_clk_per_sm: dict[str, PerClock] = Field(min_length=1)  # per "dtype_unit" (an FMA counts 2)
+    sfu_ops_per_clk_per_sm: PerClock  # special-function results (exp, rsqrt, tanh) per clock per SM
+    l2_bytes_per_clk_per_sm: PerClock  # L2 -> SM operand bandwidth per SM per clock
+    l2_bytes: Bytes
+    dram_bus_bits: Annotated[int, Field(gt=0, le=MAX_BUS_BITS)]
+    dram_transfers_per_clock: TransfersPerClock = DDR_TRANSFERS_PER_CLOCK
     power_modes: dict[str, PowerMode] = Field(min_length=1)
     default_mode: str
 

@@ -46,17 +46,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from swallowtail.arch.specbase import (
+    Count,
     Fraction,
-    NonNegFloat,
     NonNegInt,
-    PosInt,
     SourcedSpec,
     SpecModel,
     apply_overrides,
     read_yaml_file,
     validate_model,
 )
-from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
+from swallowtail.arch.specs import ArchSpec, GPUArch, GPUGeneration, load_arch
 from swallowtail.baselines._common import OpCost, build_result
 from swallowtail.errors import SpecError, is_real
 from swallowtail.flops import ceil_div
@@ -78,13 +77,24 @@ SPECIAL_ELEMENTWISE = {"gelu"}
 Unit = Annotated[str, Field(pattern=r"^[a-z0-9]+_[a-z0-9]+$")]
 DType = Literal["int8", "fp16", "fp32"]
 
+# ---- physical ranges (bounds of the tool, not sources) ----------------------------------------------------
+#: a kernel's fixed overhead: at most 1 s (launches take microseconds)
+MAX_OVERHEAD_S = 1.0
+#: a thread-block tile side of at most 2^16 elements
+MAX_TILE = 2**16
+#: log2 of a length: at most 64
+MAX_LOG2 = 64
+
+TileSide = Annotated[int, Field(gt=0, le=MAX_TILE)]
+Log2 = Annotated[int, Field(gt=0, le=MAX_LOG2)]
+
 
 class GemmTile(SpecModel):
     """A thread-block tile: m x n outputs, K consumed `k` at a time."""
 
-    m: PosInt
-    n: PosInt
-    k: PosInt
+    m: TileSide
+    n: TileSide
+    k: TileSide
 
 
 class GPUStack(SourcedSpec):
@@ -97,17 +107,17 @@ class GPUStack(SourcedSpec):
     transform_dtype: DType
     fusion: Literal["none", "epilogue"]
     attention_fusion_max_seq: NonNegInt
-    per_op_overhead_s: NonNegFloat
+    per_op_overhead_s: Annotated[float, Field(ge=0, le=MAX_OVERHEAD_S, allow_inf_nan=False)]
     dram_efficiency: Fraction
     gemm_tiles: list[GemmTile] = Field(min_length=1)
-    gemm_efficiency: dict[str, Fraction] = Field(min_length=1)  # by GPU generation (GPUArch.generation)
-    gemm_ctas_per_sm: PosInt
+    gemm_efficiency: dict[GPUGeneration, Fraction] = Field(min_length=1)  # by GPUArch.generation
+    gemm_ctas_per_sm: Count
     butterfly_unit: Unit
     butterfly_efficiency: Fraction
-    butterfly_max_stages_per_kernel: PosInt
+    butterfly_max_stages_per_kernel: Log2
     fft_unit: Unit
     fft_efficiency: Fraction
-    fft_max_log2_points_per_pass: PosInt
+    fft_max_log2_points_per_pass: Log2
     vector_unit: Unit
     vector_efficiency: Fraction
 

@@ -106,6 +106,7 @@ def kernel(
     from swallowtail.compiler import compile as compile_op
     from swallowtail.compiler import dataflow_arch
     from swallowtail.sim import run
+    from swallowtail.sim.timing.machine import check_engine_fits
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
@@ -113,6 +114,7 @@ def kernel(
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
+    check_engine_fits(a)  # before the compile: the simulator's limit on the array
     program = compile_op(
         kernel_op_,
         a,

@@ -38,15 +38,13 @@ from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import (
     LeakFraction,
-    PosFloat,
-    PosInt,
     SourcedSpec,
     SpecModel,
     read_yaml_file,
     spec_error,
     validate_model,
 )
-from swallowtail.arch.specs import DTYPE_BYTES, ArchSpec, DataflowArch, load_arch
+from swallowtail.arch.specs import DTYPE_BYTES, MAX_BYTES, MAX_TECH_NODE_NM, ArchSpec, DataflowArch, load_arch
 from swallowtail.errors import SpecError, check_choice
 
 #: where the shipped tables live
@@ -66,6 +64,23 @@ MLX_FULL_LOAD_W: dict[tuple[int, int, int], dict[str, float]] = {
 #: MLX's technology node for those powers
 MLX_NODE_NM = 12
 
+# ---- physical ranges (bounds of the tool, not sources): past them a value is a typo, and the energies of a
+# network's billions of actions overflow ------------------------------------------------------------------
+#: energy of one action: 1e-18 J (an attojoule, near the Landauer limit) to 1e-6 J (a microjoule)
+MIN_ACTION_J, MAX_ACTION_J = 1e-18, 1e-6
+#: scaling factors, write / read ratios, cell-area factors: at most 1,000
+MAX_FACTOR = 1e3
+#: an area per lane of at most 1,000 mm^2 and per byte of at most 1 mm^2
+MAX_AREA_MM2, MAX_AREA_MM2_PER_BYTE = 1e3, 1.0
+#: an SRAM access or an instruction word of at most 2^16 bytes
+MAX_WORD_BYTES = 2**16
+
+EnergyJ = Annotated[float, Field(ge=MIN_ACTION_J, le=MAX_ACTION_J, allow_inf_nan=False)]
+Factor = Annotated[float, Field(gt=0, le=MAX_FACTOR, allow_inf_nan=False)]
+AreaMm2 = Annotated[float, Field(gt=0, le=MAX_AREA_MM2, allow_inf_nan=False)]
+NodeNm = Annotated[int, Field(gt=0, le=MAX_TECH_NODE_NM)]
+WordBytes = Annotated[int, Field(gt=0, le=MAX_WORD_BYTES)]
+
 
 # ---- the table model ------------------------------------------------------------------------------
 
@@ -73,22 +88,22 @@ MLX_NODE_NM = 12
 class ActionEnergy(SpecModel):
     """Energy of one action at the table's reference node."""
 
-    energy_j: PosFloat
+    energy_j: EnergyJ
     per: Annotated[str, Field(min_length=1)]  # what one action is ("lane op", "byte-hop", ...)
     scales_as: Annotated[str, Field(min_length=1)]  # a class of `scaling`, or "none"
 
 
 class SRAMPoint(SpecModel):
-    capacity_bytes: PosInt
-    read_j: PosFloat  # per access of `access_bytes`
+    capacity_bytes: Annotated[int, Field(gt=0, le=MAX_BYTES)]
+    read_j: EnergyJ  # per access of `access_bytes`
 
 
 class SRAMModel(SpecModel):
     """SRAM read energy per access vs capacity (log-log interpolated between points)."""
 
-    access_bytes: PosInt
+    access_bytes: WordBytes
     points: list[SRAMPoint] = Field(min_length=1)
-    write_to_read: PosFloat = 1.0
+    write_to_read: Factor = 1.0
     scales_as: Annotated[str, Field(min_length=1)] = "sram"
 
     @model_validator(mode="after")
@@ -120,8 +135,8 @@ class SRAMModel(SpecModel):
 
 
 class ScalePoint(SpecModel):
-    node_nm: PosInt
-    factor: PosFloat
+    node_nm: NodeNm
+    factor: Factor
 
 
 ScaleCurve = Annotated[list[ScalePoint], Field(min_length=1)]
@@ -156,11 +171,11 @@ def curve_factor(curve: list[ScalePoint], node_nm: float, what: str = "tech_node
 class AreaModel(SpecModel):
     """Areas at the reference node (mm^2), scaled by `scaling`; for sanity checks, not energy."""
 
-    fma_lane_mm2: PosFloat
-    add_lane_mm2: PosFloat
-    special_lane_mm2: PosFloat
-    sram_mm2_per_byte: PosFloat
-    rf_cell_factor: PosFloat
+    fma_lane_mm2: AreaMm2
+    add_lane_mm2: AreaMm2
+    special_lane_mm2: AreaMm2
+    sram_mm2_per_byte: Annotated[float, Field(gt=0, le=MAX_AREA_MM2_PER_BYTE, allow_inf_nan=False)]
+    rf_cell_factor: Factor
     scaling: ScaleCurve
 
 
@@ -169,10 +184,10 @@ class EnergyTable(SourcedSpec):
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     description: str = ""
-    reference_node_nm: PosInt
+    reference_node_nm: NodeNm
     actions: dict[str, ActionEnergy]
     sram: SRAMModel
-    instruction_bytes: PosInt
+    instruction_bytes: WordBytes
     scaling: dict[str, ScaleCurve]
     leakage_fraction: LeakFraction
     area: AreaModel

@@ -30,6 +30,7 @@ from swallowtail.sim.network.pipeline import (
 from swallowtail.sim.network.probes import PROBE_ROW_GROUPS
 from swallowtail.sim.network.residency import RESIDENCIES, SPM_RESIDENT_FRACTION, Plan, plan_residency
 from swallowtail.sim.timing import simulate_timing
+from swallowtail.sim.timing.machine import check_engine_fits
 from swallowtail.workload import Op, Workload
 
 DATAFLOWS = ("multilayer", "single-layer")
@@ -67,6 +68,7 @@ def simulate_network(
     a = _dataflow_arch(arch)
     check_choice("dataflow", dataflow, DATAFLOWS)
     check_choice("residency", residency, RESIDENCIES)
+    check_engine_fits(a)  # its probes simulate kernels on the whole array
     cache = default_cache() if cache is None else cache
     ops = list(workload.ops)
     plan = plan_residency(workload, a, dataflow, residency)

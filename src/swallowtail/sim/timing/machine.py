@@ -21,7 +21,9 @@ from swallowtail.compiler.isa import (
     InstructionStream,
 )
 from swallowtail.compiler.program import Program
+from swallowtail.errors import SpecError
 from swallowtail.flops import ceil_div
+from swallowtail.sim.engine import OVF_STRIDE
 
 #: the opcodes of each pipeline: load, store, transfer, compute
 PIPE_OPS = ((OP_LD,), (OP_ST,), (OP_XFER,), tuple(COMPUTE_OPS))
@@ -29,10 +31,35 @@ PIPE_OPS = ((OP_LD,), (OP_ST,), (OP_XFER,), tuple(COMPUTE_OPS))
 PIPE_LD, PIPE_ST, PIPE_XF, PIPE_CP = range(4)
 
 
+def engine_tables(arch: DataflowArch) -> tuple[int, int, int]:
+    """(RF-port tables, NoC-link tables, SPM bank-group tables) the engine may need on `arch`, at most: two
+    per PE (read and write ports), one per directed link of every hop distance, one per bank group."""
+    rows, cols = arch.array.rows, arch.array.cols
+    links = sum(2 * rows * max(0, cols - h) + 2 * cols * max(0, rows - h) for h in arch.noc.hops)
+    return 2 * rows * cols, links, SpmGeometry.of(arch).groups
+
+
+def check_engine_fits(arch: DataflowArch) -> None:
+    """SpecError, before any work, when `arch` needs more reservation tables than the engine holds (it numbers
+    them below `OVF_STRIDE`; a larger array also needs PE x PE route tables): a clean error naming the array
+    (or the SPM width that makes the bank groups), not an assertion or a MemoryError minutes later."""
+    ports, links, groups = engine_tables(arch)
+    if ports + links + groups < OVF_STRIDE:
+        return
+    what = (
+        f"{ports} RF-port, {links} NoC-link and {groups} SPM bank-group reservation tables, at most "
+        f"{OVF_STRIDE - 1} in the cycle-level simulator (the roofline backend takes any size)"
+    )
+    if groups > ports + links:
+        raise SpecError("spm.bytes_per_cycle", arch.spm.bytes_per_cycle, f"fewer bank groups: {what}")
+    raise SpecError("array", f"{arch.array.rows} x {arch.array.cols}", f"a smaller array: {what}")
+
+
 class Machine:
     """Static tables of `program` on `arch` (see the module docstring); read-only once built."""
 
     def __init__(self, program: Program, arch: DataflowArch) -> None:
+        check_engine_fits(arch)
         self.program = program
         self.arch = arch
         self.plan = program.plan
