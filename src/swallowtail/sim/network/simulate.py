@@ -21,6 +21,7 @@ from swallowtail.sim.network.pipeline import (
     BUFFERS,
     MAX_CHUNKS,
     DramTraffic,
+    Group,
     PipelineRun,
     TimelineEntry,
     dram_traffic,
@@ -124,11 +125,15 @@ def _op_results(
     """Per op: its share of its group's wall time, its traffic and energy, and what bounds it (DRAM when
     its group's DRAM time exceeds the group's compute)."""
     out: list[OpResult] = []
+    group_of: dict[int, Group] = {}  # each op's (first) group; a search per op was quadratic in the ops
+    for g in pipe.groups:
+        for i in g.ops:
+            group_of.setdefault(i, g)
     for i, op in enumerate(ops):
         c = costs[i]
         acts = energy.op_actions[i]
         wall = pipe.op_wall[i]
-        g = next(gg for gg in pipe.groups if i in gg.ops)
+        g = group_of[i]
         dram_time = (g.load_bytes + g.weight_bytes + g.store_bytes) / a.dram_bytes_per_cycle
         out.append(
             OpResult(
