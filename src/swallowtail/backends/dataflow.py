@@ -20,6 +20,7 @@ from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
 from swallowtail.sim.network import RESIDENCIES, NetworkRun, RateCache, default_cache, simulate_network
+from swallowtail.sim.timing.machine import check_engine_fits
 from swallowtail.workload import Workload
 
 #: the architecture a bare `get_backend("dataflow-multilayer")` uses
@@ -41,6 +42,7 @@ class DataflowBackend:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, DataflowArch):
             raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+        check_engine_fits(a)  # its probes simulate kernels on the whole array: refused before any work
         if cache is not None and not isinstance(cache, RateCache):
             raise SpecError(f"dataflow-{dataflow} option cache", type(cache).__name__, "a RateCache")
         self.arch = a
