@@ -265,3 +265,13 @@ def test_spatten_costs_causal_and_windowed_attention_as_lowered() -> None:
     # T queries x ceil((T + 1) / 2) keys vs (T - w) queries x w keys (the band), each halved by the pruning
     ratio = swa["layer0.attn.band.scores"] / causal["layer0.attn.scores"]
     assert ratio == pytest.approx((T - win) * win / (T * causal_keys(T)), rel=0.02)
+
+
+def test_a_decode_name_is_bounded_before_any_lowering():
+    # every generated token is lowered as its own ops: 10^9 of them hung `workload show`
+    from swallowtail.errors import SpecError
+    from swallowtail.workload.decoder import MAX_DECODE_TOKENS
+    from swallowtail.workload.lower import lower
+
+    with pytest.raises(SpecError, match="decode tokens"):
+        lower(f"llama-small@decode{MAX_DECODE_TOKENS + 1}", 16)

@@ -67,6 +67,9 @@ def _table(path: Path) -> list[tuple]:
         ({"base_arch": "xavier-nx-15w"}, "base_arch"),
         ({"constraints": {"max_area_mm2": -1}}, "max_area_mm2"),
         ({"mapping": {"residency": ["nowhere"]}}, "residency"),
+        ({"params": {"clock_hz": [float("inf")]}}, "clock_hz"),  # was an OverflowError in balance
+        ({"params": {"array.rows": [1e300]}}, "array.rows"),
+        ({"params": {"balance.dram": [float("inf")]}}, "balance.dram"),
     ],
 )
 def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):

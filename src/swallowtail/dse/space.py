@@ -40,6 +40,8 @@ from swallowtail.errors import SpecError, is_real
 #: largest DRAM bandwidth of one channel when balance adds channels (GB/s): a 64-bit LPDDR5-6400 channel
 #: (JEDEC JESD209-5: 6400 MT/s x 8 B) -- the channel df-4x4-simd32's preset uses
 MAX_CHANNEL_GBYTES_PER_S = 51.2
+#: a compute field at or above this is not balanced (the arch spec refuses it; no overflow on the way)
+MAX_BALANCE_INPUT = 1e15
 #: the arch fields balance sets (unless the sweep pins them)
 BALANCED_FIELDS = (
     "spm.bytes_per_cycle",
@@ -77,7 +79,7 @@ def balanced_overrides(
 ) -> dict[str, Any]:
     """`params` plus the memory-system fields that keep `base`'s bytes per FLOP (fields in `params` win),
     times `factors` (`dram`, `spm`: 1 keeps the base's bytes per FLOP). A compute field that is not a
-    positive number is left to the arch spec to refuse (nothing balanced)."""
+    positive number below MAX_BALANCE_INPUT is left to the arch spec to refuse (nothing balanced)."""
     f = {"dram": 1.0, "spm": 1.0, **(factors or {})}
     compute = {
         p: params.get(p, default)
@@ -88,7 +90,7 @@ def balanced_overrides(
             ("clock_hz", base.clock_hz),
         )
     }
-    if not all(is_real(v) and v > 0 for v in compute.values()):
+    if not all(is_real(v) and 0 < v < MAX_BALANCE_INPUT for v in compute.values()):
         return dict(params)
     rows, cols = compute["array.rows"], compute["array.cols"]
     lanes = compute["pe.simd_lanes"] / base.pe.simd_lanes

@@ -55,6 +55,8 @@ METHODS = ("grid", "random", "nsga2", "tpe")
 MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS}
 #: the balance factors a sweep may vary (`balance.<factor>` params: multipliers of the balanced bandwidth)
 BALANCE_FACTORS = ("dram", "spm")
+#: the largest balance factor (1,000x the base machine's bytes per FLOP)
+MAX_BALANCE_FACTOR = 1000.0
 #: most points one sweep may hold (a grid larger than this is a mistake in the spec, said before any work)
 MAX_POINTS = 100_000
 
@@ -173,8 +175,12 @@ def _check_balance_factor(path: str, dom: Any, balance: bool) -> None:
         raise spec_error(f"params.{path}", path, "a balance factor only with balance: true")
     values = dom if isinstance(dom, list) else [dom.low, dom.high]
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-            raise spec_error(f"params.{path}", v, "a positive number (1 = the base machine's bytes per FLOP)")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= MAX_BALANCE_FACTOR:
+            raise spec_error(
+                f"params.{path}",
+                v,
+                f"a number in (0, {MAX_BALANCE_FACTOR:g}] (1 = the base's bytes per FLOP)",
+            )
 
 
 def parse_sweep(data: Any, source: str | None = None) -> SweepSpec:

@@ -338,6 +338,10 @@ LLAMA_VARIANTS = {
 }
 
 
+#: most tokens a decode name may generate (every step is lowered as its own ops: 1,024 take ~10 s)
+MAX_DECODE_TOKENS = 1024
+
+
 def parse_decode_name(name: str) -> tuple[LlamaVariant, int] | None:
     """`<variant>@decode` (DECODE_TOKENS new tokens) or `<variant>@decode<N>` -> (variant, N); None if
     `name` is no decode name; SpecError for a variant that has no decode (chunked-FFT mixing)."""
@@ -350,13 +354,17 @@ def parse_decode_name(name: str) -> tuple[LlamaVariant, int] | None:
     if count == "":
         return variant, DECODE_TOKENS
     if count.isascii() and count.isdigit() and not count.startswith("0"):
-        return variant, int(count)
+        n = int(count)
+        if n > MAX_DECODE_TOKENS:  # each token is its own ops: a huge N would take minutes to lower
+            raise SpecError("workload", name, f"at most {MAX_DECODE_TOKENS} decode tokens ({base}@decode<N>)")
+        return variant, n
     return None
 
 
 __all__ = [
     "DECODE_SUFFIX",
     "DECODE_TOKENS",
+    "MAX_DECODE_TOKENS",
     "FFT_CHUNK",
     "LLAMA_7B",
     "LLAMA_SHAPES",
