@@ -21,6 +21,8 @@ RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 REPORT_FILE = "report.html"
 FIGURE_DIR = "figures"
+
+
 def load_results(path: str | Path) -> ReproduceRun:
     """Read a results.json back as the ReproduceRun that wrote it (every run's result a `Result`)."""
     data = json.loads(Path(path).read_text())
