@@ -4,6 +4,7 @@ their files, and clean errors for bad input."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -59,6 +60,17 @@ def test_train_three_steps_writes_files(tmp_path, tiny_model):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout[res.stdout.index("{") :])
     assert doc["steps"] == 3 and doc["resumed_from"] == 3 and doc["model_config"]["pooling"] == "mean"
+
+
+def test_train_without_out_writes_a_new_run_directory_and_says_where(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--task", "listops", "--model", tiny_model, "--steps", "2", "--batch-size", "4"]
+    for n in (1, 2):  # a second run never overwrites the first
+        res = CliRunner().invoke(app, [*args, *_task_params(), "--threads", "1"])
+        assert res.exit_code == 0, res.output
+        run = Path("runs") / f"listops-{n:03d}"
+        assert f"writing the run to {run}" in res.output
+        assert (tmp_path / run / "result.json").is_file()
 
 
 @pytest.mark.parametrize(

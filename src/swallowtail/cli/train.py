@@ -114,6 +114,18 @@ THREADS_OPT = typer.Option(None, "--threads", help="torch intra-op threads (defa
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
+#: where `train` writes a run given no --out: RUNS_DIR/<task>-NNN, the first NNN not yet taken
+RUNS_DIR = Path("runs")
+
+
+def new_run_dir(task: str, root: Path = RUNS_DIR) -> Path:
+    """The first `root/<task>-NNN` (NNN = 001, 002, ...) that does not exist yet."""
+    n = 1
+    while (root / f"{task}-{n:03d}").exists():
+        n += 1
+    return root / f"{task}-{n:03d}"
+
+
 @user_errors
 def train(
     task: str = TASK_OPT,
@@ -123,7 +135,9 @@ def train(
     batch_size: int = BATCH_OPT,
     lr: float = LR_OPT,
     out: Path | None = typer.Option(
-        None, "--out", help="Directory for metrics, plot, checkpoints (default: write nothing)."
+        None,
+        "--out",
+        help="Directory for metrics, plot, checkpoints (default: a new runs/TASK-NNN, said at the start).",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run whose checkpoint is in --out."),
     seed: int = SEED_OPT,
@@ -137,6 +151,10 @@ def train(
     from swallowtail.train import NonFiniteLossError
     from swallowtail.train import train as run_train
 
+    if resume and out is None:
+        raise SpecError("--resume", True, "together with --out DIR, the run to continue")
+    chosen = out is None
+    out = new_run_dir(task) if out is None else out
     tc = _train_config(
         steps=steps,
         batch_size=batch_size,
@@ -148,9 +166,9 @@ def train(
         checkpoint_every=checkpoint_every,
         threads=threads,
     )
-    if resume and out is None:
-        raise SpecError("--resume", True, "together with --out DIR, the run to continue")
-    config, data, spec = _load(task, model, task_param)
+    config, data, spec = _load(task, model, task_param)  # (the task name is checked here)
+    if chosen:
+        (err_console if json_out else console).print(f"writing the run to {out}", highlight=False)
     try:
         result = run_train(config, data, tc, resume=resume, progress=True)
     except NonFiniteLossError as exc:
