@@ -224,3 +224,16 @@ def test_unknown_table_lists_tables() -> None:
     with pytest.raises(SpecError) as e:
         load_energy_table("nope")
     assert TABLE in str(e.value)
+
+
+def test_spm_banks_and_the_instruction_buffer_change_energy_not_cycles():
+    # issue 18: every arch field changes the model -- these two set the SRAM size each access reads from (a
+    # smaller bank or buffer costs less per access, Horowitz's SRAM curve); the cycle model has no place for
+    # them (SPM bandwidth is spm.bytes_per_cycle; a pass template is not limited by the buffer's size)
+    base = load_arch("df-4x4-simd8")
+    table = load_energy_table(base.energy_table)
+    e0 = table.for_arch(base)
+    more_banks = table.for_arch(base.with_overrides({"spm.banks": 64}))
+    small_ibuf = table.for_arch(base.with_overrides({"pe.instruction_buffer": 8}))
+    assert more_banks.spm_read_j_per_byte < e0.spm_read_j_per_byte
+    assert small_ibuf.instruction_j < e0.instruction_j
