@@ -1,5 +1,6 @@
 """Crash safety: `reproduce --jobs 2` SIGKILLed mid-run leaves no process and no temp file behind, and a
-rerun completes with the same results."""
+rerun completes with the same results; `train` SIGKILLed mid-run resumes from its checkpoint to the result
+of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -71,3 +72,45 @@ def test_sigkill_leaves_no_process_no_temp_and_rerun_is_identical(tmp_path: Path
     a = json.loads((out / "results.json").read_text())
     b = json.loads((again / "results.json").read_text())
     assert a == b
+
+
+#: a ListOps and a network small enough that a few hundred steps take seconds (as in test_train_cli)
+TRAIN_TASK_PARAMS = ["n_train=40", "n_val=8", "n_test=8", "min_len=8", "max_len=32", "seed=1"]
+TRAIN_MODEL = "preset: lra-listops\nd_model: 16\nn_heads: 2\nd_ff: 32\nn_layers: 2\nattention_layers: 1\n"
+TRAIN_STEPS = 300
+
+
+def _train(model: Path, out: Path, *extra: str) -> list[str]:
+    params = [a for p in TRAIN_TASK_PARAMS for a in ("--task-param", p)]
+    return [
+        sys.executable, "-m", "swallowtail", "train", "--task", "listops", "--model", str(model),
+        "--steps", str(TRAIN_STEPS), "--batch-size", "4", "--checkpoint-every", "5", "--eval-every", "50",
+        "--threads", "1", *params, "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_train_sigkilled_mid_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    model = tmp_path / "tiny.yaml"
+    model.write_text(TRAIN_MODEL)
+    env = {**os.environ, "SWALLOWTAIL_CACHE": str(tmp_path / "cache")}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        _train(model, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    deadline = time.monotonic() + START_WITHIN_S
+    while not (killed / "checkpoint.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed (raise TRAIN_STEPS)"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists(), "the kill should land mid-run"
+
+    resumed = subprocess.run(_train(model, killed, "--resume"), capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not list(killed.glob(".*.tmp")) and not list(killed.glob("*.tmp"))
+    whole = subprocess.run(_train(model, tmp_path / "whole"), capture_output=True, text=True, env=env)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    a = json.loads((killed / "result.json").read_text())
+    b = json.loads((tmp_path / "whole" / "result.json").read_text())
+    for key in ("test_acc", "final_test_acc", "best_val_acc", "best_step", "train_loss", "steps"):
+        assert a[key] == b[key], key
