@@ -198,32 +198,34 @@ class _Driver:
         self.caches = ex.caches
         self.added = self.skipped = self.total = self.done = 0
         self.last_save = time.monotonic()
+        # the row keys every point has (workload x point backend), and the references' ids
+        self.point_keys = [
+            (w.key, b.key) for w in workload_keys(spec.workloads) for b in _point_backends(spec)
+        ]
+        self.refs_ids = [b.reference_id() for b in backend_keys(spec.backend_axes) if not b.on_point]
 
-    def run(self, points: list[DesignPoint], bad: list[Row], refs: bool = True) -> list[Row]:
-        """Evaluate the points (and references) the store lacks; every row of `points` and `bad`."""
+    def run(self, points: list[DesignPoint], bad: list[Row], refs: bool = True) -> None:
+        """Evaluate and store the points (and references) the store lacks, and the rows of `bad`."""
         have = self.store.done()
-        refs_ids = [b.reference_id() for b in backend_keys(self.spec.backend_axes) if not b.on_point]
+        refs_ids = self.refs_ids
         self.store.add_members(self.spec.name, [p.point_id for p in points] + (refs_ids if refs else []))
         todo = [p for p in points if not self._stored(p, have)]
         tasks = make_tasks(self.spec, todo, self._per_task(len(todo)), include_references=refs)
         stored_refs = [t for t in tasks if not t.points and self._ref_stored(t, have)]
         tasks = [t for t in tasks if t not in stored_refs]
-        per_point = len(workload_keys(self.spec.workloads)) * len(_point_backends(self.spec))
+        per_point = len(self.point_keys)
         self.total += sum(len(t.workloads) * len(t.backends) * t.size for t in tasks)
         self.skipped += (len(points) - len(todo)) * per_point + sum(len(t.workloads) for t in stored_refs)
         self.added += self.store.write(bad, [], self.spec.name)  # refused machines: stored once, as invalid
-        out: list[Row] = []
         for task, result in self.ex.run(tasks):
             self.added += self.store.write(result.rows, task.points, self.spec.name)
             for model, delta in result.cache_delta.items():
                 self.caches.setdefault(model, RateCache(dense_cost_model=model)).merge(delta)
-            out.extend(result.rows)
             self.done += len(result.rows)
             if self.progress:
                 self.progress(self.done, self.total)
             if time.monotonic() - self.last_save > CACHE_SAVE_INTERVAL_S:
                 self.save()
-        return out
 
     def save(self) -> None:
         self.store.save_caches(self.caches)
@@ -233,11 +235,7 @@ class _Driver:
         return max(1, min(MAX_POINTS_PER_TASK, math.ceil(n / (self.ex.workers * TASKS_PER_WORKER))))
 
     def _stored(self, p: DesignPoint, have: set) -> bool:
-        return all(
-            (p.point_id, w.key, b.key) in have
-            for w in workload_keys(self.spec.workloads)
-            for b in _point_backends(self.spec)
-        )
+        return all((p.point_id, w, b) in have for w, b in self.point_keys)
 
     def _ref_stored(self, t: Task, have: set) -> bool:
         b = t.backends[0]
