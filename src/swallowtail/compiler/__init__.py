@@ -14,6 +14,10 @@
 - GEMM (and Conv2d, a GEMM subclass: compiled as its implicit GEMM), Softmax, LayerNorm, Elementwise
   (`swallowtail.compiler.dense`): fixed-policy mappings; a GEMM whose weights exceed the SPM is tiled into
   weight tiles that stream through two SPM regions. Knobs: `dense.KNOBS`.
+- BlockSparseMatmul and Monarch (`swallowtail.workload.structured`): the GEMM mapping over block-sparse
+  stages (`dense.spec.GemmStructure`): only the nonzero (k-chunk, column tile) passes run; a Monarch product
+  is two stages whose intermediate stays in each row unit's SPM record, the permutations folded into the
+  second stage's load and store addresses.
 
 Every kind goes through the same emitter for its SPM layout, coefficient prefetch and DMA (`emit`), and yields
 a `Program` (`program`) that knows its kind (`Program.kind`), summarises, dumps and runs itself, and records
@@ -44,13 +48,14 @@ from swallowtail.compiler.plan import DATAFLOWS, MappingPlan
 from swallowtail.compiler.program import OP_KINDS, DMAOp, Program, Schedule, SpmLayout
 from swallowtail.errors import SpecError
 from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax
+from swallowtail.workload.structured import BlockSparseMatmul, Monarch
 
 #: knob names `compile` accepts, per op family (each None or absent = chosen automatically / the policy)
 KNOBS_BY_FAMILY: dict[str, tuple[str, ...]] = {"butterfly": butterfly.KNOBS, "dense": dense.KNOBS}
 #: every knob name `compile` accepts
 KNOBS = tuple(k for ks in KNOBS_BY_FAMILY.values() for k in ks)
 #: the op types `compile` maps (Conv2d is a GEMM)
-COMPILABLE = (Butterfly, FFT, GEMM, Softmax, LayerNorm, Elementwise)
+COMPILABLE = (Butterfly, FFT, GEMM, BlockSparseMatmul, Monarch, Softmax, LayerNorm, Elementwise)
 
 
 def dataflow_arch(arch: ArchSpec | str) -> DataflowArch:

@@ -32,7 +32,12 @@ import numpy as np
 
 from swallowtail.compiler.butterfly.build import coefficient_table
 from swallowtail.compiler.butterfly.kernels import rounding_depth
-from swallowtail.compiler.dense.data import dense_coefficients, dense_place_inputs, dense_read_outputs
+from swallowtail.compiler.dense.data import (
+    dense_coefficients,
+    dense_place_inputs,
+    dense_read_outputs,
+    stage_matrices,
+)
 from swallowtail.compiler.isa import (
     OP_ADD,
     OP_ADDK,
@@ -506,6 +511,12 @@ def dense_reference(program: Program, data: dict) -> tuple[np.ndarray, str]:
     spec = program.spec
     f64 = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in data.items() if np.ndim(v)}
     kind = spec.kind
+    if kind == "gemm" and spec.structure is not None and spec.structure.op_kind == "monarch":
+        from swallowtail.nn.monarch import monarch_multiply  # torch: loaded only to verify
+
+        x = f64["a"][0][:, None, :]  # (rows, 1, n): one input shared by the stacks
+        y = monarch_multiply(f64["w1"], f64["w2"], x).reshape(1, spec.rows, -1)
+        return y.numpy(), "torch (swallowtail.nn.monarch.monarch_multiply, float64)"
     if kind == "gemm":
         y = f64["a"] @ f64["b"]
     elif kind == "softmax":
@@ -559,6 +570,8 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     kind = spec.kind
     slack = 2.0**-24
     ref, _ = dense_reference(program, data)
+    if kind == "gemm" and lay.stages:
+        return _structured_bound(program, data, precision)
     if kind == "gemm":
         kq = lay.kc // lay.ky
         levels = lay.ky.bit_length() - 1
@@ -607,6 +620,27 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     c = np.abs(x - mu)
     err = np.abs(g) * ((e_mean + U16 * c) * rstd + c * rstd * (d_rstd + 2 * U16)) + U16 * np.abs(ref)
     return err + U16 * np.abs(bta) + slack
+
+
+def _structured_bound(program: Program, data: dict, precision: str) -> np.ndarray:
+    """A chain of stages as the GEMM bound over the product: every product of |A| |B_0| |B_1| .. passes
+    through at most the roundings of every stage's chains (FMA chain, reduce-scatter, partial sums; in
+    fp32-acc mode plus the fp16 rounding of each stored k-chunk and stage output)."""
+    lay = program.meta["dense_layout"]
+    u = U16 if precision == "fp16" else U32
+    m, stores = 0, 0
+    for g in lay.stages:
+        m += g.n_chunks * (g.kc // g.ky + g.ky.bit_length() - 1) + (g.n_chunks - 1)
+        stores += g.n_chunks
+    eta = (1 + u) ** m * ((1 + U16) ** stores if precision != "fp16" else 1.0) - 1
+    scale = np.abs(np.asarray(data["a"])[0])
+    for g, b in zip(lay.stages, stage_matrices(program.spec, data), strict=True):  # type: ignore[arg-type]
+        if g.k_slot is not None:  # reduction index i reads the previous output at k_slot[i]
+            scale = scale[:, list(g.k_slot)]
+        scale = scale @ np.abs(b)
+        if g.c_slot is not None:  # column j is stored at position c_slot[j]
+            scale = scale[:, np.argsort(g.c_slot)]
+    return eta * scale[None] + 2.0**-24
 
 
 @dataclass

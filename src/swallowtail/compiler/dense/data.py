@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from swallowtail.compiler.dense.gemm import WeightTiling
-from swallowtail.compiler.dense.spec import DenseLayout, DenseSpec
+from swallowtail.compiler.dense.spec import DenseLayout, DenseSpec, GemmStage
 from swallowtail.compiler.program import Program
 from swallowtail.flops import GELU_C1, GELU_K
 
@@ -30,6 +30,8 @@ def dense_random_data(program: Program, seed: int) -> dict[str, Any]:
     def h(*shape: int, scale: float = 1.0) -> np.ndarray:
         return (rng.standard_normal(shape) * scale).astype(np.float16).astype(np.float64)
 
+    if spec.kind == "gemm" and spec.structure is not None:
+        return _structured_data(spec, h)
     if spec.kind == "gemm":
         return {"a": h(spec.batch, spec.rows, spec.k), "b": h(spec.batch, spec.k, spec.n)}
     d: dict[str, Any] = {"x": h(spec.rows, spec.n, scale=3.0 if spec.kind == "softmax" else 1.0)}
@@ -42,6 +44,52 @@ def dense_random_data(program: Program, seed: int) -> dict[str, Any]:
     if spec.kind == "layernorm":
         d["gamma"], d["beta"], d["eps"] = h(spec.n), h(spec.n), spec.eps
     return d
+
+
+def _structured_data(spec: DenseSpec, h: Any) -> dict[str, Any]:
+    """A block-sparse op: A and B (zero outside the nonzero blocks); a Monarch op: A and the weights w1, w2
+    in `swallowtail.nn.monarch`'s layout (nstacks, blocks, block, block)."""
+    st = spec.structure
+    assert st is not None
+    a = h(1, spec.rows, spec.k)
+    if st.op_kind == "monarch":
+        r, l_ = st.stages
+        b1, b2 = r.block, l_.block
+        s_ = r.n // spec.k
+        return {"a": a, "w1": h(s_, b2, b1, b1), "w2": h(s_, b1, b2, b2)}
+    (stage,) = st.stages
+    return {"a": a, "b": block_masked(h(1, stage.k, stage.n)[0], stage)[None]}
+
+
+def block_masked(b: np.ndarray, stage: GemmStage) -> np.ndarray:
+    """`b` with every entry outside the stage's nonzero blocks set to 0."""
+    mask = np.zeros_like(b, dtype=bool)
+    bs = stage.block
+    for i, j in stage.blocks:
+        mask[i * bs : (i + 1) * bs, j * bs : (j + 1) * bs] = True
+    return np.where(mask, b, 0.0)
+
+
+def stage_matrices(spec: DenseSpec, data: dict[str, Any]) -> list[np.ndarray]:
+    """Each stage's B (k x n) from the op's data: a block-sparse op's B; a Monarch op's R and L in the
+    stage index orders of `dense.spec.gemm_structure` (R[k b1 + j, s n + k b1 + i] = w1[s, k, i, j];
+    L[s n + i b2 + k, s n + i b2 + a] = w2[s, i, a, k])."""
+    st = spec.structure
+    assert st is not None
+    if st.op_kind == "block_sparse":
+        return [np.asarray(data["b"])[0]]
+    w1, w2 = np.asarray(data["w1"]), np.asarray(data["w2"])
+    s_, b2, b1, _ = w1.shape
+    n = b1 * b2
+    r = np.zeros((n, s_ * n))
+    l_ = np.zeros((s_ * n, s_ * n))
+    for s in range(s_):
+        for k in range(b2):
+            r[k * b1 : (k + 1) * b1, s * n + k * b1 : s * n + (k + 1) * b1] = w1[s, k].T
+        for i in range(b1):
+            o = s * n + i * b2
+            l_[o : o + b2, o : o + b2] = w2[s, i].T
+    return [r, l_]
 
 
 def value_view(program: Program) -> Program:
@@ -78,6 +126,9 @@ def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout,
     """B's entries, one table per (segment, pass (k-chunk, column tile)) of the whole op, in order: PE e's
     coefficient j * kq + kk is B[k-chunk row of (y, kk), column j of its column block]."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
+    if lay.stages:
+        _structured_coefficients(program, data, lay, out)
+        return
     lanes, n_pe = program.lanes, program.n_active
     cv = program.templates[0].coef_vectors
     kq = lay.kc // lay.ky
@@ -97,6 +148,33 @@ def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout,
                             scal[e, j * kq + kk] = b[k, col]
             _put(out, pos, scal, cv, lanes)
             pos += cv * n_pe
+
+
+def _structured_coefficients(
+    program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray
+) -> None:
+    """Per pass, in order: its stage's B entries, PE e's coefficient j * kq + kk = B_s[k, column] for the
+    reduction index k of (y, kk) in the pass's k-chunk and column j of its column block in the pass's tile."""
+    spec: DenseSpec = program.spec  # type: ignore[assignment]
+    mats = stage_matrices(spec, data)
+    lanes, n_pe = program.lanes, program.n_active
+    arch_cols = max(x for x, _ in program.pe_coords) + 1
+    pos = 0
+    for p, (q, tt) in enumerate(lay.pass_index):
+        g, b = lay.stage_geom(p), mats[lay.pass_stage[p]]
+        cv = program.templates[p].coef_vectors
+        kq = g.kc // g.ky
+        scal = np.zeros((n_pe, cv * lanes))
+        for e, (x, y) in enumerate(program.pe_coords):
+            xc = (y // g.ky) * arch_cols + x
+            for j in range(g.cols):
+                col = tt * g.tile + xc * g.cols + j
+                if col >= b.shape[1]:
+                    continue
+                k0 = q * g.kc + (y % g.ky) * kq
+                scal[e, j * kq : (j + 1) * kq] = b[k0 : k0 + kq, col]
+        _put(out, pos, scal, cv, lanes)
+        pos += cv * n_pe
 
 
 def _rowwise_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray) -> None:

@@ -24,7 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from swallowtail.arch.specs import DataflowArch
-from swallowtail.compiler.dense.spec import GEMM_K_SPLIT, DenseLayout, DensePass, DenseSpec, DenseTemplate
+from swallowtail.compiler.dense.spec import (
+    GEMM_K_SPLIT,
+    DenseLayout,
+    DensePass,
+    DenseSpec,
+    DenseTemplate,
+    GemmStage,
+    StageGeom,
+)
 from swallowtail.compiler.dense.stream import PeStream, assemble
 from swallowtail.compiler.emit import DmaEmitter, align
 from swallowtail.compiler.geometry import SpmGeometry
@@ -37,12 +45,12 @@ from swallowtail.flops import ceil_div
 def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_max: int) -> DenseLayout:
     """k-chunks (balanced, at most kc_max), the k split over PE rows, columns per PE and column tiles."""
     lanes = arch.pe.simd_lanes
+    if spec.structure is not None:
+        return structured_layout(spec, arch, n_pe, c_max, kc_max)
     K, N = spec.k, spec.n
     n_chunks = ceil_div(K, min(K, kc_max))
     kc = ceil_div(K, n_chunks)  # balanced k-chunks; the last is padded with zero coefficients
-    ky = 1
-    while ky * 2 <= min(GEMM_K_SPLIT, arch.array.rows) and kc % (ky * 2) == 0:
-        ky *= 2
+    ky = _k_split(kc, arch)
     nx = n_pe // ky
     c_cap = max(ky, c_max - c_max % ky)
     need = ceil_div(N, nx)  # columns per PE column block for N
@@ -70,53 +78,145 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
     )
 
 
+def _k_split(kc: int, arch: DataflowArch) -> int:
+    """PE rows the k-reduction of a k-chunk is split over: the largest power of two up to GEMM_K_SPLIT and
+    the array's rows that divides kc."""
+    ky = 1
+    while ky * 2 <= min(GEMM_K_SPLIT, arch.array.rows) and kc % (ky * 2) == 0:
+        ky *= 2
+    return ky
+
+
+def _stage_geom(
+    st: GemmStage, arch: DataflowArch, n_pe: int, c_max: int, kc_max: int, a_off: int, c_off: int
+) -> StageGeom:
+    """A stage's geometry: k-chunks within one block row (kc = the block, or its largest power-of-two divisor
+    up to kc_max), column tiles no wider than a block where the PEs allow (ky <= cols <= c_max)."""
+    kc = st.block
+    while kc > kc_max and kc % 2 == 0:
+        kc //= 2
+    ky = _k_split(kc, arch)
+    nx = n_pe // ky
+    c_cap = max(ky, c_max - c_max % ky)
+    c = min(c_cap, max(ky, (st.block // nx) // ky * ky))
+    return StageGeom(
+        kc=kc,
+        ky=ky,
+        nx=nx,
+        cols=c,
+        n_chunks=st.k // kc,
+        n_tiles=ceil_div(st.n, nx * c),
+        a_off=a_off,
+        c_off=c_off,
+        k_slot=st.in_perm,
+        c_slot=st.out_perm,
+    )
+
+
+def _stage_passes(st: GemmStage, g: StageGeom) -> list[tuple[int, int, bool]]:
+    """(k-chunk, column tile, first) of the passes a stage needs, k-chunk-major: a tile's k-chunk runs when a
+    nonzero block meets it; a tile without one runs its k-chunk 0 (zero coefficients: its outputs are 0)."""
+    rows_of = st.nonzero_rows()
+    need: dict[int, list[int]] = {}
+    for t in range(g.n_tiles):
+        j0, j1 = t * g.tile // st.block, ceil_div(min(st.n, (t + 1) * g.tile), st.block)
+        brows = set().union(*(rows_of.get(j, set()) for j in range(j0, j1)))
+        qs = [q for q in range(g.n_chunks) if (q * g.kc) // st.block in brows]
+        need[t] = qs or [0]
+    return [(q, t, q == need[t][0]) for q in range(g.n_chunks) for t in range(g.n_tiles) if q in need[t]]
+
+
+def structured_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_max: int) -> DenseLayout:
+    """The layout of a structured GEMM (`DenseSpec.structure`): a record [A | stage outputs ...], each stage
+    its own geometry, only the nonzero (k-chunk, column tile) passes."""
+    assert spec.structure is not None
+    lanes = arch.pe.simd_lanes
+    for st in spec.structure.stages:
+        if st.block & (st.block - 1) or st.block < 2:
+            raise SpecError(f"{spec.op_name}.block", st.block, "a power of two >= 2 on a dataflow array")
+    geoms: list[StageGeom] = []
+    a_off = 0
+    off = spec.structure.stages[0].k
+    for st in spec.structure.stages:
+        g = _stage_geom(st, arch, n_pe, c_max, kc_max, a_off, off)
+        geoms.append(g)
+        a_off, off = off, off + g.n_tiles * g.tile
+    passes = [
+        (s_, q, t, f)
+        for s_, st in enumerate(spec.structure.stages)
+        for q, t, f in _stage_passes(st, geoms[s_])
+    ]
+    g0 = geoms[0]
+    return DenseLayout(
+        kind="gemm",
+        rec=off,
+        unit_slots=off,
+        unit_rows=lanes,
+        units_per_segment=ceil_div(spec.rows, lanes),
+        segments=1,
+        fields={"a": 0, "c": geoms[-1].c_off},
+        ky=g0.ky,
+        nx=g0.nx,
+        cols=g0.cols,
+        kc=g0.kc,
+        n_chunks=g0.n_chunks,
+        n_tiles=geoms[-1].n_tiles,
+        pass_index=tuple((q, t) for _, q, t, _ in passes),
+        stages=tuple(geoms),
+        pass_stage=tuple(s_ for s_, *_ in passes),
+        pass_first=tuple(f for *_, f in passes),
+    )
+
+
 def gemm_templates(
     spec: DenseSpec, arch: DataflowArch, coords: list[tuple[int, int]], layout: DenseLayout
 ) -> list[DenseTemplate]:
     """One template per pass (k-chunk q, column tile t) of `layout.pass_index` (weight-tiled: the passes of
-    one weight tile, t its column tile within it)."""
+    one weight tile, t its column tile within it; structured: of its stage)."""
     n_pe = len(coords)
     lanes = arch.pe.simd_lanes
     groups = SpmGeometry.of(arch).groups
-    cvec = ceil_div(layout.kc // layout.ky * layout.cols, lanes)
     templates = []
     for p, (q, t) in enumerate(layout.pass_index):
-        streams = [_pe_stream(layout, arch, coords, lanes, q, t, x, y) for x, y in coords]
-        name = f"gemm k-chunk {q} tile {t}"
-        templates.append(assemble(streams, DensePass(p, name, 1, int(layout.ky > 1)), cvec, n_pe, groups))
+        g = layout.stage_geom(p)
+        first = layout.is_first(p)
+        cvec = ceil_div(g.kc // g.ky * g.cols, lanes)
+        streams = [_pe_stream(g, arch, coords, lanes, q, t, first, x, y) for x, y in coords]
+        stage = f"stage {layout.pass_stage[p]} " if layout.stages else ""
+        name = f"gemm {stage}k-chunk {q} tile {t}"
+        templates.append(assemble(streams, DensePass(p, name, 1, int(g.ky > 1)), cvec, n_pe, groups))
     return templates
 
 
 def _pe_stream(
-    layout: DenseLayout,
+    g: StageGeom,
     arch: DataflowArch,
     coords: list[tuple[int, int]],
     lanes: int,
     q: int,
     t: int,
+    first: bool,
     x: int,
     y: int,
 ) -> PeStream:
-    """PE (x, y)'s instructions for pass (q, t): LD its A slice (and partial sums), MUL / FMA by element,
-    reduce-scatter over the ky PE rows of its column, ADD the partial sums, ST its columns."""
-    ky, c, kc = layout.ky, layout.cols, layout.kc
+    """PE (x, y)'s instructions for pass (q, t): LD its A slice (and partial sums unless `first`), MUL / FMA
+    by element, reduce-scatter over the ky PE rows of its column, ADD the partial sums, ST its columns."""
+    ky, c, kc = g.ky, g.cols, g.kc
     kq = kc // ky
-    tile = layout.nx * c
-    first = q == 0
     yk = y % ky
     s = PeStream(lanes)
     a_regs = s.reg(kq)
     acc = s.reg(c)
     rot = [(kk + x) % kq for kk in range(kq)]
     for kk in rot:
-        s.ld(a_regs + kk, q * kc + yk * kq + kk)
+        s.ld(a_regs + kk, g.a_slot(q * kc + yk * kq + kk))
     # the c / ky columns this PE ends up with after the reduce-scatter
     held = list(range(c))
     for lvl in range(ky.bit_length() - 1):
         half = len(held) // 2
         held = held[:half] if ((yk >> lvl) & 1) == 0 else held[half:]
     xc = (y // ky) * arch.array.cols + x  # which of the nx column blocks
-    cslot = [layout.fields["c"] + t * tile + xc * c + j for j in held]
+    cslot = [g.out_slot(t * g.tile + xc * c + j) for j in held]
     part = -1
     if not first:
         part = s.reg(len(held))
@@ -152,12 +252,19 @@ def _pe_stream(
 
 
 # ---- weights larger than the SPM ------------------------------------------------------------------------
+def _coef_vectors(layout: DenseLayout, p: int, arch: DataflowArch) -> int:
+    """Coefficient vectors per PE of pass p's table."""
+    g = layout.stage_geom(p)
+    return ceil_div(g.kc // g.ky * g.cols, arch.pe.simd_lanes)
+
+
 def untiled_gemm_fits(layout: DenseLayout, arch: DataflowArch, n_pe: int) -> tuple[bool, int]:
     """(whether every pass's coefficient table -- all of B, per segment -- and one buffer of one row unit fit
     the SPM, the bytes they need)."""
     geo = SpmGeometry.of(arch)
-    cvec = ceil_div(layout.kc // layout.ky * layout.cols, arch.pe.simd_lanes)
-    tables = layout.segments * len(layout.pass_index) * cvec * n_pe
+    tables = (
+        layout.segments * sum(_coef_vectors(layout, p, arch) for p in range(len(layout.pass_index))) * n_pe
+    )
     need = (tables + layout.unit_slots) * geo.vec_bytes
     fits = align(tables, geo.groups) + layout.unit_slots <= arch.spm.size_bytes // geo.vec_bytes
     return fits, need
@@ -244,6 +351,15 @@ def plan_weight_tiling(
     regions fit WEIGHT_REGIONS_SPM_SHARE of the SPM; SpecError when not even one column tile and one row
     unit fit."""
     geo = SpmGeometry.of(arch)
+    if layout.stages:
+        _, need = untiled_gemm_fits(layout, arch, n_pe)
+        raise SpecError(
+            "arch.spm.size_bytes",
+            arch.spm.size_bytes,
+            f"room for every coefficient table of {spec.describe()} and one row unit ({need} B): weight "
+            "tiling of structured GEMMs is not implemented",
+            hint="a larger SPM or a smaller op; the network-level model probes a slice of it",
+        )
     spm_slots = arch.spm.size_bytes // geo.vec_bytes
     table = ceil_div(layout.kc // layout.ky * layout.cols, arch.pe.simd_lanes) * n_pe
     kp = layout.fields["c"]

@@ -62,6 +62,7 @@ import numpy as np
 from swallowtail.compiler.isa import InstructionStream
 from swallowtail.errors import SpecError
 from swallowtail.workload.ops import GEMM, Conv2d, Elementwise, LayerNorm, Op, Softmax
+from swallowtail.workload.structured import BlockSparseMatmul, Monarch
 
 if TYPE_CHECKING:
     from swallowtail.compiler.program import Program
@@ -99,6 +100,38 @@ ELEMENTWISE_MAPPINGS = ("add", "add-bias", "mul", "scale", "relu", "gelu")
 
 # ---- the spec, plan and template types the engines read ---------------------------------------------
 @dataclass(frozen=True)
+class GemmStage:
+    """One GEMM stage of a structured matmul: C_s (rows x n) = A_s (rows x k) @ B_s with B_s zero outside the
+    `block` x `block` tiles `blocks` (block row, block column). Stage s > 0 reads the previous stage's output:
+    its reduction index i is output column `in_perm[i]` of stage s - 1 (None: i itself); its column j is
+    stored at output position `out_perm[j]` (None: j)."""
+
+    k: int
+    n: int
+    block: int
+    blocks: tuple[tuple[int, int], ...]
+    in_perm: tuple[int, ...] | None = None
+    out_perm: tuple[int, ...] | None = None
+
+    def nonzero_rows(self) -> dict[int, set[int]]:
+        """block column -> its nonzero block rows."""
+        out: dict[int, set[int]] = {}
+        for i, j in self.blocks:
+            out.setdefault(j, set()).add(i)
+        return out
+
+
+@dataclass(frozen=True)
+class GemmStructure:
+    """A structured GEMM as a chain of block-sparse stages (`swallowtail.compiler.dense.structured`): one
+    for a block-sparse matmul, two (R, then L through the regrouping permutation) for a Monarch product."""
+
+    op_kind: str  # block_sparse | monarch
+    stages: tuple[GemmStage, ...]
+    label: str  # the op's shape in words (a describe())
+
+
+@dataclass(frozen=True)
 class DenseSpec:
     """What a dense Program computes (the op, normalised to the mapping's matrix view)."""
 
@@ -110,6 +143,8 @@ class DenseSpec:
     batch: int = 1  # GEMM: batches (heads), each with its own B
     flops: int = 0
     eps: float = 1e-12  # LayerNorm
+    #: a structured GEMM (block-sparse, Monarch): its stages; None for a dense GEMM
+    structure: GemmStructure | None = None
     #: what the matrix view stands for when it is not the op itself (a Conv2d's implicit GEMM); not part of
     #: the mapping (equal specs map equally)
     source: str = field(default="", compare=False)
@@ -120,6 +155,8 @@ class DenseSpec:
         return "elementwise" if self.kind in ELEMENTWISE_MAPPINGS else self.kind
 
     def describe(self) -> str:
+        if self.kind == "gemm" and self.structure is not None:
+            return f"structured GEMM {self.structure.label}"
         if self.kind == "gemm":
             b = f"{self.batch} x " if self.batch > 1 else ""
             src = f" ({self.source})" if self.source else ""
@@ -218,6 +255,34 @@ class DenseTemplate(InstructionStream):
 
 
 # ---- the layout (where tensors sit in the SPM) ----------------------------------------------------------
+@dataclass(frozen=True)
+class StageGeom:
+    """How one GEMM stage sits on the PEs and in a record: k-chunks of kc over ky PE rows, column tiles of
+    nx x cols; its input field at record offset `a_off` (reduction index i at `a_off + k_slot[i]`, None: i),
+    its output field at `c_off` (column j at `c_off + c_slot[j]`, None: j)."""
+
+    kc: int
+    ky: int
+    nx: int
+    cols: int
+    n_chunks: int
+    n_tiles: int
+    a_off: int
+    c_off: int
+    k_slot: tuple[int, ...] | None = None
+    c_slot: tuple[int, ...] | None = None
+
+    @property
+    def tile(self) -> int:
+        return self.nx * self.cols
+
+    def a_slot(self, i: int) -> int:
+        return self.a_off + (self.k_slot[i] if self.k_slot is not None and i < len(self.k_slot) else i)
+
+    def out_slot(self, j: int) -> int:
+        return self.c_off + (self.c_slot[j] if self.c_slot is not None and j < len(self.c_slot) else j)
+
+
 @dataclass
 class DenseLayout:
     """Row units and records. GEMM: a unit = one row group of A, record [A: K | C: N]; row-wise: a unit =
@@ -249,9 +314,42 @@ class DenseLayout:
     # row-wise: whether the template builders' register demand fits the RF (the layout's w was chosen so)
     data_regs: int = 0  # most data registers of a pass template (per tag slot)
     coef_vectors: int = 0  # most coefficient vectors of a pass template (per coefficient set)
+    # a structured GEMM (`DenseSpec.structure`): each stage's geometry, and per pass its stage and whether it
+    # is its column tile's first (no partial sum to load); pass_index then holds (k-chunk, tile) in its stage
+    stages: tuple[StageGeom, ...] = ()
+    pass_stage: tuple[int, ...] = ()
+    pass_first: tuple[bool, ...] = ()
+
+    def stage_geom(self, p: int) -> StageGeom:
+        """The geometry pass p runs in (a dense GEMM: the layout's own)."""
+        if self.stages:
+            return self.stages[self.pass_stage[p]]
+        return StageGeom(
+            self.kc,
+            self.ky,
+            self.nx,
+            self.cols,
+            self.n_chunks,
+            self.n_tiles,
+            self.fields["a"],
+            self.fields["c"],
+        )
+
+    def is_first(self, p: int) -> bool:
+        return self.pass_first[p] if self.stages else self.pass_index[p][0] == 0
 
     def describe(self, spec: DenseSpec, n_pe: int, lanes: int) -> str:
         """How the op's matrix view is split over the PEs and the passes (one line)."""
+        if self.kind == "gemm" and self.stages:
+            per = "; ".join(
+                f"stage {i}: k-chunks of {g.kc} over {g.ky} PE rows, {g.n_tiles} column tiles of {g.tile}"
+                for i, g in enumerate(self.stages)
+            )
+            return (
+                f"{spec.describe()} as {len(self.stages)} block-sparse GEMM stage(s), only the column tiles' "
+                f"nonzero k-chunks as passes ({len(self.pass_index)}): {per}; stage outputs stay in the "
+                "record"
+            )
         if self.kind == "gemm":
             kq = self.kc // self.ky
             b = f" per batch of {self.segments}, each its own B" if self.segments > 1 else ""
@@ -274,6 +372,8 @@ class DenseLayout:
 
     def note(self) -> str:
         """The mapping in a few words (a Result's note)."""
+        if self.kind == "gemm" and self.stages:
+            return f"{len(self.stages)} block-sparse stage(s), {len(self.pass_index)} nonzero passes"
         if self.kind == "gemm":
             return (
                 f"{self.n_chunks} k-chunks of {self.kc} over {self.ky} PE rows x {self.n_tiles} column tiles "
@@ -295,6 +395,11 @@ class DenseLayout:
 
 def dense_spec(op: Op) -> DenseSpec:
     """Normalise a dense workload op to its mapping's matrix view; SpecError for what is not mapped."""
+    if isinstance(op, (BlockSparseMatmul, Monarch)):
+        st = gemm_structure(op)
+        k, n = st.stages[0].k, st.stages[-1].n
+        rows = op.m if isinstance(op, BlockSparseMatmul) else op.rows
+        return DenseSpec(op.name, "gemm", rows=rows, n=n, k=k, flops=op.flops, structure=st)
     if isinstance(op, GEMM):
         src = f"the implicit GEMM of {op.describe()}" if isinstance(op, Conv2d) else ""
         return DenseSpec(
@@ -318,6 +423,21 @@ def dense_spec(op: Op) -> DenseSpec:
             raise SpecError(f"{op.name}.operands", op.operands, "2 for an elementwise mul")
         return DenseSpec(op.name, kind, rows=op.numel // n, n=n, flops=op.flops)
     raise SpecError("op", type(op).__name__, "a dense op (GEMM, Softmax, LayerNorm, Elementwise)")
+
+
+def gemm_structure(op: BlockSparseMatmul | Monarch) -> GemmStructure:
+    """The stages of a structured op. Monarch (`swallowtail.nn.monarch`, per stack s): R maps input block k
+    (b1 entries) to h block k; P^T regroups h (b2 x b1 -> b1 x b2); L maps each of the b1 groups (b2 entries)
+    to one; P puts output (i, a) at a * b1 + i."""
+    if isinstance(op, BlockSparseMatmul):
+        return GemmStructure("block_sparse", (GemmStage(op.k, op.n, op.block, op.blocks),), op.describe())
+    n, b1, b2, s_ = op.n, op.b1, op.b2, op.stacks
+    r = GemmStage(n, s_ * n, b1, tuple((kb, st * b2 + kb) for st in range(s_) for kb in range(b2)))
+    perm_in = tuple(st * n + k * b1 + i for st in range(s_) for i in range(b1) for k in range(b2))
+    perm_out = tuple(st * n + a * b1 + i for st in range(s_) for i in range(b1) for a in range(b2))
+    blocks = tuple((g, g) for g in range(s_ * b1))
+    l_ = GemmStage(s_ * n, s_ * n, b2, blocks, in_perm=perm_in, out_perm=perm_out)
+    return GemmStructure("monarch", (r, l_), op.describe())
 
 
 def _row_len(numel: int) -> int:
