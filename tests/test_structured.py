@@ -13,8 +13,10 @@ from swallowtail.compiler import compile
 from swallowtail.compiler.dense import compile_dense, dense_layout, dense_random_data, dense_spec
 from swallowtail.errors import SpecError
 from swallowtail.sim import run
+from swallowtail.sim.network.cache import RateCache
+from swallowtail.sim.network.simulate import cycle_level_workload, simulate_network
 from swallowtail.sim.values import execute_dense, verify_dense
-from swallowtail.workload import GEMM
+from swallowtail.workload import GEMM, Workload
 from swallowtail.workload.structured import (
     BlockSparseMatmul,
     Monarch,
@@ -77,13 +79,26 @@ def test_only_nonzero_passes_run():
     assert cf > 5 * cd
 
 
-def test_dense_pattern_equals_gemm_passes():
-    """A block-sparse op with every block nonzero maps like the dense GEMM of its shape (same pass count)."""
-    full = BlockSparseMatmul.with_pattern("f", 32, 128, 128, 32, "dense")
-    gemm = GEMM("g", m=32, k=128, n=128, b_is_weight=True)
-    assert len(dense_layout(full, _arch()).pass_index) == len(
-        dense_layout(gemm, _arch(), gemm_k_chunk=32).pass_index
-    )
+def test_dense_pattern_covers_every_chunk_once():
+    """Every block nonzero: each PE column block runs every k-chunk of its columns exactly once (the dense
+    GEMM's work), and the values still match."""
+    full = BlockSparseMatmul.with_pattern("f", 32, 128, 256, 32, "dense")
+    lay = dense_layout(full, _arch())
+    (g,) = lay.stages
+    assert len(lay.pass_index) == g.n_chunks * g.n_tiles
+    for t in range(g.n_tiles):
+        per_xc = zip(
+            *(lay.pass_chunks[p] for p, (_, tt) in enumerate(lay.pass_index) if tt == t), strict=True
+        )
+        assert all(sorted(c) == list(range(g.n_chunks)) for c in per_xc)
+    assert run(compile(full, "df-4x4-simd8"), values=True).verify.ok
+
+
+def test_uneven_columns_pad_with_zero_coefficients():
+    """Block columns with fewer nonzero blocks than their tile's others compute with zero coefficients."""
+    op = BlockSparseMatmul("u", 16, 128, 128, 16, ((0, 0), (1, 0), (2, 0), (3, 1), (5, 7)))
+    for arch in ARCHS:
+        assert run(compile(op, arch), values=True).verify.ok
 
 
 def _arch():
@@ -158,3 +173,17 @@ def test_structured_spec_keeps_its_stages():
     assert spec.kind == "gemm" and spec.k == 64 and spec.n == 128
     assert [s.block for s in spec.structure.stages] == [8, 8]
     assert np.array_equal(sorted(spec.structure.stages[1].in_perm), np.arange(128))
+
+
+def test_network_level_matches_cycle_level_whole():
+    """The block-level model (probes of a slice, scaled by passes; a Monarch as its two stages) against every
+    op compiled whole and run start to end, DRAM to DRAM."""
+    ops = (
+        BlockSparseMatmul.with_pattern("up", 128, 256, 512, 32),
+        Monarch("mo", rows=128, n=512, deps=("up",)),
+    )
+    w = Workload("structured", ops)
+    res = simulate_network(w, "df-4x4-simd8", residency="dram", cache=RateCache()).result
+    whole = cycle_level_workload(w, "df-4x4-simd8")
+    assert abs(res.cycles / whole - 1) < 0.05
+    assert [o.name for o in res.ops] == ["up", "mo.bd1", "mo.bd2"]

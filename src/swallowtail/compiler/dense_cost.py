@@ -57,6 +57,7 @@ from swallowtail.compiler.model import ELEM_BYTES
 from swallowtail.errors import SpecError
 from swallowtail.flops import GELU_C1, GELU_K, ceil_div
 from swallowtail.workload.ops import GEMM, Elementwise, LayerNorm, Op, Softmax
+from swallowtail.workload.structured import BlockSparseMatmul
 
 #: assumption: a lane reduction (sum / max of the lanes of one vector) costs log2(lanes) ADD-class
 #: instructions (a lane-rotate folded into the add's second operand, as a shuffle network in the ADD path)
@@ -199,6 +200,8 @@ def dense_cost(op: Op, arch: DataflowArch, fused_in: bool = False, fused_out: bo
     n_pes = arch.n_pes
     red = REDUCTION_PER_LEVEL * int(math.log2(lanes)) if lanes > 1 else 0
     eb = ELEM_BYTES
+    if isinstance(op, BlockSparseMatmul):  # the batched GEMM of its nonzero blocks
+        (op,) = op.as_gemms()
     if isinstance(op, GEMM):
         tm, tn, comp, _ = gemm_tile(op, arch)
         nvec = ceil_div(op.n, lanes)

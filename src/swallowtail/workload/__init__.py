@@ -7,9 +7,9 @@ decode with a KV cache as `llama-7b@decode<N>`), which `lower` and the CLI find 
 
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import (
+    BASE_OP_TYPES,
     FFT,
     GEMM,
-    OP_TYPES,
     Butterfly,
     Conv2d,
     Elementwise,
@@ -17,16 +17,24 @@ from swallowtail.workload.ops import (
     Op,
     Softmax,
 )
+from swallowtail.workload.structured import BlockSparseMatmul, Monarch, block_layout, expand_structured
+
+#: every op kind -> its type
+OP_TYPES: dict[str, type[Op]] = {**BASE_OP_TYPES, "block_sparse": BlockSparseMatmul, "monarch": Monarch}
 
 __all__ = [
     "FFT",
     "GEMM",
     "OP_TYPES",
+    "BlockSparseMatmul",
     "Butterfly",
     "Conv2d",
     "Elementwise",
     "LayerNorm",
+    "Monarch",
     "Op",
     "Softmax",
     "Workload",
+    "block_layout",
+    "expand_structured",
 ]

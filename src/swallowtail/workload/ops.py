@@ -443,6 +443,7 @@ class Elementwise(Op):
         return f"{self.op}({self.numel})"
 
 
-OP_TYPES: dict[str, type[Op]] = {
+#: the op kinds of this module (`swallowtail.workload.OP_TYPES` adds the structured ones)
+BASE_OP_TYPES: dict[str, type[Op]] = {
     t.kind: t for t in (Butterfly, FFT, GEMM, Conv2d, Softmax, LayerNorm, Elementwise)
 }

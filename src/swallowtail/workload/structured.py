@@ -194,6 +194,20 @@ class Monarch(Op):
         )
         return (bd1, bd2)
 
+    def stage_ops(self) -> tuple[BlockSparseMatmul, BlockSparseMatmul]:
+        """R and L as block-sparse ops (`name.bd1`, `name.bd2`; L's input regrouped by P^T and its output by
+        P: addresses only): R maps input block k (b1 entries) of every stack to that stack's h block k, L is
+        block diagonal in b2 x b2 blocks."""
+        b1, b2, s, n = self.b1, self.b2, self.stacks, self.n
+        kw = {"dtype": self.dtype, "layer": self.layer}
+        r_blocks = tuple((kb, st * b2 + kb) for st in range(s) for kb in range(b2))
+        r = BlockSparseMatmul(f"{self.name}.bd1", self.rows, n, s * n, b1, r_blocks, deps=self.deps, **kw)
+        l_blocks = tuple((g, g) for g in range(s * b1))
+        l_ = BlockSparseMatmul(
+            f"{self.name}.bd2", self.rows, s * n, s * n, b2, l_blocks, "diagonal", deps=(r.name,), **kw
+        )
+        return r, l_
+
     def describe(self) -> str:
         s = f"{self.stacks} x " if self.stacks > 1 else ""
         return f"Monarch({s}{self.rows} x {self.n}, blocks {self.b1} / {self.b2})"
@@ -203,10 +217,17 @@ class Monarch(Op):
 STRUCTURED = (BlockSparseMatmul, Monarch)
 
 
-def expand_structured(ops: tuple[Op, ...] | list[Op]) -> tuple[Op, ...]:
-    """`ops` with every structured op replaced by its `as_gemms()`; a consumer of a structured op then
-    depends on the last GEMM of its expansion. Ops without structured ones come back unchanged."""
-    if not any(isinstance(op, STRUCTURED) for op in ops):
+#: what `expand_structured` turns the structured ops into: "gemm" (every structured op as its GEMMs, for a
+#: machine without a mapping of its own) | "stages" (a Monarch product as its two block-sparse stages)
+EXPAND_FORMS = ("gemm", "stages")
+
+
+def expand_structured(ops: tuple[Op, ...] | list[Op], form: str = "gemm") -> tuple[Op, ...]:
+    """`ops` with the structured ops replaced (`form`: EXPAND_FORMS); a consumer of a replaced op then
+    depends on the last op of its replacement. Ops with nothing to replace come back unchanged."""
+    check_choice("form", form, EXPAND_FORMS)
+    kinds = STRUCTURED if form == "gemm" else (Monarch,)
+    if not any(isinstance(op, kinds) for op in ops):
         return tuple(ops)
     renamed: dict[str, str] = {}
     out: list[Op] = []
@@ -214,10 +235,10 @@ def expand_structured(ops: tuple[Op, ...] | list[Op]) -> tuple[Op, ...]:
         deps = tuple(renamed.get(d, d) for d in op.deps)
         if deps != op.deps:
             op = replace(op, deps=deps)
-        if isinstance(op, STRUCTURED):
-            gemms = op.as_gemms()
-            renamed[op.name] = gemms[-1].name
-            out.extend(gemms)
+        if isinstance(op, kinds):
+            new = op.as_gemms() if form == "gemm" else op.stage_ops()  # type: ignore[union-attr]
+            renamed[op.name] = new[-1].name
+            out.extend(new)
         else:
             out.append(op)
     return tuple(out)
@@ -225,6 +246,7 @@ def expand_structured(ops: tuple[Op, ...] | list[Op]) -> tuple[Op, ...]:
 
 __all__ = [
     "BLOCK_PATTERNS",
+    "EXPAND_FORMS",
     "STRUCTURED",
     "BlockSparseMatmul",
     "Monarch",

@@ -160,13 +160,16 @@ def _structured_coefficients(
     lanes, n_pe = program.lanes, program.n_active
     arch_cols = max(x for x, _ in program.pe_coords) + 1
     pos = 0
-    for p, (q, tt) in enumerate(lay.pass_index):
+    for p, (_, tt) in enumerate(lay.pass_index):
         g, b = lay.stage_geom(p), mats[lay.pass_stage[p]]
         cv = program.templates[p].coef_vectors
         kq = g.kc // g.ky
         scal = np.zeros((n_pe, cv * lanes))
         for e, (x, y) in enumerate(program.pe_coords):
             xc = (y // g.ky) * arch_cols + x
+            q = lay.pass_chunks[p][xc]
+            if q < 0:  # no nonzero k-chunk left in this PE column block's block column: zero coefficients
+                continue
             for j in range(g.cols):
                 col = tt * g.tile + xc * g.cols + j
                 if col >= b.shape[1]:

@@ -319,6 +319,8 @@ class DenseLayout:
     stages: tuple[StageGeom, ...] = ()
     pass_stage: tuple[int, ...] = ()
     pass_first: tuple[bool, ...] = ()
+    # structured: per pass, the k-chunk each PE column block runs (-1: none -- zero coefficients)
+    pass_chunks: tuple[tuple[int, ...], ...] = ()
 
     def stage_geom(self, p: int) -> StageGeom:
         """The geometry pass p runs in (a dense GEMM: the layout's own)."""
@@ -334,6 +336,12 @@ class DenseLayout:
             self.fields["a"],
             self.fields["c"],
         )
+
+    def k_chunk(self, p: int, xc: int) -> int:
+        """The k-chunk PE column block xc runs in pass p (a dense GEMM: the pass's own)."""
+        if self.stages:
+            return max(0, self.pass_chunks[p][xc])
+        return self.pass_index[p][0]
 
     def is_first(self, p: int) -> bool:
         return self.pass_first[p] if self.stages else self.pass_index[p][0] == 0

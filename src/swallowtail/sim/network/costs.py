@@ -30,7 +30,7 @@ from swallowtail.sim.network.probes import (
     kernel_key,
     kernel_rate,
 )
-from swallowtail.workload import FFT, GEMM, Butterfly, Op
+from swallowtail.workload import FFT, GEMM, BlockSparseMatmul, Butterfly, Op
 
 #: the mixed radix the kernel compiler splits off a non-power-of-two FFT
 MIXED_RADIX = 3
@@ -118,7 +118,7 @@ def dense_opcost(op: Op, arch: DataflowArch, fused: bool, cache: RateCache) -> O
                 op,
                 r.cycles_per_unit * units + r.overhead_cycles,
                 r.bound,
-                op.flops if not isinstance(op, GEMM) else op.flops // 2,
+                op.flops if not isinstance(op, GEMM | BlockSparseMatmul) else op.flops // 2,
                 {k: v * units for k, v in r.actions_per_unit.items()},
                 f"dense program {r.plan}; {r.cycles_per_unit:.1f} cycles per {r.unit_rows}-row unit "
                 "(cycle level)",
@@ -144,6 +144,8 @@ def chunks_of(op: Op, arch: DataflowArch) -> int:
         return ceil_div(op.rows, PROBE_ROW_GROUPS * lanes)  # type: ignore[attr-defined]
     if isinstance(op, GEMM):
         return op.batch * ceil_div(op.m, lanes)
+    if isinstance(op, BlockSparseMatmul):
+        return ceil_div(op.m, lanes)
     rows = getattr(op, "rows", None)
     if rows is not None:
         return ceil_div(rows, lanes)

@@ -29,6 +29,7 @@ from swallowtail.compiler.dense import (
     dense_layout,
     dense_spec,
 )
+from swallowtail.compiler.dense.spec import GemmStage
 from swallowtail.errors import SpecError
 from swallowtail.flops import ceil_div
 from swallowtail.sim import PE_ACTIONS, SimOutput, action_counts, simulate_kernel
@@ -301,7 +302,39 @@ def _dense_key(arch: DataflowArch, spec: Any) -> tuple:
     return (probe_arch_key(arch), replace(spec, op_name="", rows=0, batch=1, flops=0))
 
 
-def _dense_probe_spec(spec: Any, lay: Any, units: int) -> Any:
+def _structured_probe(spec: Any, arch: DataflowArch, units: int, lay: Any) -> Any:
+    """A block-sparse stage's probe: its first column tile (the full op's tile geometry) with the first d
+    nonzero blocks of each block column, d the most that gives at most DENSE_PROBE_PASSES passes (at least
+    one), and only the block rows they read as its reduction (A as small as a dense probe's); every pass of
+    the op is the same program at other offsets, so the per-unit cost scales by passes.
+    A chain of stages (a Monarch product) is not probed whole: the network level costs its stages
+    (`simulate.array_form`)."""
+    (stage,) = spec.structure.stages
+    (g,) = lay.stages
+    n_sub = min(stage.n, ceil_div(g.tile, stage.block) * stage.block)
+    rows_of = stage.nonzero_rows()
+    cols = range(n_sub // stage.block)
+    best = None
+    for d in range(1, 1 + max(1, *(len(rows_of.get(j, ())) for j in cols))):
+        blocks = [(i, j) for j in cols for i in sorted(rows_of.get(j, ()))[:d]] or [(0, 0)]
+        used = {i: r for r, i in enumerate(sorted({i for i, _ in blocks}))}  # only the block rows it reads
+        k_sub = len(used) * stage.block
+        sub = GemmStage(k_sub, n_sub, stage.block, tuple((used[i], j) for i, j in blocks))
+        cand = replace(
+            spec,
+            rows=units * lay.unit_rows,
+            k=k_sub,
+            n=n_sub,
+            structure=replace(spec.structure, stages=(sub,)),
+        )
+        if best is None or len(dense_layout(cand, arch).pass_index) <= DENSE_PROBE_PASSES:
+            best = cand
+    return best
+
+
+def _dense_probe_spec(spec: Any, lay: Any, units: int, arch: DataflowArch) -> Any:
+    if spec.kind == "gemm" and spec.structure is not None:
+        return _structured_probe(spec, arch, units, lay)
     if spec.kind == "gemm":
         tile = lay.nx * lay.cols
         n = min(spec.n, DENSE_PROBE_PASSES * tile) if lay.n_tiles > DENSE_PROBE_PASSES else spec.n
@@ -328,7 +361,7 @@ def _probe_dense(spec: Any, arch: DataflowArch) -> DenseRate:
     lay = dense_layout(spec, arch)
     full_passes = len(lay.pass_index)
     g = default_units_per_batch(spec)
-    pspec = _dense_probe_spec(spec, lay, DENSE_PROBE_BATCHES * g)
+    pspec = _dense_probe_spec(spec, lay, DENSE_PROBE_BATCHES * g, arch)
     prog = compile_dense(pspec, arch, units_per_batch=g)
     ts = simulate_timing(prog, arch)
     ends = ts.batch_end
@@ -337,7 +370,7 @@ def _probe_dense(spec: Any, arch: DataflowArch) -> DenseRate:
         per = (ends[k + 1] - ends[k]) / g
     else:  # fast-forwarded past a batch end: time one batch fewer
         p1 = compile_dense(
-            _dense_probe_spec(spec, lay, (DENSE_PROBE_BATCHES - 1) * g), arch, units_per_batch=g
+            _dense_probe_spec(spec, lay, (DENSE_PROBE_BATCHES - 1) * g, arch), arch, units_per_batch=g
         )
         per = (ts.cycles - simulate_timing(p1, arch).cycles) / g
     units = DENSE_PROBE_BATCHES * g

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.compiler.dense import compile_dense
@@ -32,7 +32,7 @@ from swallowtail.sim.network.probes import PROBE_ROW_GROUPS
 from swallowtail.sim.network.residency import RESIDENCIES, SPM_RESIDENT_FRACTION, Plan, plan_residency
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.timing.machine import check_engine_fits
-from swallowtail.workload import Op, Workload
+from swallowtail.workload import Op, Workload, expand_structured
 
 DATAFLOWS = ("multilayer", "single-layer")
 #: most op names a note lists (on chip / spilled) before "..."
@@ -46,6 +46,14 @@ class NetworkRun:
     result: Result
     timeline: list[TimelineEntry]  # (op, layer, start cycle, end cycle, group)
     plan: Plan
+
+
+def array_form(workload: Workload) -> Workload:
+    """The workload as the network level costs it: a Monarch product as its two block-sparse stages (R, then
+    L through the regrouping: `Monarch.stage_ops`), so that residency decides where the intermediate goes
+    (`compile()` of a Monarch op alone keeps it in each row unit's SPM record)."""
+    ops = expand_structured(workload.ops, "stages")
+    return workload if ops == workload.ops else replace(workload, ops=ops)
 
 
 def _dataflow_arch(arch: ArchSpec | str) -> DataflowArch:
@@ -71,6 +79,7 @@ def simulate_network(
     check_choice("residency", residency, RESIDENCIES)
     check_engine_fits(a)  # its probes simulate kernels on the whole array
     cache = default_cache() if cache is None else cache
+    workload = array_form(workload)
     ops = list(workload.ops)
     plan = plan_residency(workload, a, dataflow, residency)
     costs: list[OpCost] = []
@@ -201,7 +210,7 @@ def cycle_level_workload(workload: Workload, arch: ArchSpec | str, dataflow: str
     residency="dram")`. Only for workloads small enough to simulate whole."""
     a = _dataflow_arch(arch)
     total = 0
-    for op in workload.ops:
+    for op in array_form(workload).ops:
         if is_kernel(op):
             rows = PROBE_ROW_GROUPS * a.pe.simd_lanes
             total += simulate_kernel(op, a, dataflow, rows_per_batch=rows).stats.cycles
