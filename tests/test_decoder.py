@@ -30,6 +30,7 @@ from swallowtail.workload.graph import Workload
 from swallowtail.workload.lower import lower
 from swallowtail.workload.named import NAMED_WORKLOADS, get_named_workload
 from swallowtail.workload.ops import FFT, GEMM, LayerNorm
+from swallowtail.workload.structured import BlockSparseMatmul, Monarch
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Llama-2-7B's parameter count (the released checkpoint: 6,738,415,616, "6.7B" in Touvron et al. 2023)
@@ -102,20 +103,36 @@ def test_the_named_decoder_is_the_example_model() -> None:
 def test_monarch_mlp_is_what_lower_emits_for_a_monarch_ffn() -> None:
     s, T = LLAMA_SMALL, 64
     w = llama(s, T, mlp="monarch")
-    gate = [o for o in w if o.name.startswith("layer0.mlp.gate.")]
-    assert [o.name for o in gate] == ["layer0.mlp.gate.bd1", "layer0.mlp.gate.bd2"]
-    assert all(o.b_is_weight and not o.shared_b for o in gate)
+    gate = [o for o in w if o.name == "layer0.mlp.gate"]
+    assert len(gate) == 1 and isinstance(gate[0], Monarch)
     for proj, d_in, d_out in (
         ("gate", s.d_model, s.d_ff),
         ("up", s.d_model, s.d_ff),
         ("down", s.d_ff, s.d_model),
     ):
-        ops = [o for o in w if o.name.startswith(f"layer0.mlp.{proj}.")]
+        (op,) = [o for o in w if o.name == f"layer0.mlp.{proj}"]
         c = linear_counts(d_in, d_out, kind="monarch", bias=False)
-        assert sum(o.flops for o in ops) == c.flops_per_row * T
-        assert sum(o.weight_elems for o in ops) == c.params
+        assert op.flops == c.flops_per_row * T
+        assert op.weight_elems == c.params
     dense = llama(s, T)
     assert w.flops < dense.flops and w.weight_bytes < dense.weight_bytes
+
+
+@pytest.mark.parametrize("mlp", ["bs16", "bs32", "bs64"])
+def test_block_sparse_mlps(mlp: str) -> None:
+    """bs<B>: every MLP projection a BlockSparseMatmul of B x B blocks (flat block butterfly): FLOPs and
+    weights those of its nonzero blocks; registered where the block divides d and d_ff."""
+    s, T = LLAMA_7B, 16
+    w = llama(s, T, mlp=mlp)
+    block = int(mlp[2:])
+    projs = [o for o in w if o.name.startswith("layer0.mlp.") and isinstance(o, BlockSparseMatmul)]
+    assert [o.name for o in projs] == ["layer0.mlp.gate", "layer0.mlp.up", "layer0.mlp.down"]
+    for o in projs:
+        assert o.block == block and o.flops == 2 * T * block * block * len(o.blocks)
+        assert o.weight_elems < o.k * o.n / 4
+    assert f"llama-7b-{mlp}" in LLAMA_VARIANTS and f"llama-7b-{mlp}-swa" in LLAMA_VARIANTS
+    assert ("llama-small-bs64" in LLAMA_VARIANTS) == (LLAMA_SMALL.d_ff % 64 == 0)
+    assert w.flops < llama(s, T).flops
 
 
 # ---- attention variants ---------------------------------------------------------------------------------
@@ -213,7 +230,7 @@ def test_names() -> None:
     for name in ("llama-7b", "llama-7b-monarch", "llama-7b-swa", "llama-small", "llama-small-monarch"):
         assert name in NAMED_WORKLOADS and name + "@decode" in NAMED_WORKLOADS
     assert "llama-small-fft" in NAMED_WORKLOADS and "llama-small-fft@decode" not in NAMED_WORKLOADS
-    assert len(LLAMA_VARIANTS) == 12
+    assert len(LLAMA_VARIANTS) == 2 * 5 * 3 - 3  # sizes x MLPs x mixers; llama-small has no bs64 (1376)
     w = lower("llama-small-monarch-swa", 96, batch=2)
     assert w.name == "llama-small-monarch-swa@L96xB2" and w.meta["mlp"] == "monarch" and w.meta["window"]
     d = lower("llama-small@decode", 16)

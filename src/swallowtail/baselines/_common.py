@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from swallowtail.arch.specs import ArchSpec, load_arch
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, is_real
 from swallowtail.result import OpResult, Result
-from swallowtail.workload import FFT, Butterfly, Op, Workload
+from swallowtail.workload import FFT, Butterfly, Op, Workload, expand_structured
 
 #: FLOPs per MAC (an FMA counts 2, `swallowtail.flops`)
 FLOPS_PER_MAC = 2
@@ -290,3 +291,12 @@ __all__ = [
     "options_to_overrides",
     "resolve_peak",
 ]
+
+
+def gemm_form(workload: Workload) -> Workload:
+    """`workload` as a machine without a mapping of its own for structured matmuls runs it: every
+    block-sparse matmul as the batched GEMM of its nonzero blocks, every Monarch product as its two
+    block-diagonal batched GEMMs (`swallowtail.workload.structured`); each GEMM is then costed at its own
+    shape (a b x b block GEMM at the efficiency of its tiles, not a dense GEMM's)."""
+    ops = expand_structured(workload.ops)
+    return workload if ops == workload.ops else dataclasses.replace(workload, ops=ops)

@@ -55,6 +55,7 @@ from swallowtail.baselines._common import (
     dense_equivalent,
     dft_equivalent,
     dram_j_per_byte,
+    gemm_form,
     gemm_shape,
     logic_energy_factor,
     options_to_overrides,
@@ -260,6 +261,7 @@ class _ScaledAccelBackend(ABC):
         ]
 
     def run(self, workload: Workload) -> Result:
+        workload = gemm_form(workload)
         costs = self.costs(workload)
         cycles = sum(int(c.cycles or 0) for c in costs)
         macs = sum((c.utilization or 0.0) * self.macs_per_cycle * int(c.cycles or 0) for c in costs)

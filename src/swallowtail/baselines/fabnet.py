@@ -83,7 +83,7 @@ from typing import Any
 
 from swallowtail.arch.accelerators import BITS_PER_BYTE, FFT_BUTTERFLY_MULTS, FabnetArch
 from swallowtail.arch.specs import ArchSpec, load_arch
-from swallowtail.baselines._common import OpCost, build_result, options_to_overrides
+from swallowtail.baselines._common import OpCost, build_result, gemm_form, options_to_overrides
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.flops import ceil_div, log2_exact, next_pow2
 from swallowtail.result import Result
@@ -548,6 +548,7 @@ class FabnetBackend:
     # ---- run -----------------------------------------------------------------------------------------
     def run(self, workload: Workload) -> Result:
         a = self.arch
+        workload = gemm_form(workload)
         if self.fidelity == "reference":
             ctx = _RefContext.of(workload)
             costs = [self._reference_cost(op, ctx) for op in workload.ops]

@@ -56,7 +56,7 @@ from swallowtail.arch.specbase import (
     validate_model,
 )
 from swallowtail.arch.specs import ArchSpec, GPUArch, GPUGeneration, load_arch
-from swallowtail.baselines._common import OpCost, build_result
+from swallowtail.baselines._common import OpCost, build_result, gemm_form
 from swallowtail.errors import SpecError, is_real
 from swallowtail.flops import ceil_div
 from swallowtail.result import Result
@@ -357,7 +357,9 @@ class JetsonBackend:
         return None
 
     def costs(self, workload: Workload) -> list[OpCost]:
-        """Per-op costs; fused ops get the time they add to their kernel (bound "fused")."""
+        """Per-op costs; fused ops get the time they add to their kernel (bound "fused"); structured matmuls
+        as their batched GEMMs (`gemm_form`)."""
+        workload = gemm_form(workload)
         consumers = Counter(d for op in workload.ops for d in op.deps)
         seq_len = workload.meta.get("seq_len") if isinstance(workload.meta, dict) else None
         out: list[OpCost] = []

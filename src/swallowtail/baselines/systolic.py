@@ -52,6 +52,7 @@ from swallowtail.baselines._common import (
     build_result,
     dense_equivalent,
     dft_equivalent,
+    gemm_form,
     gemm_shape,
     options_to_overrides,
 )
@@ -248,6 +249,7 @@ class SystolicBackend:
     # ---- run -----------------------------------------------------------------------------------------
     def run(self, workload: Workload) -> Result:
         a = self.arch
+        workload = gemm_form(workload)
         costs = [self.op_cost(op) for op in workload.ops]
         cycles = sum(int(c.cycles or 0) for c in costs)
         macs = (

@@ -18,7 +18,7 @@ Built in: swallowtail's structured layers, so that importing a swallowtail netwo
 `swallowtail.workload.lower` emits for it:
 
   ButterflyLinear (butterfly) -> Butterfly(n, rows * nstacks)            [+ bias add]
-  ButterflyLinear (monarch)   -> two block-diagonal GEMMs (bd1, bd2)     [+ bias add]
+  ButterflyLinear (monarch)   -> a Monarch op (R, regrouping, L)         [+ bias add]
   FourierMixing               -> FFT over hidden (real input) -> FFT over sequence (real part kept)
 """
 

@@ -13,12 +13,13 @@ rotary positions), lowered op by op on `rows` = batch x tokens vectors:
   attn core          GEMM Q K^T, scale, Softmax, GEMM P V per head (`mixer`, below)
   attn.o             dense GEMM d -> d; res1: residual add
   mlp_norm           RMSNorm -> LayerNorm(rows, d)
-  mlp.gate / .up     d -> d_ff, `mlp` = dense (a GEMM) or monarch (the two block-diagonal GEMMs of a Monarch
-                     ButterflyLinear: `Emitter.linear(..., "monarch", ...)`, what `lower()` emits for
-                     ffn="monarch": input padded to a power of two, ceil(d_ff / n) stacked copies)
+  mlp.gate / .up     d -> d_ff, `mlp` = dense (a GEMM), monarch (a Monarch op: a Monarch ButterflyLinear,
+                     `Emitter.linear(..., "monarch", ...)`, what `lower()` emits for ffn="monarch": input
+                     padded to a power of two, ceil(d_ff / n) stacked copies) or bs16 / bs32 / bs64 (a
+                     BlockSparseMatmul of that block size, flat block butterfly layout)
   mlp.silu, mlp.mul  SiLU(gate) -> Elementwise "gelu" (the special-function activation, 8 FLOPs per element;
                      the typed op has no SiLU kind; the importer does the same), times up (mul, 2 operands)
-  mlp.down           d_ff -> d (dense or monarch); res2: residual add
+  mlp.down           d_ff -> d (as gate / up); res2: residual add
   head               final RMSNorm, the LM head GEMM d -> vocab (dense). The embedding is a gather: no op;
                      the embedded tokens are the workload's input.
 
@@ -71,6 +72,7 @@ from swallowtail.flops import ceil_div, log2_exact, next_pow2
 from swallowtail.workload.emit import Emitter
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import FFT, GEMM, Elementwise, LayerNorm, Softmax
+from swallowtail.workload.structured import BlockSparseMatmul, block_layout
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,10 @@ LLAMA_7B = DecoderShape(d_model=4096, n_layers=32, n_heads=32, d_ff=11008, vocab
 LLAMA_SMALL = DecoderShape(d_model=512, n_layers=8, n_heads=8, d_ff=1376, vocab=32000)
 LLAMA_SHAPES = {"7b": LLAMA_7B, "small": LLAMA_SMALL}
 
-MLPS = ("dense", "monarch")
+#: block-sparse MLPs: name -> block size (MLX evaluates blocks of 16, 32 and 64); the layout is the flat block
+#: butterfly of Pixelated Butterfly (Chen et al. 2022): log2(block rows) + 1 nonzero blocks per block column
+BLOCK_SPARSE_MLPS = {"bs16": 16, "bs32": 32, "bs64": 64}
+MLPS = ("dense", "monarch", *BLOCK_SPARSE_MLPS)
 MIXERS = ("causal", "swa", "fft")
 #: assumption: the sliding window, 512 tokens (a quarter of the 2048-token prefill; Mistral 7B's 4096 would
 #: be plain causal attention at every prefill length up to Llama 2's 4096-token context)
@@ -116,6 +121,18 @@ PREFILL_SEQ_LEN = 2048
 DECODE_TOKENS = 32
 #: a decode name: the prefill name + this (+ N)
 DECODE_SUFFIX = "@decode"
+
+
+def _mlp_linear(e: Emitter, local: str, mlp: str, d_in: int, d_out: int, rows: int) -> str:
+    """An MLP projection (no bias): dense / monarch as `Emitter.linear`; bs<B>: a BlockSparseMatmul of
+    B x B blocks in the flat block butterfly layout (`structured.block_layout`)."""
+    if mlp in BLOCK_SPARSE_MLPS:
+        block = BLOCK_SPARSE_MLPS[mlp]
+        blocks = block_layout("butterfly", d_in, d_out, block)
+        return e.emit(
+            BlockSparseMatmul, local, m=rows, k=d_in, n=d_out, block=block, blocks=blocks, pattern="butterfly"
+        )
+    return e.linear(local, mlp, d_in, d_out, rows, bias=False)
 
 
 def _attention(
@@ -181,12 +198,12 @@ def _layer(
     e.residual("res1", x_in, rows * d)
     x_mid = e.last
     h = e.emit(LayerNorm, "mlp_norm", rows=rows, n=d)
-    e.linear("mlp.gate", mlp, d, shape.d_ff, rows, bias=False)
+    _mlp_linear(e, "mlp.gate", mlp, d, shape.d_ff, rows)
     silu = e.emit(Elementwise, "mlp.silu", op="gelu", numel=rows * shape.d_ff)
     e.last = h
-    up = e.linear("mlp.up", mlp, d, shape.d_ff, rows, bias=False)
+    up = _mlp_linear(e, "mlp.up", mlp, d, shape.d_ff, rows)
     e.emit(Elementwise, "mlp.mul", op="mul", numel=rows * shape.d_ff, operands=2, deps=(silu, up))
-    e.linear("mlp.down", mlp, shape.d_ff, d, rows, bias=False)
+    _mlp_linear(e, "mlp.down", mlp, shape.d_ff, d, rows)
     e.residual("res2", x_mid, rows * d)
 
 
@@ -210,7 +227,7 @@ def llama(
 ) -> Workload:
     """A Llama-style decoder of `shape` on `batch` sequences: the prefill of `seq_len` prompt tokens
     (`new_tokens=0`), or the decode of `new_tokens` tokens after a prompt of `seq_len` tokens in the KV
-    cache. `mlp`: dense | monarch; `mixer`: causal | swa (a `window` of tokens) | fft (chunks of `chunk`
+    cache. `mlp`: one of MLPS; `mixer`: causal | swa (a `window` of tokens) | fft (chunks of `chunk`
     tokens, a power of two; prefill only). Named `label@L<seq_len>[xB<batch>]` (module docstring)."""
     check_int("seq_len", seq_len, 1)
     check_int("batch", batch, 1)
@@ -319,14 +336,18 @@ class LlamaVariant:
         )
 
 
-#: the registered variants: llama-<size>[-monarch][-swa | -fft]
+def _mlp_fits(shape: DecoderShape, mlp: str) -> bool:
+    """A block-sparse MLP needs d and d_ff to be multiples of its block (llama-small's 1376 is not of 64)."""
+    block = BLOCK_SPARSE_MLPS.get(mlp, 1)
+    return shape.d_model % block == 0 and shape.d_ff % block == 0
+
+
+#: the registered variants: llama-<size>[-monarch | -bs16 | -bs32 | -bs64][-swa | -fft]
 LLAMA_VARIANTS = {
     v.name: v
     for v in (
         LlamaVariant(
-            f"llama-{size}"
-            + ("-monarch" if mlp == "monarch" else "")
-            + ("" if mix == "causal" else f"-{mix}"),
+            f"llama-{size}" + ("" if mlp == "dense" else f"-{mlp}") + ("" if mix == "causal" else f"-{mix}"),
             size,
             mlp,
             mix,
@@ -334,6 +355,7 @@ LLAMA_VARIANTS = {
         for size in LLAMA_SHAPES
         for mlp in MLPS
         for mix in MIXERS
+        if _mlp_fits(LLAMA_SHAPES[size], mlp)
     )
 }
 

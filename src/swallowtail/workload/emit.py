@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swallowtail.flops import log2_exact
 from swallowtail.nn.sizes import linear_counts
 from swallowtail.workload.ops import GEMM, Butterfly, Elementwise, Op
+from swallowtail.workload.structured import Monarch
 
 
 @dataclass
@@ -40,30 +40,8 @@ class Emitter:
             n, nstacks = c.n, c.nstacks
             if kind == "butterfly":
                 self.emit(Butterfly, local, n=n, rows=rows * nstacks)
-            else:
-                # monarch: block-diagonal (n/b1 blocks of b1 x b1), permute, block-diagonal (n/b2 of b2 x b2)
-                b1 = 1 << (log2_exact(n) // 2)
-                b2 = n // b1
-                self.emit(
-                    GEMM,
-                    f"{local}.bd1",
-                    m=rows,
-                    k=b1,
-                    n=b1,
-                    batch=nstacks * (n // b1),
-                    b_is_weight=True,
-                    shared_b=False,
-                )
-                self.emit(
-                    GEMM,
-                    f"{local}.bd2",
-                    m=rows,
-                    k=b2,
-                    n=b2,
-                    batch=nstacks * (n // b2),
-                    b_is_weight=True,
-                    shared_b=False,
-                )
+            else:  # monarch: R (block diagonal), the regrouping, L (block diagonal): one first-class op
+                self.emit(Monarch, local, rows=rows, n=n, stacks=nstacks)
         if bias:
             self.emit(Elementwise, f"{local}.bias", op="add", numel=rows * d_out, weight=d_out)
         return self.last  # type: ignore[return-value]

@@ -4,7 +4,7 @@ The lowering walks the same structure as `swallowtail.nn.model.HybridTransformer
 of `config.block_kinds()`, the head -- and emits machine-level operators:
 
   ButterflyLinear (radix-2)  -> Butterfly(n, rows * nstacks)  [+ bias add]    (pad to n, nstacks copies)
-  ButterflyLinear (monarch)  -> two block-diagonal GEMMs       [+ bias add]
+  ButterflyLinear (monarch)  -> a Monarch op (R, regrouping, L) [+ bias add]
   nn.Linear                  -> GEMM(rows x in @ in x out)     [+ bias add]
   FourierMixing              -> FFT over hidden (real input) -> FFT over sequence (real part kept)
   attention                  -> Q/K/V projections, GEMM QK^T, scale, Softmax, GEMM SV, out projection
