@@ -1,14 +1,15 @@
 """`swallowtail reproduce`: the paper's evaluation as one command.
 
-    swallowtail reproduce [--quick] [--out reproduce-out] [--jobs 1] [--no-inverse] [--json]
+    swallowtail reproduce [--quick] [--out reproduce-out] [--jobs 1] [--no-inverse] [--no-decoder] [--json]
 
 Runs every workload of the suite (`swallowtail.experiments.suite`) on every target, with a progress bar,
 and writes into --out: results.json (every Result, the suite, the comparisons; written atomically),
 summary.md, report.html (self-contained, figures embedded) and figures/*.png; then (unless --no-inverse)
 the inverse question, a sweep of machines around the array stored in OUT/inverse.db (a rerun resumes it:
-`swallowtail dse report OUT/inverse.db` draws its Pareto fronts). It ends with the headline
-table beside the paper's abstract and the paths written. `--json` prints {headline, array, paths, wall_s}
-on stdout instead (the progress bar goes to stderr).
+`swallowtail dse report OUT/inverse.db` draws its Pareto fronts), and (unless --no-decoder) the decoder
+study (Llama prefill with dense / Monarch / block-sparse MLPs on the array and the GPU stacks). It ends with
+the headline table beside the paper's abstract and the paths written. `--json` prints {headline, array,
+paths, wall_s} on stdout instead (the progress bar goes to stderr).
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def reproduce(
         "--inverse/--no-inverse",
         help="Also sweep machines around the array for the abstract's figures (stored in OUT/inverse.db).",
     ),
+    decoder: bool = typer.Option(
+        True,
+        "--decoder/--no-decoder",
+        help="Also run the decoder study: Llama prefill, dense / Monarch / block-sparse MLPs, array vs GPU.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the headline and the paths as JSON."),
 ) -> None:
     """Run the paper's evaluation on the array and every baseline, write the report."""
     # loaded when the command runs, not at CLI start-up (see headline_table)
-    from swallowtail.experiments import answer_inverse, get_suite, run_suite, write_outputs
+    from swallowtail.experiments import answer_decoder, answer_inverse, get_suite, run_suite, write_outputs
 
     check_out_dir(out)
     if jobs < 1:  # before the progress bar starts
@@ -102,6 +108,11 @@ def reproduce(
                 quick,
                 jobs=jobs,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        if decoder:
+            bar.update(task, completed=0, total=None, description="decoder study")
+            run = answer_decoder(
+                run, quick, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
         bar.update(task, description="writing the report")
         paths = write_outputs(run, out)

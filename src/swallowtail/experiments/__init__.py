@@ -7,7 +7,9 @@
 - `runner`: resolves the suite's targets and runs every (workload, target) pair (process pool, cache).
 - `facts`, `explain`, `compare`: the numbers the explanation rests on, the "why" sentences, the comparisons.
 - `reproduce`: `run_suite` = run + facts + compare; `answer_inverse` adds the inverse question (`inverse`:
-  which machine, against which GPU denominator, makes the abstract's figures hold together).
+  which machine, against which GPU denominator, makes the abstract's figures hold together);
+  `answer_decoder` the decoder study (`decoder`: Llama-shaped prefill with dense / Monarch / block-sparse
+  MLPs on the array and the GPU stacks).
 - `report`: figures, summary.md and a self-contained report.html; `outputs`: writes them (atomically) with
   results.json, and reads results.json back.
 
@@ -20,12 +22,13 @@ Imports point one way: records <- runner <- facts, explain <- compare <- reprodu
 from swallowtail.experiments.outputs import load_results, write_outputs
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import ReproduceRun
-from swallowtail.experiments.reproduce import answer_inverse, run_suite
+from swallowtail.experiments.reproduce import answer_decoder, answer_inverse, run_suite
 from swallowtail.experiments.suite import Suite, Target, WorkloadSpec, full_suite, get_suite, quick_suite
 
 __all__ = [
     "PAPER",
     "ReproduceRun",
+    "answer_decoder",
     "answer_inverse",
     "Suite",
     "Target",

@@ -6,6 +6,8 @@
                      (GPU board, stack) table, the reading of the abstract and the "why" sentences
     InverseResult    the inverse question: which array, against which GPU denominator, makes the abstract's
                      figures hold together (`swallowtail.experiments.inverse`)
+    DecoderStudy     Llama-shaped decoders with dense / Monarch / block-sparse MLPs on the array and the GPU
+                     stacks (`swallowtail.experiments.decoder`)
     ReproduceRun     a SuiteRun with its Facts, Comparisons and InverseResult: everything results.json holds
 
 Each record's `to_dict()` writes exactly the JSON of results.json (the writer then turns non-finite floats
@@ -688,6 +690,41 @@ class InverseResult:
         return _build(cls, d)
 
 
+@dataclass(frozen=True)
+class DecoderRow:
+    """One decoder model on one target (`swallowtail.experiments.decoder`)."""
+
+    model: str
+    mlp: str  # dense | monarch | bs16 | bs32 | bs64
+    target: str
+    latency_s: float
+    energy_j: float
+    flops: int
+    utilization: float  # the backend's own (FLOP efficiency for the GPU model)
+    mlp_efficiency: float  # the MLP projections' FLOPs / (peak x their time)
+
+
+@dataclass(frozen=True)
+class DecoderStudy:
+    """The decoder study: prefill at `seq_len` of every model on every target."""
+
+    seq_len: int
+    models: tuple[str, ...]
+    arrays: tuple[str, ...]
+    gpus: tuple[str, ...]
+    rows: tuple[DecoderRow, ...]
+
+    def row(self, model: str, target: str) -> DecoderRow:
+        return next(r for r in self.rows if (r.model, r.target) == (model, target))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DecoderStudy:
+        return _build(cls, d)
+
+
 def _plain(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
@@ -733,6 +770,12 @@ _READERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "closest_gpu": _maybe(Verdict),
     },
     BeyondPaper: {"speedup_vs": _pairs},
+    DecoderStudy: {
+        "models": tuple,
+        "arrays": tuple,
+        "gpus": tuple,
+        "rows": _tuple_of(DecoderRow),
+    },
     InverseResult: {
         "answers": _tuple_of(DenominatorAnswer),
         "beyond": _tuple_of(BeyondPaper),
@@ -750,6 +793,7 @@ class ReproduceRun(SuiteRun):
     facts: Facts = field(kw_only=True)
     comparisons: Comparisons = field(kw_only=True)
     inverse: InverseResult | None = field(default=None, kw_only=True)
+    decoder: DecoderStudy | None = field(default=None, kw_only=True)
     version: str = field(default=swallowtail.__version__, kw_only=True)
 
     @classmethod
@@ -768,6 +812,7 @@ class ReproduceRun(SuiteRun):
             "comparisons": self.comparisons.to_dict(),
             "facts": self.facts.to_dict(),
             "inverse": None if self.inverse is None else self.inverse.to_dict(),
+            "decoder": None if self.decoder is None else self.decoder.to_dict(),
         }
 
     @classmethod
@@ -783,6 +828,7 @@ class ReproduceRun(SuiteRun):
             facts=Facts.from_dict(d["facts"]),
             comparisons=Comparisons.from_dict(d["comparisons"], targets),
             inverse=None if d.get("inverse") is None else InverseResult.from_dict(d["inverse"]),
+            decoder=None if d.get("decoder") is None else DecoderStudy.from_dict(d["decoder"]),
             version=d["swallowtail_version"],
         )
 
@@ -793,6 +839,8 @@ __all__ = [
     "TOLERANCES",
     "BeyondPaper",
     "ClaimCheck",
+    "DecoderRow",
+    "DecoderStudy",
     "DenominatorAnswer",
     "InverseResult",
     "Verdict",

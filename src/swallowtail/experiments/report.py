@@ -26,6 +26,7 @@ from typing import Any
 
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun, Verdict
+from swallowtail.experiments.report_decoder import block_sweep_rows, decoder_lines, decoder_rows, fig_decoder
 from swallowtail.experiments.suite import (
     ARRAY_ARCH,
     DENSE,
@@ -456,9 +457,16 @@ FIGURES: tuple[tuple[str, str, str, FigureFn], ...] = (
      "reconstruction) against a few GPU denominators: speedup and energy efficiency (geometric mean over the "
      "workloads) vs the machine's peak. Dashed: the abstract's figures; dotted: the reconstruction's peak.",
      fig_inverse),
+    ("decoder", "Decoders with structured MLPs: array vs GPU stacks",
+     "Llama-shaped prefill with a dense, Monarch or block-sparse (blocks of 16 / 32 / 64) MLP on the array "
+     "and on Jetson (board, stack) pairs: latency (left) and the MLP projections' FLOP efficiency (right).",
+     lambda run: fig_decoder(run.decoder)),
 )  # fmt: skip
 #: figures drawn only when the run has what they show
-OPTIONAL_FIGURES = {"inverse": lambda run: run.inverse is not None}
+OPTIONAL_FIGURES = {
+    "inverse": lambda run: run.inverse is not None,
+    "decoder": lambda run: run.decoder is not None,
+}
 
 
 def _figures_of(run: ReproduceRun) -> list[tuple[str, str, str, FigureFn]]:
@@ -679,6 +687,23 @@ def _inverse_md(run: ReproduceRun) -> list[str]:
     ]
 
 
+def _decoder_md(run: ReproduceRun) -> list[str]:
+    if run.decoder is None:
+        return []
+    return [
+        "## Decoders with structured MLPs (the successor's workloads): array vs GPU stacks",
+        "",
+        *(f"- {line}" for line in decoder_lines(run.decoder)),
+        "",
+        md_table(*decoder_rows(run.decoder)),
+        "",
+        "### Block size sweep: the MLP projections' FLOP efficiency and the energy per prefill",
+        "",
+        md_table(*block_sweep_rows(run.decoder)),
+        "",
+    ]
+
+
 def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str:
     s, p = run.suite, PAPER
     parts = [
@@ -713,6 +738,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         md_table(*gpu_pair_rows(run)),
         "",
         *_inverse_md(run),
+        *_decoder_md(run),
         "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
         "",
         *(f"- {line}" for line in run.facts.fabnet_differences),
@@ -742,6 +768,18 @@ def _inverse_html(run: ReproduceRun) -> str:
         f"{html_table(*closest_checks_rows(run))}"
         f"<h3>Beyond the paper: the fastest machine at the reconstruction's power / area</h3>"
         f"{html_table(*beyond_rows(run))}"
+    )
+
+
+def _decoder_html(run: ReproduceRun) -> str:
+    if run.decoder is None:
+        return ""
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in decoder_lines(run.decoder))
+    return (
+        "<h2>Decoders with structured MLPs (the successor's workloads): array vs GPU stacks</h2>"
+        f"<ul>{lines}</ul>{html_table(*decoder_rows(run.decoder), cls='wide')}"
+        "<h3>Block size sweep: the MLP projections' FLOP efficiency and the energy per prefill</h3>"
+        f"{html_table(*block_sweep_rows(run.decoder), cls='wide')}"
     )
 
 
@@ -796,6 +834,7 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 <p>{e(_paper_shape())}</p>
 {html_table(*gpu_pair_rows(run), cls="wide")}
 {_inverse_html(run)}
+{_decoder_html(run)}
 <h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
 <h2>Figures</h2>{figs}
 <h2>Latency / energy per workload and target</h2>{html_table(*_latency_table(run), cls="wide")}

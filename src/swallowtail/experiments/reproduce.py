@@ -17,7 +17,8 @@ records <- runner <- facts, explain <- compare <- reproduce):
    sentences that say where ours differ and why.
 
 `answer_inverse` then adds the inverse question: the machines around the array, against every GPU
-denominator, under which the abstract's figures would hold together (`inverse`).
+denominator, under which the abstract's figures would hold together (`inverse`); `answer_decoder` the
+decoder study: Llama-shaped prefill with structured MLPs on the array and the GPU stacks (`decoder`).
 
 Nothing here is tuned to the paper's numbers: `paper.PAPER` holds them only to print them beside ours.
 """
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from swallowtail.experiments.compare import compare
+from swallowtail.experiments.decoder import run_decoder
 from swallowtail.experiments.facts import collect_facts
 from swallowtail.experiments.inverse import run_inverse
 from swallowtail.experiments.records import ReproduceRun
@@ -70,4 +72,12 @@ def answer_inverse(
     )
 
 
-__all__ = ["answer_inverse", "run_suite"]
+def answer_decoder(
+    run: ReproduceRun, quick: bool, progress: Callable[[int, int], None] | None = None
+) -> ReproduceRun:
+    """`run` with the decoder study (`swallowtail.experiments.decoder`): Llama-shaped prefill with dense,
+    Monarch and block-sparse MLPs on the array and the GPU stacks (the small decoder when `quick`)."""
+    return dataclasses.replace(run, decoder=run_decoder(quick, progress=progress))
+
+
+__all__ = ["answer_decoder", "answer_inverse", "run_suite"]
