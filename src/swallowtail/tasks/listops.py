@@ -37,7 +37,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, pad_rows
+from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------
 LRA_LISTOPS_MAX_DEPTH = 10  # LRA listops generator, flag max_depth
@@ -350,6 +350,75 @@ def _default_min_len(max_len: int) -> int:
     return max(SHORTEST_EXPRESSION, max_len * LRA_LISTOPS_MIN_LENGTH // LRA_LISTOPS_MAX_LENGTH)
 
 
+def _read_paths(data_dir: str | Path, prefix: str, gen_params: dict[str, object]) -> dict[str, Path]:
+    """The three TSVs of `data_dir` (SpecError: a generator parameter given too, or a file missing)."""
+    given = [k for k, v in gen_params.items() if v is not None]
+    if given:
+        raise SpecError(given[0], gen_params[given[0]], "not allowed with data_dir (files are read)")
+    root = Path(data_dir)
+    paths = {s: root / pat.format(prefix=_split_token(prefix)) for s, pat in LRA_LISTOPS_FILES.items()}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise SpecError("data_dir", str(data_dir), f"a directory of LRA ListOps TSVs; missing {missing}")
+    return paths
+
+
+def _generator_params(max_len: int, **given: int | None) -> dict[str, int]:
+    """The generator's parameters, checked: LRA's where not given (min_len: see `_default_min_len`)."""
+    p = {
+        "n_train": check_int("n_train", _given(given["n_train"], LRA_LISTOPS_N_TRAIN), 1),
+        "n_val": check_int("n_val", _given(given["n_val"], LRA_LISTOPS_N_VAL), 0),
+        "n_test": check_int("n_test", _given(given["n_test"], LRA_LISTOPS_N_TEST), 0),
+        "min_len": check_int("min_len", _given(given["min_len"], _default_min_len(max_len)), 1),
+        "max_len": max_len,
+        "max_depth": _given(given["max_depth"], LRA_LISTOPS_MAX_DEPTH),
+        "max_args": _given(given["max_args"], LRA_LISTOPS_MAX_ARGS),
+        "seed": check_int("seed", _given(given["seed"], 0), 0),
+    }
+    if p["min_len"] > max_len:
+        raise SpecError("min_len", p["min_len"], f"<= max_len ({max_len})")
+    return p
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _cache_version() -> str:
+    return f"{GENERATOR_VERSION}/{TREES_PER_BATCH}"
+
+
+def shape(
+    *,
+    data_dir: str | Path | None = None,
+    prefix: str = "basic",
+    n_train: int | None = None,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    min_len: int | None = None,
+    max_len: int = LRA_LISTOPS_MAX_LENGTH,
+    max_depth: int | None = None,
+    max_args: int | None = None,
+    seed: int | None = None,
+    cache: bool = True,
+) -> TaskShape:
+    """What `load(...)` with these parameters gives, known without loading: split sizes (TSV rows counted),
+    length, and whether it is generated (and already cached). The same SpecErrors as `load`."""
+    max_len = check_int("max_len", max_len, 1)
+    gen = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "min_len": min_len}
+    gen |= {"max_depth": max_depth, "max_args": max_args, "seed": seed}
+    if data_dir is not None:
+        paths = _read_paths(data_dir, prefix, gen)
+        n = {s: max(0, count_lines(p) - 1) for s, p in paths.items()}  # minus the header
+        size = sum(p.stat().st_size for p in paths.values())
+        return TaskShape("listops", n["train"], n["val"], n["test"], max_len, read_bytes=size)
+    p = _generator_params(max_len, **gen)
+    cached = cache and _cache.cache_path("listops", _cache_version(), p).is_file()
+    return TaskShape(
+        "listops", p["n_train"], p["n_val"], p["n_test"], max_len, generator="listops", cached=cached
+    )
+
+
 def load(
     *,
     data_dir: str | Path | None = None,
@@ -371,70 +440,46 @@ def load(
     (n_train, n_val, n_test, min_len, max_depth, max_args, seed) cannot be combined with `data_dir`.
     """
     max_len = check_int("max_len", max_len, 1)
-    gen_params = {
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "min_len": min_len,
-        "max_depth": max_depth,
-        "max_args": max_args,
-        "seed": seed,
-    }
+    gen = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "min_len": min_len}
+    gen |= {"max_depth": max_depth, "max_args": max_args, "seed": seed}
     if data_dir is not None:
-        given = [k for k, v in gen_params.items() if v is not None]
-        if given:
-            raise SpecError(given[0], gen_params[given[0]], "not allowed with data_dir (files are read)")
-        root = Path(data_dir)
-        paths = {s: root / pat.format(prefix=_split_token(prefix)) for s, pat in LRA_LISTOPS_FILES.items()}
-        missing = [str(p) for p in paths.values() if not p.is_file()]
-        if missing:
-            raise SpecError("data_dir", str(data_dir), f"a directory of LRA ListOps TSVs; missing {missing}")
+        paths = _read_paths(data_dir, prefix, gen)
         splits = {s: read_tsv(p, max_len) for s, p in paths.items()}
         return TaskData(
             name="listops",
             vocab_size=VOCAB_SIZE,
             n_classes=LRA_LISTOPS_N_CLASSES,
             seq_len=max_len,
-            source=f"LRA ListOps TSV files {prefix}_{{train,val,test}}.tsv at {root}",
+            source=f"LRA ListOps TSV files {prefix}_{{train,val,test}}.tsv at {Path(data_dir)}",
             **splits,
         )
+    p = _generator_params(max_len, **gen)
+    return _cache.cached("listops", _cache_version(), p, lambda: _build(p), use_cache=cache)
 
-    p = {
-        "n_train": check_int("n_train", LRA_LISTOPS_N_TRAIN if n_train is None else n_train, 1),
-        "n_val": check_int("n_val", LRA_LISTOPS_N_VAL if n_val is None else n_val, 0),
-        "n_test": check_int("n_test", LRA_LISTOPS_N_TEST if n_test is None else n_test, 0),
-        "min_len": check_int("min_len", _default_min_len(max_len) if min_len is None else min_len, 1),
-        "max_len": max_len,
-        "max_depth": LRA_LISTOPS_MAX_DEPTH if max_depth is None else max_depth,
-        "max_args": LRA_LISTOPS_MAX_ARGS if max_args is None else max_args,
-        "seed": check_int("seed", 0 if seed is None else seed, 0),
-    }
-    if p["min_len"] > max_len:
-        raise SpecError("min_len", p["min_len"], f"<= max_len ({max_len})")
 
-    def build() -> TaskData:
-        n = p["n_train"] + p["n_val"] + p["n_test"]
-        toks, labels, _ = generate(
-            n,
-            min_len=p["min_len"],
-            max_len=max_len,
-            max_depth=p["max_depth"],
-            max_args=p["max_args"],
-            seed=p["seed"],
-        )
-        a, b = p["n_train"], p["n_train"] + p["n_val"]
-        return TaskData(
-            name="listops",
-            train=Split(toks[:a], labels[:a]),
-            val=Split(toks[a:b], labels[a:b]),
-            test=Split(toks[b:], labels[b:]),
-            vocab_size=VOCAB_SIZE,
-            n_classes=LRA_LISTOPS_N_CLASSES,
-            seq_len=max_len,
-            source=(
-                f"generated ListOps (seed={p['seed']}, lengths {p['min_len']}-{max_len}, "
-                f"max_depth={p['max_depth']}, max_args={p['max_args']}, LRA algorithm)"
-            ),
-        )
-
-    return _cache.cached("listops", f"{GENERATOR_VERSION}/{TREES_PER_BATCH}", p, build, use_cache=cache)
+def _build(p: dict[str, int]) -> TaskData:
+    """Generate the task of the checked parameters `p` (`_generator_params`)."""
+    n = p["n_train"] + p["n_val"] + p["n_test"]
+    max_len = p["max_len"]
+    toks, labels, _ = generate(
+        n,
+        min_len=p["min_len"],
+        max_len=max_len,
+        max_depth=p["max_depth"],
+        max_args=p["max_args"],
+        seed=p["seed"],
+    )
+    a, b = p["n_train"], p["n_train"] + p["n_val"]
+    return TaskData(
+        name="listops",
+        train=Split(toks[:a], labels[:a]),
+        val=Split(toks[a:b], labels[a:b]),
+        test=Split(toks[b:], labels[b:]),
+        vocab_size=VOCAB_SIZE,
+        n_classes=LRA_LISTOPS_N_CLASSES,
+        seq_len=max_len,
+        source=(
+            f"generated ListOps (seed={p['seed']}, lengths {p['min_len']}-{max_len}, "
+            f"max_depth={p['max_depth']}, max_args={p['max_args']}, LRA algorithm)"
+        ),
+    )

@@ -46,7 +46,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, check_float
+from swallowtail.tasks.base import Split, TaskData, TaskShape, check_float
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------
 LRA_PF32_IMAGE_SIZE = 32  # args.window_size = [32, 32]
@@ -586,7 +586,8 @@ def _to_task(images: np.ndarray, labels: np.ndarray, source: str) -> TaskData:
     n = len(labels)
     tokens = torch.from_numpy(images.reshape(n, -1).astype(np.int64) + 1)  # pixel + 1, 0 = pad
     y = torch.from_numpy(labels.astype(np.int64))
-    a, b = round(LRA_PF_SPLIT[0] * n), round(LRA_PF_SPLIT[1] * n)
+    n_train, n_val, _ = _split_sizes(n)
+    a, b = n_train, n_train + n_val
     return TaskData(
         name="pathfinder",
         train=Split(tokens[:a], y[:a]),
@@ -597,6 +598,59 @@ def _to_task(images: np.ndarray, labels: np.ndarray, source: str) -> TaskData:
         seq_len=tokens.shape[1],
         source=source,
     )
+
+
+def _folder(data_dir: str | Path, contour_length: int, n_images: int | None, seed: int | None) -> Path:
+    """The difficulty folder under `data_dir` (SpecError: a generator parameter given too, no such folder)."""
+    for k, v in (("n_images", n_images), ("seed", seed)):
+        if v is not None:
+            raise SpecError(k, v, "not allowed together with data_dir (files are read)")
+    root = Path(data_dir)
+    if not (root / "metadata").is_dir():
+        if contour_length not in LRA_PF_FOLDERS:
+            allowed = f"one of {sorted(LRA_PF_FOLDERS)} with data_dir"
+            raise SpecError("contour_length", contour_length, allowed)
+        root = root / LRA_PF_FOLDERS[contour_length]
+    return root
+
+
+def _split_sizes(n: int) -> tuple[int, int, int]:
+    """(train, val, test) of n examples split as LRA (`LRA_PF_SPLIT`), as `_to_task` cuts them."""
+    a, b = round(LRA_PF_SPLIT[0] * n), round(LRA_PF_SPLIT[1] * n)
+    return a, b - a, n - b
+
+
+def shape(
+    *,
+    data_dir: str | Path | None = None,
+    contour_length: int = LRA_PF32_CONTOUR_LENGTH,
+    n_images: int | None = None,
+    seed: int | None = None,
+    cache: bool = True,
+) -> TaskShape:
+    """What `load(...)` with these parameters gives, known without loading (a folder: its metadata rows,
+    unreadable images included). The same SpecErrors as `load`."""
+    contour_length = check_int("contour_length", contour_length, 2, 64)
+    size = LRA_PF32_IMAGE_SIZE * LRA_PF32_IMAGE_SIZE
+    if data_dir is not None:
+        root = _folder(data_dir, contour_length, n_images, seed)
+        metas = list((root / "metadata").glob("*.npy"))
+        n = sum(len(_metadata_rows(m)) for m in metas)
+        return TaskShape("pathfinder", *_split_sizes(n), size, read_bytes=n * size)
+    n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3)
+    params = _params(n, check_int("seed", 0 if seed is None else seed, 0), contour_length)
+    cfg_size = params["image_size"] ** 2
+    cached = cache and _cache.cache_path("pathfinder", _cache_version(), params).is_file()
+    return TaskShape("pathfinder", *_split_sizes(n), cfg_size, generator="pathfinder", cached=cached)
+
+
+def _params(n: int, seed: int, contour_length: int) -> dict:
+    """The generator's parameters (the cache key): the image count, the seed and the config's geometry."""
+    return {"n_images": n, "seed": seed, **asdict(PathfinderConfig(contour_length=contour_length))}
+
+
+def _cache_version() -> str:
+    return f"{GENERATOR_VERSION}/{BATCH}"
 
 
 def load(
@@ -614,15 +668,7 @@ def load(
     """
     contour_length = check_int("contour_length", contour_length, 2, 64)
     if data_dir is not None:
-        for k, v in (("n_images", n_images), ("seed", seed)):
-            if v is not None:
-                raise SpecError(k, v, "not allowed together with data_dir (files are read)")
-        root = Path(data_dir)
-        if not (root / "metadata").is_dir():
-            if contour_length not in LRA_PF_FOLDERS:
-                allowed = f"one of {sorted(LRA_PF_FOLDERS)} with data_dir"
-                raise SpecError("contour_length", contour_length, allowed)
-            root = root / LRA_PF_FOLDERS[contour_length]
+        root = _folder(data_dir, contour_length, n_images, seed)
         images, labels, skipped = read_folder(root)
         note = f", {skipped} unreadable skipped" if skipped else ""
         return _to_task(images, labels, f"Pathfinder PNG folder at {root} ({len(labels)} images{note})")
@@ -630,7 +676,7 @@ def load(
     n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3)
     seed = check_int("seed", 0 if seed is None else seed, 0)
     cfg = PathfinderConfig(contour_length=contour_length)
-    params = {"n_images": n, "seed": seed, **asdict(cfg)}
+    params = _params(n, seed, contour_length)
 
     def build() -> TaskData:
         gen = generate(n, seed=seed, config=cfg)
@@ -638,4 +684,4 @@ def load(
         src = f"generated Pathfinder (seed={seed}, {size}, contour_length={contour_length})"
         return _to_task(gen.images, gen.labels, src)
 
-    return _cache.cached("pathfinder", f"{GENERATOR_VERSION}/{BATCH}", params, build, use_cache=cache)
+    return _cache.cached("pathfinder", _cache_version(), params, build, use_cache=cache)

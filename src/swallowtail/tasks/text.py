@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, pad_rows
+from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows
 
 BYTE_OFFSET = 1  # token = byte + 1 (tfds ByteTextEncoder reserves id 0 for padding)
 VOCAB_SIZE = 256 + BYTE_OFFSET
@@ -94,28 +94,57 @@ def _split(texts: list[bytes], labels: list[int], seq_len: int, n_classes: int, 
     return Split(pad_rows(texts, seq_len, BYTE_OFFSET), torch.tensor(labels, dtype=torch.int64))
 
 
-def load_text(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN) -> TaskData:
-    """The LRA text task (IMDB, byte level) from `data_dir` (aclImdb folders or train/test TSV/CSV)."""
-    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+def _text_layout(data_dir: str | Path | None) -> tuple[str, Path]:
+    """("acl", root) for aclImdb folders or ("tables", root) for train/test tables; SpecError otherwise."""
     if data_dir is None:
         raise SpecError("data_dir", None, "a directory of IMDB reviews (aclImdb/ or train/test .tsv/.csv)")
     root = Path(data_dir)
     if (root / "aclImdb").is_dir():
         root = root / "aclImdb"
     if (root / "train" / "pos").is_dir():
+        return "acl", root
+    if _find_table(root, "train") and _find_table(root, "test"):
+        return "tables", root
+    layouts = "aclImdb/{train,test}/{pos,neg}/*.txt or train/test .tsv/.csv"
+    raise SpecError("data_dir", str(data_dir), f"a directory with {layouts}")
+
+
+def _acl_files(root: Path, split: str) -> list[Path]:
+    return [f for name in IMDB_LABELS for f in sorted((root / split / name).glob("*.txt"))]
+
+
+def text_shape(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN) -> TaskShape:
+    """What `load_text(...)` gives, known from the files' names, sizes and line counts (a table's rows are
+    counted as lines: a quoted newline counts one more). The same SpecErrors as `load_text`."""
+    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    kind, root = _text_layout(data_dir)
+    if kind == "acl":
+        files = {s: _acl_files(root, s) for s in ("train", "test")}
+        n = {s: len(fs) for s, fs in files.items()}
+        size = sum(f.stat().st_size for fs in files.values() for f in fs)
+        return TaskShape("text", n["train"], n["test"], n["test"], seq_len, read_bytes=size)
+    tables = {s: _find_table(root, s) for s in ("train", "val", "test")}
+    n = {s: max(0, count_lines(p) - 1) for s, p in tables.items() if p is not None}  # minus the header
+    size = sum(p.stat().st_size for p in tables.values() if p is not None)
+    n_val = n.get("val", n["test"])
+    return TaskShape("text", n["train"], n_val, n["test"], seq_len, read_bytes=size)
+
+
+def load_text(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN) -> TaskData:
+    """The LRA text task (IMDB, byte level) from `data_dir` (aclImdb folders or train/test TSV/CSV)."""
+    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    kind, root = _text_layout(data_dir)
+    if kind == "acl":
         parts = {s: _read_acl_split(root, s) for s in ("train", "test")}
         parts["val"] = parts["test"]  # LRA: "use test set for validation because IMDb doesn't have val set"
         source = f"IMDB aclImdb folders at {root} (val = test, as LRA)"
-    elif _find_table(root, "train") and _find_table(root, "test"):
+    else:
         files = {s: _find_table(root, s) for s in ("train", "val", "test")}
         parts = {s: _read_table(p) for s, p in files.items() if p is not None}
         if "val" not in parts:
             parts["val"] = parts["test"]
         source = f"IMDB tables {', '.join(p.name for p in files.values() if p)} at {root}"
         source += " (val = test, as LRA)" if files["val"] is None else ""
-    else:
-        layouts = "aclImdb/{train,test}/{pos,neg}/*.txt or train/test .tsv/.csv"
-        raise SpecError("data_dir", str(data_dir), f"a directory with {layouts}")
     n_cls = len(IMDB_LABELS)
     splits = {s: _split(*parts[s], seq_len, n_cls, f"{root} {s}") for s in ("train", "val", "test")}
     return TaskData(
@@ -163,11 +192,7 @@ def read_aan_tsv(path: str | Path, seq_len: int = DEFAULT_SEQ_LEN) -> Split:
     )
 
 
-def load_retrieval(
-    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, prefix: str = AAN_PREFIX
-) -> TaskData:
-    """The LRA retrieval task (AAN, bytes, two towers) from `{prefix}.{train,eval,test}.tsv` in data_dir."""
-    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+def _aan_paths(data_dir: str | Path | None, prefix: str) -> dict[str, Path]:
     if data_dir is None:
         raise SpecError("data_dir", None, f"a directory with {prefix}.{{train,eval,test}}.tsv (LRA AAN)")
     root = Path(data_dir)
@@ -175,12 +200,34 @@ def load_retrieval(
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         raise SpecError("data_dir", str(data_dir), f"a directory with the LRA AAN files; missing {missing}")
+    return paths
+
+
+def retrieval_shape(
+    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, prefix: str = AAN_PREFIX
+) -> TaskShape:
+    """What `load_retrieval(...)` gives, known from the files' line counts and sizes (two towers). The same
+    SpecErrors as `load_retrieval`."""
+    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    paths = _aan_paths(data_dir, prefix)
+    n = {s: count_lines(p) for s, p in paths.items()}
+    size = sum(p.stat().st_size for p in paths.values())
+    return TaskShape("retrieval", n["train"], n["val"], n["test"], seq_len, towers=2, read_bytes=size)
+
+
+def load_retrieval(
+    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, prefix: str = AAN_PREFIX
+) -> TaskData:
+    """The LRA retrieval task (AAN, bytes, two towers) from `{prefix}.{train,eval,test}.tsv` in data_dir."""
+    seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    paths = _aan_paths(data_dir, prefix)
     splits = {s: read_aan_tsv(p, seq_len) for s, p in paths.items()}
     return TaskData(
         name="retrieval",
         vocab_size=VOCAB_SIZE,
         n_classes=2,
         seq_len=seq_len,
-        source=f"LRA AAN pairs {prefix}.{{train,eval,test}}.tsv at {root}, bytes + 1, seq_len {seq_len}",
+        source=f"LRA AAN pairs {prefix}.{{train,eval,test}}.tsv at {paths['train'].parent}, bytes + 1, "
+        f"seq_len {seq_len}",
         **splits,
     )
