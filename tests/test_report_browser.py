@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from swallowtail.experiments import answer_inverse, get_suite, run_suite, write_outputs
+from swallowtail.experiments import answer_decoder, answer_inverse, get_suite, run_suite, write_outputs
 from swallowtail.experiments.report import FIGURES
 
 #: seconds allowed for apt (once per session) and for one Chromium run
@@ -75,6 +75,7 @@ def chromium() -> str:
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
     run = answer_inverse(run_suite(get_suite(quick=True)), out / "inverse.db", quick=True)
+    run = answer_decoder(run, quick=True)
     return write_outputs(run, out)["report"]
 
 

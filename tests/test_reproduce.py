@@ -20,7 +20,7 @@ from swallowtail.experiments import outputs
 from swallowtail.experiments.compare import GPU_BOARDS, GPU_STACKS
 from swallowtail.experiments.records import RESULTS_SCHEMA, ClaimCheck, GpuHeadlineRow, PeerHeadlineRow
 from swallowtail.experiments.report import FIGURES, render_summary, timeline
-from swallowtail.experiments.reproduce import answer_inverse, run_suite
+from swallowtail.experiments.reproduce import answer_decoder, answer_inverse, run_suite
 from swallowtail.experiments.runner import resolve_targets
 from swallowtail.experiments.suite import (
     ARRAY_FLOOR,
@@ -228,6 +228,7 @@ def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):
     out, _ = quick_out
     # the inverse sweep again from nothing (a fresh store): the same answer
     again = answer_inverse(run_suite(quick_suite()), tmp_path / "inverse.db", quick=True)
+    again = answer_decoder(again, quick=True)
     atomicio.write_json_atomic(tmp_path / "results.json", again.to_dict())
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
     assert render_summary(again, outputs.FIGURE_DIR) == (out / "summary.md").read_text()
@@ -305,8 +306,10 @@ EXPERIMENTS_IMPORTS = {
     "explain": {"paper", "records", "suite"},
     "compare": {"explain", "paper", "records", "runner", "suite"},
     "inverse": {"compare", "paper", "records", "suite"},
-    "reproduce": {"compare", "facts", "inverse", "records", "runner", "suite"},
-    "report": {"paper", "records", "suite"},
+    "decoder": {"records"},
+    "reproduce": {"compare", "decoder", "facts", "inverse", "records", "runner", "suite"},
+    "report_decoder": {"records"},
+    "report": {"paper", "records", "report_decoder", "suite"},
     "outputs": {"records", "report"},
 }
 
