@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, err_console, print_result, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP
 from swallowtail.errors import SpecError
@@ -47,14 +48,20 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def run_baseline(
-    target: str, model: str, seq_len: int | None, batch: int = 1, options: dict[str, Any] | None = None
+    target: str,
+    model: str,
+    seq_len: int | None,
+    batch: int = 1,
+    options: dict[str, Any] | None = None,
+    force: bool = False,
 ):
     """The Result of `model` at `seq_len` x `batch` on backend `target` (with factory `options`); `seq_len`
-    None: a named workload's default (a preset needs one)."""
+    None: a named workload's default (a preset needs one). The baselines are analytic models: only a
+    MODULE:FACTORY model's inputs are sized against the budget (`build_workload`)."""
     from swallowtail.backends import get_backend
     from swallowtail.cli.workload import build_workload
 
-    workload = build_workload(model, seq_len, batch)
+    workload = build_workload(model, seq_len, batch, force=force)
     return get_backend(target, **(options or {})).run(workload)
 
 
@@ -80,6 +87,7 @@ def main(
     ),
     top: int = typer.Option(10, "--top", min=0, help="How many of the longest ops to show (0: none)."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly Result.to_dict() as JSON."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Run MODEL at --seq-len on the baseline --target and show the Result."""
     if ctx.invoked_subcommand is not None:
@@ -97,7 +105,7 @@ def main(
         )
         raise typer.Exit(code=2)
     assert target is not None and model is not None
-    result = run_baseline(target, model, seq_len, batch, parse_options(option))
+    result = run_baseline(target, model, seq_len, batch, parse_options(option), force)
     if json_out:
         emit_json(result.to_dict())
         return

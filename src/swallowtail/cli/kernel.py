@@ -8,34 +8,20 @@ from typing import Any
 
 import typer
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, err_console, si, user_errors
 from swallowtail.errors import SpecError, check_choice
 
 #: the op kinds `kernel --op` compiles (every kind `swallowtail.compiler.compile` maps; gelu stands for the
 #: elementwise ops)
 OPS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "gelu")
-#: instructions the timing engine simulates per second, roughly: above SLOW_SECONDS a spinner is shown
-SPINNER_INSTRUCTIONS_PER_S = 400_000
+#: above this estimated run time (`limits.kernel`) a spinner is shown
 SLOW_SECONDS = 2.0
-#: the most data elements (rows x n, x k for a GEMM's A) a kernel run takes without --force: about 2^26
-#: elements keep compile + value mode under ~4 GB on the 8 GB laptop the defaults are sized for
-MAX_ELEMENTS = 1 << 26
-#: assumption: bytes of host memory per data element in value mode (complex128 input, output and reference,
-#: and the simulator's per-element buffers)
-BYTES_PER_ELEMENT = 64
 
 
-def check_size(op: Any, force: bool) -> None:
-    """Refuse, before any allocation, an op whose data would not fit the machine (unless `force`)."""
-    elems = op.input_elems + op.output_elems
-    if elems > MAX_ELEMENTS and not force:
-        gb = elems * BYTES_PER_ELEMENT / 1e9
-        raise SpecError(
-            "--rows",
-            op.rows if hasattr(op, "rows") else op.m,
-            f"an op of at most {MAX_ELEMENTS:,} data elements (this one has {elems:,}: ~{gb:.0f} GB in value "
-            "mode and minutes to compile); pass --force to run it anyway",
-        )
+def kernel_estimate(op: Any, arch: Any, values: bool) -> limits.Estimate:
+    """The memory and time of compiling and simulating `op` on `arch` (`values`: value mode)."""
+    return limits.kernel(op.flops, op.input_elems + op.output_elems, arch.pe.simd_lanes, values)
 
 
 def kernel_op(op: str, n: int, rows: int, k: int | None, batch: int, complex_: bool) -> Any:
@@ -100,7 +86,7 @@ def kernel(
     no_fast_forward: bool = typer.Option(
         False, "--no-fast-forward", help="Simulate every instruction (same cycles, slower)."
     ),
-    force: bool = typer.Option(False, "--force", help="Run an op larger than this machine is sized for."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Compile and simulate one op on the dataflow array: cycles, utilization, stalls, traffic."""
     from swallowtail.compiler import compile as compile_op
@@ -110,10 +96,11 @@ def kernel(
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
-    check_size(kernel_op_, force)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
+    est = kernel_estimate(kernel_op_, a, verify)
+    limits.check(f"kernel --op {op} --n {n} --rows {rows}", est, force)  # before any allocation
     check_engine_fits(a)  # before the compile: the simulator's limit on the array
     program = compile_op(
         kernel_op_,
@@ -125,8 +112,6 @@ def kernel(
         rows_per_batch=rows_per_batch,
         units_per_batch=units_per_batch,
     )
-    counts = program.instruction_counts()
-    expected_s = sum(v for k_, v in counts.items() if "coefficients" not in k_) / SPINNER_INSTRUCTIONS_PER_S
     kwargs = dict(
         values=verify,
         seed=seed,
@@ -134,9 +119,7 @@ def kernel(
         fast_forward=not no_fast_forward,
         trace=trace is not None,
     )
-    if expected_s > SLOW_SECONDS and not no_fast_forward:
-        expected_s /= 4  # fast-forward skips most of a long steady state
-    if expected_s > SLOW_SECONDS:
+    if est.time_s > SLOW_SECONDS:
         with err_console.status(f"simulating {program.spec.describe()} ..."):
             out = run(program, a, **kwargs)
     else:

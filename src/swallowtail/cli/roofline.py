@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import emit_json, print_result, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
 
@@ -22,12 +23,13 @@ def roofline(
     ),
     batch: int = typer.Option(1, "--batch", "-b", help="Inputs per inference."),
     as_json: bool = typer.Option(False, "--json", help="Print the Result as JSON."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """The roofline bound: max(FLOPs at peak, compulsory DRAM bytes at full bandwidth) -- the floor every
     simulator and model is checked against."""
     from swallowtail.backends import get_backend
 
-    workload = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN)
+    workload = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN, force=force)
     result = get_backend("roofline", arch=arch).run(workload)
     if as_json:
         emit_json(result)

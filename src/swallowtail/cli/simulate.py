@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, si, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
 from swallowtail.errors import SpecError
@@ -99,6 +100,7 @@ def simulate(
     timeline: Path | None = typer.Option(
         None, "--timeline", help="Write ops over time to a PNG or HTML file."
     ),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Simulate a whole network on the dataflow array: per-layer and per-op cycles, utilization, traffic and
     energy, and the bottleneck in words."""
@@ -111,8 +113,10 @@ def simulate(
         raise SpecError("--dataflow", dataflow, f"one of {list(DATAFLOWS)}")
     if timeline is not None and timeline.suffix.lower() not in (".png", ".html"):
         raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
-    w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN)
+    w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN, force=force)
     backend = DataflowBackend(dataflow, arch)
+    est = limits.workload_simulation(w, backend.arch)
+    limits.check(f"simulate {w.name} on {backend.arch.name}", est, force)  # before the probes
     if as_json:
         run = backend.simulate(w)
     else:

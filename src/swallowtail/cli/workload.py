@@ -22,8 +22,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, si, user_errors
-from swallowtail.errors import SpecError, check_choice
+from swallowtail.errors import SpecError, check_choice, check_positive_int
 
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
 
@@ -144,6 +145,18 @@ def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def check_input_dtypes(dtypes: list[str], n_inputs: int) -> list[str]:
+    """One torch dtype name per input (one given for all is repeated); SpecError naming --input-dtype."""
+    if len(dtypes) not in (1, n_inputs):
+        raise SpecError(
+            "--input-dtype", dtypes, f"one dtype for every input, or one per --input-shape ({n_inputs})"
+        )
+    for d in dtypes:
+        if d not in INPUT_DTYPES:
+            raise SpecError("--input-dtype", d, f"one of {list(INPUT_DTYPES)}")
+    return dtypes * n_inputs if len(dtypes) == 1 else list(dtypes)
+
+
 def import_model(
     spec: str,
     shapes: list[tuple[int, ...]],
@@ -158,16 +171,10 @@ def import_model(
 
     from swallowtail.importer import from_torch
 
-    if len(dtypes) not in (1, len(shapes)):
-        raise SpecError(
-            "--input-dtype", dtypes, f"one dtype for every input, or one per --input-shape ({len(shapes)})"
-        )
-    for d in dtypes:
-        if d not in INPUT_DTYPES:
-            raise SpecError("--input-dtype", d, f"one of {list(INPUT_DTYPES)}")
+    dtypes = check_input_dtypes(dtypes, len(shapes))
     model, label = load_model(spec)
     inputs = []
-    for s, d in zip(shapes, dtypes * len(shapes) if len(dtypes) == 1 else dtypes, strict=True):
+    for s, d in zip(shapes, dtypes, strict=True):
         td = getattr(torch, d)
         if td.is_floating_point:
             inputs.append(torch.empty(s, dtype=td, device="meta"))
@@ -188,10 +195,16 @@ def resolve_model(model: str):
 
 
 def build_workload(
-    model: str, seq_len: int | None, batch: int = 1, default_seq_len: int | None = None
+    model: str,
+    seq_len: int | None,
+    batch: int = 1,
+    default_seq_len: int | None = None,
+    force: bool = False,
 ) -> Any:
     """The Workload of `model` at `seq_len` x `batch`. No `seq_len`: a named workload's default, else the
-    command's `default_seq_len`, else a SpecError (a preset's length must be given)."""
+    command's `default_seq_len`, else a SpecError (a preset's length must be given). A MODULE:FACTORY model's
+    token ids are allocated: their size is checked against the machine's budget first (unless `force`);
+    lowering a preset or a named workload allocates nothing that grows with the sizes."""
     from swallowtail.workload.lower import lower
     from swallowtail.workload.named import find_named_workload
 
@@ -199,7 +212,9 @@ def build_workload(
         seq_len = seq_len if seq_len is not None else default_seq_len
         if seq_len is None:
             raise SpecError("--seq-len", None, "a number of tokens: required for a MODULE:FACTORY model")
-        w = import_model(model, [(batch, seq_len)], ["int64"])
+        shape = (check_positive_int("--batch", batch), check_positive_int("--seq-len", seq_len))
+        limits.check(f"importing {model}", limits.factory_inputs([shape], ["int64"]), force)
+        w = import_model(model, [shape], ["int64"])
         return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
     cfg, label = resolve_model(model)
     if seq_len is None:
@@ -234,9 +249,10 @@ def show(
     batch: int = typer.Option(1, "--batch", "-b", help="Inputs per inference."),
     ops: bool = typer.Option(False, "--ops", help="List every op (default: one line per layer and op kind)."),
     as_json: bool = typer.Option(False, "--json", help="Print the workload as JSON."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Show the operator graph of MODEL at --seq-len: ops, FLOPs, minimum bytes, totals."""
-    w = build_workload(model, seq_len, batch)
+    w = build_workload(model, seq_len, batch, force=force)
     if as_json:
         emit_json(w.to_dict())
         return
@@ -319,6 +335,7 @@ def import_cmd(
     ),
     ops: bool = typer.Option(False, "--ops", help="List every op (default: one line per layer and op kind)."),
     as_json: bool = typer.Option(False, "--json", help="Print the workload as JSON."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Import a PyTorch model: FACTORY() from MODULE builds it (on the meta device: no weights), torch.export
     traces it on inputs of --input-shape, and its ops are shown as `workload show` shows a preset's."""
@@ -326,7 +343,9 @@ def import_cmd(
 
     check_choice("--dtype", dtype, DTYPE_BYTES)
     shapes = [parse_shape(s) for s in input_shape]
-    w = import_model(spec, shapes, input_dtype, allow_unknown=allow_unknown, dtype=dtype)
+    dtypes = check_input_dtypes(input_dtype, len(shapes))
+    limits.check(f"workload import {spec}", limits.factory_inputs(shapes, dtypes), force)
+    w = import_model(spec, shapes, dtypes, allow_unknown=allow_unknown, dtype=dtype)
     if as_json:
         emit_json(w.to_dict())
         return

@@ -1,0 +1,541 @@
+"""Limits before work: what a command will cost, estimated before it allocates, against what this machine has.
+
+Every command that can allocate a lot or run long builds an `Estimate` -- peak memory and wall time -- from
+the sizes it was asked for (rows x length x dtype, examples x tokens and their generation time, simulated
+FLOPs, cycle-level probes, sweep rows x the cost of one) and `check`s it against the machine's `Budget`
+before any of the work starts. An estimate over budget raises `BudgetExceeded`, a SpecError: the CLI prints
+it as its one-line error with exit status 2, giving the estimate, the budget and the `--force` flag that
+runs it anyway.
+
+    est = training(step_estimate, steps=1000, eval_examples=4000) + token_matrix(100_000, 2000)
+    check("train listops", est, force=False)      # BudgetExceeded when over budget
+
+Budget (`machine_budget()`): memory = MEMORY_FRACTION of the memory available now (MemAvailable in
+/proc/meminfo, within a cgroup v2 limit; os.sysconf elsewhere), time = DEFAULT_TIME_BUDGET_S. Overrides:
+SWALLOWTAIL_MEMORY_BUDGET (bytes, optionally with a K / M / G / T suffix, powers of 1024) and
+SWALLOWTAIL_TIME_BUDGET (seconds, optionally with an s / m / h suffix). `LAPTOP` is the machine the defaults
+are sized for: a 2-core, 8 GB laptop and a first result within a minute.
+
+The constants: measured on the development machine (2 cores, 24 GB, Python 3.11, CPU torch, December 2026)
+as each comment says, in a fresh process per case; each is the worst case measured, rounded up. Estimates err
+high on purpose: a refusal costs one flag, a kill costs the run. The helpers of one idea each take plain
+numbers; the last section turns what a command was given (a task's shape, a model config, a workload, an
+arch) into those numbers, importing what it needs when called.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from swallowtail.errors import SpecError
+
+if TYPE_CHECKING:
+    from swallowtail.arch.specs import DataflowArch
+    from swallowtail.nn.config import HybridConfig
+    from swallowtail.tasks.base import TaskShape
+    from swallowtail.workload import Op, Workload
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+
+# ---- the budget ------------------------------------------------------------------------------------------
+#: environment variables that override the budget
+MEMORY_ENV = "SWALLOWTAIL_MEMORY_BUDGET"
+TIME_ENV = "SWALLOWTAIL_TIME_BUDGET"
+#: share of the memory available at start that a command may plan to use (the rest: the OS, other programs)
+MEMORY_FRACTION = 0.8
+#: the longest run a command starts without --force (policy: longer work is a decision, not a default)
+DEFAULT_TIME_BUDGET_S = 3600.0
+#: the flag that runs a command over budget (every command that checks a budget has it), and its help
+FORCE_FLAG = "--force"
+FORCE_HELP = (
+    f"Run even when the estimated memory or time exceeds this machine's budget ({MEMORY_ENV}, {TIME_ENV})."
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a command may plan to use: bytes of memory and seconds of wall time, and where each came from."""
+
+    memory_bytes: float
+    time_s: float
+    memory_source: str = ""
+    time_source: str = ""
+
+
+#: the machine the defaults are sized for (issue 18): a 2-core laptop with 8 GB, about 5 GB of it free, and a
+#: first result within a minute; tests check every default command's estimate against it
+LAPTOP = Budget(4 * GIB, 60.0, "a 2-core, 8 GB laptop", "a first result within a minute")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Peak memory (bytes) and wall time (seconds) of some work, and what it was computed from (`detail`)."""
+
+    memory_bytes: float = 0.0
+    time_s: float = 0.0
+    detail: str = ""
+
+    def __add__(self, other: Estimate) -> Estimate:
+        """Both at once (memory resident together, times one after the other)."""
+        memory, seconds = self.memory_bytes + other.memory_bytes, self.time_s + other.time_s
+        return Estimate(memory, seconds, _join(self.detail, other.detail))
+
+    def then(self, other: Estimate) -> Estimate:
+        """One after the other, the first one's memory freed: the larger peak, the sum of the times."""
+        return Estimate(
+            max(self.memory_bytes, other.memory_bytes),
+            self.time_s + other.time_s,
+            _join(self.detail, other.detail),
+        )
+
+    def repeated(self, times: int, detail: str | None = None) -> Estimate:
+        """`times` runs of this one after the other (the same peak memory)."""
+        return Estimate(self.memory_bytes, self.time_s * times, self.detail if detail is None else detail)
+
+    def described(self, detail: str) -> Estimate:
+        return Estimate(self.memory_bytes, self.time_s, detail)
+
+    def fits(self, budget: Budget) -> bool:
+        return self.memory_bytes <= budget.memory_bytes and self.time_s <= budget.time_s
+
+
+def _join(a: str, b: str) -> str:
+    return "; ".join(part for part in (a, b) if part)
+
+
+class BudgetExceeded(SpecError):
+    """An estimate over the machine's budget: one line with the estimate, the budget and the --force flag."""
+
+    def __init__(self, what: str, estimate: Estimate, budget: Budget) -> None:
+        over = []
+        if estimate.memory_bytes > budget.memory_bytes:
+            over.append(f"{fmt_bytes(budget.memory_bytes)} of memory ({budget.memory_source})")
+        if estimate.time_s > budget.time_s:
+            over.append(f"{fmt_seconds(budget.time_s)} ({budget.time_source})")
+        detail = f" ({estimate.detail})" if estimate.detail else ""
+        msg = (
+            f"{what} needs an estimated {fmt_bytes(estimate.memory_bytes)} of memory and "
+            f"{fmt_seconds(estimate.time_s)}{detail}: over this machine's budget of {' and '.join(over)}; "
+            f"make it smaller or pass {FORCE_FLAG} to run it anyway"
+        )
+        ValueError.__init__(self, msg)
+        self.field, self.value, self.allowed, self.hint = FORCE_FLAG, estimate, msg, None
+        self.estimate, self.budget = estimate, budget
+
+
+def check(what: str, estimate: Estimate, force: bool, budget: Budget | None = None) -> Estimate:
+    """`estimate` if it fits `budget` (default: `machine_budget()`) or `force` is set; BudgetExceeded else."""
+    if force:
+        return estimate
+    budget = machine_budget() if budget is None else budget
+    if not estimate.fits(budget):
+        raise BudgetExceeded(what, estimate, budget)
+    return estimate
+
+
+# ---- the machine -----------------------------------------------------------------------------------------
+def _meminfo_available(path: Path = Path("/proc/meminfo")) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * KIB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_headroom(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """memory.max - memory.current of this process's cgroup (v2), when it has a limit."""
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((root / "memory.current").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process could still use: MemAvailable, capped by a cgroup limit; None when unknown."""
+    found = [v for v in (_meminfo_available(), _cgroup_headroom()) if v is not None]
+    if not found:
+        try:
+            found = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(found)
+
+
+_SIZE_SUFFIX = {"": 1, "k": KIB, "m": MIB, "g": GIB, "t": 1 << 40}
+_TIME_SUFFIX = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_size(field: str, text: str) -> float:
+    """'2G' / '512M' / '1e9' -> bytes (K, M, G, T are powers of 1024); SpecError naming `field` otherwise."""
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMgGtT]?)i?[bB]?\s*", text)
+    value = _number(m.group(1)) if m else None
+    if value is None or value <= 0:
+        raise SpecError(field, text, "a positive size in bytes, e.g. 4G, 512M or 1e9")
+    return value * _SIZE_SUFFIX[m.group(2).lower()]
+
+
+def parse_duration(field: str, text: str) -> float:
+    """'3600' / '90s' / '10m' / '2h' -> seconds; SpecError naming `field` otherwise."""
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([smhSMH]?)\s*", text)
+    value = _number(m.group(1)) if m else None
+    if value is None or value <= 0:
+        raise SpecError(field, text, "a positive duration, e.g. 3600, 90s, 10m or 2h")
+    return value * _TIME_SUFFIX[m.group(2).lower()]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def machine_budget() -> Budget:
+    """This machine's budget now: the environment's overrides, else MEMORY_FRACTION of the available memory
+    and DEFAULT_TIME_BUDGET_S."""
+    raw_mem, raw_time = os.environ.get(MEMORY_ENV), os.environ.get(TIME_ENV)
+    if raw_mem:
+        memory, mem_src = parse_size(MEMORY_ENV, raw_mem), MEMORY_ENV
+    else:
+        avail = available_memory_bytes()
+        memory = math.inf if avail is None else MEMORY_FRACTION * avail
+        mem_src = f"{MEMORY_FRACTION:.0%} of the memory available; {MEMORY_ENV} overrides"
+    if raw_time:
+        seconds, time_src = parse_duration(TIME_ENV, raw_time), TIME_ENV
+    else:
+        seconds, time_src = DEFAULT_TIME_BUDGET_S, f"{TIME_ENV} overrides"
+    return Budget(memory, seconds, mem_src, time_src)
+
+
+# ---- formatting ------------------------------------------------------------------------------------------
+def fmt_bytes(n: float) -> str:
+    """1.5e9 -> '1.4 GiB' (powers of 1024, as the budget's suffixes)."""
+    if not math.isfinite(n):
+        return "unlimited"
+    for unit, scale in (("TiB", 1 << 40), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_seconds(s: float) -> str:
+    """90 -> '1.5 min'; 5400 -> '1.5 h'; 3e6 -> '35 days'."""
+    if not math.isfinite(s):
+        return "unlimited time"
+    if s >= 2 * 86400:
+        return f"{s / 86400:,.0f} days"
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 90:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s"
+
+
+# ---- data: token matrices, generated and read tasks ----------------------------------------------------
+#: bytes of one token id in memory: int64, the index dtype of torch's embeddings (every task's tensors)
+TOKEN_BYTES = 8
+#: ListOps generation time: LISTOPS_S_PER_EXAMPLE + LISTOPS_S_PER_TOKEN x max_len per example. Measured:
+#: `tasks.listops.load(n_train=4000, n_val=0, n_test=0, max_len=L, cache=False)` at L = 128 / 256 / 512 /
+#: 1,000 / 2,000: 0.043 / 0.058 / 0.067 / 0.108 / 0.177 ms per example; 20,000 at 2,000: 0.178 ms (a line
+#: through them, rounded up)
+LISTOPS_S_PER_EXAMPLE = 5e-5
+LISTOPS_S_PER_TOKEN = 8e-8
+#: ListOps generation peak memory: LISTOPS_GEN_BYTES_PER_TOKEN per token of the result (int8 batches, their
+#: concatenation and the int64 tensor) + LISTOPS_GEN_BYTES_PER_MAX_LEN x max_len (one batch of 8,192 trees'
+#: levels). Measured (ru_maxrss growth in the runs above): 12-15 B per token at 20,000 examples, 186 MB of
+#: batch at max_len 2,000 (39 B per token at 4,000 examples)
+LISTOPS_GEN_BYTES_PER_TOKEN = 16
+LISTOPS_GEN_BYTES_PER_MAX_LEN = 100 * KIB
+#: Pathfinder generation: seconds per 32x32 image. Measured: `tasks.pathfinder.load(n_images=N, cache=False)`,
+#: 3.8 ms per image at N = 500, 3.4 ms at N = 2,000
+PATHFINDER_S_PER_IMAGE = 4e-3
+#: Pathfinder generation peak memory: PATHFINDER_GEN_FIXED_BYTES (a batch of 256 images being drawn) +
+#: PATHFINDER_GEN_BYTES_PER_IMAGE (the uint8 image and two int64 token copies while they convert). Measured:
+#: 37 MB at 500 images, 43 MB at 2,000
+PATHFINDER_GEN_FIXED_BYTES = 48 * MIB
+PATHFINDER_GEN_BYTES_PER_IMAGE = 17 * KIB
+#: loading a cached dataset (int16 on disk, int64 in memory): seconds per token. Measured: 20,000 ListOps
+#: examples of 2,000 tokens loaded from the cache in 0.38 s (9.5e-9 s per token), ~10 B per token held
+CACHE_LOAD_S_PER_TOKEN = 1e-8
+#: reading task files: seconds per byte read and parsed (the slowest format: LRA ListOps TSVs, tokenized in
+#: Python), and the peak memory of what is read, per byte, besides the token matrix. Measured on 20,000
+#: examples written like the test fixtures (tasks.load_task with data_dir, seq_len 256): IMDB folders (40 MB)
+#: 1.75 s, AAN pairs TSV (48 MB) 1.03 s, ListOps TSV (51 MB) 7.3 s: 4.4e-8 / 2.1e-8 / 1.4e-7 s per byte; at
+#: most 1.0 byte of memory per byte read besides the tokens
+READ_S_PER_BYTE = 1.5e-7
+READ_BYTES_PER_BYTE = 2
+
+
+def token_matrix(rows: int, length: int, towers: int = 1) -> Estimate:
+    """int64 token ids of `rows` examples of `length` tokens (x `towers`): memory only."""
+    n = rows * length * towers
+    return Estimate(n * TOKEN_BYTES, 0.0, f"{rows:,} examples x {length:,} tokens" + _x(towers, "towers"))
+
+
+def _x(k: int, what: str) -> str:
+    return f" x {k} {what}" if k != 1 else ""
+
+
+def listops_generation(n: int, max_len: int) -> Estimate:
+    """Generating `n` ListOps examples of at most `max_len` tokens."""
+    seconds = n * (LISTOPS_S_PER_EXAMPLE + LISTOPS_S_PER_TOKEN * max_len)
+    memory = n * max_len * LISTOPS_GEN_BYTES_PER_TOKEN + max_len * LISTOPS_GEN_BYTES_PER_MAX_LEN
+    return Estimate(memory, seconds, f"generating {n:,} ListOps examples")
+
+
+def pathfinder_generation(n: int) -> Estimate:
+    """Generating `n` Pathfinder images."""
+    memory = PATHFINDER_GEN_FIXED_BYTES + n * PATHFINDER_GEN_BYTES_PER_IMAGE
+    return Estimate(memory, n * PATHFINDER_S_PER_IMAGE, f"generating {n:,} Pathfinder images")
+
+
+def cache_load(tokens: int) -> Estimate:
+    """Loading `tokens` token ids from the on-disk dataset cache (int16 read, int64 kept)."""
+    return Estimate(tokens * (TOKEN_BYTES + 2), tokens * CACHE_LOAD_S_PER_TOKEN, "from the dataset cache")
+
+
+def file_read(read_bytes: int) -> Estimate:
+    """Reading and parsing `read_bytes` of task files (the token matrix they become is apart)."""
+    return Estimate(
+        read_bytes * READ_BYTES_PER_BYTE, read_bytes * READ_S_PER_BYTE, f"reading {fmt_bytes(read_bytes)}"
+    )
+
+
+# ---- training ----------------------------------------------------------------------------------------------
+#: python, torch and swallowtail imported, nothing allocated: peak RSS measured 318-330 MB
+PROCESS_BYTES = 350 * MIB
+#: fixed seconds of a training command besides its steps: imports, model build, the run's files and plot.
+#: Measured: `train --steps 1` on a 16-example ListOps task, 6.5 s wall
+TRAIN_FIXED_S = 8.0
+#: bytes kept for the backward pass per token x d_model x block of a step's batch (the butterfly layers keep
+#: every stage's input). Measured: peak RSS growth over 4 AdamW steps (a fresh process per case) of the LRA
+#: presets adapted to a task: lra-listops L 128 / 256 x batch 8 / 16: 526-610, its all-Fourier variant 506,
+#: lra-pathfinder / -image at 1,024 x 4 / 8: 548-566, lra-text / -retrieval 256 x 8: 548-609; dense
+#: Transformers (attention scores apart): 210-593
+TRAIN_ACT_BYTES_PER_TOKEN_DIM = 640
+#: bytes kept per attention score (heads x L x L per attention block of a step's batch: the scores, softmax,
+#: dropout mask and their gradients).
+TRAIN_BYTES_PER_SCORE = 16
+#: bytes per parameter while training: the fp32 weight, its gradient and AdamW's two moments
+TRAIN_BYTES_PER_PARAM = 16
+#: a step's time: 3 x forward FLOPs x batch / TRAIN_FLOPS_PER_S + its activation bytes x TRAIN_S_PER_ACT_BYTE
+#: (the butterfly layers are bound by memory traffic, the dense ones by FLOPs).
+TRAIN_FLOPS_PER_S = 40e9
+TRAIN_S_PER_ACT_BYTE = 0.5e-9
+#: an evaluation example costs this share of a training example (forward only, no gradients); measured
+#: forward / (forward + backward + AdamW) per example: 0.07-0.33 in the cases above
+EVAL_FRACTION = 1 / 3
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """What a training step's cost depends on, for one example at the run's sequence length."""
+
+    flops: float  # forward FLOPs per example
+    params: int
+    tokens_dim_blocks: int  # tokens x d_model x blocks per example (both towers of a dual tower)
+    scores: int  # attention scores per example: heads x L x L over the attention blocks (and towers)
+
+
+def training_step(size: ModelSize, batch: int) -> Estimate:
+    """One optimizer step of `batch` examples: the activations and weights it holds, and its time."""
+    per_example = size.tokens_dim_blocks * TRAIN_ACT_BYTES_PER_TOKEN_DIM + size.scores * TRAIN_BYTES_PER_SCORE
+    act = batch * per_example
+    seconds = 3 * size.flops * batch / TRAIN_FLOPS_PER_S + act * TRAIN_S_PER_ACT_BYTE
+    return Estimate(act + size.params * TRAIN_BYTES_PER_PARAM, seconds, f"steps of {batch:,}")
+
+
+def training(step: Estimate, steps: int, batch: int, eval_examples: int) -> Estimate:
+    """`steps` steps like `step`, and `eval_examples` forward passes for validation and test."""
+    per_example = step.time_s / batch
+    seconds = TRAIN_FIXED_S + steps * step.time_s + eval_examples * per_example * EVAL_FRACTION
+    detail = f"{steps:,} steps of {batch:,}, {eval_examples:,} examples evaluated"
+    return Estimate(PROCESS_BYTES + step.memory_bytes, seconds, detail)
+
+
+# ---- one kernel on the cycle-level simulator (`kernel`) ----------------------------------------------------
+#: timing mode: seconds per SIMD instruction compiled and simulated (instructions ~ FLOPs / (2 x SIMD lanes):
+#: one FMA per lane). Measured on df-4x4-simd8 (`kernel --json`, wall minus the 1.3 s of a 64-row butterfly):
+#: gemm 1,024^3 (2.1 GFLOP) 27.4 s, gemm M 256 x K 512 x N 512 2.3 s, butterfly n 1,024 x 8,192 rows 3.4 s:
+#: 1.3-1.7e-8 s per FLOP, i.e. 2.1-2.7e-7 s per instruction
+KERNEL_S_PER_INSTRUCTION = 3e-7
+#: value mode (--verify) adds KERNEL_VALUE_S_PER_FLOP per FLOP and KERNEL_VALUE_S_PER_ELEMENT per data
+#: element. Measured: gemm M 256 x K 1,024 x N 1,024 51.6 s (9.3e-8 s per FLOP); softmax 4,096 x 4,096
+#: 19.6 s, gelu 4,096 x 8,192 37.2 s, butterfly 1,024 x 8,192 11.1 s: at most 3.1e-7 s per element after the
+#: FLOPs
+KERNEL_VALUE_S_PER_FLOP = 1e-7
+KERNEL_VALUE_S_PER_ELEMENT = 3.5e-7
+#: bytes of host memory per data element (input + output): value mode holds complex128 inputs, outputs, the
+#: reference and the simulator's buffers; timing mode only schedules. Measured (peak RSS growth): value mode
+#: butterfly 1,024 x 8,192 55 B, softmax 4,096 x 4,096 38 B, gelu 4,096 x 8,192 48 B; timing mode 1.3 B
+KERNEL_VALUE_BYTES_PER_ELEMENT = 64
+KERNEL_TIMING_BYTES_PER_ELEMENT = 2
+#: a kernel run's fixed memory (python, numpy, the compiler): peak RSS of a 64-row butterfly, 175 MB
+KERNEL_FIXED_BYTES = 200 * MIB
+
+
+def kernel(flops: int, elements: int, simd_lanes: int, values: bool) -> Estimate:
+    """Compiling and simulating one op of `flops` FLOPs over `elements` data elements (`values`: value
+    mode)."""
+    seconds = flops / (2 * simd_lanes) * KERNEL_S_PER_INSTRUCTION
+    per_elem = KERNEL_VALUE_BYTES_PER_ELEMENT if values else KERNEL_TIMING_BYTES_PER_ELEMENT
+    if values:
+        seconds += flops * KERNEL_VALUE_S_PER_FLOP + elements * KERNEL_VALUE_S_PER_ELEMENT
+    mode = "values" if values else "timing"
+    detail = f"{elements:,} data elements, {flops:.3g} FLOP, {mode} mode"
+    return Estimate(KERNEL_FIXED_BYTES + elements * per_elem, seconds, detail)
+
+
+# ---- a network on the block-level simulator (`simulate`, sweeps, reproduce) --------------------------------
+#: seconds of cycle-level probes per distinct op shape (kind and sizes but rows) per PE of the array.
+#: Measured (`DataflowBackend("multilayer", arch, cache=RateCache()).run`, cold cache): fabnet-base L 1,024
+#: on df-4x4-simd8 16 shapes in 1.29 s, fabnet-large 4,096 1.66 s on 4x4 / 4.10 s on 8x8, llama-7b 2,048 13
+#: shapes 0.91 s on 4x4, 4,096 1.89 s on 8x8, transformer 4,096 on df-4x4-simd32 0.63 s: 2.3-6.5 ms per shape
+#: per PE
+SIM_S_PER_SHAPE_PE = 0.01
+#: seconds and bytes of probes per unit of their shapes' sizes (each shape's row or reduction length, n or k:
+#: the dense compiler's layout search walks it). Measured (as above, llama-7b on df-4x4-simd8): L 16M 8.5 s,
+#: 645 MB over the process; L 134M 8.0 s, 496 MB; `simulate --seq-len 1e9` 53 s, 3.4 GB peak RSS, where the
+#: sizes sum to 1.5e9 (causal attention's L / 2 in three shapes): 3.5e-8 s and 2.3 B per unit
+SIM_S_PER_SHAPE_SIZE = 4e-8
+SIM_BYTES_PER_SHAPE_SIZE = 3
+#: seconds per op of the workload (residency, pipeline, energy; probes apart): 610 ops of llama-7b, < 0.1 s
+SIM_S_PER_OP = 2e-4
+#: peak memory of a network simulation: SIM_FIXED_BYTES (the process) + SIM_BYTES_PER_PE (a probe's tables).
+#: Measured: 175-250 MB peak RSS; growth over the process 55-74 MB on 16 PEs, 139 MB on 64 PEs
+SIM_FIXED_BYTES = 200 * MIB
+SIM_BYTES_PER_PE = 5 * MIB
+
+
+def network_simulation(shapes: int, shape_sizes: int, pes: int, ops: int) -> Estimate:
+    """Simulating a network of `ops` ops with `shapes` distinct op shapes, whose largest sizes (rows apart)
+    sum to `shape_sizes`, on an array of `pes` PEs."""
+    seconds = shapes * pes * SIM_S_PER_SHAPE_PE + shape_sizes * SIM_S_PER_SHAPE_SIZE + ops * SIM_S_PER_OP
+    memory = SIM_FIXED_BYTES + pes * SIM_BYTES_PER_PE + shape_sizes * SIM_BYTES_PER_SHAPE_SIZE
+    return Estimate(memory, seconds, f"{ops:,} ops, {shapes:,} op shapes probed on {pes:,} PEs")
+
+
+# ---- sweeps: design points x rows (`dse run`, reproduce's inverse question) --------------------------------
+#: seconds per stored row of a sweep besides its probes (an analytic backend's run, the pipeline of a
+#: simulated one, the store). Measured: reproduce's inverse sweep (81 points x 17 workloads, 4,471 rows,
+#: cache shared) 0.21 s per row on one process; `dse run around-df-4x4-simd8` (108 points, 110 rows, 2
+#: workers) 153 s, 2.8 s per row and worker -- of which the probes of each new machine are most
+SWEEP_S_PER_ROW = 0.25
+#: peak memory per worker process of a sweep: `dse run` peak RSS 239 MB per worker
+SWEEP_BYTES_PER_WORKER = 320 * MIB
+
+
+def sweep(probes: Estimate, rows: int, workers: int) -> Estimate:
+    """A sweep of `rows` rows whose points' probes cost `probes` (one process), over `workers` processes."""
+    seconds = (probes.time_s + rows * SWEEP_S_PER_ROW) / workers
+    detail = f"{rows:,} rows on {workers} worker{'s' if workers > 1 else ''}"
+    return Estimate(workers * max(SWEEP_BYTES_PER_WORKER, probes.memory_bytes), seconds, detail)
+
+
+# ---- a PyTorch model imported (`workload import`, --model FILE.py:FACTORY) ---------------------------------
+#: copies of an integer input the import holds (the tensor filled with token ids; floating-point inputs live
+#: on the meta device and take nothing)
+IMPORT_INPUT_COPIES = 2
+#: seconds to export and map a model of the example size (examples/llama_decoder.py, 7B shape: 3-5 s)
+IMPORT_FIXED_S = 10.0
+
+
+def import_inputs(int_bytes: int) -> Estimate:
+    """Importing a model whose integer inputs (materialised on the CPU) take `int_bytes`."""
+    detail = f"{fmt_bytes(int_bytes)} of integer inputs"
+    return Estimate(PROCESS_BYTES + int_bytes * IMPORT_INPUT_COPIES, IMPORT_FIXED_S, detail)
+
+
+# ---- from what a command was given to the numbers above ---------------------------------------------------
+def task_loading(shape: TaskShape) -> Estimate:
+    """Loading a task of `shape` (generating it, reading its cache or its files): the peak while it loads."""
+    if shape.cached:
+        return cache_load(shape.tokens)
+    if shape.generator == "listops":
+        return listops_generation(shape.n_examples, shape.seq_len)
+    if shape.generator == "pathfinder":
+        return pathfinder_generation(shape.n_examples)
+    return file_read(shape.read_bytes) + token_matrix(shape.n_examples, shape.seq_len, shape.towers)
+
+
+def resident_tokens(shape: TaskShape, seq_len: int) -> Estimate:
+    """The task's token matrices while training: as loaded, and a second copy when cut / padded to `seq_len`
+    (plus the one-byte padding mask `adapt_config` builds)."""
+    est = token_matrix(shape.n_examples, shape.seq_len, shape.towers)
+    if seq_len != shape.seq_len:
+        est = est + token_matrix(shape.n_examples, seq_len, shape.towers).described("")
+    return est + Estimate(shape.tokens, 0.0)
+
+
+def model_size(config: HybridConfig, seq_len: int, towers: int = 1) -> ModelSize:
+    """The ModelSize of `config` trained on `seq_len` tokens (`towers` inputs per example), as `train` adapts
+    it (max_len = seq_len, mean pooling, a dual tower for two)."""
+    from swallowtail.nn.counts import model_counts
+
+    cfg = config.replace(max_len=seq_len, pooling="mean", dual_tower=towers == 2)
+    counts = model_counts(cfg, seq_len, batch=1)
+    scores = sum(
+        o.dims.get("batch", 1) * o.dims.get("m", 0) * o.dims.get("n", 0)
+        for _, o in counts.ops()
+        if o.kind == "attention_scores"
+    )
+    blocks = seq_len * towers * cfg.d_model * cfg.n_layers
+    return ModelSize(counts.flops, counts.params, blocks, scores)
+
+
+def eval_examples(shape: TaskShape, steps: int, eval_every: int) -> int:
+    """Examples `train` evaluates: the validation split at every eval_every steps and at the end, and the test
+    split twice (the best and the final weights)."""
+    evals = 1 + (steps // eval_every if eval_every else 0)
+    return evals * shape.n_val + 2 * shape.n_test
+
+
+#: op fields that are not part of a probe's shape (names, and the rows a probe's rate is multiplied by)
+ROWLESS_FIELDS = frozenset({"name", "deps", "layer", "dtype", "rows", "m", "numel"})
+#: op fields that size a probe's work: the row length and the reduction length
+SIZE_FIELDS = ("n", "k")
+
+
+def op_shapes(ops: Iterable[Op]) -> tuple[int, int]:
+    """(distinct op shapes -- kind and sizes but rows -- of `ops`, the sum of each shape's row or reduction
+    length): an upper bound on the cycle-level probes a network simulation runs, and how large they are."""
+    keys = {
+        (
+            type(o).__name__,
+            tuple((f.name, getattr(o, f.name)) for f in fields(o) if f.name not in ROWLESS_FIELDS),
+        )
+        for o in ops
+    }
+    sizes = sum(max([v for k, v in key if k in SIZE_FIELDS], default=1) for _, key in keys)
+    return len(keys), sizes
+
+
+def workload_simulation(workload: Workload, arch: DataflowArch) -> Estimate:
+    """Simulating `workload` on the dataflow array `arch` (its probes and its ops)."""
+    pes = arch.array.rows * arch.array.cols
+    return network_simulation(*op_shapes(workload.ops), pes, len(workload.ops))
+
+
+def factory_inputs(shapes: Iterable[tuple[int, ...]], dtypes: Iterable[str]) -> Estimate:
+    """Importing a model on inputs of `shapes` x torch `dtypes`: integer inputs are materialised (token ids),
+    floating-point ones are meta tensors."""
+    import torch
+
+    int_bytes = 0
+    for s, d in zip(shapes, dtypes, strict=True):
+        td = getattr(torch, d)
+        if not td.is_floating_point:
+            int_bytes += math.prod(s) * td.itemsize
+    return import_inputs(int_bytes)
