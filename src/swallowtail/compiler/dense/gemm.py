@@ -52,9 +52,7 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
     kc = ceil_div(K, n_chunks)  # balanced k-chunks; the last is padded with zero coefficients
     ky = _k_split(kc, arch)
     nx = n_pe // ky
-    c_cap = max(ky, c_max - c_max % ky)
-    need = ceil_div(N, nx)  # columns per PE column block for N
-    c = min(c_cap, ceil_div(need, ky) * ky)  # a multiple of ky
+    c = _cols_per_pe(N, nx, ky, c_max)
     tile = nx * c
     n_tiles = ceil_div(N, tile)
     kp = n_chunks * kc
@@ -76,6 +74,13 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
         n_tiles=n_tiles,
         pass_index=passes,
     )
+
+
+def _cols_per_pe(n: int, nx: int, ky: int, c_max: int) -> int:
+    """Columns per PE: what n needs over nx PE column blocks, a multiple of ky (the reduce-scatter halves
+    them ky-fold), at most c_max (rounded down to a multiple of ky, at least ky)."""
+    c_cap = max(ky, c_max - c_max % ky)
+    return min(c_cap, ceil_div(ceil_div(n, nx), ky) * ky)
 
 
 def _k_split(kc: int, arch: DataflowArch) -> int:
@@ -110,8 +115,7 @@ def _stage_geom(
     while kc // ky > STRUCTURED_KQ_MAX and ky < _k_split(kc, arch):
         ky *= 2
     nx = n_pe // ky
-    c_cap = max(ky, c_max - c_max % ky)
-    c = min(c_cap, ceil_div(ceil_div(st.n, nx), ky) * ky)
+    c = _cols_per_pe(st.n, nx, ky, c_max)
     return StageGeom(
         kc=kc,
         ky=ky,
