@@ -12,7 +12,15 @@ from swallowtail.arch.specbase import validate_model
 from swallowtail.arch.specs import GPUArch, list_gpu_presets
 from swallowtail.backends import get_backend
 from swallowtail.baselines.jetson import list_stacks, load_stack
-from swallowtail.baselines.scenarios import LengthDistribution, offline, single_stream, weighted_quantile
+from swallowtail.baselines.scenarios import (
+    Harness,
+    LengthDistribution,
+    list_harnesses,
+    load_harness,
+    offline,
+    single_stream,
+    weighted_quantile,
+)
 from swallowtail.errors import SpecError
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, Softmax, Workload
 from swallowtail.workload.named import named_workload
@@ -240,6 +248,49 @@ def test_single_stream_statistics() -> None:
     assert weighted_quantile([3.0, 1.0, 2.0], [0.2, 0.5, 0.3], 0.5) == 1.0
     with pytest.raises(SpecError, match="weights"):
         validate_model(LengthDistribution, {"name": "d", "lengths": [1, 2], "weights": [1.0]})
+
+
+def test_harness_host_time_per_inference() -> None:
+    """A harness's host time per inference: each SingleStream query pays it, so the mean moves toward the
+    tail; an Offline batch pays it once, so batching amortises it."""
+    dist = LengthDistribution(name="d", lengths=[64, 128, 384], weights=[5, 4, 1], sources={"lengths": "t"})
+    b = get_backend("jetson", arch="xavier-nx-20w", stack="tensorrt-int8")
+    build = lambda n: named_workload("bert-large", n)  # noqa: E731
+    host = 0.010
+    bare, hosted = single_stream(b.run, build, dist), single_stream(b.run, build, dist, host)
+    assert hosted.mean_s == pytest.approx(bare.mean_s + host) and hosted.max_s == pytest.approx(
+        bare.max_s + host
+    )
+    assert hosted.mean_s / hosted.max_s > bare.mean_s / bare.max_s  # the mean moves toward the tail
+    per_batch = lambda n: named_workload("bert-large", 128, batch=n)  # noqa: E731
+    one, eight = (offline(b.run, per_batch, [n], host) for n in (1, 8))
+    gpu_one, gpu_eight = (offline(b.run, per_batch, [n]) for n in (1, 8))
+    # the host time is paid per batch: batching gains more with it than without it
+    assert eight.samples_per_s / one.samples_per_s > gpu_eight.samples_per_s / gpu_one.samples_per_s
+    assert one.per_batch[0][1] == pytest.approx(gpu_one.per_batch[0][1] + host)
+
+    h = Harness(
+        name="h", host_cycles_per_inference=2e7, host_cpu_clock_hz={"xavier-nx-20w": 2e9},
+        sources={"host_cycles_per_inference": "t"},
+    )  # fmt: skip
+    assert h.host_s_per_inference("xavier-nx-20w") == pytest.approx(0.01)  # host cycles at the host clock
+    assert Harness(name="g", host_cycles_per_inference=0).host_s_per_inference("any") == 0.0
+    with pytest.raises(SpecError, match="host_cpu_clock_hz"):
+        h.host_s_per_inference("agx-xavier-maxn")
+    with pytest.raises(SpecError, match="host_s"):
+        single_stream(b.run, build, dist, -1.0)
+    with pytest.raises(SpecError, match="host_cycles_per_inference"):
+        validate_model(Harness, {"name": "h", "host_cycles_per_inference": -1})
+    with pytest.raises(SpecError, match="harness"):
+        load_harness("no-such-harness")
+
+
+@pytest.mark.parametrize("name", list_harnesses())
+def test_harnesses_are_sourced(name: str) -> None:
+    h = load_harness(name)
+    assert h.missing_sources() == []
+    for arch in h.host_cpu_clock_hz:
+        assert h.host_s_per_inference(arch) < 0.1  # a host time, not a model of the GPU
 
 
 def test_bad_options_name_the_field() -> None:

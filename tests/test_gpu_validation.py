@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from swallowtail.arch.specbase import validate_model
 from swallowtail.baselines import jetson
 from swallowtail.baselines.jetson import load_stack
+from swallowtail.baselines.scenarios import HARNESS_DIR, load_harness
 from swallowtail.baselines.validation import (
     POINTS_FILE,
     TARGET_ERROR,
@@ -46,21 +47,26 @@ def test_the_stack_files_hold_what_the_fit_computes(fitted) -> None:
     assert {(f.stack, f.parameter) for f in fitted} >= {
         ("tensorrt-int8", "gemm_efficiency.volta"),
         ("tensorrt-int8", "gemm_efficiency.ampere"),
+        ("mlperf-nvidia-bert-xavier", "host_cycles_per_inference"),
     }
     for f in fitted:
-        stack = load_stack(f.stack)
-        value = _value(stack, f.parameter)
+        spec = load_harness(f.stack) if f.kind == "harness" else load_stack(f.stack)
+        value = _value(spec, f.parameter)
         assert value == f.value or (isinstance(value, dict) and set(value.values()) == {f.value}), f
-        notes = [n for k, n in stack.sources.items() if k == f.parameter or k.startswith(f.parameter + ".")]
+        notes = [n for k, n in spec.sources.items() if k == f.parameter or k.startswith(f.parameter + ".")]
         assert notes and all(n.startswith("fitted:") and f.point in n for n in notes), f
 
 
 def test_write_fitted_rewrites_only_the_fitted_lines(fitted, tmp_path: Path) -> None:
-    for p in jetson.STACK_DIR.glob("*.yaml"):
-        (tmp_path / p.name).write_text(p.read_text())
-    write_fitted(fitted, tmp_path)
-    for p in jetson.STACK_DIR.glob("*.yaml"):
-        assert (tmp_path / p.name).read_text() == p.read_text()  # the shipped files are the fit's output
+    dirs = {jetson.STACK_DIR: tmp_path / "stacks", HARNESS_DIR: tmp_path / "harnesses"}
+    for shipped, copy in dirs.items():
+        copy.mkdir()
+        for p in shipped.glob("*.yaml"):
+            (copy / p.name).write_text(p.read_text())
+    write_fitted(fitted, dirs[jetson.STACK_DIR], dirs[HARNESS_DIR])
+    for shipped, copy in dirs.items():
+        for p in shipped.glob("*.yaml"):
+            assert (copy / p.name).read_text() == p.read_text()  # the shipped files are the fit's output
 
 
 def test_predicted_points_meet_the_target_on_two_boards(checks) -> None:

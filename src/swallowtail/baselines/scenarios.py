@@ -12,6 +12,18 @@ A backend answers one workload at one shape; a published measurement is a statis
 
 `LengthDistribution` is a histogram (lengths, weights) read from a sourced YAML file in
 `baselines/params/lengths/`.
+
+**The harness's host time.** A backend models the GPU; a published measurement also contains what the
+benchmark harness does on the host for each inference it launches, serially with the GPU work. A `Harness`
+(a sourced YAML file in `baselines/params/harnesses/`) adds `host_s_per_inference` to every inference:
+to each SingleStream query, and once per batch in Offline (where the batch amortises it). It is the host
+CPU work of one inference, `host_cycles_per_inference`, at the host CPU clock of the board's power mode
+(`host_cpu_clock_hz`). The case it exists for: NVIDIA's MLPerf BERT harness packs each query's real
+tokens, so the engine's input shape changes with every query; without CUDA graphs (NVIDIA's Xavier
+configurations) TensorRT re-resolves the dynamic shapes and launches every kernel from the host for every
+inference; with graphs (NVIDIA's Orin configurations) one captured graph per length is launched. That host
+time is why the Xavier boards' Offline throughput at batch 8 is twice their SingleStream rate, and why
+their SingleStream mean sits closer to their p90 than the GPU's time alone would put it.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import Field, model_validator
 
@@ -37,11 +49,26 @@ from swallowtail.result import Result
 from swallowtail.workload import Workload
 
 LENGTHS_DIR = Path(__file__).parent / "params" / "lengths"
+HARNESS_DIR = Path(__file__).parent / "params" / "harnesses"
 #: the percentile MLPerf's SingleStream reports beside the mean
 P90 = 0.90
+#: host work of one inference launch: at most 10^10 cycles (seconds on any CPU; a bound of the tool)
+MAX_HOST_CYCLES = 1e10
+#: a host CPU clock of at most 10 GHz (a bound of the tool)
+MAX_CPU_CLOCK_HZ = 1e10
+
+HostCycles = Annotated[float, Field(ge=0, le=MAX_HOST_CYCLES, allow_inf_nan=False)]
+CpuClockHz = Annotated[float, Field(gt=0, le=MAX_CPU_CLOCK_HZ, allow_inf_nan=False)]
 
 
-RunFn = Callable[[Workload], Result]
+class Timed(Protocol):
+    """What the scenarios read of a run: its latency (a `Result`, or anything with `latency_s`)."""
+
+    @property
+    def latency_s(self) -> float: ...
+
+
+RunFn = Callable[[Workload], Result] | Callable[[Workload], Timed]
 
 
 class LengthDistribution(SourcedSpec):
@@ -78,6 +105,41 @@ def load_lengths(name_or_path: str | Path) -> LengthDistribution:
     return validate_model(LengthDistribution, read_yaml_file(path), source=str(path))
 
 
+class Harness(SourcedSpec):
+    """A benchmark harness: the host time it adds to each inference it launches (module docstring)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    host_cycles_per_inference: HostCycles
+    host_cpu_clock_hz: dict[str, CpuClockHz] = {}  # by arch preset name (board-mode): its CPU clock
+
+    def host_s_per_inference(self, arch: str) -> float:
+        """Host seconds the harness adds to one inference on board-mode `arch`."""
+        if self.host_cycles_per_inference == 0:
+            return 0.0
+        clock = self.host_cpu_clock_hz.get(arch)
+        if clock is None:
+            raise SpecError(
+                f"{self.name}.host_cpu_clock_hz", arch, f"a board-mode of {sorted(self.host_cpu_clock_hz)}"
+            )
+        return self.host_cycles_per_inference / clock
+
+
+def list_harnesses() -> list[str]:
+    return sorted(p.stem for p in HARNESS_DIR.glob("*.yaml"))
+
+
+def load_harness(name_or_path: str | Path | Harness) -> Harness:
+    """A shipped harness by name (`baselines/params/harnesses/<name>.yaml`) or a YAML path."""
+    if isinstance(name_or_path, Harness):
+        return name_or_path
+    s = str(name_or_path)
+    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else HARNESS_DIR / f"{s}.yaml"
+    if not path.is_file():
+        raise SpecError("harness", s, f"one of {list_harnesses()} or a path to a YAML file")
+    return validate_model(Harness, read_yaml_file(path), source=str(path))
+
+
 def weighted_quantile(values: Sequence[float], probabilities: Sequence[float], q: float) -> float:
     """The smallest value whose cumulative probability reaches `q` (the nearest-rank quantile)."""
     if not 0 < q <= 1:
@@ -104,9 +166,13 @@ class SingleStream:
         return {"mean": self.mean_s, "p90": self.p90_s, "max": self.max_s}[name]
 
 
-def single_stream(run: RunFn, build: Callable[[int], Workload], dist: LengthDistribution) -> SingleStream:
-    """Latency of one query at each length of `dist` (`build(length)` makes its workload), weighted."""
-    lat = [run(build(n)).latency_s for n in dist.lengths]
+def single_stream(
+    run: RunFn, build: Callable[[int], Workload], dist: LengthDistribution, host_s: float = 0.0
+) -> SingleStream:
+    """Latency of one query at each length of `dist` (`build(length)` makes its workload), weighted;
+    `host_s`: the harness's host time per inference (`Harness.host_s_per_inference`), added to each query."""
+    _check_host_s(host_s)
+    lat = [run(build(n)).latency_s + host_s for n in dist.lengths]
     probs = dist.probabilities
     return SingleStream(
         mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
@@ -125,22 +191,35 @@ class Offline:
     per_batch: tuple[tuple[int, float, float], ...]
 
 
-def offline(run: RunFn, build: Callable[[int], Workload], batches: Sequence[int]) -> Offline:
-    """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports."""
+def offline(
+    run: RunFn, build: Callable[[int], Workload], batches: Sequence[int], host_s: float = 0.0
+) -> Offline:
+    """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports.
+    `host_s`: the harness's host time per inference, paid once per batch."""
     if not batches or any(not is_int(b) or b < 1 for b in batches):
         raise SpecError("batches", list(batches), "a non-empty list of positive integers")
+    _check_host_s(host_s)
     rows = []
     for b in batches:
-        t = run(build(b)).latency_s
+        t = run(build(b)).latency_s + host_s
         rows.append((b, t, b / t))
     best = max(rows, key=lambda r: (r[2], -r[0]))
     return Offline(samples_per_s=best[2], best_batch=best[0], per_batch=tuple(rows))
 
 
+def _check_host_s(host_s: float) -> None:
+    if not (isinstance(host_s, int | float) and math.isfinite(host_s) and host_s >= 0):
+        raise SpecError("host_s", host_s, "a finite number of seconds >= 0")
+
+
 __all__ = [
+    "HARNESS_DIR",
+    "Harness",
     "LengthDistribution",
     "Offline",
     "SingleStream",
+    "list_harnesses",
+    "load_harness",
     "load_lengths",
     "offline",
     "single_stream",

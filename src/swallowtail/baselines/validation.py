@@ -3,16 +3,20 @@
 The points live in `baselines/params/jetson-published.yaml` (each with its source); nothing here holds a
 published number. A point names a board in a power mode, a software stack, a workload (`bert-large`,
 `resnet-50`), a scenario (`single-stream` over a length distribution, `fixed` shape, `offline` over batch
-sizes) and a statistic.
+sizes), a statistic, and the benchmark harness that ran it where its host time matters (`harness`: a file
+of `baselines/params/harnesses/`, `swallowtail.baselines.scenarios.Harness`).
 
-- `fit(points)`: each `role: fit` point sets one parameter of its stack (`fits`, and the same value in the
-  stacks of `shared_with`) so that the model meets the point. The points are solved together: sweeps of
-  one-dimensional bisections (each parameter is monotone in its point's statistic), each sweep with the
-  latest values of the others, until no value changes at the printed precision (Gauss-Seidel). A
-  parameter may name one GPU generation (`gemm_efficiency.ampere`). The shipped stack files hold the
-  fitted values with a `fitted:` note naming the point; `swallowtail baseline fit --write` rewrites them,
-  and a test checks that the files hold what `fit()` computes, so the fit is reproducible and never done by
-  hand.
+- `fit(points)`: each `role: fit` point sets one parameter so that the model meets the point: a parameter
+  of its stack (`fits`, and the same value in the stacks of `shared_with`) or of its harness
+  (`host_cycles_per_inference`). The points are solved together: sweeps of one-dimensional bisections
+  (each parameter is monotone in its point's statistic), each sweep with the latest values of the others,
+  until no value changes at the printed precision (Gauss-Seidel). A harness parameter is solved inside
+  every step of the other bisections of points run by the same harness (it only adds host time, so this
+  costs no GPU runs), which keeps two parameters fitted on one run -- a GPU efficiency on the p90, the
+  host time on the mean -- from needing many sweeps. A parameter may name one GPU generation
+  (`gemm_efficiency.ampere`). The shipped files hold the fitted values with a `fitted:` note naming the
+  point; `swallowtail baseline fit --write` rewrites them, and a test checks that the files hold what
+  `fit()` computes, so the fit is reproducible and never done by hand.
 - `validate(points)`: every point, model vs published, with the error and whether it was fitted or only
   predicted. Predicted points are the evidence.
 """
@@ -31,7 +35,14 @@ from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
-from swallowtail.baselines.scenarios import load_lengths, offline, single_stream
+from swallowtail.baselines.scenarios import (
+    HARNESS_DIR,
+    Harness,
+    load_harness,
+    load_lengths,
+    offline,
+    single_stream,
+)
 from swallowtail.errors import SpecError
 from swallowtail.workload import Workload
 from swallowtail.workload.named import named_workload
@@ -41,11 +52,18 @@ POINTS_FILE = Path(__file__).parent / "params" / "jetson-published.yaml"
 FIT_BRACKETS: dict[str, tuple[float, float]] = {
     "gemm_efficiency": (0.01, 1.0),
     "per_op_overhead_s": (0.0, 2e-3),
+    "host_cycles_per_inference": (0.0, 2e8),
 }
+#: parameters a point fits in its harness file (the rest are stack parameters)
+HARNESS_PARAMETERS = frozenset({"host_cycles_per_inference"})
 #: how each parameter moves latency: +1 a larger value is slower, -1 faster
-FIT_DIRECTION = {"gemm_efficiency": -1, "per_op_overhead_s": +1}
-#: bisection steps (the bracket shrinks 2^-40: below the printed digits)
-FIT_STEPS = 40
+FIT_DIRECTION = {
+    "gemm_efficiency": -1,
+    "per_op_overhead_s": +1,
+    "host_cycles_per_inference": +1,
+}
+#: bisection steps (the bracket shrinks 2^-36: far below the printed digits)
+FIT_STEPS = 36
 #: sweeps over the fit points at most (they converge in a few when each point pins its own parameter)
 FIT_SWEEPS = 30
 #: significant digits a fitted value is written with
@@ -71,6 +89,7 @@ class PublishedPoint(SpecModel):
     seq_len: PosInt | None = None
     batch: PosInt = 1
     batches: list[PosInt] | None = None
+    harness: str | None = None  # the harness that ran it (its host time per inference), if it matters
     source: Annotated[str, Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -83,6 +102,10 @@ class PublishedPoint(SpecModel):
             )
         if self.fits is not None and self.fits.split(".")[0] not in FIT_BRACKETS:
             raise spec_error("fits", self.fits, f"one of {sorted(FIT_BRACKETS)}")
+        if self.fits in HARNESS_PARAMETERS and (self.harness is None or self.shared_with):
+            raise spec_error(
+                "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
+            )
         wanted = {
             "single-stream": ("mean", "p90", "max"),
             "fixed": ("latency",),
@@ -131,17 +154,47 @@ def _builder(point: PublishedPoint, batch: int | None = None) -> Callable[[int |
     return lambda n: _workload(point.workload, n, b)
 
 
-def model_value(point: PublishedPoint, stack: GPUStack) -> float:
-    """The model's value of `point`'s statistic on its board, with `stack`."""
+@dataclass(frozen=True)
+class _Latency:
+    latency_s: float
+
+
+#: GPU latencies by (board, stack, workload): a fit re-runs the same GPU work while it moves a harness's
+#: host time; bounded (cleared when full)
+_GPU_CACHE: dict[tuple[str, str, int], tuple[Workload, _Latency]] = {}
+_GPU_CACHE_MAX = 20000
+
+
+def _cached_run(backend: JetsonBackend, stack_key: str) -> Callable[[Workload], _Latency]:
+    def run(w: Workload) -> _Latency:
+        key = (backend.arch.name, stack_key, id(w))  # the entry holds `w`, so its id is not reused
+        hit = _GPU_CACHE.get(key)
+        if hit is None:
+            if len(_GPU_CACHE) >= _GPU_CACHE_MAX:
+                _GPU_CACHE.clear()
+            hit = _GPU_CACHE[key] = (w, _Latency(backend.run(w).latency_s))
+        return hit[1]
+
+    return run
+
+
+def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None = None) -> float:
+    """The model's value of `point`'s statistic on its board, with `stack` and `harness` (default: the
+    point's harness file, if it names one): the GPU model's time plus the harness's host time."""
     backend = JetsonBackend(point.arch, stack=stack)
+    if harness is None and point.harness is not None:
+        harness = load_harness(point.harness)
+    host_s = 0.0 if harness is None else harness.host_s_per_inference(point.arch)
+    run = _cached_run(backend, stack.model_dump_json())
     if point.scenario == "single-stream":
         assert point.lengths is not None
-        ss = single_stream(backend.run, _builder(point), load_lengths(point.lengths))
+        ss = single_stream(run, _builder(point), load_lengths(point.lengths), host_s)
         return ss.statistic(point.statistic)
     if point.scenario == "offline":
         assert point.batches is not None
-        return offline(backend.run, lambda b: _builder(point, b)(point.seq_len), point.batches).samples_per_s
-    return backend.run(_builder(point)(point.seq_len)).latency_s
+        build = lambda b: _builder(point, b)(point.seq_len)  # noqa: E731
+        return offline(run, build, point.batches, host_s).samples_per_s
+    return run(_builder(point)(point.seq_len)).latency_s + host_s
 
 
 # ---- fit -------------------------------------------------------------------------------------------------
@@ -149,10 +202,13 @@ def model_value(point: PublishedPoint, stack: GPUStack) -> float:
 
 @dataclass(frozen=True)
 class FittedParameter:
+    """A fitted value: `stack` names the file it is written to -- a stack, or a harness (`kind`)."""
+
     stack: str
     parameter: str
     value: float
     point: str
+    kind: Literal["stack", "harness"] = "stack"
 
 
 def _bisect(f: Callable[[float], float], target: float, lo: float, hi: float, increasing: bool) -> float:
@@ -171,14 +227,53 @@ def round_sig(x: float, digits: int = FIT_DIGITS) -> float:
     return 0.0 if x == 0 else round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 
-def _fit_one(p: PublishedPoint, stack: GPUStack) -> float:
-    """The value of `p.fits` that makes the model meet `p` with the rest of `stack` as it is."""
+def _fits_harness(p: PublishedPoint) -> bool:
+    return p.fits in HARNESS_PARAMETERS
+
+
+@dataclass(frozen=True)
+class _State:
+    """The stacks and harnesses a fit has set so far (the shipped files for the rest)."""
+
+    stacks: dict[str, GPUStack]
+    harnesses: dict[str, Harness]
+
+    def stack(self, name: str) -> GPUStack:
+        return self.stacks.get(name) or load_stack(name)
+
+    def harness(self, name: str | None) -> Harness | None:
+        return None if name is None else self.harnesses.get(name) or load_harness(name)
+
+    def set(self, p: PublishedPoint, value: float) -> _State:
+        """A copy with `p.fits` = `value` in p's harness, or in p's stack and those of `shared_with`."""
+        assert p.fits is not None
+        if _fits_harness(p):
+            h = self.harness(p.harness)
+            assert h is not None and p.harness is not None
+            d = h.to_dict() | {p.fits: value}
+            harness = validate_model(Harness, d, source=f"{h.name} (fit)")
+            return _State(self.stacks, self.harnesses | {p.harness: harness})
+        stacks = dict(self.stacks)
+        for name in (p.stack, *p.shared_with):
+            stacks[name] = stack_with_overrides(self.stack(name), {p.fits: value})
+        return _State(stacks, self.harnesses)
+
+
+def _value_at(p: PublishedPoint, state: _State) -> float:
+    return model_value(p, state.stack(p.stack), state.harness(p.harness))
+
+
+def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
+    """The value of `p.fits` that makes the model meet `p` with the rest of `state` as it is; the harness
+    parameters of `inner` are solved again at every step (they only add host time: no new GPU runs)."""
     assert p.fits is not None
     lo, hi = FIT_BRACKETS[p.fits.split(".")[0]]
 
     def f(x: float) -> float:
-        assert p.fits is not None
-        return model_value(p, stack_with_overrides(stack, {p.fits: x}))
+        s = state.set(p, x)
+        for q in inner:
+            s = s.set(q, _fit_one(q, s))
+        return _value_at(p, s)
 
     # a latency grows with a slowing parameter; a throughput falls
     increasing = (FIT_DIRECTION[p.fits.split(".")[0]] > 0) == (p.statistic != "samples_per_s")
@@ -186,19 +281,20 @@ def _fit_one(p: PublishedPoint, stack: GPUStack) -> float:
 
 
 def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
-    """Fit every `role: fit` point's parameter, jointly (module docstring); one row per stack it sets."""
+    """Fit every `role: fit` point's parameter, jointly (module docstring); one row per file it sets."""
     fits = [p for p in points if p.role == "fit"]
-    stacks: dict[str, GPUStack] = {}
+    harness_fits = [p for p in fits if _fits_harness(p)]
+    state = _State({}, {})
     values: dict[str, float] = {}
     for _ in range(FIT_SWEEPS):
         changed = False
         for p in fits:
             assert p.fits is not None
-            value = _fit_one(p, stacks.get(p.stack) or load_stack(p.stack))
+            inner = [] if _fits_harness(p) else [q for q in harness_fits if q.harness == p.harness]
+            value = _fit_one(p, state, inner)
             changed |= values.get(p.id) != value
             values[p.id] = value
-            for name in (p.stack, *p.shared_with):
-                stacks[name] = stack_with_overrides(stacks.get(name) or load_stack(name), {p.fits: value})
+            state = state.set(p, value)
         if not changed:
             break
     else:
@@ -206,7 +302,11 @@ def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
     out = []
     for p in fits:
         assert p.fits is not None
-        out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
+        if _fits_harness(p):
+            assert p.harness is not None
+            out.append(FittedParameter(p.harness, p.fits, values[p.id], p.id, "harness"))
+        else:
+            out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
     return out
 
 
@@ -229,11 +329,13 @@ def _set_value(text: str, parameter: str, value: float) -> tuple[str, int]:
     return line.subn(repl, text)
 
 
-def write_fitted(fitted: list[FittedParameter], stack_dir: Path = STACK_DIR) -> list[Path]:
-    """Rewrite each fitted value and its note in the stack files, leaving every other line as it is."""
+def write_fitted(
+    fitted: list[FittedParameter], stack_dir: Path = STACK_DIR, harness_dir: Path = HARNESS_DIR
+) -> list[Path]:
+    """Rewrite each fitted value and its note in the stack and harness files, leaving every other line."""
     written: list[Path] = []
     for fp in fitted:
-        path = stack_dir / f"{fp.stack}.yaml"
+        path = (harness_dir if fp.kind == "harness" else stack_dir) / f"{fp.stack}.yaml"
         text, n1 = _set_value(path.read_text(encoding="utf-8"), fp.parameter, fp.value)
         note = fitted_note(fp).replace('"', "'")
         key = re.escape(fp.parameter) + ("" if "." in fp.parameter else r"(\.[a-z0-9_]+)?")
@@ -266,13 +368,15 @@ class Check:
 
 
 def validate(points: list[PublishedPoint] | None = None) -> list[Check]:
-    """Every point with the shipped stacks (which hold the fitted values)."""
+    """Every point with the shipped stacks and harnesses (which hold the fitted values)."""
     pts = load_points() if points is None else points
     stacks: dict[str, GPUStack] = {}
+    harnesses: dict[str, Harness] = {}
     out = []
     for p in pts:
         stack = stacks.setdefault(p.stack, load_stack(p.stack))
-        out.append(Check(p, model_value(p, stack)))
+        harness = None if p.harness is None else harnesses.setdefault(p.harness, load_harness(p.harness))
+        out.append(Check(p, model_value(p, stack, harness)))
     return out
 
 
@@ -298,6 +402,7 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
             "error": c.error,
             "role": c.point.role,
             "fits": c.point.fits,
+            "harness": c.point.harness,
             "source": c.point.source,
         }
         for c in checks
