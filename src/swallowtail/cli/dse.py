@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, user_errors
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
@@ -88,6 +89,7 @@ def run(
         None, "--address", help="An existing Ray cluster (with --backend ray)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Run a sweep into its store; points already stored are skipped (resume)."""
     from swallowtail.dse import resolve_sweep
@@ -98,6 +100,7 @@ def run(
     spec = resolve_sweep(sweep)
     check_sweep(spec)  # before the store is created or anything starts
     n = workers or os.cpu_count() or 1
+    limits.check(f"dse run {spec.name}", limits.sweep_spec(spec, n), force)  # before the store is made
     path = store or _default_store(spec.name)
     db = _open_store(path)
     shown = err_console if json_out else console

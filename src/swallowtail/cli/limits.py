@@ -37,6 +37,8 @@ from swallowtail.errors import SpecError
 
 if TYPE_CHECKING:
     from swallowtail.arch.specs import DataflowArch
+    from swallowtail.dse.spec import SweepSpec
+    from swallowtail.experiments.suite import Suite
     from swallowtail.nn.config import HybridConfig
     from swallowtail.tasks.base import TaskShape
     from swallowtail.workload import Op, Workload
@@ -49,8 +51,9 @@ MEMORY_ENV = "SWALLOWTAIL_MEMORY_BUDGET"
 TIME_ENV = "SWALLOWTAIL_TIME_BUDGET"
 #: share of the memory available at start that a command may plan to use (the rest: the OS, other programs)
 MEMORY_FRACTION = 0.8
-#: the longest run a command starts without --force (policy: longer work is a decision, not a default)
-DEFAULT_TIME_BUDGET_S = 3600.0
+#: the longest run a command starts without --force (policy: longer work is a decision, not a default; the
+#: full `reproduce`, estimated at about an hour and measured at ~22 min here, starts without it)
+DEFAULT_TIME_BUDGET_S = 2 * 3600.0
 #: the flag that runs a command over budget (every command that checks a budget has it), and its help
 FORCE_FLAG = "--force"
 FORCE_HELP = (
@@ -399,12 +402,13 @@ def kernel(flops: int, elements: int, simd_lanes: int, values: bool) -> Estimate
 
 
 # ---- a network on the block-level simulator (`simulate`, sweeps, reproduce) --------------------------------
-#: seconds of cycle-level probes per distinct op shape (kind and sizes but rows) per PE of the array.
+#: seconds of cycle-level probes per distinct op shape (kind and sizes but rows) per square root of the
+#: array's PEs (a probe's time grows about as the square root of the array: 2.1-2.5x from 16 to 64 PEs).
 #: Measured (`DataflowBackend("multilayer", arch, cache=RateCache()).run`, cold cache): fabnet-base L 1,024
 #: on df-4x4-simd8 16 shapes in 1.29 s, fabnet-large 4,096 1.66 s on 4x4 / 4.10 s on 8x8, llama-7b 2,048 13
-#: shapes 0.91 s on 4x4, 4,096 1.89 s on 8x8, transformer 4,096 on df-4x4-simd32 0.63 s: 2.3-6.5 ms per shape
-#: per PE
-SIM_S_PER_SHAPE_PE = 0.01
+#: shapes 0.91 s on 4x4, 4,096 1.89 s on 8x8, transformer 4,096 on df-4x4-simd32 0.63 s: 10-32 ms per shape
+#: and square root of the PEs
+SIM_S_PER_SHAPE_ROOT_PE = 0.035
 #: seconds and bytes of probes per unit of their shapes' sizes (each shape's row or reduction length, n or k:
 #: the dense compiler's layout search walks it). Measured (as above, llama-7b on df-4x4-simd8): L 16M 8.5 s,
 #: 645 MB over the process; L 134M 8.0 s, 496 MB; `simulate --seq-len 1e9` 53 s, 3.4 GB peak RSS, where the
@@ -422,7 +426,11 @@ SIM_BYTES_PER_PE = 5 * MIB
 def network_simulation(shapes: int, shape_sizes: int, pes: int, ops: int) -> Estimate:
     """Simulating a network of `ops` ops with `shapes` distinct op shapes, whose largest sizes (rows apart)
     sum to `shape_sizes`, on an array of `pes` PEs."""
-    seconds = shapes * pes * SIM_S_PER_SHAPE_PE + shape_sizes * SIM_S_PER_SHAPE_SIZE + ops * SIM_S_PER_OP
+    seconds = (
+        shapes * math.sqrt(pes) * SIM_S_PER_SHAPE_ROOT_PE
+        + shape_sizes * SIM_S_PER_SHAPE_SIZE
+        + ops * SIM_S_PER_OP
+    )
     memory = SIM_FIXED_BYTES + pes * SIM_BYTES_PER_PE + shape_sizes * SIM_BYTES_PER_SHAPE_SIZE
     return Estimate(memory, seconds, f"{ops:,} ops, {shapes:,} op shapes probed on {pes:,} PEs")
 
@@ -437,10 +445,14 @@ SWEEP_S_PER_ROW = 0.25
 SWEEP_BYTES_PER_WORKER = 320 * MIB
 
 
+def _workers(n: int) -> str:
+    return f"{n} worker" + ("s" if n != 1 else "")
+
+
 def sweep(probes: Estimate, rows: int, workers: int) -> Estimate:
     """A sweep of `rows` rows whose points' probes cost `probes` (one process), over `workers` processes."""
     seconds = (probes.time_s + rows * SWEEP_S_PER_ROW) / workers
-    detail = f"{rows:,} rows on {workers} worker{'s' if workers > 1 else ''}"
+    detail = f"{rows:,} rows on {_workers(workers)}"
     return Estimate(workers * max(SWEEP_BYTES_PER_WORKER, probes.memory_bytes), seconds, detail)
 
 
@@ -539,3 +551,55 @@ def factory_inputs(shapes: Iterable[tuple[int, ...]], dtypes: Iterable[str]) -> 
         if not td.is_floating_point:
             int_bytes += math.prod(s) * td.itemsize
     return import_inputs(int_bytes)
+
+
+#: backends whose rows simulate the point's machine (their probes: `network_simulation`)
+SIMULATED_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer")
+
+
+def _probes(ops: list[Op], pes: Iterable[int], dataflows: int) -> Estimate:
+    """The probes of `ops` on arrays of each of `pes` PEs (one machine each), for `dataflows` dataflows."""
+    shapes, sizes = op_shapes(ops)
+    per = [network_simulation(shapes, sizes, p, 0) for p in pes]
+    seconds = dataflows * sum(e.time_s for e in per)
+    return Estimate(max((e.memory_bytes for e in per), default=0.0), seconds)
+
+
+def sweep_spec(spec: SweepSpec, workers: int) -> Estimate:
+    """Running the sweep `spec` on `workers` processes: every row (none assumed stored yet), every point's
+    probes."""
+    from swallowtail.arch import load_arch
+    from swallowtail.dse.evaluate import backend_keys, workload_keys
+    from swallowtail.dse.execute import sample_points
+
+    if spec.sampling.method in ("grid", "random"):
+        pes = [p.arch.array.rows * p.arch.array.cols for p in sample_points(spec)[0]]
+    else:  # optuna: the points are not known before it runs; each as large as the base machine
+        base = load_arch(spec.base_arch)
+        pes = [base.array.rows * base.array.cols] * (spec.sampling.samples or 0)
+    wls = workload_keys(spec.workloads)
+    ops = [op for w in wls for op in w.lower().ops]
+    bks = backend_keys(spec.backend_axes)
+    on_point = [b for b in bks if b.on_point]
+    rows = len(pes) * len(wls) * len(on_point) + len(wls) * (len(bks) - len(on_point))
+    probes = _probes(ops, pes, sum(b.name in SIMULATED_BACKENDS for b in on_point))
+    return sweep(probes, rows, workers).described(
+        f"{len(pes):,} points, {rows:,} rows on {_workers(workers)}"
+    )
+
+
+def suite_runs(suite: Suite, jobs: int) -> Estimate:
+    """Running `suite` (workloads x targets) on `jobs` processes: the simulated targets' probes on the array,
+    every run as a sweep row."""
+    from swallowtail.arch import load_arch
+    from swallowtail.experiments.suite import ARRAY_ARCH
+    from swallowtail.workload.lower import lower
+
+    pes = [load_arch(ARRAY_ARCH).array.rows * load_arch(ARRAY_ARCH).array.cols]
+    probes = Estimate()
+    for t in suite.targets:
+        if t.backend in SIMULATED_BACKENDS:
+            ops = [op for w in suite.workloads for op in lower(w.config(t.network), w.seq_len).ops]
+            probes = probes.then(_probes(ops, pes, 1))
+    runs = len(suite.workloads) * len(suite.targets)
+    return sweep(probes, runs, jobs).described(f"{runs:,} runs on {_workers(jobs)}")
