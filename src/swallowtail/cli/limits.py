@@ -496,7 +496,7 @@ def model_size(config: HybridConfig, seq_len: int, towers: int = 1) -> ModelSize
     it (max_len = seq_len, mean pooling, a dual tower for two)."""
     from swallowtail.nn.counts import model_counts
 
-    cfg = config.replace(max_len=seq_len, pooling="mean", dual_tower=towers == 2)
+    cfg = _as_trained(config, seq_len, towers)
     counts = model_counts(cfg, seq_len, batch=1)
     scores = sum(
         o.dims.get("batch", 1) * o.dims.get("m", 0) * o.dims.get("n", 0)
@@ -507,11 +507,39 @@ def model_size(config: HybridConfig, seq_len: int, towers: int = 1) -> ModelSize
     return ModelSize(counts.flops, counts.params, blocks, scores)
 
 
-def eval_examples(shape: TaskShape, steps: int, eval_every: int) -> int:
-    """Examples `train` evaluates: the validation split at every eval_every steps and at the end, and the test
+def eval_examples(n_val: int, n_test: int, steps: int, eval_every: int) -> int:
+    """Examples `train` evaluates: the validation split every `eval_every` steps and at the end, the test
     split twice (the best and the final weights)."""
     evals = 1 + (steps // eval_every if eval_every else 0)
-    return evals * shape.n_val + 2 * shape.n_test
+    return evals * n_val + 2 * n_test
+
+
+def training_run(
+    shape: TaskShape,
+    configs: Iterable[HybridConfig],
+    steps: int,
+    batch: int,
+    seq_len: int | None = None,
+    eval_every: int = 0,
+    eval_sample: int = 0,
+) -> Estimate:
+    """Loading the task of `shape`, then training each of `configs` in turn on it: `steps` steps of `batch`
+    at `seq_len` tokens (None: the task's), validating every `eval_every` steps on at most `eval_sample`
+    examples of the validation and the test split (0: all of them)."""
+    seq = shape.seq_len if seq_len is None else seq_len
+    n_val, n_test = shape.n_val, shape.n_test
+    if eval_sample:
+        n_val, n_test = min(n_val, eval_sample), min(n_test, eval_sample)
+    evals = eval_examples(n_val, n_test, steps, eval_every)
+    runs = [
+        training(training_step(model_size(c, seq, shape.towers), batch), steps, batch, evals) for c in configs
+    ]
+    total = Estimate()
+    for r in runs:
+        total = total.then(r.described(""))
+    models = f"{len(runs)} models, each " if len(runs) > 1 else ""
+    total = total.described(models + runs[0].detail)
+    return task_loading(shape).then(resident_tokens(shape, seq) + total)
 
 
 #: op fields that are not part of a probe's shape (names, and the rows a probe's rate is multiplied by)
@@ -538,6 +566,19 @@ def workload_simulation(workload: Workload, arch: DataflowArch) -> Estimate:
     """Simulating `workload` on the dataflow array `arch` (its probes and its ops)."""
     pes = arch.array.rows * arch.array.cols
     return network_simulation(*op_shapes(workload.ops), pes, len(workload.ops))
+
+
+def _as_trained(config: HybridConfig, seq_len: int, towers: int) -> HybridConfig:
+    """`config` as `train` adapts it to a task of `seq_len` tokens and `towers` inputs (what sizes it)."""
+    return config.replace(max_len=seq_len, pooling="mean", dual_tower=towers == 2)
+
+
+def model_simulation(config: HybridConfig, seq_len: int, towers: int, arch: str) -> Estimate:
+    """Simulating one inference of `config` (as trained on `seq_len` tokens) on the dataflow array `arch`."""
+    from swallowtail.arch import load_arch
+    from swallowtail.workload.lower import lower
+
+    return workload_simulation(lower(_as_trained(config, seq_len, towers), seq_len), load_arch(arch))
 
 
 def factory_inputs(shapes: Iterable[tuple[int, ...]], dtypes: Iterable[str]) -> Estimate:

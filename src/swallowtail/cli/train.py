@@ -1,10 +1,17 @@
 """`swallowtail train` and `swallowtail accuracy-sweep`: train a network on an LRA-like task, or the whole
 hybrid family (all-Fourier, hybrids, Transformer) with accuracy against FLOPs and array latency.
 
-    swallowtail train --task listops --model lra-listops --steps 200 --seq-len 256 \\
-        --task-param n_train=2000 --task-param max_len=256 --out runs/listops
+    swallowtail train --task listops                       # a first result: small data, < 1 min on 2 cores
+    swallowtail train --task listops --steps 200 --task-param n_train=2000 --task-param max_len=256
+    swallowtail train --task listops --lra --force         # LRA's sizes: 96,000 x 2,000 tokens (hours)
     swallowtail accuracy-sweep --task pathfinder --attention-layers 0,1 --steps 300 \\
         --task-param contour_length=14 --task-param n_images=4000 --out sweeps/pathfinder
+
+Sizes: a flag or --task-param given wins; otherwise a first result's (`FIRST_RESULT`: a few thousand
+examples, a few dozen steps, a sample of the validation and test splits: a 2-core, 8 GB laptop, under a
+minute), or LRA's with --lra (`LRA_SIZE`: the task loaders' LRA defaults, 1,000 steps of 32, every example
+evaluated). Before the task loads, the run's memory and time are estimated (`swallowtail.cli.limits`) and a
+run over the machine's budget is refused, naming the estimate and --force.
 
 Registered by the CLI root: `app.command("train")(train.train)` and
 `app.command("accuracy-sweep")(train.accuracy_sweep)`.
@@ -13,6 +20,7 @@ Registered by the CLI root: `app.command("train")(train.train)` and
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +28,9 @@ import typer
 import yaml
 from rich.table import Table
 
+from swallowtail.cli import limits
 from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, si, user_errors
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int
 
 #: the network a task trains when --model is not given: its LRA preset
 DEFAULT_MODEL = {
@@ -33,6 +42,46 @@ DEFAULT_MODEL = {
 }
 #: exit status of a run stopped by a NaN / inf loss (2 is a usage error)
 EXIT_DIVERGED = 1
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """How large a run is where its flags do not say: optimizer steps (`sweep_steps` per model of an
+    accuracy sweep), examples per step, the validation / test examples evaluated (a seeded sample of each
+    split; 0: all) and the task loader's parameters (those that size generated data are dropped when the
+    data is read: `data_dir`)."""
+
+    steps: int
+    batch_size: int
+    eval_examples: int
+    task_params: tuple[tuple[str, Any], ...] = ()
+    sweep_steps: int = 0
+
+    def params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The loader's parameters: these, with `given` on top (none of those of generated data's size when
+        `given` names a data_dir)."""
+        mine = {k: v for k, v in self.task_params if "data_dir" not in given or k not in GENERATED_SIZE}
+        return {**mine, **given}
+
+
+#: loader parameters that only size generated data (a read task's files decide its size)
+GENERATED_SIZE = ("n_train", "n_val", "n_test", "n_images", "max_len")
+#: the defaults: a first result within a minute on a 2-core, 8 GB laptop (`limits.LAPTOP`; measured wall time
+#: and peak RSS in the README); the LRA presets at shorter lengths for ListOps (128 tokens, from 2,000) and
+#: the byte-level tasks (256 bytes, from 4,096), on a few thousand examples (the first 2,000 of each split
+#: of the text files: reading all of AAN's takes minutes)
+FIRST_RESULT: dict[str, RunSize] = {
+    "listops": RunSize(
+        60, 16, 200, (("n_train", 2000), ("n_val", 200), ("n_test", 200), ("max_len", 128)), 20
+    ),
+    "pathfinder": RunSize(30, 8, 100, (("n_images", 1000),), 10),
+    "image": RunSize(30, 8, 100, (), 10),
+    "text": RunSize(40, 8, 100, (("seq_len", 256), ("max_examples", 2000)), 15),
+    "retrieval": RunSize(40, 8, 100, (("seq_len", 256), ("max_examples", 2000)), 15),
+}
+#: --lra: the LRA sizes (the task loaders' own defaults: 96,000 + 2,000 + 2,000 ListOps examples of 2,000
+#: tokens, 200,000 Pathfinder images, 4,096 bytes of text), 1,000 steps of 32, every example evaluated
+LRA_SIZE = RunSize(1000, 32, 0)
 
 
 def parse_task_params(items: list[str] | None) -> dict[str, Any]:
@@ -62,24 +111,82 @@ def parse_counts(text: str) -> list[int]:
     return counts
 
 
-def _load(
-    task: str, model: str | None, task_param: list[str] | None, check: Callable[[Any], None] | None = None
-) -> tuple[Any, Any, str]:
-    """(model config, task data, model spec) from the CLI's strings; `check(config)` runs before the task
-    loads (generating a task can take minutes: every mistake that can be found first is)."""
-    from swallowtail.cli.model import load_config
-    from swallowtail.tasks import TASKS, load_task
+@dataclass(frozen=True)
+class Sized:
+    """A run's resolved sizes: its flags, else its RunSize's."""
+
+    steps: int
+    batch_size: int
+    eval_examples: int
+    params: dict[str, Any]
+    note: str  # what was chosen, for the user (empty when every size was given)
+
+
+def resolve_size(
+    task: str,
+    lra: bool,
+    steps: int | None,
+    batch_size: int | None,
+    eval_examples: int | None,
+    task_param: list[str] | None,
+    sweep: bool = False,
+) -> Sized:
+    """The sizes of a run of `task`: each given flag, else the first result's (or LRA's with `lra`)."""
+    from swallowtail.tasks import TASKS
 
     if task not in TASKS:
         raise SpecError("--task", task, f"one of {sorted(TASKS)}")
+    size = LRA_SIZE if lra else FIRST_RESULT[task]
+    default_steps = size.sweep_steps if sweep and size.sweep_steps else size.steps
+    given = parse_task_params(task_param)
+    params = size.params(given)
+    sized = Sized(
+        steps=default_steps if steps is None else steps,
+        batch_size=size.batch_size if batch_size is None else batch_size,
+        eval_examples=size.eval_examples if eval_examples is None else eval_examples,
+        params=params,
+        note="",
+    )
+    check_int("--eval-examples", sized.eval_examples, 0)
+    chosen = [f"{k}={v}" for k, v in params.items() if k not in given]
+    if steps is None:
+        chosen.append(f"{sized.steps} steps")
+    if batch_size is None:
+        chosen.append(f"{sized.batch_size} examples per step")
+    if eval_examples is None:
+        n = sized.eval_examples
+        chosen.append(f"{n} val / test examples evaluated" if n else "every val / test example evaluated")
+    if not chosen:
+        return sized
+    label = "LRA sizes (--lra)" if lra else "first-result sizes (--lra: LRA's)"
+    return Sized(sized.steps, sized.batch_size, sized.eval_examples, params, f"{label}: {', '.join(chosen)}")
+
+
+def _load(
+    task: str,
+    model: str | None,
+    sized: Sized,
+    estimate: Callable[[Any, Any], limits.Estimate],
+    force: bool,
+    what: str,
+    quiet: bool,
+) -> tuple[Any, Any, str]:
+    """(model config, task data, model spec): the config loads, `estimate(config, shape)` is checked against
+    the machine's budget, then the task loads (generating one can take minutes: every mistake and every
+    run too large for the machine is found first) and its val / test splits are sampled."""
+    from swallowtail.cli.model import load_config
+    from swallowtail.tasks import load_task, task_shape
+    from swallowtail.train import sample_eval
+
     spec = DEFAULT_MODEL[task] if model is None else model
     config = load_config(spec)
-    params = parse_task_params(task_param)
-    if check is not None:
-        check(config)
+    shape = task_shape(task, **sized.params)
+    limits.check(what, estimate(config, shape), force)
+    if sized.note and not quiet:
+        console.print(sized.note, highlight=False, soft_wrap=True)
     with err_console.status(f"loading task {task} ..."):
-        data = load_task(task, **params)
-    return config, data, spec
+        data = load_task(task, **sized.params)
+    return config, sample_eval(data, sized.eval_examples), spec
 
 
 def _train_config(**kw: Any) -> Any:
@@ -98,11 +205,26 @@ MODEL_OPT = typer.Option(
     "--model",
     help="A preset (see `swallowtail model list`) or a YAML config; default: the task's LRA preset.",
 )
-STEPS_OPT = typer.Option(1000, "--steps", help="Optimizer steps.")
+STEPS_OPT = typer.Option(None, "--steps", help="Optimizer steps (default: a first result's; see --lra).")
 SEQ_OPT = typer.Option(
     None, "--seq-len", help="Truncate / pad inputs to this many tokens (default: the task's)."
 )
-BATCH_OPT = typer.Option(32, "--batch-size", help="Examples per step (per process under torchrun).")
+BATCH_OPT = typer.Option(
+    None, "--batch-size", help="Examples per step, per process under torchrun (default: a first result's)."
+)
+EVAL_N_OPT = typer.Option(
+    None,
+    "--eval-examples",
+    help="Validate and test on a seeded sample of at most N examples of each split (0: all; default: a "
+    "first result's few hundred, all with --lra).",
+)
+LRA_OPT = typer.Option(
+    False,
+    "--lra",
+    help="LRA's sizes where no flag says: the task's full data and length, 1,000 steps of 32, every example "
+    "evaluated (hours, and more memory than most machines have: add --force to run it).",
+)
+FORCE_OPT = typer.Option(False, "--force", help=limits.FORCE_HELP)
 LR_OPT = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW; 10% warmup, cosine decay).")
 SEED_OPT = typer.Option(0, "--seed", help="Seed of initialisation, dropout and data order.")
 PARAM_OPT = typer.Option(
@@ -130,9 +252,9 @@ def new_run_dir(task: str, root: Path = RUNS_DIR) -> Path:
 def train(
     task: str = TASK_OPT,
     model: str | None = MODEL_OPT,
-    steps: int = STEPS_OPT,
+    steps: int | None = STEPS_OPT,
     seq_len: int | None = SEQ_OPT,
-    batch_size: int = BATCH_OPT,
+    batch_size: int | None = BATCH_OPT,
     lr: float = LR_OPT,
     out: Path | None = typer.Option(
         None,
@@ -146,6 +268,9 @@ def train(
     checkpoint_every: int = CKPT_OPT,
     threads: int | None = THREADS_OPT,
     json_out: bool = JSON_OPT,
+    eval_examples: int | None = EVAL_N_OPT,
+    lra: bool = LRA_OPT,
+    force: bool = FORCE_OPT,
 ) -> None:
     """Train a network on a task: adapted config, progress bar, final accuracy, FLOPs and throughput."""
     from swallowtail.train import NonFiniteLossError
@@ -153,11 +278,12 @@ def train(
 
     if resume and out is None:
         raise SpecError("--resume", True, "together with --out DIR, the run to continue")
+    sized = resolve_size(task, lra, steps, batch_size, eval_examples, task_param)
     chosen = out is None
     out = new_run_dir(task) if out is None else out
     tc = _train_config(
-        steps=steps,
-        batch_size=batch_size,
+        steps=sized.steps,
+        batch_size=sized.batch_size,
         lr=lr,
         seed=seed,
         seq_len=seq_len,
@@ -166,7 +292,13 @@ def train(
         checkpoint_every=checkpoint_every,
         threads=threads,
     )
-    config, data, spec = _load(task, model, task_param)  # (the task name is checked here)
+
+    def estimate(config: Any, shape: Any) -> limits.Estimate:
+        return limits.training_run(
+            shape, [config], tc.steps, tc.batch_size, tc.seq_len, tc.eval_every, sized.eval_examples
+        )
+
+    config, data, spec = _load(task, model, sized, estimate, force, f"train --task {task}", json_out)
     if chosen:
         (err_console if json_out else console).print(f"writing the run to {out}", highlight=False)
     try:
@@ -197,6 +329,22 @@ def train(
     console.print(t)
 
 
+def sweep_estimate(
+    config: Any, shape: Any, counts: list[int], include_transformer: bool, tc: Any, eval_sample: int
+) -> limits.Estimate:
+    """Training every model of the sweep (`sweep_models` also checks the counts) on the task of `shape`, one
+    after the other, then simulating each on the latency array."""
+    from swallowtail.train import sweep_models
+    from swallowtail.train.sweep import LATENCY_ARCH
+
+    configs = [m.config for m in sweep_models(config, counts, include_transformer)]
+    seq = shape.seq_len if tc.seq_len is None else tc.seq_len
+    est = limits.training_run(shape, configs, tc.steps, tc.batch_size, seq, tc.eval_every, eval_sample)
+    for c in configs:
+        est = est.then(limits.model_simulation(c, seq, shape.towers, LATENCY_ARCH).described(""))
+    return est
+
+
 @user_errors
 def accuracy_sweep(
     task: str = TASK_OPT,
@@ -209,9 +357,9 @@ def accuracy_sweep(
         "--include-transformer/--no-transformer",
         help="Also train the dense Transformer (all blocks dense).",
     ),
-    steps: int = STEPS_OPT,
+    steps: int | None = STEPS_OPT,
     seq_len: int | None = SEQ_OPT,
-    batch_size: int = BATCH_OPT,
+    batch_size: int | None = BATCH_OPT,
     lr: float = LR_OPT,
     out: Path | None = typer.Option(None, "--out", help="Sweep directory (default: sweep-TASK)."),
     resume: bool = typer.Option(False, "--resume", help="Continue / reuse the runs found in --out."),
@@ -221,15 +369,19 @@ def accuracy_sweep(
     checkpoint_every: int = CKPT_OPT,
     threads: int | None = THREADS_OPT,
     json_out: bool = JSON_OPT,
+    eval_examples: int | None = EVAL_N_OPT,
+    lra: bool = LRA_OPT,
+    force: bool = FORCE_OPT,
 ) -> None:
     """Train the hybrid family on a task; write sweep.json and sweep.png (accuracy vs FLOPs and latency)."""
-    from swallowtail.train import NonFiniteLossError, sweep_models
+    from swallowtail.train import NonFiniteLossError
     from swallowtail.train import accuracy_sweep as run_sweep
 
     counts = parse_counts(attention_layers)
+    sized = resolve_size(task, lra, steps, batch_size, eval_examples, task_param, sweep=True)
     tc = _train_config(
-        steps=steps,
-        batch_size=batch_size,
+        steps=sized.steps,
+        batch_size=sized.batch_size,
         lr=lr,
         seed=seed,
         seq_len=seq_len,
@@ -238,9 +390,12 @@ def accuracy_sweep(
         checkpoint_every=checkpoint_every,
         threads=threads,
     )
-    config, data, spec = _load(
-        task, model, task_param, lambda c: sweep_models(c, counts, include_transformer)
-    )
+
+    def estimate(config: Any, shape: Any) -> limits.Estimate:
+        return sweep_estimate(config, shape, counts, include_transformer, tc, sized.eval_examples)
+
+    what = f"accuracy-sweep --task {task}"
+    config, data, spec = _load(task, model, sized, estimate, force, what, json_out)
     try:
         result = run_sweep(config, data, tc, counts, include_transformer=include_transformer, resume=resume)
     except NonFiniteLossError as exc:
@@ -249,7 +404,7 @@ def accuracy_sweep(
     if json_out:
         emit_json(result)
         return
-    t = Table(title=f"accuracy sweep: {spec} family on {task} ({result.seq_len} tokens, {steps} steps)")
+    t = Table(title=f"accuracy sweep: {spec} family on {task} ({result.seq_len} tokens, {tc.steps} steps)")
     for col in ("model", "blocks", "test acc", "FLOPs", "vs Transformer", "params", "samples/s", "latency"):
         t.add_column(col, justify="left" if col in ("model", "blocks") else "right")
     for e in result.entries:

@@ -127,14 +127,23 @@ class TaskShape:
 _COUNT_CHUNK = 1 << 24
 
 
-def count_lines(path: Path) -> int:
-    """Lines of a file (a last line without a newline counts), read in chunks: no line is kept."""
-    n, last = 0, b"\n"
+def count_lines(path: Path, limit: int | None = None) -> tuple[int, int]:
+    """(lines of a file, bytes they take), reading it in chunks (no line is kept); with `limit`, only the
+    first `limit` lines are counted (a last line without a newline counts)."""
+    n, size, last = 0, 0, b"\n"
     with path.open("rb") as f:
         while chunk := f.read(_COUNT_CHUNK):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (last != b"\n")
+            k = chunk.count(b"\n")
+            if limit is not None and n + k >= limit:
+                cut = -1
+                for _ in range(limit - n):
+                    cut = chunk.index(b"\n", cut + 1)
+                return limit, size + cut + 1
+            n, size, last = n + k, size + len(chunk), chunk[-1:]
+    extra = last != b"\n"
+    if limit is not None:
+        extra = extra and n < limit
+    return n + extra, size
 
 
 # ---- checks shared by the task modules ------------------------------------------------------------------

@@ -409,7 +409,7 @@ def shape(
     gen |= {"max_depth": max_depth, "max_args": max_args, "seed": seed}
     if data_dir is not None:
         paths = _read_paths(data_dir, prefix, gen)
-        n = {s: max(0, count_lines(p) - 1) for s, p in paths.items()}  # minus the header
+        n = {s: max(0, count_lines(p)[0] - 1) for s, p in paths.items()}  # minus the header
         size = sum(p.stat().st_size for p in paths.values())
         return TaskShape("listops", n["train"], n["val"], n["test"], max_len, read_bytes=size)
     p = _generator_params(max_len, **gen)

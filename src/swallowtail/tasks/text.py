@@ -42,19 +42,18 @@ AAN_SPLIT_FILES = {"train": "train", "val": "eval", "test": "test"}  # split -> 
 
 
 # ---- text (IMDB) ------------------------------------------------------------------------------------------
-def _read_acl_split(root: Path, split: str) -> tuple[list[bytes], list[int]]:
+def _read_acl_split(root: Path, split: str, limit: int | None = None) -> tuple[list[bytes], list[int]]:
     texts: list[bytes] = []
     labels: list[int] = []
-    for name, label in IMDB_LABELS.items():
-        folder = root / split / name
-        for f in sorted(folder.glob("*.txt")):
-            texts.append(f.read_bytes())
-            labels.append(label)
+    for f, label in _acl_files(root, split, limit):
+        texts.append(f.read_bytes())
+        labels.append(label)
     return texts, labels
 
 
-def _read_table(path: Path) -> tuple[list[bytes], list[int]]:
-    """A TSV/CSV with a header naming a text column and a label column -> (UTF-8 texts, labels)."""
+def _read_table(path: Path, limit: int | None = None) -> tuple[list[bytes], list[int]]:
+    """A TSV/CSV with a header naming a text column and a label column -> (UTF-8 texts, labels); at most
+    `limit` rows (the first ones)."""
     delim = "\t" if path.suffix == ".tsv" else ","
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delim)
@@ -68,6 +67,8 @@ def _read_table(path: Path) -> tuple[list[bytes], list[int]]:
         texts: list[bytes] = []
         labels: list[int] = []
         for lineno, rec in enumerate(reader, start=2):
+            if limit is not None and len(texts) >= limit:
+                break
             if not rec:
                 continue
             if len(rec) <= max(ti, li):
@@ -109,42 +110,63 @@ def _text_layout(data_dir: str | Path | None) -> tuple[str, Path]:
     raise SpecError("data_dir", str(data_dir), f"a directory with {layouts}")
 
 
-def _acl_files(root: Path, split: str) -> list[Path]:
-    return [f for name in IMDB_LABELS for f in sorted((root / split / name).glob("*.txt"))]
+def _acl_files(root: Path, split: str, limit: int | None = None) -> list[tuple[Path, int]]:
+    """(review file, label) of a split, neg then pos, each sorted by name; with `limit`, the first half of
+    it from each label."""
+    per_label = None if limit is None else -(-limit // len(IMDB_LABELS))
+    out = []
+    for name, label in IMDB_LABELS.items():
+        files = sorted((root / split / name).glob("*.txt"))[:per_label]
+        out += [(f, label) for f in files]
+    return out
 
 
-def text_shape(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN) -> TaskShape:
+def _check_max(max_examples: int | None) -> int | None:
+    return None if max_examples is None else check_int("max_examples", max_examples, 1)
+
+
+def text_shape(
+    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, max_examples: int | None = None
+) -> TaskShape:
     """What `load_text(...)` gives, known from the files' names, sizes and line counts (a table's rows are
     counted as lines: a quoted newline counts one more). The same SpecErrors as `load_text`."""
     seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    limit = _check_max(max_examples)
     kind, root = _text_layout(data_dir)
     if kind == "acl":
-        files = {s: _acl_files(root, s) for s in ("train", "test")}
+        files = {s: _acl_files(root, s, limit) for s in ("train", "test")}
         n = {s: len(fs) for s, fs in files.items()}
-        size = sum(f.stat().st_size for fs in files.values() for f in fs)
+        size = sum(f.stat().st_size for fs in files.values() for f, _ in fs)
         return TaskShape("text", n["train"], n["test"], n["test"], seq_len, read_bytes=size)
     tables = {s: _find_table(root, s) for s in ("train", "val", "test")}
-    n = {s: max(0, count_lines(p) - 1) for s, p in tables.items() if p is not None}  # minus the header
-    size = sum(p.stat().st_size for p in tables.values() if p is not None)
-    n_val = n.get("val", n["test"])
-    return TaskShape("text", n["train"], n_val, n["test"], seq_len, read_bytes=size)
+    rows = {s: count_lines(p, None if limit is None else limit + 1) for s, p in tables.items() if p}
+    n = {s: max(0, lines - 1) for s, (lines, _) in rows.items()}  # minus the header
+    size = sum(b for _, b in rows.values())
+    return TaskShape("text", n["train"], n.get("val", n["test"]), n["test"], seq_len, read_bytes=size)
 
 
-def load_text(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN) -> TaskData:
-    """The LRA text task (IMDB, byte level) from `data_dir` (aclImdb folders or train/test TSV/CSV)."""
+def load_text(
+    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, max_examples: int | None = None
+) -> TaskData:
+    """The LRA text task (IMDB, byte level) from `data_dir` (aclImdb folders or train/test TSV/CSV); with
+    `max_examples`, at most that many per split (the first of each label folder, half each, or a table's
+    first rows)."""
     seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    limit = _check_max(max_examples)
     kind, root = _text_layout(data_dir)
     if kind == "acl":
-        parts = {s: _read_acl_split(root, s) for s in ("train", "test")}
+        parts = {s: _read_acl_split(root, s, limit) for s in ("train", "test")}
         parts["val"] = parts["test"]  # LRA: "use test set for validation because IMDb doesn't have val set"
         source = f"IMDB aclImdb folders at {root} (val = test, as LRA)"
     else:
         files = {s: _find_table(root, s) for s in ("train", "val", "test")}
-        parts = {s: _read_table(p) for s, p in files.items() if p is not None}
+        parts = {s: _read_table(p, limit) for s, p in files.items() if p is not None}
         if "val" not in parts:
             parts["val"] = parts["test"]
         source = f"IMDB tables {', '.join(p.name for p in files.values() if p)} at {root}"
         source += " (val = test, as LRA)" if files["val"] is None else ""
+    if limit is not None:
+        source += f", at most {limit:,} examples per split"
     n_cls = len(IMDB_LABELS)
     splits = {s: _split(*parts[s], seq_len, n_cls, f"{root} {s}") for s in ("train", "val", "test")}
     return TaskData(
@@ -158,14 +180,17 @@ def load_text(*, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_
 
 
 # ---- retrieval (AAN) --------------------------------------------------------------------------------------
-def read_aan_tsv(path: str | Path, seq_len: int = DEFAULT_SEQ_LEN) -> Split:
-    """One LRA AAN pairs file (`label<TAB>id1<TAB>id2<TAB>text1<TAB>text2`, no header) -> two-tower Split."""
+def read_aan_tsv(path: str | Path, seq_len: int = DEFAULT_SEQ_LEN, limit: int | None = None) -> Split:
+    """One LRA AAN pairs file (`label<TAB>id1<TAB>id2<TAB>text1<TAB>text2`, no header) -> two-tower Split;
+    at most `limit` pairs (the first lines)."""
     path = Path(path)
     t1: list[bytes] = []
     t2: list[bytes] = []
     labels: list[int] = []
     with path.open("rb") as f:
         for lineno, line in enumerate(f, start=1):
+            if limit is not None and lineno > limit:
+                break
             line = line.rstrip(b"\r\n")
             if not line:
                 continue
@@ -204,30 +229,43 @@ def _aan_paths(data_dir: str | Path | None, prefix: str) -> dict[str, Path]:
 
 
 def retrieval_shape(
-    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, prefix: str = AAN_PREFIX
+    *,
+    data_dir: str | Path | None = None,
+    seq_len: int = DEFAULT_SEQ_LEN,
+    prefix: str = AAN_PREFIX,
+    max_examples: int | None = None,
 ) -> TaskShape:
     """What `load_retrieval(...)` gives, known from the files' line counts and sizes (two towers). The same
     SpecErrors as `load_retrieval`."""
     seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    limit = _check_max(max_examples)
     paths = _aan_paths(data_dir, prefix)
-    n = {s: count_lines(p) for s, p in paths.items()}
-    size = sum(p.stat().st_size for p in paths.values())
+    rows = {s: count_lines(p, limit) for s, p in paths.items()}
+    n = {s: lines for s, (lines, _) in rows.items()}
+    size = sum(b for _, b in rows.values())
     return TaskShape("retrieval", n["train"], n["val"], n["test"], seq_len, towers=2, read_bytes=size)
 
 
 def load_retrieval(
-    *, data_dir: str | Path | None = None, seq_len: int = DEFAULT_SEQ_LEN, prefix: str = AAN_PREFIX
+    *,
+    data_dir: str | Path | None = None,
+    seq_len: int = DEFAULT_SEQ_LEN,
+    prefix: str = AAN_PREFIX,
+    max_examples: int | None = None,
 ) -> TaskData:
-    """The LRA retrieval task (AAN, bytes, two towers) from `{prefix}.{train,eval,test}.tsv` in data_dir."""
+    """The LRA retrieval task (AAN, bytes, two towers) from `{prefix}.{train,eval,test}.tsv` in data_dir;
+    with `max_examples`, at most that many pairs per split (each file's first lines)."""
     seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
+    limit = _check_max(max_examples)
     paths = _aan_paths(data_dir, prefix)
-    splits = {s: read_aan_tsv(p, seq_len) for s, p in paths.items()}
+    splits = {s: read_aan_tsv(p, seq_len, limit) for s, p in paths.items()}
+    most = "" if limit is None else f", at most {limit:,} pairs per split"
     return TaskData(
         name="retrieval",
         vocab_size=VOCAB_SIZE,
         n_classes=2,
         seq_len=seq_len,
         source=f"LRA AAN pairs {prefix}.{{train,eval,test}}.tsv at {paths['train'].parent}, bytes + 1, "
-        f"seq_len {seq_len}",
+        f"seq_len {seq_len}{most}",
         **splits,
     )

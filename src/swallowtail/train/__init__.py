@@ -15,7 +15,7 @@ accuracy against FLOPs and simulated latency.
 """
 
 from swallowtail.train.config import SCHEDULES, TrainConfig
-from swallowtail.train.data import BatchStream, adapt_config, fit_length, prepare_task
+from swallowtail.train.data import BatchStream, adapt_config, fit_length, prepare_task, sample_eval
 from swallowtail.train.loop import NonFiniteLossError, TrainResult, evaluate, train
 from swallowtail.train.sweep import SweepEntry, SweepResult, accuracy_sweep, sweep_models
 from swallowtail.train.toy import toy_task
@@ -33,6 +33,7 @@ __all__ = [
     "evaluate",
     "fit_length",
     "prepare_task",
+    "sample_eval",
     "sweep_models",
     "toy_task",
     "train",

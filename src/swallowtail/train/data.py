@@ -55,6 +55,30 @@ def prepare_task(task: TaskData, seq_len: int | None) -> TaskData:
     )
 
 
+#: seed of the sample `sample_eval` draws (fixed: every run of a task evaluates the same examples)
+EVAL_SAMPLE_SEED = 0
+
+
+def sample_eval(task: TaskData, n: int) -> TaskData:
+    """The task with its validation and test splits cut to a seeded random sample of at most `n` examples each
+    (in their order; 0 or a split no larger: unchanged). A first result evaluates a few hundred examples, not
+    the 25,000 of a full test split; a random sample, since some splits are sorted by class."""
+    if n <= 0 or (len(task.val) <= n and len(task.test) <= n):
+        return task
+    g = torch.Generator().manual_seed(EVAL_SAMPLE_SEED)
+    cut = {}
+    for name in ("val", "test"):
+        split = getattr(task, name)
+        if len(split) > n:
+            idx = torch.randperm(len(split), generator=g)[:n].sort().values
+            x2 = None if split.inputs2 is None else split.inputs2[idx]
+            split = Split(split.inputs[idx], split.labels[idx], x2)
+        cut[name] = split
+    of = f"{len(task.val):,} / {len(task.test):,}"
+    note = f"; val / test: a sample of at most {n:,} examples each (of {of})"
+    return dataclasses.replace(task, **cut, source=task.source + note)
+
+
 def has_padding(task: TaskData) -> bool:
     """True when any input of any split holds the pad token."""
     for split in task.splits().values():
