@@ -269,14 +269,14 @@ def test_harness_host_time_per_inference() -> None:
     assert eight.samples_per_s / one.samples_per_s > gpu_eight.samples_per_s / gpu_one.samples_per_s
     assert one.per_batch[0][1] == pytest.approx(gpu_one.per_batch[0][1] + host)
 
-    h = Harness(
-        name="h", host_cycles_per_inference=2e7, host_cpu_clock_hz={"xavier-nx-20w": 2e9},
-        sources={"host_cycles_per_inference": "t"},
-    )  # fmt: skip
-    assert h.host_s_per_inference("xavier-nx-20w") == pytest.approx(0.01)  # host cycles at the host clock
+    h = Harness(name="h", host_cycles_per_inference=2e7, sources={"host_cycles_per_inference": "t"})
+    # host cycles at the CPU clock of the board-mode's preset (Xavier NX 20 W: 2 Carmel cores at 1.9072 GHz)
+    assert h.host_s_per_inference("xavier-nx-20w") == pytest.approx(2e7 / 1.9072e9)
     assert Harness(name="g", host_cycles_per_inference=0).host_s_per_inference("any") == 0.0
-    with pytest.raises(SpecError, match="host_cpu_clock_hz"):
-        h.host_s_per_inference("agx-xavier-maxn")
+    with pytest.raises(SpecError, match="cpu_clock_hz"):
+        h.host_s_per_inference("xavier-nx-10w")  # a mode whose CPU clock no source gives
+    with pytest.raises(SpecError, match="GPU board-mode"):
+        h.host_s_per_inference("df-4x4-simd8")
     with pytest.raises(SpecError, match="host_s"):
         single_stream(b.run, build, dist, -1.0)
     with pytest.raises(SpecError, match="host_cycles_per_inference"):
@@ -289,7 +289,7 @@ def test_harness_host_time_per_inference() -> None:
 def test_harnesses_are_sourced(name: str) -> None:
     h = load_harness(name)
     assert h.missing_sources() == []
-    for arch in h.host_cpu_clock_hz:
+    for arch in ("xavier-nx-15w", "xavier-nx-20w", "agx-xavier-maxn"):
         assert h.host_s_per_inference(arch) < 0.1  # a host time, not a model of the GPU
 
 

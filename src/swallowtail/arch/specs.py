@@ -357,6 +357,10 @@ class PowerMode(SpecModel):
     emc_clock_hz: ClockHz  # the mode's maximum memory-controller (DRAM I/O) clock
     board_power_w: PowerW  # the mode's power budget
     measured_power_w: PowerW | None = None  # measured under load, where published
+    cpu_clock_hz: ClockHz | None = (
+        None  # the mode's maximum host CPU clock, where known (a harness's host time)
+    )
+    cpu_cores: Count | None = None  # host CPU cores the mode keeps online, where known
 
 
 #: DRAM transfers per EMC clock (LPDDR4x / LPDDR5 are double data rate)

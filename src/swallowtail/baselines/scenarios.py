@@ -14,15 +14,15 @@ A backend answers one workload at one shape; a published measurement is a statis
 `baselines/params/lengths/`.
 
 **The harness's host time.** A backend models the GPU; a published measurement also contains what the
-benchmark harness does on the host for each inference it launches, serially with the GPU work. A `Harness`
-(a sourced YAML file in `baselines/params/harnesses/`) adds `host_s_per_inference` to every inference:
-to each SingleStream query, and once per batch in Offline (where the batch amortises it). It is the host
-CPU work of one inference, `host_cycles_per_inference`, at the host CPU clock of the board's power mode
-(`host_cpu_clock_hz`). The case it exists for: NVIDIA's MLPerf BERT harness packs each query's real
-tokens, so the engine's input shape changes with every query; without CUDA graphs (NVIDIA's Xavier
-configurations) TensorRT re-resolves the dynamic shapes and launches every kernel from the host for every
-inference; with graphs (NVIDIA's Orin configurations) one captured graph per length is launched. That host
-time is why the Xavier boards' Offline throughput at batch 8 is twice their SingleStream rate, and why
+benchmark harness does on the host for each inference it launches, serially with the GPU work. A `Harness` (a
+sourced YAML file in `baselines/params/harnesses/`) adds `host_s_per_inference` to every inference: to each
+SingleStream query, and once per batch in Offline (where the batch amortises it). It is the host CPU work of
+one inference, `host_cycles_per_inference`, at the host CPU clock of the board's power mode
+(`PowerMode.cpu_clock_hz` of the GPU arch preset). The case it exists for: NVIDIA's MLPerf BERT harness packs
+each query's real tokens, so the engine's input shape changes with every query; without CUDA graphs (NVIDIA's
+Xavier configurations) TensorRT re-resolves the dynamic shapes and launches every kernel from the host for
+every inference; with graphs (NVIDIA's Orin configurations) one captured graph per length is launched. That
+host time is why the Xavier boards' Offline throughput at batch 8 is twice their SingleStream rate, and why
 their SingleStream mean sits closer to their p90 than the GPU's time alone would put it.
 """
 
@@ -44,6 +44,7 @@ from swallowtail.arch.specbase import (
     spec_error,
     validate_model,
 )
+from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
 from swallowtail.errors import SpecError, is_int
 from swallowtail.result import Result
 from swallowtail.workload import Workload
@@ -54,11 +55,8 @@ HARNESS_DIR = Path(__file__).parent / "params" / "harnesses"
 P90 = 0.90
 #: host work of one inference launch: at most 10^10 cycles (seconds on any CPU; a bound of the tool)
 MAX_HOST_CYCLES = 1e10
-#: a host CPU clock of at most 10 GHz (a bound of the tool)
-MAX_CPU_CLOCK_HZ = 1e10
 
 HostCycles = Annotated[float, Field(ge=0, le=MAX_HOST_CYCLES, allow_inf_nan=False)]
-CpuClockHz = Annotated[float, Field(gt=0, le=MAX_CPU_CLOCK_HZ, allow_inf_nan=False)]
 
 
 class Timed(Protocol):
@@ -111,16 +109,21 @@ class Harness(SourcedSpec):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     host_cycles_per_inference: HostCycles
-    host_cpu_clock_hz: dict[str, CpuClockHz] = {}  # by arch preset name (board-mode): its CPU clock
 
-    def host_s_per_inference(self, arch: str) -> float:
-        """Host seconds the harness adds to one inference on board-mode `arch`."""
+    def host_s_per_inference(self, arch: ArchSpec | str) -> float:
+        """Host seconds the harness adds to one inference on the GPU board-mode `arch`: its host cycles at
+        the mode's CPU clock (`PowerMode.cpu_clock_hz` of the arch preset)."""
         if self.host_cycles_per_inference == 0:
             return 0.0
-        clock = self.host_cpu_clock_hz.get(arch)
+        a = load_arch(arch)
+        if not isinstance(a, GPUArch):
+            raise SpecError("arch", a.name, "a GPU board-mode (kind: gpu) for a harness's host time")
+        clock = a.mode.cpu_clock_hz
         if clock is None:
             raise SpecError(
-                f"{self.name}.host_cpu_clock_hz", arch, f"a board-mode of {sorted(self.host_cpu_clock_hz)}"
+                f"{a.name}.power_modes.{a.default_mode}.cpu_clock_hz",
+                None,
+                f"the host CPU clock of the mode, for harness {self.name}'s host time",
             )
         return self.host_cycles_per_inference / clock
 
