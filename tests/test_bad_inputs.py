@@ -231,6 +231,17 @@ FILES: dict[str, str | bytes] = {
         STACK, {"gemm_efficiency": {"voltaa": 0.3, "ampere": 0.3}, "sources": {}}
     ),
     "sweep-union.yaml": _shipped(SWEEP, {"backends": [5]}),
+    # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
+    "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
+    "huge-sweep.yaml": _edit(
+        "{}",
+        {
+            "name": "huge",
+            "params": {"pe.simd_lanes": {"low": 8, "high": 32}},
+            "workloads": [{"model": "fabnet-base", "seq_len": [256]}],
+            "sampling": {"method": "tpe", "samples": 100_000},
+        },
+    ),
 }
 #: files of this size that take no disk (sparse): a loader must refuse them without reading them
 SPARSE_FILES = {"sparse.yaml": 3 << 30}
@@ -587,6 +598,26 @@ CASES: list[tuple[str, str]] = [
         "gemm_efficiency.voltaa",
     ),
     ("dse check {tmp}/sweep-union.yaml", "backends.0 = 5 is not allowed: a string or a mapping"),
+    # ---- limits before work: over any machine's budget, refused before it allocates, naming --force ------
+    ("kernel --op gemm --n 65536 --gemm-k 65536 --rows 65536 --verify", "--force"),
+    ("kernel --op softmax --n 1048576 --rows 1048576", "--force"),
+    ("train --task listops --lra", "--force"),
+    ("train --task listops --steps 100000000", "--force"),
+    ("train --task listops --batch-size 10000000", "--force"),
+    ("train --task listops --task-param n_train=1000000000", "--force"),
+    ("train --task listops --task-param max_len=65536 --task-param n_train=1000000", "--force"),
+    ("train --task pathfinder --task-param n_images=100000000", "--force"),
+    ("train --task pathfinder --lra", "--force"),
+    ("accuracy-sweep --task listops --lra", "--force"),
+    ("accuracy-sweep --task pathfinder --steps 10000000", "--force"),
+    ("simulate --model llama-7b --seq-len 1000000000000", "--force"),
+    ("roofline --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
+    ("baseline -t sanger --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
+    ("workload show {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
+    ("workload import {tmp}/factory.py:build --input-shape 100000,1000000000 --input-dtype=int64", "--force"),
+    ("dse run {tmp}/huge-sweep.yaml --store {tmp}/huge.db", "--force"),
+    ("train --task listops --eval-examples -1", "--eval-examples"),
+    ("train --task text --task-param data_dir={tmp} --task-param max_examples=0", "max_examples"),
 ]
 
 
