@@ -4,11 +4,14 @@ block-sparse product, and swallowtail.nn.monarch's own Monarch product) on two a
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from swallowtail.cli import app
 from swallowtail.compiler import compile
 from swallowtail.compiler.dense import compile_dense, dense_layout, dense_random_data, dense_spec
 from swallowtail.errors import SpecError
@@ -187,3 +190,43 @@ def test_network_level_matches_cycle_level_whole():
     whole = cycle_level_workload(w, "df-4x4-simd8")
     assert abs(res.cycles / whole - 1) < 0.05
     assert [o.name for o in res.ops] == ["up", "mo.bd1", "mo.bd2"]
+
+
+# ---- the kernel command -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        [
+            "--op",
+            "block-sparse",
+            "-n",
+            "256",
+            "--gemm-k",
+            "128",
+            "--sparse-block",
+            "16",
+            "--pattern",
+            "butterfly",
+        ],
+        ["--op", "monarch", "-n", "64"],
+    ],
+)
+def test_kernel_command_compiles_and_verifies_structured_ops(args):
+    out = CliRunner().invoke(app, ["kernel", *args, "--rows", "16", "--verify", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["utilization"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--op", "gemm", "--pattern", "diagonal"], "pattern"),
+        (["--op", "monarch", "--sparse-block", "16"], "sparse-block"),
+        (["--op", "block-sparse", "-n", "100"], "block_sparse.block"),
+        (["--op", "block-sparse", "--pattern", "nope"], "pattern"),
+        (["--op", "monarch", "-n", "96"], "monarch.n"),
+    ],
+)
+def test_kernel_command_bad_structured_input(args, field):
+    out = CliRunner().invoke(app, ["kernel", *args])
+    assert out.exit_code == 2 and field in out.output and "Traceback" not in out.output

@@ -1,5 +1,6 @@
-"""`swallowtail kernel`: compile one op -- butterfly, FFT, GEMM, softmax, LayerNorm or GELU -- for a dataflow
-array and simulate it cycle by cycle (optionally by value, verified against PyTorch)."""
+"""`swallowtail kernel`: compile one op -- butterfly, FFT, GEMM, block-sparse matmul, Monarch, softmax,
+LayerNorm or GELU -- for a dataflow array and simulate it cycle by cycle (optionally by value, verified
+against PyTorch)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from swallowtail.errors import SpecError, check_choice
 
 #: the op kinds `kernel --op` compiles (every kind `swallowtail.compiler.compile` maps; gelu stands for the
 #: elementwise ops)
-OPS = ("butterfly", "fft", "gemm", "softmax", "layernorm", "gelu")
+OPS = ("butterfly", "fft", "gemm", "block-sparse", "monarch", "softmax", "layernorm", "gelu")
+#: block size of `--op block-sparse` when --sparse-block is not given (the decoders' bs32)
+DEFAULT_SPARSE_BLOCK = 32
 #: above this estimated run time (`limits.kernel`) a spinner is shown
 SLOW_SECONDS = 2.0
 
@@ -24,15 +27,35 @@ def kernel_estimate(op: Any, arch: Any, values: bool) -> limits.Estimate:
     return limits.kernel(op.flops, op.input_elems + op.output_elems, arch.pe.simd_lanes, values)
 
 
-def kernel_op(op: str, n: int, rows: int, k: int | None, batch: int, complex_: bool) -> Any:
+def kernel_op(
+    op: str,
+    n: int,
+    rows: int,
+    k: int | None,
+    batch: int,
+    complex_: bool,
+    sparse_block: int | None = None,
+    pattern: str | None = None,
+) -> Any:
     """The workload op `kernel --op` stands for (SpecError for an unknown op or a flag it does not take)."""
     from swallowtail.workload.ops import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Softmax
+    from swallowtail.workload.structured import BlockSparseMatmul, Monarch
 
     check_choice("op", op, OPS)
     if complex_ and op != "butterfly":
         raise SpecError("complex", True, "only with --op butterfly (an FFT is always complex)")
-    if k is not None and op != "gemm":
-        raise SpecError("gemm-k", k, "only with --op gemm (the reduction length K)")
+    if k is not None and op not in ("gemm", "block-sparse"):
+        raise SpecError("gemm-k", k, "only with --op gemm or block-sparse (the reduction length K)")
+    for flag, v in (("sparse-block", sparse_block), ("pattern", pattern)):
+        if v is not None and op != "block-sparse":
+            raise SpecError(flag, v, "only with --op block-sparse")
+    if op == "block-sparse":
+        block = DEFAULT_SPARSE_BLOCK if sparse_block is None else sparse_block
+        return BlockSparseMatmul.with_pattern(
+            "block_sparse", rows, n if k is None else k, n, block, pattern or "butterfly"
+        )
+    if op == "monarch":
+        return Monarch("monarch", rows=rows, n=n)
     if batch != 1 and op != "gemm":
         raise SpecError("batch", batch, "only with --op gemm (products, each with its own B)")
     if op == "butterfly":
@@ -58,12 +81,18 @@ def kernel(
         1024,
         "--n",
         "-n",
-        help="Transform length (butterfly / fft: a power of two); row length (softmax, layernorm, gelu); "
-        "N (gemm: columns of B and C).",
+        help="Transform length (butterfly / fft / monarch: a power of two); row length (softmax, layernorm, "
+        "gelu); N (gemm, block-sparse: columns of B and C).",
     ),
     rows: int = typer.Option(64, "--rows", "-r", help="Independent rows streamed through the op (gemm: M)."),
     gemm_k: int | None = typer.Option(None, "--gemm-k", help="gemm: the reduction length K (default: n)."),
     batch: int = typer.Option(1, "--batch", help="gemm: products, each with its own B (heads)."),
+    sparse_block: int | None = typer.Option(
+        None, "--sparse-block", help=f"block-sparse: the block size (default {DEFAULT_SPARSE_BLOCK})."
+    ),
+    pattern: str | None = typer.Option(
+        None, "--pattern", help="block-sparse: butterfly | diagonal | dense (default butterfly)."
+    ),
     dataflow: str = typer.Option("multilayer", "--dataflow", "-d", help="multilayer | single-layer."),
     block: int | None = typer.Option(None, "--block", help="Positions per block B (default: chosen)."),
     stages_per_block: int | None = typer.Option(
@@ -95,7 +124,7 @@ def kernel(
     from swallowtail.sim.timing.machine import check_engine_fits
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
-    kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_)
+    kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_, sparse_block, pattern)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
