@@ -480,6 +480,8 @@ class GPUArch(ArchBase):
             "clock_hz": self.clock_hz,
             "board_power_w": self.mode.board_power_w,
             "ops_per_dram_byte_balance": self.peak_ops_per_s / self.dram_bytes_per_s,
+            **({"cpu_clock_hz": self.mode.cpu_clock_hz} if self.mode.cpu_clock_hz is not None else {}),
+            **({"cpu_cores": self.mode.cpu_cores} if self.mode.cpu_cores is not None else {}),
         }
 
 
