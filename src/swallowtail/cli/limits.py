@@ -52,7 +52,8 @@ TIME_ENV = "SWALLOWTAIL_TIME_BUDGET"
 #: share of the memory available at start that a command may plan to use (the rest: the OS, other programs)
 MEMORY_FRACTION = 0.8
 #: the longest run a command starts without --force (policy: longer work is a decision, not a default; the
-#: full `reproduce`, estimated at about an hour and measured at ~22 min here, starts without it)
+#: full `reproduce`, estimated at about an hour -- its inverse sweep measured ~40 min here, on one core beside
+#: other work -- starts without it)
 DEFAULT_TIME_BUDGET_S = 2 * 3600.0
 #: the flag that runs a command over budget (every command that checks a budget has it), and its help
 FORCE_FLAG = "--force"
@@ -317,29 +318,35 @@ def file_read(read_bytes: int) -> Estimate:
 
 
 # ---- training ----------------------------------------------------------------------------------------------
-#: python, torch and swallowtail imported, nothing allocated: peak RSS measured 318-330 MB
-PROCESS_BYTES = 350 * MIB
+#: a training process besides its data and activations: python, torch, swallowtail, matplotlib. Measured:
+#: 318-330 MB with torch imported; `train --steps 1` of a tiny model on 24 ListOps examples: 370 MB peak RSS
+PROCESS_BYTES = 400 * MIB
 #: fixed seconds of a training command besides its steps: imports, model build, the run's files and plot.
-#: Measured: `train --steps 1` on a 16-example ListOps task, 6.5 s wall
-TRAIN_FIXED_S = 8.0
-#: bytes kept for the backward pass per token x d_model x block of a step's batch (the butterfly layers keep
-#: every stage's input). Measured: peak RSS growth over 4 AdamW steps (a fresh process per case) of the LRA
-#: presets adapted to a task: lra-listops L 128 / 256 x batch 8 / 16: 526-610, its all-Fourier variant 506,
-#: lra-pathfinder / -image at 1,024 x 4 / 8: 548-566, lra-text / -retrieval 256 x 8: 548-609; dense
-#: Transformers (attention scores apart): 210-593
-TRAIN_ACT_BYTES_PER_TOKEN_DIM = 640
+#: Measured: the same tiny run, 4.3 s wall
+TRAIN_FIXED_S = 6.0
+#: bytes kept for the backward pass per token x d_model x block of a step's batch: a block with butterfly or
+#: Monarch linears or Fourier mixing (they keep every stage's input), and a dense one (attention scores
+#: apart). Measured: peak RSS growth over 4 AdamW steps (a fresh process per case) of the LRA presets adapted
+#: to a task: lra-listops L 128 / 256 x batch 8 / 16: 566-592, its all-Fourier variant 459, lra-pathfinder /
+#: -image at 1,024 x 4 / 8: 559-618, lra-text / -retrieval 256 x 8: 582-595; dense Transformers of the same
+#: shapes, their scores subtracted: 169-202
+TRAIN_ACT_BYTES_BUTTERFLY = 640
+TRAIN_ACT_BYTES_DENSE = 240
 #: bytes kept per attention score (heads x L x L per attention block of a step's batch: the scores, softmax,
-#: dropout mask and their gradients).
+#: dropout mask and their gradients). Measured: lra-text's dense Transformer at L 512 x 8, 1,024 x 4,
+#: 2,048 x 2 (the same tokens, 2x the scores each time): 433 MB and 896 MB more, 12.9-13.4 B per score
 TRAIN_BYTES_PER_SCORE = 16
 #: bytes per parameter while training: the fp32 weight, its gradient and AdamW's two moments
 TRAIN_BYTES_PER_PARAM = 16
 #: a step's time: 3 x forward FLOPs x batch / TRAIN_FLOPS_PER_S + its activation bytes x TRAIN_S_PER_ACT_BYTE
-#: (the butterfly layers are bound by memory traffic, the dense ones by FLOPs).
-TRAIN_FLOPS_PER_S = 40e9
-TRAIN_S_PER_ACT_BYTE = 0.5e-9
-#: an evaluation example costs this share of a training example (forward only, no gradients); measured
-#: forward / (forward + backward + AdamW) per example: 0.07-0.33 in the cases above
-EVAL_FRACTION = 1 / 3
+#: (butterfly layers are bound by memory traffic, dense ones by FLOPs). Measured: the cases above, dense
+#: Transformers at 128-2,048 tokens and lra-listops at 2,000 x 4 (15 cases, 0.23-3.8 s a step; least squares:
+#: 98 GFLOP/s and 0.46 ns per byte); these constants predict 0.94-1.85x the measured step
+TRAIN_FLOPS_PER_S = 100e9
+TRAIN_S_PER_ACT_BYTE = 0.6e-9
+#: an evaluation example costs this share of a training example's predicted cost (forward only, explicit
+#: attention matmuls); measured in the same cases: 0.08-0.36
+EVAL_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
@@ -348,22 +355,32 @@ class ModelSize:
 
     flops: float  # forward FLOPs per example
     params: int
-    tokens_dim_blocks: int  # tokens x d_model x blocks per example (both towers of a dual tower)
-    scores: int  # attention scores per example: heads x L x L over the attention blocks (and towers)
+    butterfly_tdb: int  # tokens x d_model x blocks with butterfly / Monarch / Fourier layers (both towers)
+    dense_tdb: int  # tokens x d_model x the other blocks
+    scores: int  # attention scores: heads x L x L over the attention blocks (and towers)
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes one example keeps for the backward pass."""
+        return (
+            self.butterfly_tdb * TRAIN_ACT_BYTES_BUTTERFLY
+            + self.dense_tdb * TRAIN_ACT_BYTES_DENSE
+            + self.scores * TRAIN_BYTES_PER_SCORE
+        )
 
 
 def training_step(size: ModelSize, batch: int) -> Estimate:
     """One optimizer step of `batch` examples: the activations and weights it holds, and its time."""
-    per_example = size.tokens_dim_blocks * TRAIN_ACT_BYTES_PER_TOKEN_DIM + size.scores * TRAIN_BYTES_PER_SCORE
-    act = batch * per_example
+    act = batch * size.activation_bytes
     seconds = 3 * size.flops * batch / TRAIN_FLOPS_PER_S + act * TRAIN_S_PER_ACT_BYTE
     return Estimate(act + size.params * TRAIN_BYTES_PER_PARAM, seconds, f"steps of {batch:,}")
 
 
 def training(step: Estimate, steps: int, batch: int, eval_examples: int) -> Estimate:
-    """`steps` steps like `step`, and `eval_examples` forward passes for validation and test."""
+    """`steps` steps like `step`, and `eval_examples` forward passes for validation and test (the process
+    and its fixed time apart: `training_run`)."""
     per_example = step.time_s / batch
-    seconds = TRAIN_FIXED_S + steps * step.time_s + eval_examples * per_example * EVAL_FRACTION
+    seconds = steps * step.time_s + eval_examples * per_example * EVAL_FRACTION
     detail = f"{steps:,} steps of {batch:,}, {eval_examples:,} examples evaluated"
     return Estimate(PROCESS_BYTES + step.memory_bytes, seconds, detail)
 
@@ -437,9 +454,9 @@ def network_simulation(shapes: int, shape_sizes: int, pes: int, ops: int) -> Est
 
 # ---- sweeps: design points x rows (`dse run`, reproduce's inverse question) --------------------------------
 #: seconds per stored row of a sweep besides its probes (an analytic backend's run, the pipeline of a
-#: simulated one, the store). Measured: reproduce's inverse sweep (81 points x 17 workloads, 4,471 rows,
-#: cache shared) 0.21 s per row on one process; `dse run around-df-4x4-simd8` (108 points, 110 rows, 2
-#: workers) 153 s, 2.8 s per row and worker -- of which the probes of each new machine are most
+#: simulated one, the store). Measured: `dse run around-df-4x4-simd8` (108 points, 110 rows, 2 workers) 153 s
+#: (the estimate: 155 s); reproduce's inverse sweep (81 points x 17 workloads, 4,471 rows, 1 process) 0.2 s
+#: per row over its first 2,000 rows (4x4 arrays), ~0.5 s per row over all of them (~40 min, estimated 59)
 SWEEP_S_PER_ROW = 0.25
 #: peak memory per worker process of a sweep: `dse run` peak RSS 239 MB per worker
 SWEEP_BYTES_PER_WORKER = 320 * MIB
@@ -479,7 +496,8 @@ def task_loading(shape: TaskShape) -> Estimate:
         return listops_generation(shape.n_examples, shape.seq_len)
     if shape.generator == "pathfinder":
         return pathfinder_generation(shape.n_examples)
-    return file_read(shape.read_bytes) + token_matrix(shape.n_examples, shape.seq_len, shape.towers)
+    tokens = token_matrix(shape.n_examples, shape.seq_len, shape.towers).described("")
+    return file_read(shape.read_bytes) + tokens
 
 
 def resident_tokens(shape: TaskShape, seq_len: int) -> Estimate:
@@ -489,6 +507,10 @@ def resident_tokens(shape: TaskShape, seq_len: int) -> Estimate:
     if seq_len != shape.seq_len:
         est = est + token_matrix(shape.n_examples, seq_len, shape.towers).described("")
     return est + Estimate(shape.tokens, 0.0)
+
+
+#: op kinds of swallowtail.nn.counts whose layers keep every stage's input for the backward pass
+STAGED_KINDS = ("butterfly_linear", "monarch_linear", "fourier")
 
 
 def model_size(config: HybridConfig, seq_len: int, towers: int = 1) -> ModelSize:
@@ -503,8 +525,12 @@ def model_size(config: HybridConfig, seq_len: int, towers: int = 1) -> ModelSize
         for _, o in counts.ops()
         if o.kind == "attention_scores"
     )
-    blocks = seq_len * towers * cfg.d_model * cfg.n_layers
-    return ModelSize(counts.flops, counts.params, blocks, scores)
+    blocks = [layer for layer in counts.layers if layer.index is not None]
+    staged = sum(any(o.kind in STAGED_KINDS for o in layer.ops) for layer in blocks)
+    per_block = seq_len * towers * cfg.d_model
+    return ModelSize(
+        counts.flops, counts.params, staged * per_block, (len(blocks) - staged) * per_block, scores
+    )
 
 
 def eval_examples(n_val: int, n_test: int, steps: int, eval_every: int) -> int:
@@ -538,7 +564,7 @@ def training_run(
     for r in runs:
         total = total.then(r.described(""))
     models = f"{len(runs)} models, each " if len(runs) > 1 else ""
-    total = total.described(models + runs[0].detail)
+    total = Estimate(total.memory_bytes, TRAIN_FIXED_S + total.time_s, models + runs[0].detail)
     return task_loading(shape).then(resident_tokens(shape, seq) + total)
 
 

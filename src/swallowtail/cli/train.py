@@ -46,16 +46,15 @@ EXIT_DIVERGED = 1
 
 @dataclass(frozen=True)
 class RunSize:
-    """How large a run is where its flags do not say: optimizer steps (`sweep_steps` per model of an
-    accuracy sweep), examples per step, the validation / test examples evaluated (a seeded sample of each
-    split; 0: all) and the task loader's parameters (those that size generated data are dropped when the
-    data is read: `data_dir`)."""
+    """How large a run is where its flags do not say: optimizer steps (per model of an accuracy sweep),
+    examples per step, the validation / test examples evaluated (a seeded sample of each split; 0: all) and
+    the task loader's parameters (those that size generated data are dropped when the data is read:
+    `data_dir`)."""
 
     steps: int
     batch_size: int
     eval_examples: int
     task_params: tuple[tuple[str, Any], ...] = ()
-    sweep_steps: int = 0
 
     def params(self, given: dict[str, Any]) -> dict[str, Any]:
         """The loader's parameters: these, with `given` on top (none of those of generated data's size when
@@ -66,18 +65,33 @@ class RunSize:
 
 #: loader parameters that only size generated data (a read task's files decide its size)
 GENERATED_SIZE = ("n_train", "n_val", "n_test", "n_images", "max_len")
-#: the defaults: a first result within a minute on a 2-core, 8 GB laptop (`limits.LAPTOP`; measured wall time
-#: and peak RSS in the README); the LRA presets at shorter lengths for ListOps (128 tokens, from 2,000) and
-#: the byte-level tasks (256 bytes, from 4,096), on a few thousand examples (the first 2,000 of each split
-#: of the text files: reading all of AAN's takes minutes)
+#: the task data of a first result: the LRA presets' tasks at shorter lengths for ListOps (128 tokens, from
+#: 2,000) and the byte-level tasks (256 bytes, from 4,096), on a few thousand examples (the first 2,000 of
+#: each split of the text files: reading all of AAN's takes minutes)
+_FIRST_DATA: dict[str, tuple[tuple[str, Any], ...]] = {
+    "listops": (("n_train", 2000), ("n_val", 200), ("n_test", 200), ("max_len", 128)),
+    "pathfinder": (("n_images", 1000),),
+    "image": (),
+    "text": (("seq_len", 256), ("max_examples", 2000)),
+    "retrieval": (("seq_len", 256), ("max_examples", 2000)),
+}
+#: the defaults of `train`: a first result within a minute on a 2-core, 8 GB laptop (`limits.LAPTOP`; their
+#: estimates are tested against it; wall time and peak RSS measured in the README): a few dozen steps
 FIRST_RESULT: dict[str, RunSize] = {
-    "listops": RunSize(
-        60, 16, 200, (("n_train", 2000), ("n_val", 200), ("n_test", 200), ("max_len", 128)), 20
-    ),
-    "pathfinder": RunSize(30, 8, 100, (("n_images", 1000),), 10),
-    "image": RunSize(30, 8, 100, (), 10),
-    "text": RunSize(40, 8, 100, (("seq_len", 256), ("max_examples", 2000)), 15),
-    "retrieval": RunSize(40, 8, 100, (("seq_len", 256), ("max_examples", 2000)), 15),
+    "listops": RunSize(40, 16, 200, _FIRST_DATA["listops"]),
+    "pathfinder": RunSize(24, 8, 64, _FIRST_DATA["pathfinder"]),
+    "image": RunSize(24, 8, 64, _FIRST_DATA["image"]),
+    "text": RunSize(30, 8, 64, _FIRST_DATA["text"]),
+    "retrieval": RunSize(30, 8, 64, _FIRST_DATA["retrieval"]),
+}
+#: the defaults of `accuracy-sweep` (three models by default: all-Fourier, hybrid-1, Transformer, each also
+#: simulated on the array): the same data, a minute in all
+FIRST_SWEEP: dict[str, RunSize] = {
+    "listops": RunSize(12, 16, 64, _FIRST_DATA["listops"]),
+    "pathfinder": RunSize(6, 8, 32, _FIRST_DATA["pathfinder"]),
+    "image": RunSize(6, 8, 32, _FIRST_DATA["image"]),
+    "text": RunSize(8, 8, 32, _FIRST_DATA["text"]),
+    "retrieval": RunSize(8, 8, 32, _FIRST_DATA["retrieval"]),
 }
 #: --lra: the LRA sizes (the task loaders' own defaults: 96,000 + 2,000 + 2,000 ListOps examples of 2,000
 #: tokens, 200,000 Pathfinder images, 4,096 bytes of text), 1,000 steps of 32, every example evaluated
@@ -136,12 +150,11 @@ def resolve_size(
 
     if task not in TASKS:
         raise SpecError("--task", task, f"one of {sorted(TASKS)}")
-    size = LRA_SIZE if lra else FIRST_RESULT[task]
-    default_steps = size.sweep_steps if sweep and size.sweep_steps else size.steps
+    size = LRA_SIZE if lra else (FIRST_SWEEP if sweep else FIRST_RESULT)[task]
     given = parse_task_params(task_param)
     params = size.params(given)
     sized = Sized(
-        steps=default_steps if steps is None else steps,
+        steps=size.steps if steps is None else steps,
         batch_size=size.batch_size if batch_size is None else batch_size,
         eval_examples=size.eval_examples if eval_examples is None else eval_examples,
         params=params,
