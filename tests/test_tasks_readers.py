@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from swallowtail.errors import SpecError
-from swallowtail.tasks import image, listops, load_task, text
+from swallowtail.tasks import image, listops, load_task, task_shape, text
 
 FIX = Path(__file__).parent / "fixtures" / "lra"
 
@@ -125,6 +125,22 @@ def test_cifar_batches(tmp_path):
         x[:, 0, 0], torch.from_numpy(image.rgb_to_grayscale(train_rgb[:, 0, 0]).astype(np.int64) + 1)
     )
     assert data.test.labels.tolist() == written["test_batch"][1]
+
+
+def test_image_shape_is_known_from_file_sizes_and_headers(tmp_path):
+    """task_shape("image"): IDX counts from the headers; CIFAR-10's from the batch files' sizes, at least the
+    images they hold (the official files: 1% more; these tiny ones pickle arrays as latin-1 text: ~2x)."""
+    _write_cifar(tmp_path / "cifar" / "cifar-10-batches-py")
+    _write_idx(tmp_path / "idx")
+    for params in ({"cifar_dir": tmp_path / "cifar"}, {"idx_dir": tmp_path / "idx"}):
+        shape, data = task_shape("image", **params), load_task("image", **params)
+        got = (shape.n_train + shape.n_val, shape.n_test)
+        real = (len(data.train) + len(data.val), len(data.test))
+        if "idx_dir" in params:
+            assert got == real
+        else:
+            assert all(r <= g <= 2 * r for r, g in zip(real, got, strict=True)), (real, got)
+        assert shape.seq_len == data.seq_len == 1024 and shape.read_bytes > 0 and shape.generator is None
 
 
 def test_cifar_refuses_foreign_pickles(tmp_path):

@@ -1,12 +1,26 @@
-"""`load_task` by name, its errors, and the on-disk cache of generated datasets."""
+"""`load_task` by name, its errors, the on-disk cache of generated datasets, and `task_shape`: what a load
+would give, known without loading."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from swallowtail.errors import SpecError
-from swallowtail.tasks import TASKS, Split, TaskData, cache, listops, load_task, pathfinder, task_params
+from swallowtail.tasks import (
+    TASKS,
+    Split,
+    TaskData,
+    cache,
+    listops,
+    load_task,
+    pathfinder,
+    task_params,
+    task_shape,
+)
+from swallowtail.tasks.base import count_lines
 
 SMALL = {"n_train": 30, "n_val": 5, "n_test": 5, "min_len": 20, "max_len": 80, "seed": 4}
 
@@ -78,3 +92,61 @@ def test_split_checks_shapes():
         Split(torch.zeros(3, 4, dtype=torch.int64), torch.zeros(2, dtype=torch.int64))
     s = Split(torch.zeros(3, 4, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
     assert len(s) == 3 and s.inputs1 is s.inputs and s.inputs2 is None
+
+
+# ---- task_shape: what a load would give, known without loading ------------------------------------------
+FIX = Path(__file__).parent / "fixtures" / "lra"
+SHAPE_CASES = [
+    ("listops", dict(SMALL)),
+    ("listops", {"data_dir": FIX / "listops", "max_len": 32}),
+    ("pathfinder", {"n_images": 12, "seed": 1}),
+    ("text", {"data_dir": FIX / "imdb", "seq_len": 64}),
+    ("text", {"data_dir": FIX / "imdb_tables", "seq_len": 64}),
+    ("text", {"data_dir": FIX / "imdb", "seq_len": 64, "max_examples": 2}),
+    ("text", {"data_dir": FIX / "imdb_tables", "seq_len": 64, "max_examples": 1}),
+    ("retrieval", {"data_dir": FIX / "aan", "seq_len": 64}),
+    ("retrieval", {"data_dir": FIX / "aan", "seq_len": 64, "max_examples": 2}),
+]
+
+
+SHAPE_IDS = [f"{name}{i}" for i, (name, _) in enumerate(SHAPE_CASES)]
+
+
+@pytest.mark.parametrize(("name", "params"), SHAPE_CASES, ids=SHAPE_IDS)
+def test_task_shape_is_what_the_load_gives(name, params):
+    shape = task_shape(name, **params)
+    data = load_task(name, **params)
+    assert (shape.n_train, shape.n_val, shape.n_test) == (len(data.train), len(data.val), len(data.test))
+    assert shape.seq_len == data.seq_len and shape.towers == (2 if data.two_towers else 1)
+    assert (shape.generator is None) == ("data_dir" in params)
+    assert shape.read_bytes > 0 or shape.generator is not None
+
+
+def test_task_shape_knows_a_cached_set_and_fails_like_the_load(tmp_path):
+    assert not task_shape("listops", **SMALL).cached
+    load_task("listops", **SMALL)
+    assert task_shape("listops", **SMALL).cached and not task_shape("listops", **SMALL, cache=False).cached
+    for name, params, field in [
+        ("listops", {"n_train": 0}, "n_train"),
+        ("listops", {"data_dir": tmp_path}, "data_dir"),
+        ("listops", {"data_dir": FIX / "listops", "seed": 1}, "seed"),
+        ("pathfinder", {"n_images": 2}, "n_images"),
+        ("text", {}, "data_dir"),
+        ("retrieval", {"data_dir": tmp_path}, "data_dir"),
+        ("text", {"data_dir": FIX / "imdb", "max_examples": 0}, "max_examples"),
+        ("image", {"idx_dir": tmp_path}, "idx_dir"),
+        ("listops", {"warp": 1}, "listops.warp"),
+    ]:
+        with pytest.raises(SpecError, match=field):
+            task_shape(name, **params)
+        with pytest.raises(SpecError, match=field):
+            load_task(name, **params)
+
+
+def test_count_lines(tmp_path):
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"a\nbb\nccc")  # a last line without a newline counts
+    assert count_lines(f) == (3, 8)
+    assert count_lines(f, 2) == (2, 5) and count_lines(f, 9) == (3, 8)
+    f.write_bytes(b"")
+    assert count_lines(f) == (0, 0)
