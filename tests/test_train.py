@@ -19,6 +19,7 @@ from swallowtail.train import (
     adapt_config,
     fit_length,
     prepare_task,
+    sample_eval,
     sweep_models,
     toy_task,
     train,
@@ -226,3 +227,15 @@ def test_sweep_models_family():
         sweep_models(base, [4])
     with pytest.raises(SpecError):
         sweep_models(base, [1, 1])
+
+
+def test_sample_eval_cuts_val_and_test_to_a_seeded_sample():
+    task = toy_task(n_train=64, n_val=40, n_test=30, seq_len=8)
+    cut = sample_eval(task, 10)
+    assert (len(cut.train), len(cut.val), len(cut.test)) == (64, 10, 10)
+    assert "a sample of at most 10" in cut.source
+    rows = {tuple(r.tolist()) for r in task.val.inputs}
+    assert all(tuple(r.tolist()) in rows for r in cut.val.inputs)  # examples of the split, not new ones
+    again = sample_eval(task, 10)
+    assert torch.equal(cut.val.inputs, again.val.inputs) and torch.equal(cut.test.labels, again.test.labels)
+    assert sample_eval(task, 0) is task and sample_eval(task, 40) is task
