@@ -40,7 +40,7 @@ SWEEP = {
 
 
 @pytest.fixture(autouse=True)
-def _private(tmp_path, monkeypatch):
+def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SWALLOWTAIL_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(limits.MEMORY_ENV, raising=False)
@@ -170,7 +170,6 @@ def test_estimates_add_and_follow():
     a, b = limits.Estimate(10, 1, "a"), limits.Estimate(20, 2, "b")
     assert (a + b) == limits.Estimate(30, 3, "a; b")
     assert a.then(b) == limits.Estimate(20, 3, "a; b")
-    assert a.repeated(3) == limits.Estimate(10, 3, "a")
 
 
 # ---- the estimates grow with what they are asked for -----------------------------------------------------
@@ -228,7 +227,7 @@ def _default_estimate(task: str, sweep: bool) -> limits.Estimate:
     tc = train_cli._train_config(steps=sized.steps, batch_size=sized.batch_size, eval_every=100)
     shape = _default_shape(task)
     if sweep:
-        return train_cli.sweep_estimate(config, shape, [0, 1], True, tc, sized.eval_examples)
+        return limits.training_sweep(config, shape, [0, 1], True, tc, sized.eval_examples)
     return limits.training_run(shape, [config], tc.steps, tc.batch_size, None, 100, sized.eval_examples)
 
 

@@ -18,13 +18,8 @@ from swallowtail.errors import SpecError, check_choice
 OPS = ("butterfly", "fft", "gemm", "block-sparse", "monarch", "softmax", "layernorm", "gelu")
 #: block size of `--op block-sparse` when --sparse-block is not given (the decoders' bs32)
 DEFAULT_SPARSE_BLOCK = 32
-#: above this estimated run time (`limits.kernel`) a spinner is shown
+#: above this estimated run time (`limits.kernel_run`) a spinner is shown
 SLOW_SECONDS = 2.0
-
-
-def kernel_estimate(op: Any, arch: Any, values: bool) -> limits.Estimate:
-    """The memory and time of compiling and simulating `op` on `arch` (`values`: value mode)."""
-    return limits.kernel(op.flops, op.input_elems + op.output_elems, arch.pe.simd_lanes, values)
 
 
 def kernel_op(
@@ -128,7 +123,7 @@ def kernel(
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
-    est = kernel_estimate(kernel_op_, a, verify)
+    est = limits.kernel_run(kernel_op_, a, verify)
     limits.check(f"kernel --op {op} --n {n} --rows {rows}", est, force)  # before any allocation
     check_engine_fits(a)  # before the compile: the simulator's limit on the array
     program = compile_op(

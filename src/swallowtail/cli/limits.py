@@ -7,8 +7,8 @@ before any of the work starts. An estimate over budget raises `BudgetExceeded`, 
 it as its one-line error with exit status 2, giving the estimate, the budget and the `--force` flag that
 runs it anyway.
 
-    est = training(step_estimate, steps=1000, eval_examples=4000) + token_matrix(100_000, 2000)
-    check("train listops", est, force=False)      # BudgetExceeded when over budget
+    est = training_run(task_shape("listops"), [get_preset("lra-listops")], steps=1000, batch=32)
+    check("train --task listops", est, force=False)      # BudgetExceeded: 48 GiB, 13 h, ...
 
 Budget (`machine_budget()`): memory = MEMORY_FRACTION of the memory available now (MemAvailable in
 /proc/meminfo, within a cgroup v2 limit; os.sysconf elsewhere), time = DEFAULT_TIME_BUDGET_S. Overrides:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from swallowtail.experiments.suite import Suite
     from swallowtail.nn.config import HybridConfig
     from swallowtail.tasks.base import TaskShape
+    from swallowtail.train.config import TrainConfig
     from swallowtail.workload import Op, Workload
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
@@ -97,10 +98,6 @@ class Estimate:
             self.time_s + other.time_s,
             _join(self.detail, other.detail),
         )
-
-    def repeated(self, times: int, detail: str | None = None) -> Estimate:
-        """`times` runs of this one after the other (the same peak memory)."""
-        return Estimate(self.memory_bytes, self.time_s * times, self.detail if detail is None else detail)
 
     def described(self, detail: str) -> Estimate:
         return Estimate(self.memory_bytes, self.time_s, detail)
@@ -418,6 +415,11 @@ def kernel(flops: int, elements: int, simd_lanes: int, values: bool) -> Estimate
     return Estimate(KERNEL_FIXED_BYTES + elements * per_elem, seconds, detail)
 
 
+def kernel_run(op: Op, arch: DataflowArch, values: bool) -> Estimate:
+    """Compiling and simulating the workload op `op` on `arch` (`values`: value mode, --verify)."""
+    return kernel(op.flops, op.input_elems + op.output_elems, arch.pe.simd_lanes, values)
+
+
 # ---- a network on the block-level simulator (`simulate`, sweeps, reproduce) --------------------------------
 #: seconds of cycle-level probes per distinct op shape (kind and sizes but rows) per square root of the
 #: array's PEs (a probe's time grows about as the square root of the array: 2.1-2.5x from 16 to 64 PEs).
@@ -620,8 +622,11 @@ def factory_inputs(shapes: Iterable[tuple[int, ...]], dtypes: Iterable[str]) -> 
     return import_inputs(int_bytes)
 
 
-#: backends whose rows simulate the point's machine (their probes: `network_simulation`)
-SIMULATED_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer")
+def _simulated(backend: str) -> bool:
+    """Whether `backend` simulates the array (its probes: `network_simulation`) rather than a formula."""
+    from swallowtail.sim.network import DATAFLOWS
+
+    return backend in {f"dataflow-{d}" for d in DATAFLOWS}
 
 
 def _probes(ops: list[Op], pes: Iterable[int], dataflows: int) -> Estimate:
@@ -649,7 +654,7 @@ def sweep_spec(spec: SweepSpec, workers: int) -> Estimate:
     bks = backend_keys(spec.backend_axes)
     on_point = [b for b in bks if b.on_point]
     rows = len(pes) * len(wls) * len(on_point) + len(wls) * (len(bks) - len(on_point))
-    probes = _probes(ops, pes, sum(b.name in SIMULATED_BACKENDS for b in on_point))
+    probes = _probes(ops, pes, sum(_simulated(b.name) for b in on_point))
     return sweep(probes, rows, workers).described(
         f"{len(pes):,} points, {rows:,} rows on {_workers(workers)}"
     )
@@ -665,8 +670,45 @@ def suite_runs(suite: Suite, jobs: int) -> Estimate:
     pes = [load_arch(ARRAY_ARCH).array.rows * load_arch(ARRAY_ARCH).array.cols]
     probes = Estimate()
     for t in suite.targets:
-        if t.backend in SIMULATED_BACKENDS:
+        if _simulated(t.backend):
             ops = [op for w in suite.workloads for op in lower(w.config(t.network), w.seq_len).ops]
             probes = probes.then(_probes(ops, pes, 1))
     runs = len(suite.workloads) * len(suite.targets)
     return sweep(probes, runs, jobs).described(f"{runs:,} runs on {_workers(jobs)}")
+
+
+def training_sweep(
+    config: HybridConfig,
+    shape: TaskShape,
+    counts: list[int],
+    include_transformer: bool,
+    tc: TrainConfig,
+    eval_sample: int,
+) -> Estimate:
+    """`accuracy-sweep`: training every model of the family of `config` (`sweep_models`, which also checks
+    the counts) on the task of `shape` one after the other with `tc`, then simulating each on the latency
+    array."""
+    from swallowtail.train import sweep_models
+    from swallowtail.train.sweep import LATENCY_ARCH
+
+    configs = [m.config for m in sweep_models(config, counts, include_transformer)]
+    seq = shape.seq_len if tc.seq_len is None else tc.seq_len
+    est = training_run(shape, configs, tc.steps, tc.batch_size, seq, tc.eval_every, eval_sample)
+    for c in configs:
+        est = est.then(model_simulation(c, seq, shape.towers, LATENCY_ARCH).described(""))
+    return est
+
+
+#: seconds of `reproduce` after its runs: the decoder study and the report (figures, HTML); measured 9 s with
+#: --quick
+REPORT_S = 15.0
+
+
+def reproduce(suite: Suite, quick: bool, jobs: int, inverse: bool) -> Estimate:
+    """`reproduce`: the suite's runs, then (with `inverse`) the inverse sweep, then the report."""
+    from swallowtail.experiments.inverse import inverse_spec
+
+    est = suite_runs(suite, jobs)
+    if inverse:
+        est = est.then(sweep_spec(inverse_spec(suite, quick), jobs))
+    return est.then(Estimate(0.0, REPORT_S))

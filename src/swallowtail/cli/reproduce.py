@@ -29,14 +29,11 @@ from swallowtail.progress import progress as progress_bar
 
 if TYPE_CHECKING:
     from swallowtail.experiments.records import ReproduceRun
-    from swallowtail.experiments.suite import Suite
 
 #: where the outputs go by default
 DEFAULT_OUT = Path("reproduce-out")
 #: the inverse sweep's store, in the output folder (a rerun resumes it)
 INVERSE_STORE = "inverse.db"
-#: seconds of the decoder study and the report (figures, HTML) after the runs: measured 9 s with --quick
-REPORT_S = 15.0
 
 
 def headline_table(run: ReproduceRun) -> Table:
@@ -51,16 +48,6 @@ def headline_table(run: ReproduceRun) -> Table:
     for r in rows:
         table.add_row(*r)
     return table
-
-
-def reproduce_estimate(suite: Suite, quick: bool, jobs: int, inverse: bool) -> limits.Estimate:
-    """The suite's runs, then (with `inverse`) the inverse sweep, then the report (REPORT_S)."""
-    from swallowtail.experiments.inverse import inverse_spec
-
-    est = limits.suite_runs(suite, jobs)
-    if inverse:
-        est = est.then(limits.sweep_spec(inverse_spec(suite, quick), jobs))
-    return est.then(limits.Estimate(0.0, REPORT_S))
 
 
 @user_errors
@@ -99,7 +86,7 @@ def reproduce(
         raise SpecError("--jobs", jobs, "1 (in process) or more (a process pool)")
     suite = get_suite(quick=quick)
     limits.check(
-        "reproduce" + (" --quick" if quick else ""), reproduce_estimate(suite, quick, jobs, inverse), force
+        "reproduce" + (" --quick" if quick else ""), limits.reproduce(suite, quick, jobs, inverse), force
     )
     t0 = time.perf_counter()
     shown = err_console if json_out else console

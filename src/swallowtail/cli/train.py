@@ -342,22 +342,6 @@ def train(
     console.print(t)
 
 
-def sweep_estimate(
-    config: Any, shape: Any, counts: list[int], include_transformer: bool, tc: Any, eval_sample: int
-) -> limits.Estimate:
-    """Training every model of the sweep (`sweep_models` also checks the counts) on the task of `shape`, one
-    after the other, then simulating each on the latency array."""
-    from swallowtail.train import sweep_models
-    from swallowtail.train.sweep import LATENCY_ARCH
-
-    configs = [m.config for m in sweep_models(config, counts, include_transformer)]
-    seq = shape.seq_len if tc.seq_len is None else tc.seq_len
-    est = limits.training_run(shape, configs, tc.steps, tc.batch_size, seq, tc.eval_every, eval_sample)
-    for c in configs:
-        est = est.then(limits.model_simulation(c, seq, shape.towers, LATENCY_ARCH).described(""))
-    return est
-
-
 @user_errors
 def accuracy_sweep(
     task: str = TASK_OPT,
@@ -405,7 +389,7 @@ def accuracy_sweep(
     )
 
     def estimate(config: Any, shape: Any) -> limits.Estimate:
-        return sweep_estimate(config, shape, counts, include_transformer, tc, sized.eval_examples)
+        return limits.training_sweep(config, shape, counts, include_transformer, tc, sized.eval_examples)
 
     what = f"accuracy-sweep --task {task}"
     config, data, spec = _load(task, model, sized, estimate, force, what, json_out)
