@@ -455,6 +455,17 @@ def read_yaml_file(path: Path) -> Any:
     return parse_yaml(text, source=str(path))
 
 
+def load_shipped_spec(model: type[SpecModel], field: str, name_or_path: str | Path, directory: Path) -> Any:
+    """A spec shipped in `directory` by name (`<name>.yaml`), or one read from a YAML path; SpecError naming
+    `field` and the shipped names when neither exists."""
+    s = str(name_or_path)
+    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else directory / f"{s}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in directory.glob("*.yaml"))
+        raise SpecError(field, s, f"one of {shipped} or a path to a YAML file")
+    return validate_model(model, read_yaml_file(path), source=str(path))
+
+
 class _SpecDumper(yaml.SafeDumper):
     """Block-style mappings; lists of scalars (e.g. `hops: [1, 2]`) on one line."""
 

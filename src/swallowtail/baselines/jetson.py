@@ -52,7 +52,7 @@ from swallowtail.arch.specbase import (
     SourcedSpec,
     SpecModel,
     apply_overrides,
-    read_yaml_file,
+    load_shipped_spec,
     validate_model,
 )
 from swallowtail.arch.specs import ArchSpec, GPUArch, GPUGeneration, load_arch
@@ -135,11 +135,7 @@ def load_stack(name_or_path: str | Path | GPUStack = DEFAULT_STACK) -> GPUStack:
     """A shipped stack by name (`baselines/params/stacks/<name>.yaml`) or a YAML path."""
     if isinstance(name_or_path, GPUStack):
         return name_or_path
-    s = str(name_or_path)
-    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else STACK_DIR / f"{s}.yaml"
-    if not path.is_file():
-        raise SpecError("stack", s, f"one of {list_stacks()} or a path to a YAML file")
-    return validate_model(GPUStack, read_yaml_file(path), source=str(path))
+    return load_shipped_spec(GPUStack, "stack", name_or_path, STACK_DIR)
 
 
 def stack_with_overrides(stack: GPUStack, overrides: dict[str, Any], what: str = "jetson option") -> GPUStack:

@@ -40,9 +40,8 @@ from swallowtail.arch.specbase import (
     PosFloat,
     PosInt,
     SourcedSpec,
-    read_yaml_file,
+    load_shipped_spec,
     spec_error,
-    validate_model,
 )
 from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
 from swallowtail.errors import SpecError, is_int
@@ -95,12 +94,7 @@ class LengthDistribution(SourcedSpec):
 
 def load_lengths(name_or_path: str | Path) -> LengthDistribution:
     """A shipped distribution by name (`baselines/params/lengths/<name>.yaml`) or a YAML path."""
-    s = str(name_or_path)
-    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else LENGTHS_DIR / f"{s}.yaml"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in LENGTHS_DIR.glob("*.yaml"))
-        raise SpecError("lengths", s, f"one of {shipped} or a path to a YAML file")
-    return validate_model(LengthDistribution, read_yaml_file(path), source=str(path))
+    return load_shipped_spec(LengthDistribution, "lengths", name_or_path, LENGTHS_DIR)
 
 
 class Harness(SourcedSpec):
@@ -136,11 +130,7 @@ def load_harness(name_or_path: str | Path | Harness) -> Harness:
     """A shipped harness by name (`baselines/params/harnesses/<name>.yaml`) or a YAML path."""
     if isinstance(name_or_path, Harness):
         return name_or_path
-    s = str(name_or_path)
-    path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else HARNESS_DIR / f"{s}.yaml"
-    if not path.is_file():
-        raise SpecError("harness", s, f"one of {list_harnesses()} or a path to a YAML file")
-    return validate_model(Harness, read_yaml_file(path), source=str(path))
+    return load_shipped_spec(Harness, "harness", name_or_path, HARNESS_DIR)
 
 
 def weighted_quantile(values: Sequence[float], probabilities: Sequence[float], q: float) -> float:
