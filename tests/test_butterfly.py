@@ -13,6 +13,7 @@ import re
 import pytest
 import torch
 
+import swallowtail.nn.butterfly as butterfly_module
 from swallowtail.nn import (
     bit_reversal_permutation,
     butterfly_multiply,
@@ -163,9 +164,14 @@ def test_complex_input_real_twiddle() -> None:
         assert torch.allclose(got, ref, atol=F64_TOL)
 
 
+@pytest.mark.parametrize("recompute", [False, True], ids=["saved-stages", "recomputed-stages"])
 @pytest.mark.parametrize("complex_", [False, True])
 @pytest.mark.parametrize("stacking", [(2, 2), (2, 1)])
-def test_gradcheck(complex_: bool, stacking: tuple[int, int]) -> None:
+def test_gradcheck(complex_: bool, stacking: tuple[int, int], recompute: bool, monkeypatch) -> None:
+    """Gradients by finite differences, with the stages' inputs saved by the forward or recomputed by the
+    backward (`RECOMPUTE_ABOVE_BYTES`: 0 recomputes every product)."""
+    if recompute:
+        monkeypatch.setattr(butterfly_module, "RECOMPUTE_ABOVE_BYTES", 0)
     nstacks, s_in = stacking
     dtype = torch.complex128 if complex_ else torch.float64
     for n, increasing_stride in [(4, True), (8, False), (16, True)]:
@@ -330,3 +336,23 @@ def test_monarch_inits() -> None:
 def test_bad_inputs_name_the_field(call, field: str) -> None:
     with pytest.raises(ValueError, match=re.escape(field)):
         call()
+
+
+def test_recomputed_stages_save_one_input_and_give_the_same_gradients(monkeypatch) -> None:
+    """Above RECOMPUTE_ABOVE_BYTES a product keeps only its input for the backward (log2 n times less),
+    and its gradients are the ones the saved stages give, bit for bit."""
+    twiddle = twiddle_init(64, "random", 1, False, gen(0), dtype=torch.float64).requires_grad_()
+    x = torch.randn(32, 1, 64, dtype=torch.float64, generator=gen(1), requires_grad=True)
+
+    def run() -> tuple[int, tuple[torch.Tensor, ...]]:
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+            y = butterfly_multiply(twiddle, x)
+        return sum(saved), torch.autograd.grad(y.square().sum(), (twiddle, x))
+
+    kept, grads = run()
+    monkeypatch.setattr(butterfly_module, "RECOMPUTE_ABOVE_BYTES", 0)
+    kept_r, grads_r = run()
+    assert kept - twiddle.numel() == 6 * (kept_r - twiddle.numel())  # log2 64 stage inputs -> 1
+    for a, b in zip(grads, grads_r, strict=True):
+        assert torch.equal(a, b)
