@@ -299,4 +299,4 @@ def gemm_form(workload: Workload) -> Workload:
     block-diagonal batched GEMMs (`swallowtail.workload.structured`); each GEMM is then costed at its own
     shape (a b x b block GEMM at the efficiency of its tiles, not a dense GEMM's)."""
     ops = expand_structured(workload.ops)
-    return workload if ops == workload.ops else dataclasses.replace(workload, ops=ops)
+    return workload if ops is workload.ops else dataclasses.replace(workload, ops=ops)

@@ -228,7 +228,7 @@ def expand_structured(ops: tuple[Op, ...] | list[Op], form: str = "gemm") -> tup
     check_choice("form", form, EXPAND_FORMS)
     kinds = STRUCTURED if form == "gemm" else (Monarch,)
     if not any(isinstance(op, kinds) for op in ops):
-        return tuple(ops)
+        return ops if isinstance(ops, tuple) else tuple(ops)  # the same tuple: callers test `is`
     renamed: dict[str, str] = {}
     out: list[Op] = []
     for op in ops:

@@ -53,7 +53,7 @@ def array_form(workload: Workload) -> Workload:
     L through the regrouping: `Monarch.stage_ops`), so that residency decides where the intermediate goes
     (`compile()` of a Monarch op alone keeps it in each row unit's SPM record)."""
     ops = expand_structured(workload.ops, "stages")
-    return workload if ops == workload.ops else replace(workload, ops=ops)
+    return workload if ops is workload.ops else replace(workload, ops=ops)
 
 
 def _dataflow_arch(arch: ArchSpec | str) -> DataflowArch:
