@@ -28,6 +28,7 @@ from swallowtail.errors import SpecError
 PRESETS = [
     "agx-orin-maxn",
     "agx-xavier-maxn",
+    "agx-xavier-maxq",
     "df-4x4-simd32",
     "df-4x4-simd8",
     "df-8x8-simd8",
@@ -42,6 +43,7 @@ PRESETS = [
     "xavier-nx-10w",
     "xavier-nx-15w",
     "xavier-nx-20w",
+    "xavier-nx-maxq",
 ]
 #: text that must never reach a user: pydantic's internals
 PYDANTIC_INTERNALS = ("pydantic", "errors.pydantic.dev", "type=", "For further information", "input_value")
@@ -401,3 +403,15 @@ def test_cli_bad_yaml_is_one_clean_line(tmp_path: Any, monkeypatch: pytest.Monke
     assert r.exit_code == 2 and str(p) in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["show", "no-such-arch"])
     assert r.exit_code == 2 and "df-4x4-simd8" in r.output
+
+
+def test_a_key_with_a_newline_is_named_on_one_line(tmp_path: Any) -> None:
+    """A key typed with a control character is quoted: each problem of a spec stays one line."""
+    path = tmp_path / "gpu.yaml"
+    path.write_text('kind: gpu\n"a\\nb": 1\n"\\t": 2\n', encoding="utf-8")
+    with pytest.raises(SpecError) as e:
+        load_arch(str(path))
+    lines = str(e.value).splitlines()
+    assert any("'a\\nb' is not a known field" in line for line in lines)
+    assert any("'\\t' is not a known field" in line for line in lines)
+    assert all(line.startswith(str(path)) for line in lines)

@@ -271,13 +271,13 @@ def test_harness_host_time_per_inference() -> None:
 
     h = Harness(name="h", host_cycles_per_inference=2e7, sources={"host_cycles_per_inference": "t"})
     # host cycles at the CPU clock of the board-mode's preset (Xavier NX 20 W: 2 Carmel cores at 1.9072 GHz)
-    assert h.host_s_per_inference("xavier-nx-20w") == pytest.approx(2e7 / 1.9072e9)
-    assert Harness(name="g", host_cycles_per_inference=0).host_s_per_inference("any") == 0.0
+    assert h.fixed_s_per_inference("xavier-nx-20w") == pytest.approx(2e7 / 1.9072e9)
+    assert Harness(name="g", host_cycles_per_inference=0).fixed_s_per_inference("any") == 0.0
     with pytest.raises(SpecError, match="cpu_clock_hz"):
-        h.host_s_per_inference("xavier-nx-10w")  # a mode whose CPU clock no source gives
+        h.fixed_s_per_inference("xavier-nx-10w")  # a mode whose CPU clock no source gives
     with pytest.raises(SpecError, match="GPU board-mode"):
-        h.host_s_per_inference("df-4x4-simd8")
-    with pytest.raises(SpecError, match="host_s"):
+        h.fixed_s_per_inference("df-4x4-simd8")
+    with pytest.raises(SpecError, match="fixed_s"):
         single_stream(b.run, build, dist, -1.0)
     with pytest.raises(SpecError, match="host_cycles_per_inference"):
         validate_model(Harness, {"name": "h", "host_cycles_per_inference": -1})
@@ -285,12 +285,32 @@ def test_harness_host_time_per_inference() -> None:
         load_harness("no-such-harness")
 
 
+def test_harness_dram_bytes_follow_the_mode_bandwidth() -> None:
+    """A harness's DRAM bytes per inference take the mode's DRAM bandwidth: Xavier NX 15 W and its MaxQ mode
+    share the EMC clock (the same time) though their CPU clocks differ; 20 W's faster EMC takes less."""
+    h = Harness(name="h", dram_bytes_per_inference=1e9, sources={"dram_bytes_per_inference": "t"})
+    assert h.fixed_s_per_inference("xavier-nx-15w") == pytest.approx(1e9 / 51.2e9)
+    assert h.fixed_s_per_inference("xavier-nx-maxq") == h.fixed_s_per_inference("xavier-nx-15w")
+    assert h.fixed_s_per_inference("xavier-nx-20w") == pytest.approx(1e9 / 59.712e9)
+    # no CPU clock needed for a DRAM-only harness (the 10 W mode gives none)
+    assert h.fixed_s_per_inference("xavier-nx-10w") == pytest.approx(1e9 / 51.2e9)
+    both = Harness(
+        name="b",
+        host_cycles_per_inference=1.9072e7,
+        dram_bytes_per_inference=1e9,
+        sources={"host_cycles_per_inference": "t", "dram_bytes_per_inference": "t"},
+    )
+    assert both.fixed_s_per_inference("xavier-nx-20w") == pytest.approx(0.01 + 1e9 / 59.712e9)
+    with pytest.raises(SpecError, match="dram_bytes_per_inference"):
+        validate_model(Harness, {"name": "h", "dram_bytes_per_inference": float("inf")})
+
+
 @pytest.mark.parametrize("name", list_harnesses())
 def test_harnesses_are_sourced(name: str) -> None:
     h = load_harness(name)
     assert h.missing_sources() == []
     for arch in ("xavier-nx-15w", "xavier-nx-20w", "agx-xavier-maxn"):
-        assert h.host_s_per_inference(arch) < 0.1  # a host time, not a model of the GPU
+        assert h.fixed_s_per_inference(arch) < 0.1  # a fixed time, not a model of the GPU
 
 
 def test_bad_options_name_the_field() -> None:

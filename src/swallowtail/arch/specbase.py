@@ -77,13 +77,15 @@ class Problem:
     kind: str = "value"  # "value" | "missing" | "unknown" | "message"
 
     def line(self) -> str:
+        # a key typed with a newline or a tab in it is quoted, so the message stays one line
+        field = self.field if self.field.isprintable() else repr(self.field)
         if self.kind == "message":
-            return f"{self.field}: {self.allowed}"
+            return f"{field}: {self.allowed}"
         if self.kind == "missing":
-            return f"{self.field} is missing: {self.allowed}"
+            return f"{field} is missing: {self.allowed}"
         if self.kind == "unknown":
-            return f"{self.field} is not a known field: {self.allowed}"
-        return f"{self.field} = {_short_repr(self.value)} is not allowed: {self.allowed}"
+            return f"{field} is not a known field: {self.allowed}"
+        return f"{field} = {_short_repr(self.value)} is not allowed: {self.allowed}"
 
 
 class SpecProblems(SpecError):

@@ -13,17 +13,17 @@ A backend answers one workload at one shape; a published measurement is a statis
 `LengthDistribution` is a histogram (lengths, weights) read from a sourced YAML file in
 `baselines/params/lengths/`.
 
-**The harness's host time.** A backend models the GPU; a published measurement also contains what the
-benchmark harness does on the host for each inference it launches, serially with the GPU work. A `Harness` (a
-sourced YAML file in `baselines/params/harnesses/`) adds `host_s_per_inference` to every inference: to each
-SingleStream query, and once per batch in Offline (where the batch amortises it). It is the host CPU work of
-one inference, `host_cycles_per_inference`, at the host CPU clock of the board's power mode
-(`PowerMode.cpu_clock_hz` of the GPU arch preset). The case it exists for: NVIDIA's MLPerf BERT harness packs
-each query's real tokens, so the engine's input shape changes with every query; without CUDA graphs (NVIDIA's
-Xavier configurations) TensorRT re-resolves the dynamic shapes and launches every kernel from the host for
-every inference; with graphs (NVIDIA's Orin configurations) one captured graph per length is launched. That
-host time is why the Xavier boards' Offline throughput at batch 8 is twice their SingleStream rate, and why
-their SingleStream mean sits closer to their p90 than the GPU's time alone would put it.
+**The harness's fixed time.** A backend models the GPU; a published measurement also contains what the
+benchmark harness adds to each inference it launches, serially with the GPU work. A `Harness` (a sourced YAML
+file in `baselines/params/harnesses/`) adds `fixed_s_per_inference` to every inference: to each SingleStream
+query, and once per batch in Offline (where the batch amortises it). It has two terms, each scaled by what
+bounds it on the board's power mode: host CPU work, `host_cycles_per_inference` at the mode's CPU clock
+(`PowerMode.cpu_clock_hz`), and DRAM traffic, `dram_bytes_per_inference` at the mode's DRAM bandwidth. The
+case it exists for: NVIDIA's MLPerf BERT harness on the Xavier boards (packed variable-length queries, no CUDA
+graphs) pays a fixed time per query that follows the mode's DRAM bandwidth, not its CPU clock (the harness
+file gives the evidence); it is why the Xavier boards' Offline throughput at batch 8 is twice their
+SingleStream rate, and why their SingleStream mean sits closer to their p90 than the GPU's time alone would
+put it. With CUDA graphs (NVIDIA's Orin configurations) there is none.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ P90 = 0.90
 MAX_HOST_CYCLES = 1e10
 
 HostCycles = Annotated[float, Field(ge=0, le=MAX_HOST_CYCLES, allow_inf_nan=False)]
+#: fixed DRAM traffic of one inference: at most 1 TB (a bound of the tool)
+MAX_DRAM_BYTES = 1e12
+DramBytes = Annotated[float, Field(ge=0, le=MAX_DRAM_BYTES, allow_inf_nan=False)]
 
 
 class Timed(Protocol):
@@ -98,20 +101,26 @@ def load_lengths(name_or_path: str | Path) -> LengthDistribution:
 
 
 class Harness(SourcedSpec):
-    """A benchmark harness: the host time it adds to each inference it launches (module docstring)."""
+    """A benchmark harness: the fixed time it adds to each inference it launches (module docstring)."""
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    host_cycles_per_inference: HostCycles
+    host_cycles_per_inference: HostCycles = 0.0
+    dram_bytes_per_inference: DramBytes = 0.0
 
-    def host_s_per_inference(self, arch: ArchSpec | str) -> float:
-        """Host seconds the harness adds to one inference on the GPU board-mode `arch`: its host cycles at
-        the mode's CPU clock (`PowerMode.cpu_clock_hz` of the arch preset)."""
-        if self.host_cycles_per_inference == 0:
+    def fixed_s_per_inference(self, arch: ArchSpec | str) -> float:
+        """Seconds the harness adds to one inference on the GPU board-mode `arch`: its host cycles at the
+        mode's CPU clock (`PowerMode.cpu_clock_hz`) plus its DRAM bytes at the mode's DRAM bandwidth."""
+        if self.host_cycles_per_inference == 0 and self.dram_bytes_per_inference == 0:
             return 0.0
         a = load_arch(arch)
         if not isinstance(a, GPUArch):
-            raise SpecError("arch", a.name, "a GPU board-mode (kind: gpu) for a harness's host time")
+            raise SpecError("arch", a.name, "a GPU board-mode (kind: gpu) for a harness's fixed time")
+        return self._host_cycles_s(a) + self.dram_bytes_per_inference / a.dram_bytes_per_s
+
+    def _host_cycles_s(self, a: GPUArch) -> float:
+        if self.host_cycles_per_inference == 0:
+            return 0.0
         clock = a.mode.cpu_clock_hz
         if clock is None:
             raise SpecError(
@@ -160,12 +169,13 @@ class SingleStream:
 
 
 def single_stream(
-    run: RunFn, build: Callable[[int], Workload], dist: LengthDistribution, host_s: float = 0.0
+    run: RunFn, build: Callable[[int], Workload], dist: LengthDistribution, fixed_s: float = 0.0
 ) -> SingleStream:
     """Latency of one query at each length of `dist` (`build(length)` makes its workload), weighted;
-    `host_s`: the harness's host time per inference (`Harness.host_s_per_inference`), added to each query."""
-    _check_host_s(host_s)
-    lat = [run(build(n)).latency_s + host_s for n in dist.lengths]
+    `fixed_s`: the harness's fixed time per inference (`Harness.fixed_s_per_inference`), added to each
+    query."""
+    _check_fixed_s(fixed_s)
+    lat = [run(build(n)).latency_s + fixed_s for n in dist.lengths]
     probs = dist.probabilities
     return SingleStream(
         mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
@@ -185,24 +195,24 @@ class Offline:
 
 
 def offline(
-    run: RunFn, build: Callable[[int], Workload], batches: Sequence[int], host_s: float = 0.0
+    run: RunFn, build: Callable[[int], Workload], batches: Sequence[int], fixed_s: float = 0.0
 ) -> Offline:
     """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports.
-    `host_s`: the harness's host time per inference, paid once per batch."""
+    `fixed_s`: the harness's fixed time per inference, paid once per batch."""
     if not batches or any(not is_int(b) or b < 1 for b in batches):
         raise SpecError("batches", list(batches), "a non-empty list of positive integers")
-    _check_host_s(host_s)
+    _check_fixed_s(fixed_s)
     rows = []
     for b in batches:
-        t = run(build(b)).latency_s + host_s
+        t = run(build(b)).latency_s + fixed_s
         rows.append((b, t, b / t))
     best = max(rows, key=lambda r: (r[2], -r[0]))
     return Offline(samples_per_s=best[2], best_batch=best[0], per_batch=tuple(rows))
 
 
-def _check_host_s(host_s: float) -> None:
-    if not (isinstance(host_s, int | float) and math.isfinite(host_s) and host_s >= 0):
-        raise SpecError("host_s", host_s, "a finite number of seconds >= 0")
+def _check_fixed_s(fixed_s: float) -> None:
+    if not (isinstance(fixed_s, int | float) and math.isfinite(fixed_s) and fixed_s >= 0):
+        raise SpecError("fixed_s", fixed_s, "a finite number of seconds >= 0")
 
 
 __all__ = [

@@ -3,20 +3,20 @@
 The points live in `baselines/params/jetson-published.yaml` (each with its source); nothing here holds a
 published number. A point names a board in a power mode, a software stack, a workload (`bert-large`,
 `resnet-50`), a scenario (`single-stream` over a length distribution, `fixed` shape, `offline` over batch
-sizes), a statistic, and the benchmark harness that ran it where its host time matters (`harness`: a file
+sizes), a statistic, and the benchmark harness that ran it where its fixed time matters (`harness`: a file
 of `baselines/params/harnesses/`, `swallowtail.baselines.scenarios.Harness`).
 
-- `fit(points)`: each `role: fit` point sets one parameter so that the model meets the point: a parameter
-  of its stack (`fits`, and the same value in the stacks of `shared_with`) or of its harness
-  (`host_cycles_per_inference`). The points are solved together: sweeps of one-dimensional bisections
-  (each parameter is monotone in its point's statistic), each sweep with the latest values of the others,
-  until no value changes at the printed precision (Gauss-Seidel). A harness parameter is solved inside
-  every step of the other bisections of points run by the same harness (it only adds host time, so this
-  costs no GPU runs), which keeps two parameters fitted on one run -- a GPU efficiency on the p90, the
-  host time on the mean -- from needing many sweeps. A parameter may name one GPU generation
-  (`gemm_efficiency.ampere`). The shipped files hold the fitted values with a `fitted:` note naming the
-  point; `swallowtail baseline fit --write` rewrites them, and a test checks that the files hold what
-  `fit()` computes, so the fit is reproducible and never done by hand.
+- `fit(points)`: each `role: fit` point sets one parameter so that the model meets the point: a parameter of
+  its stack (`fits`, and the same value in the stacks of `shared_with`) or of its harness
+  (`host_cycles_per_inference`, `dram_bytes_per_inference`). The points are solved together: sweeps of
+  one-dimensional bisections (each parameter is monotone in its point's statistic), each sweep with the latest
+  values of the others, until no value changes at the printed precision (Gauss-Seidel). A harness parameter is
+  solved inside every step of the other bisections of points run by the same harness (it only adds fixed time,
+  so this costs no GPU runs), which keeps two parameters fitted on one run -- a GPU efficiency on the p90, the
+  fixed time on the mean -- from needing many sweeps. A parameter may name one GPU generation
+  (`gemm_efficiency.ampere`). The shipped files hold the fitted values with a `fitted:` note naming the point;
+  `swallowtail baseline fit --write` rewrites them, and a test checks that the files hold what `fit()`
+  computes, so the fit is reproducible and never done by hand.
 - `validate(points)`: every point, model vs published, with the error and whether it was fitted or only
   predicted. Predicted points are the evidence.
 """
@@ -53,14 +53,16 @@ FIT_BRACKETS: dict[str, tuple[float, float]] = {
     "gemm_efficiency": (0.01, 1.0),
     "per_op_overhead_s": (0.0, 2e-3),
     "host_cycles_per_inference": (0.0, 2e8),
+    "dram_bytes_per_inference": (0.0, 1e10),
 }
 #: parameters a point fits in its harness file (the rest are stack parameters)
-HARNESS_PARAMETERS = frozenset({"host_cycles_per_inference"})
+HARNESS_PARAMETERS = frozenset({"host_cycles_per_inference", "dram_bytes_per_inference"})
 #: how each parameter moves latency: +1 a larger value is slower, -1 faster
 FIT_DIRECTION = {
     "gemm_efficiency": -1,
     "per_op_overhead_s": +1,
     "host_cycles_per_inference": +1,
+    "dram_bytes_per_inference": +1,
 }
 #: bisection steps (the bracket shrinks 2^-36: far below the printed digits)
 FIT_STEPS = 36
@@ -89,7 +91,7 @@ class PublishedPoint(SpecModel):
     seq_len: PosInt | None = None
     batch: PosInt = 1
     batches: list[PosInt] | None = None
-    harness: str | None = None  # the harness that ran it (its host time per inference), if it matters
+    harness: str | None = None  # the harness that ran it (its fixed time per inference), if it matters
     source: Annotated[str, Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -160,7 +162,7 @@ class _Latency:
 
 
 #: GPU latencies by (board, stack, workload): a fit re-runs the same GPU work while it moves a harness's
-#: host time; bounded (cleared when full)
+#: fixed time; bounded (cleared when full)
 _GPU_CACHE: dict[tuple[str, str, int], tuple[Workload, _Latency]] = {}
 _GPU_CACHE_MAX = 20000
 
@@ -180,21 +182,21 @@ def _cached_run(backend: JetsonBackend, stack_key: str) -> Callable[[Workload], 
 
 def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None = None) -> float:
     """The model's value of `point`'s statistic on its board, with `stack` and `harness` (default: the
-    point's harness file, if it names one): the GPU model's time plus the harness's host time."""
+    point's harness file, if it names one): the GPU model's time plus the harness's fixed time."""
     backend = JetsonBackend(point.arch, stack=stack)
     if harness is None and point.harness is not None:
         harness = load_harness(point.harness)
-    host_s = 0.0 if harness is None else harness.host_s_per_inference(point.arch)
+    fixed_s = 0.0 if harness is None else harness.fixed_s_per_inference(point.arch)
     run = _cached_run(backend, stack.model_dump_json())
     if point.scenario == "single-stream":
         assert point.lengths is not None
-        ss = single_stream(run, _builder(point), load_lengths(point.lengths), host_s)
+        ss = single_stream(run, _builder(point), load_lengths(point.lengths), fixed_s)
         return ss.statistic(point.statistic)
     if point.scenario == "offline":
         assert point.batches is not None
         build = lambda b: _builder(point, b)(point.seq_len)  # noqa: E731
-        return offline(run, build, point.batches, host_s).samples_per_s
-    return run(_builder(point)(point.seq_len)).latency_s + host_s
+        return offline(run, build, point.batches, fixed_s).samples_per_s
+    return run(_builder(point)(point.seq_len)).latency_s + fixed_s
 
 
 # ---- fit -------------------------------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def _value_at(p: PublishedPoint, state: _State) -> float:
 
 def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
     """The value of `p.fits` that makes the model meet `p` with the rest of `state` as it is; the harness
-    parameters of `inner` are solved again at every step (they only add host time: no new GPU runs)."""
+    parameters of `inner` are solved again at every step (they only add fixed time: no new GPU runs)."""
     assert p.fits is not None
     lo, hi = FIT_BRACKETS[p.fits.split(".")[0]]
 
