@@ -6,6 +6,11 @@
 The points and their sources are in src/swallowtail/baselines/params/jetson-published.yaml; `role: fit`
 points each set one stack parameter (`swallowtail baseline fit`), `role: predict` points never set anything.
 The target: every point within 20%, at least three predicted points on at least two boards.
+
+Below the table, the evidence for the harnesses' fixed time: each SingleStream run with a published mean and
+p90, joined by a straight line in the query length; its zero-length intercept as DRAM bytes (x the power
+mode's DRAM bandwidth) and as host CPU cycles (x its CPU clock). Which of the two stays constant across the
+power modes says what bounds the fixed time (baselines/params/harnesses/mlperf-nvidia-bert-xavier.yaml).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import argparse
 import json
 import time
 
-from swallowtail.baselines.validation import TARGET_ERROR, validate, validation_rows
+from swallowtail.baselines.validation import TARGET_ERROR, fixed_time_lines, validate, validation_rows
 
 
 def main() -> None:
@@ -24,8 +29,11 @@ def main() -> None:
     t0 = time.perf_counter()
     rows = validation_rows(validate())
     elapsed = time.perf_counter() - t0
+    lines = fixed_time_lines()
     if args.json:
-        print(json.dumps({"target_error": TARGET_ERROR, "points": rows, "seconds": elapsed}, indent=2))
+        fixed = [vars(line) for line in lines]
+        out = {"target_error": TARGET_ERROR, "points": rows, "fixed_time_lines": fixed, "seconds": elapsed}
+        print(json.dumps(out, indent=2))
         return
     head = f"{'point':<40} {'board':<17} {'stack':<19} {'stat':<8} {'published':>10} {'model':>10}"
     print(f"{head} {'error':>7} role")
@@ -42,6 +50,17 @@ def main() -> None:
         f"predicted: {inside} of {len(pred)} within {TARGET_ERROR:.0%} on boards {', '.join(boards)}; "
         f"worst {worst['id']} {worst['error']:+.1%}; fitted: {len(rows) - len(pred)}; {elapsed:.1f} s"
     )
+    print()
+    print(
+        f"{'SingleStream run (mean, p90)':<40} {'board':<17} {'intercept':>9} {'slope':>11} "
+        f"{'x DRAM BW':>9} {'x CPU clock':>12}"
+    )
+    for line in lines:
+        cycles = "-" if line.cpu_cycles is None else f"{line.cpu_cycles / 1e6:.1f} M"
+        print(
+            f"{line.run:<40} {line.arch:<17} {line.intercept_s * 1e3:>6.2f} ms "
+            f"{line.slope_s_per_token * 1e6:>6.1f} us/tk {line.dram_bytes / 1e9:>6.2f} GB {cycles:>12}"
+        )
 
 
 if __name__ == "__main__":

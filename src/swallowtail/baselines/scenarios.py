@@ -94,6 +94,21 @@ class LengthDistribution(SourcedSpec):
         total = math.fsum(self.weights)
         return [w / total for w in self.weights]
 
+    @property
+    def mean_length(self) -> float:
+        return math.fsum(n * p for n, p in zip(self.lengths, self.probabilities, strict=True))
+
+    def quantile_length(self, q: float) -> int:
+        """The smallest length with at least `q` of the queries at or below it."""
+        if not (isinstance(q, int | float) and 0 < q <= 1):
+            raise SpecError("q", q, "a fraction in (0, 1]")
+        cum = 0.0
+        for n, p in zip(self.lengths, self.probabilities, strict=True):
+            cum += p
+            if cum >= q - 1e-12:
+                return n
+        return self.lengths[-1]
+
 
 def load_lengths(name_or_path: str | Path) -> LengthDistribution:
     """A shipped distribution by name (`baselines/params/lengths/<name>.yaml`) or a YAML path."""

@@ -34,9 +34,11 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
+from swallowtail.arch.specs import GPUArch, load_arch
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import (
     HARNESS_DIR,
+    P90,
     Harness,
     load_harness,
     load_lengths,
@@ -411,14 +413,64 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
     ]
 
 
+# ---- the evidence for a harness's fixed time ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixedTimeLine:
+    """One SingleStream run's published mean and p90 joined by a straight line in the query length (at the
+    distribution's mean and 90th-percentile lengths): where it meets zero length is the time every query
+    pays whatever its length. As DRAM bytes (x the mode's DRAM bandwidth) and as host cycles (x its CPU
+    clock, where the preset gives one), to see which of the two stays constant across power modes."""
+
+    run: str  # the points' id without the statistic
+    arch: str
+    harness: str | None
+    intercept_s: float
+    slope_s_per_token: float
+    dram_bytes: float
+    cpu_cycles: float | None
+
+
+def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
+    """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`)."""
+    pts = load_points() if points is None else points
+    runs: dict[str, dict[str, PublishedPoint]] = {}
+    for p in pts:
+        if p.scenario == "single-stream" and p.statistic in ("mean", "p90"):
+            runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
+    out = []
+    for run, pair in runs.items():
+        if set(pair) != {"mean", "p90"}:
+            continue
+        mean, p90 = pair["mean"], pair["p90"]
+        assert mean.lengths is not None  # a single-stream point names its distribution
+        dist = load_lengths(mean.lengths)
+        x0, x1 = dist.mean_length, dist.quantile_length(P90)
+        slope = (p90.value - mean.value) / (x1 - x0)
+        intercept = mean.value - slope * x0
+        arch = load_arch(mean.arch)
+        assert isinstance(arch, GPUArch)  # every published point runs on a Jetson board-mode
+        clock = arch.mode.cpu_clock_hz
+        cycles = None if clock is None else intercept * clock
+        out.append(
+            FixedTimeLine(
+                run, mean.arch, mean.harness, intercept, slope, intercept * arch.dram_bytes_per_s, cycles
+            )
+        )
+    return out
+
+
 __all__ = [
     "FIT_BRACKETS",
     "POINTS_FILE",
     "TARGET_ERROR",
     "Check",
     "FittedParameter",
+    "FixedTimeLine",
     "PublishedPoint",
     "fit",
+    "fixed_time_lines",
     "load_points",
     "model_value",
     "validate",

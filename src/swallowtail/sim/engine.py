@@ -205,21 +205,9 @@ def run_iteration(
     cp_rows, st_rows); `state`: (rr, rl, rc, pf, fu_free, spm_ready); `tab`: the reservation tables
     (Reservations.tables); `out`: (stalls, comp, stw, log, hop_log). Returns (an SPM / DMA readiness bound a
     load, instructions, log rows, hops, requests before `floor`)."""
-    steps, ld_ptr, ld_rows, xf_rows, cp_ptr, cp_rows, st_rows = program
-    rr, rl, rc, pf, fu_free, spm_ready = state
-    stalls, comp, stw, log, hop_log = out
-    RD0, WR0, LINK0, BANK0 = layout[0], layout[1], layout[2], layout[3]
-    gmask, occ_bank, spm_lat, RP, WP, SER, HOP = (
-        layout[4],
-        layout[5],
-        layout[6],
-        layout[7],
-        layout[8],
-        layout[9],
-        layout[10],
-    )
-    n_pe = rr.shape[0]
-    for e in range(n_pe):
+    steps = program[0]
+    comp = out[1]
+    for e in range(comp.shape[0]):
         comp[e] = 0
     ext = False
     bad = 0  # requests before `floor` (never, if the floor is right: the timing module raises)
@@ -229,236 +217,359 @@ def run_iteration(
     for si in range(steps.shape[0]):
         kind = steps[si, 0]
         if kind == _LD:
-            r = steps[si, 1]
-            # per PE: template loads, then the coefficient loads; granted round-robin over the PEs
-            n_pref = 0
-            for q in range(2):
-                n_pref += pref[q, 3] - pref[q, 2]
-            maxlen = 0
-            for e in range(n_pe):
-                ln = ld_ptr[r, e + 1] - ld_ptr[r, e] + n_pref
-                n_ins += ln
-                if ln > maxlen:
-                    maxlen = ln
-            for k_ in range(maxlen):
-                for e in range(n_pe):
-                    n_t = ld_ptr[r, e + 1] - ld_ptr[r, e]
-                    if k_ >= n_t + n_pref:
-                        continue
-                    if k_ < n_t:
-                        row = ld_ptr[r, e] + k_
-                        dst = ld_rows[row, 0]
-                        slot_ = base + ld_rows[row, 1]
-                        data_cause = ld_cause
-                    else:
-                        x = k_ - n_t
-                        q = 0
-                        nq = pref[0, 3] - pref[0, 2]
-                        if x >= nq:
-                            x -= nq
-                            q = 1
-                        v = pref[q, 2] + x
-                        dst = pref[q, 0] + v
-                        slot_ = pref[q, 1] + (pcs0[e, v] if q == 0 else pcs1[e, v])
-                        data_cause = _C_DMA
-                    tag_lb = tag_lbs[e]
-                    p0 = pf[0, e]
-                    t = p0 if p0 > tag_lb else tag_lb
-                    cause = _C_TAG if tag_lb > p0 else _C_SPM
-                    sr = spm_ready[slot_]
-                    if sr > t:
-                        t = sr
-                        cause = data_cause
-                        ext = True
-                    w = rl[e, dst] - spm_lat + 1
-                    if w > t:
-                        t = w
-                    if t < floor:
-                        bad += 1
-                    bg = BANK0 + (slot_ & gmask)
-                    while True:
-                        t2 = cal_free(tab, bg, t, occ_bank)
-                        if t2 != t:
-                            t = t2
-                            continue
-                        if cal_get(tab, WR0 + e, t + spm_lat - 1) >= WP:
-                            t += 1
-                            continue
-                        break
-                    for k in range(occ_bank):
-                        cal_add(tab, bg, t + k, 1, floor)
-                    wk = t + spm_lat - 1
-                    cal_add(tab, WR0 + e, wk, 1, floor)
-                    pf[0, e] = t + 1
-                    rr[e, dst] = t + spm_lat
-                    rc[e, dst] = cause
-                    if t + spm_lat > comp[e]:
-                        comp[e] = t + spm_lat
-                    if logging:
-                        n_log = _emit(log, n_log, LOG_LD, e, dst, slot_, t, wk, data_cause)
+            ins, waited, b, n_log = _issue_loads(
+                steps[si, 1],
+                program,
+                base,
+                tag_lbs,
+                ld_cause,
+                pref,
+                pcs0,
+                pcs1,
+                state,
+                tab,
+                floor,
+                layout,
+                out,
+                logging,
+                n_log,
+            )
+            ext = ext or waited
         elif kind == _XF:
-            lo, hi = steps[si, 1], steps[si, 2]
-            for row in range(lo, hi):
-                e = xf_rows[row, 0]
-                src = xf_rows[row, 1]
-                dst = xf_rows[row, 2]
-                peer = xf_rows[row, 3]
-                r0 = xf_rows[row, 4]
-                r1 = xf_rows[row, 5]
-                tag_lb = tag_lbs[e]
-                p2 = pf[2, e]
-                t = p2 if p2 > tag_lb else tag_lb
-                x = rr[e, src]
-                if x > t:
-                    t = x
-                if t < floor:
-                    bad += 1
-                c0 = LINK0 + routes[r0]
-                while True:
-                    t2 = cal_free(tab, c0, t, SER)
-                    if t2 != t:
-                        t = t2
-                        continue
-                    if cal_get(tab, RD0 + e, t) >= RP:
-                        t += 1
-                        continue
-                    break
-                for k in range(SER):
-                    cal_add(tab, c0, t + k, 1, floor)
-                cal_add(tab, RD0 + e, t, 1, floor)
-                s_ = t
-                h0 = n_hop
-                for j in range(r0 + 1, r1):
-                    c2 = LINK0 + routes[j]
-                    s_ = cal_free(tab, c2, s_ + HOP, SER)
-                    for k in range(SER):
-                        cal_add(tab, c2, s_ + k, 1, floor)
-                    if logging:
-                        hop_log[n_hop] = s_
-                        n_hop += 1
-                arr = s_ + SER - 1 + HOP
-                if rl[peer, dst] >= arr:
-                    arr = rl[peer, dst] + 1
-                while cal_get(tab, WR0 + peer, arr) >= WP:
-                    arr += 1
-                cal_add(tab, WR0 + peer, arr, 1, floor)
-                rr[peer, dst] = arr + 1
-                rc[peer, dst] = _C_NOC
-                if t > rl[e, src]:
-                    rl[e, src] = t
-                pf[2, e] = t + 1
-                if t + 1 > comp[e]:
-                    comp[e] = t + 1
-                if arr + 1 > comp[peer]:
-                    comp[peer] = arr + 1
-                if logging:
-                    n_log = _emit(log, n_log, LOG_XF, e, src, peer, dst, r0, r1, t, h0, n_hop, arr)
-            n_ins += hi - lo
+            ins, b, n_log, n_hop = _issue_transfers(
+                steps[si, 1],
+                steps[si, 2],
+                program,
+                routes,
+                tag_lbs,
+                state,
+                tab,
+                floor,
+                layout,
+                out,
+                logging,
+                n_log,
+                n_hop,
+            )
         elif kind == _CP:
-            r = steps[si, 1]
-            for e in range(n_pe):
-                tag_lb = tag_lbs[e]
-                p3 = pf[3, e]
-                ce = comp[e]
-                lo, hi = cp_ptr[r, e], cp_ptr[r, e + 1]
-                for row in range(lo, hi):
-                    nr = cp_rows[row, 0]
-                    dst = cp_rows[row, 1]
-                    a = cp_rows[row, 2]
-                    cr = cp_rows[row, 3]
-                    acc = cp_rows[row, 4]
-                    lat = cp_rows[row, 5]
-                    fu = cp_rows[row, 6]
-                    ii = cp_rows[row, 7]
-                    t = p3
-                    cause = _C_OPERAND
-                    if tag_lb > t:
-                        t = tag_lb
-                        cause = _C_TAG
-                    x = rr[e, a]
-                    if x > t:
-                        t = x
-                        cause = rc[e, a]
-                    if cr >= 0:
-                        x = rr[e, cr]
-                        if x > t:
-                            t = x
-                            cause = rc[e, cr]
-                    if acc >= 0:
-                        x = rr[e, acc]
-                        if x > t:
-                            t = x
-                            cause = rc[e, acc]
-                    x = rl[e, dst] - lat + 2
-                    if x > t:
-                        t = x
-                        cause = _C_OPERAND
-                    x = fu_free[e, fu]
-                    if x > t:
-                        t = x
-                        cause = _C_OPERAND
-                    t0 = t
-                    if t < floor:
-                        bad += 1
-                    while cal_get(tab, RD0 + e, t) + nr > RP or cal_get(tab, WR0 + e, t + lat - 1) >= WP:
-                        t += 1
-                    cal_add(tab, RD0 + e, t, nr, floor)
-                    wk = t + lat - 1
-                    cal_add(tab, WR0 + e, wk, 1, floor)
-                    if t0 > p3:
-                        stalls[cause] += t0 - p3
-                    if t > t0:
-                        stalls[_C_RFPORT] += t - t0
-                    p3 = t + 1
-                    fu_free[e, fu] = t + ii
-                    rr[e, dst] = t + lat
-                    rc[e, dst] = _C_OPERAND
-                    if t > rl[e, a]:
-                        rl[e, a] = t
-                    if cr >= 0 and t > rl[e, cr]:
-                        rl[e, cr] = t
-                    if acc >= 0 and t > rl[e, acc]:
-                        rl[e, acc] = t
-                    if t + lat > ce:
-                        ce = t + lat
-                    if logging:
-                        n_log = _emit(log, n_log, LOG_CP, e, fu, nr, dst, a, cr, acc, t, wk)
-                n_ins += hi - lo
-                pf[3, e] = p3
-                comp[e] = ce
+            ins, b, n_log = _issue_computes(
+                steps[si, 1], program, tag_lbs, state, tab, floor, layout, out, logging, n_log
+            )
         else:  # _ST
-            lo, hi = steps[si, 1], steps[si, 2]
-            for row in range(lo, hi):
-                e = st_rows[row, 0]
-                k_ = st_rows[row, 1]
-                src = st_rows[row, 2]
-                slot_ = base + st_rows[row, 3]
-                tag_lb = tag_lbs[e]
-                p1 = pf[1, e]
-                t = p1 if p1 > tag_lb else tag_lb
-                x = rr[e, src]
+            ins, b, n_log = _issue_stores(
+                steps[si, 1],
+                steps[si, 2],
+                program,
+                base,
+                tag_lbs,
+                state,
+                tab,
+                floor,
+                layout,
+                out,
+                logging,
+                n_log,
+            )
+        n_ins += ins
+        bad += b
+    return ext, n_ins, n_log, n_hop, bad
+
+
+@njit(cache=True)
+def _issue_loads(
+    r, program, base, tag_lbs, ld_cause, pref, pcs0, pcs1, state, tab, floor, layout, out, logging, n_log
+):
+    """A load step (`run_iteration`): row `r` of ld_ptr. Returns (instructions, whether a load waited for
+    SPM / DMA data, requests before `floor`, log rows)."""
+    ld_ptr, ld_rows = program[1], program[2]
+    rr, rl, rc, pf, spm_ready = state[0], state[1], state[2], state[3], state[5]
+    comp, log = out[1], out[3]
+    WR0, BANK0, gmask, occ_bank, spm_lat, WP = (
+        layout[1],
+        layout[3],
+        layout[4],
+        layout[5],
+        layout[6],
+        layout[8],
+    )
+    n_pe = rr.shape[0]
+    ext = False
+    bad = 0
+    n_ins = 0
+    # per PE: template loads, then the coefficient loads; granted round-robin over the PEs
+    n_pref = 0
+    for q in range(2):
+        n_pref += pref[q, 3] - pref[q, 2]
+    maxlen = 0
+    for e in range(n_pe):
+        ln = ld_ptr[r, e + 1] - ld_ptr[r, e] + n_pref
+        n_ins += ln
+        if ln > maxlen:
+            maxlen = ln
+    for k_ in range(maxlen):
+        for e in range(n_pe):
+            n_t = ld_ptr[r, e + 1] - ld_ptr[r, e]
+            if k_ >= n_t + n_pref:
+                continue
+            if k_ < n_t:
+                row = ld_ptr[r, e] + k_
+                dst = ld_rows[row, 0]
+                slot_ = base + ld_rows[row, 1]
+                data_cause = ld_cause
+            else:
+                x = k_ - n_t
+                q = 0
+                nq = pref[0, 3] - pref[0, 2]
+                if x >= nq:
+                    x -= nq
+                    q = 1
+                v = pref[q, 2] + x
+                dst = pref[q, 0] + v
+                slot_ = pref[q, 1] + (pcs0[e, v] if q == 0 else pcs1[e, v])
+                data_cause = _C_DMA
+            tag_lb = tag_lbs[e]
+            p0 = pf[0, e]
+            t = p0 if p0 > tag_lb else tag_lb
+            cause = _C_TAG if tag_lb > p0 else _C_SPM
+            sr = spm_ready[slot_]
+            if sr > t:
+                t = sr
+                cause = data_cause
+                ext = True
+            w = rl[e, dst] - spm_lat + 1
+            if w > t:
+                t = w
+            if t < floor:
+                bad += 1
+            bg = BANK0 + (slot_ & gmask)
+            while True:
+                t2 = cal_free(tab, bg, t, occ_bank)
+                if t2 != t:
+                    t = t2
+                    continue
+                if cal_get(tab, WR0 + e, t + spm_lat - 1) >= WP:
+                    t += 1
+                    continue
+                break
+            for k in range(occ_bank):
+                cal_add(tab, bg, t + k, 1, floor)
+            wk = t + spm_lat - 1
+            cal_add(tab, WR0 + e, wk, 1, floor)
+            pf[0, e] = t + 1
+            rr[e, dst] = t + spm_lat
+            rc[e, dst] = cause
+            if t + spm_lat > comp[e]:
+                comp[e] = t + spm_lat
+            if logging:
+                n_log = _emit(log, n_log, LOG_LD, e, dst, slot_, t, wk, data_cause)
+    return n_ins, ext, bad, n_log
+
+
+@njit(cache=True)
+def _issue_transfers(lo, hi, program, routes, tag_lbs, state, tab, floor, layout, out, logging, n_log, n_hop):
+    """A transfer step (`run_iteration`): rows lo..hi of xf_rows, each a register sent over its NoC route.
+    Returns (instructions, requests before `floor`, log rows, hops)."""
+    xf_rows = program[3]
+    rr, rl, rc, pf = state[0], state[1], state[2], state[3]
+    comp, log, hop_log = out[1], out[3], out[4]
+    RD0, WR0, LINK0, RP, WP, SER, HOP = (
+        layout[0],
+        layout[1],
+        layout[2],
+        layout[7],
+        layout[8],
+        layout[9],
+        layout[10],
+    )
+    bad = 0
+    for row in range(lo, hi):
+        e = xf_rows[row, 0]
+        src = xf_rows[row, 1]
+        dst = xf_rows[row, 2]
+        peer = xf_rows[row, 3]
+        r0 = xf_rows[row, 4]
+        r1 = xf_rows[row, 5]
+        tag_lb = tag_lbs[e]
+        p2 = pf[2, e]
+        t = p2 if p2 > tag_lb else tag_lb
+        x = rr[e, src]
+        if x > t:
+            t = x
+        if t < floor:
+            bad += 1
+        c0 = LINK0 + routes[r0]
+        while True:
+            t2 = cal_free(tab, c0, t, SER)
+            if t2 != t:
+                t = t2
+                continue
+            if cal_get(tab, RD0 + e, t) >= RP:
+                t += 1
+                continue
+            break
+        for k in range(SER):
+            cal_add(tab, c0, t + k, 1, floor)
+        cal_add(tab, RD0 + e, t, 1, floor)
+        s_ = t
+        h0 = n_hop
+        for j in range(r0 + 1, r1):
+            c2 = LINK0 + routes[j]
+            s_ = cal_free(tab, c2, s_ + HOP, SER)
+            for k in range(SER):
+                cal_add(tab, c2, s_ + k, 1, floor)
+            if logging:
+                hop_log[n_hop] = s_
+                n_hop += 1
+        arr = s_ + SER - 1 + HOP
+        if rl[peer, dst] >= arr:
+            arr = rl[peer, dst] + 1
+        while cal_get(tab, WR0 + peer, arr) >= WP:
+            arr += 1
+        cal_add(tab, WR0 + peer, arr, 1, floor)
+        rr[peer, dst] = arr + 1
+        rc[peer, dst] = _C_NOC
+        if t > rl[e, src]:
+            rl[e, src] = t
+        pf[2, e] = t + 1
+        if t + 1 > comp[e]:
+            comp[e] = t + 1
+        if arr + 1 > comp[peer]:
+            comp[peer] = arr + 1
+        if logging:
+            n_log = _emit(log, n_log, LOG_XF, e, src, peer, dst, r0, r1, t, h0, n_hop, arr)
+    return hi - lo, bad, n_log, n_hop
+
+
+@njit(cache=True)
+def _issue_computes(r, program, tag_lbs, state, tab, floor, layout, out, logging, n_log):
+    """A compute step (`run_iteration`): row `r` of cp_ptr, in order on each PE. Returns (instructions,
+    requests before `floor`, log rows)."""
+    cp_ptr, cp_rows = program[4], program[5]
+    rr, rl, rc, pf, fu_free = state[0], state[1], state[2], state[3], state[4]
+    stalls, comp, log = out[0], out[1], out[3]
+    RD0, WR0, RP, WP = layout[0], layout[1], layout[7], layout[8]
+    n_pe = rr.shape[0]
+    bad = 0
+    n_ins = 0
+    for e in range(n_pe):
+        tag_lb = tag_lbs[e]
+        p3 = pf[3, e]
+        ce = comp[e]
+        lo, hi = cp_ptr[r, e], cp_ptr[r, e + 1]
+        for row in range(lo, hi):
+            nr = cp_rows[row, 0]
+            dst = cp_rows[row, 1]
+            a = cp_rows[row, 2]
+            cr = cp_rows[row, 3]
+            acc = cp_rows[row, 4]
+            lat = cp_rows[row, 5]
+            fu = cp_rows[row, 6]
+            ii = cp_rows[row, 7]
+            t = p3
+            cause = _C_OPERAND
+            if tag_lb > t:
+                t = tag_lb
+                cause = _C_TAG
+            x = rr[e, a]
+            if x > t:
+                t = x
+                cause = rc[e, a]
+            if cr >= 0:
+                x = rr[e, cr]
                 if x > t:
                     t = x
-                if t < floor:
-                    bad += 1
-                bg = BANK0 + (slot_ & gmask)
-                while True:
-                    t = cal_free(tab, bg, t, occ_bank)
-                    if cal_get(tab, RD0 + e, t) >= RP:
-                        t += 1
-                        continue
-                    break
-                for k in range(occ_bank):
-                    cal_add(tab, bg, t + k, 1, floor)
-                cal_add(tab, RD0 + e, t, 1, floor)
-                spm_ready[slot_] = t + spm_lat
-                stw[e, k_] = t + spm_lat
-                if t > rl[e, src]:
-                    rl[e, src] = t
-                pf[1, e] = t + 1
-                if t + spm_lat > comp[e]:
-                    comp[e] = t + spm_lat
-                if logging:
-                    n_log = _emit(log, n_log, LOG_ST, e, src, slot_, t)
-            n_ins += hi - lo
-    return ext, n_ins, n_log, n_hop, bad
+                    cause = rc[e, cr]
+            if acc >= 0:
+                x = rr[e, acc]
+                if x > t:
+                    t = x
+                    cause = rc[e, acc]
+            x = rl[e, dst] - lat + 2
+            if x > t:
+                t = x
+                cause = _C_OPERAND
+            x = fu_free[e, fu]
+            if x > t:
+                t = x
+                cause = _C_OPERAND
+            t0 = t
+            if t < floor:
+                bad += 1
+            while cal_get(tab, RD0 + e, t) + nr > RP or cal_get(tab, WR0 + e, t + lat - 1) >= WP:
+                t += 1
+            cal_add(tab, RD0 + e, t, nr, floor)
+            wk = t + lat - 1
+            cal_add(tab, WR0 + e, wk, 1, floor)
+            if t0 > p3:
+                stalls[cause] += t0 - p3
+            if t > t0:
+                stalls[_C_RFPORT] += t - t0
+            p3 = t + 1
+            fu_free[e, fu] = t + ii
+            rr[e, dst] = t + lat
+            rc[e, dst] = _C_OPERAND
+            if t > rl[e, a]:
+                rl[e, a] = t
+            if cr >= 0 and t > rl[e, cr]:
+                rl[e, cr] = t
+            if acc >= 0 and t > rl[e, acc]:
+                rl[e, acc] = t
+            if t + lat > ce:
+                ce = t + lat
+            if logging:
+                n_log = _emit(log, n_log, LOG_CP, e, fu, nr, dst, a, cr, acc, t, wk)
+        n_ins += hi - lo
+        pf[3, e] = p3
+        comp[e] = ce
+    return n_ins, bad, n_log
+
+
+@njit(cache=True)
+def _issue_stores(lo, hi, program, base, tag_lbs, state, tab, floor, layout, out, logging, n_log):
+    """A store step (`run_iteration`): rows lo..hi of st_rows, each a register written to its SPM slot.
+    Returns (instructions, requests before `floor`, log rows)."""
+    st_rows = program[6]
+    rr, rl, pf, spm_ready = state[0], state[1], state[3], state[5]
+    comp, stw, log = out[1], out[2], out[3]
+    RD0, BANK0, gmask, occ_bank, spm_lat, RP = (
+        layout[0],
+        layout[3],
+        layout[4],
+        layout[5],
+        layout[6],
+        layout[7],
+    )
+    bad = 0
+    for row in range(lo, hi):
+        e = st_rows[row, 0]
+        k_ = st_rows[row, 1]
+        src = st_rows[row, 2]
+        slot_ = base + st_rows[row, 3]
+        tag_lb = tag_lbs[e]
+        p1 = pf[1, e]
+        t = p1 if p1 > tag_lb else tag_lb
+        x = rr[e, src]
+        if x > t:
+            t = x
+        if t < floor:
+            bad += 1
+        bg = BANK0 + (slot_ & gmask)
+        while True:
+            t = cal_free(tab, bg, t, occ_bank)
+            if cal_get(tab, RD0 + e, t) >= RP:
+                t += 1
+                continue
+            break
+        for k in range(occ_bank):
+            cal_add(tab, bg, t + k, 1, floor)
+        cal_add(tab, RD0 + e, t, 1, floor)
+        spm_ready[slot_] = t + spm_lat
+        stw[e, k_] = t + spm_lat
+        if t > rl[e, src]:
+            rl[e, src] = t
+        pf[1, e] = t + 1
+        if t + spm_lat > comp[e]:
+            comp[e] = t + spm_lat
+        if logging:
+            n_log = _emit(log, n_log, LOG_ST, e, src, slot_, t)
+    return hi - lo, bad, n_log
