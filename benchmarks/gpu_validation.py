@@ -10,7 +10,8 @@ The target: every point within 20%, at least three predicted points on at least 
 Below the table, the evidence for the harnesses' fixed time: each SingleStream run with a published mean and
 p90, joined by a straight line in the query length; its zero-length intercept as DRAM bytes (x the power
 mode's DRAM bandwidth) and as host CPU cycles (x its CPU clock). Which of the two stays constant across the
-power modes says what bounds the fixed time (baselines/params/harnesses/mlperf-nvidia-bert-xavier.yaml).
+power modes says what bounds the fixed time (baselines/params/harnesses/mlperf-nvidia-bert-xavier.yaml). The
+slope in GPU cycles per token says whether the per-token work speeds up with more SMs at the same clock.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ def main() -> None:
     print()
     print(
         f"{'SingleStream run (mean, p90)':<40} {'board':<17} {'intercept':>9} {'slope':>11} "
-        f"{'x DRAM BW':>9} {'x CPU clock':>12}"
+        f"{'x DRAM BW':>9} {'x CPU clock':>12} {'GPU cycles/token':>16}"
     )
     for line in lines:
         cycles = "-" if line.cpu_cycles is None else f"{line.cpu_cycles / 1e6:.1f} M"
         print(
             f"{line.run:<40} {line.arch:<17} {line.intercept_s * 1e3:>6.2f} ms "
-            f"{line.slope_s_per_token * 1e6:>6.1f} us/tk {line.dram_bytes / 1e9:>6.2f} GB {cycles:>12}"
+            f"{line.slope_s_per_token * 1e6:>6.1f} us/tk {line.dram_bytes / 1e9:>6.2f} GB {cycles:>12} "
+            f"{line.gpu_cycles_per_token / 1e3:>14.1f} k"
         )
 
 

@@ -421,7 +421,8 @@ class FixedTimeLine:
     """One SingleStream run's published mean and p90 joined by a straight line in the query length (at the
     distribution's mean and 90th-percentile lengths): where it meets zero length is the time every query
     pays whatever its length. As DRAM bytes (x the mode's DRAM bandwidth) and as host cycles (x its CPU
-    clock, where the preset gives one), to see which of the two stays constant across power modes."""
+    clock, where the preset gives one), to see which of the two stays constant across power modes. The slope
+    in GPU cycles per token (x the mode's GPU clock) says whether the per-token work scales with the SMs."""
 
     run: str  # the points' id without the statistic
     arch: str
@@ -430,6 +431,7 @@ class FixedTimeLine:
     slope_s_per_token: float
     dram_bytes: float
     cpu_cycles: float | None
+    gpu_cycles_per_token: float
 
 
 def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
@@ -455,7 +457,14 @@ def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTi
         cycles = None if clock is None else intercept * clock
         out.append(
             FixedTimeLine(
-                run, mean.arch, mean.harness, intercept, slope, intercept * arch.dram_bytes_per_s, cycles
+                run,
+                mean.arch,
+                mean.harness,
+                intercept,
+                slope,
+                intercept * arch.dram_bytes_per_s,
+                cycles,
+                slope * arch.mode.gpu_clock_hz,
             )
         )
     return out
