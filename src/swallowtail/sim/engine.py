@@ -197,14 +197,14 @@ def _emit(log, n, kind, v1, v2=0, v3=0, v4=0, v5=0, v6=0, v7=0, v8=0, v9=0, v10=
 def run_iteration(
     program, routes, base, tag_lbs, ld_cause, pref, pcs0, pcs1, state, tab, floor, layout, out, logging
 ):
-    """Issue one iteration on every PE (the rules: swallowtail.sim.timing). `steps` rows: (kind, index) --
-    LD / CP: the step's row of ld_ptr / cp_ptr (per-PE ranges), XF / ST: a range of rows (already in the
+    """Issue one iteration on every PE (the rules: swallowtail.sim.timing). `steps` rows: (kind, index) -- LD
+    / CP: the step's row of ld_ptr / cp_ptr (per-PE ranges), XF / ST: a range of rows (already in the
     arbiter's round-robin order). `pref` rows (register base, slot base, v0, v1): the coefficient loads
-    appended to every load step, slots from pcs0 / pcs1. `layout`: RD0, WR0, LINK0, BANK0, gmask, occ_bank,
-    spm_lat, RP, WP, SER, HOP. `program`: a variant's tables (steps, ld_ptr, ld_rows, xf_rows, cp_ptr,
-    cp_rows, st_rows); `state`: (rr, rl, rc, pf, fu_free, spm_ready); `tab`: the reservation tables
-    (Reservations.tables); `out`: (stalls, comp, stw, log, hop_log). Returns (an SPM / DMA readiness bound a
-    load, instructions, log rows, hops, requests before `floor`)."""
+    appended to every load step, slots from pcs0 / pcs1. `layout`: the tuple (RD0, WR0, LINK0, BANK0,
+    gmask, occ_bank, spm_lat, RP, WP, SER, HOP). `program`: a variant's tables (steps, ld_ptr, ld_rows,
+    xf_rows, cp_ptr, cp_rows, st_rows); `state`: (rr, rl, rc, pf, fu_free, spm_ready); `tab`: the
+    reservation tables (Reservations.tables); `out`: (stalls, comp, stw, log, hop_log). Returns (an SPM /
+    DMA readiness bound a load, instructions, log rows, hops, requests before `floor`)."""
     steps = program[0]
     comp = out[1]
     for e in range(comp.shape[0]):
@@ -284,14 +284,7 @@ def _issue_loads(
     ld_ptr, ld_rows = program[1], program[2]
     rr, rl, rc, pf, spm_ready = state[0], state[1], state[2], state[3], state[5]
     comp, log = out[1], out[3]
-    WR0, BANK0, gmask, occ_bank, spm_lat, WP = (
-        layout[1],
-        layout[3],
-        layout[4],
-        layout[5],
-        layout[6],
-        layout[8],
-    )
+    RD0, WR0, LINK0, BANK0, gmask, occ_bank, spm_lat, RP, WP, SER, HOP = layout
     n_pe = rr.shape[0]
     ext = False
     bad = 0
@@ -372,15 +365,7 @@ def _issue_transfers(lo, hi, program, routes, tag_lbs, state, tab, floor, layout
     xf_rows = program[3]
     rr, rl, rc, pf = state[0], state[1], state[2], state[3]
     comp, log, hop_log = out[1], out[3], out[4]
-    RD0, WR0, LINK0, RP, WP, SER, HOP = (
-        layout[0],
-        layout[1],
-        layout[2],
-        layout[7],
-        layout[8],
-        layout[9],
-        layout[10],
-    )
+    RD0, WR0, LINK0, BANK0, gmask, occ_bank, spm_lat, RP, WP, SER, HOP = layout
     bad = 0
     for row in range(lo, hi):
         e = xf_rows[row, 0]
@@ -447,7 +432,7 @@ def _issue_computes(r, program, tag_lbs, state, tab, floor, layout, out, logging
     cp_ptr, cp_rows = program[4], program[5]
     rr, rl, rc, pf, fu_free = state[0], state[1], state[2], state[3], state[4]
     stalls, comp, log = out[0], out[1], out[3]
-    RD0, WR0, RP, WP = layout[0], layout[1], layout[7], layout[8]
+    RD0, WR0, LINK0, BANK0, gmask, occ_bank, spm_lat, RP, WP, SER, HOP = layout
     n_pe = rr.shape[0]
     bad = 0
     n_ins = 0
@@ -531,14 +516,7 @@ def _issue_stores(lo, hi, program, base, tag_lbs, state, tab, floor, layout, out
     st_rows = program[6]
     rr, rl, pf, spm_ready = state[0], state[1], state[3], state[5]
     comp, stw, log = out[1], out[2], out[3]
-    RD0, BANK0, gmask, occ_bank, spm_lat, RP = (
-        layout[0],
-        layout[3],
-        layout[4],
-        layout[5],
-        layout[6],
-        layout[7],
-    )
+    RD0, WR0, LINK0, BANK0, gmask, occ_bank, spm_lat, RP, WP, SER, HOP = layout
     bad = 0
     for row in range(lo, hi):
         e = st_rows[row, 0]

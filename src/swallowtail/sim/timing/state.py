@@ -39,10 +39,11 @@ class State:
         # scheduling anomalies), links, SPM bank groups
         rd0, wr0, link0, bank0 = 0, n_pe, 2 * n_pe, 2 * n_pe + m.n_links
         self.res = engine.Reservations(bank0 + m.groups)
-        self.layout = np.array(
-            [rd0, wr0, link0, bank0, m.groups - 1, m.occ_bank, m.spm_lat]
-            + [m.read_ports, m.write_ports, m.ser, m.hop],
-            dtype=np.int64,
+        # the engine's scalars, a tuple of 11 ints (engine.run_iteration unpacks it)
+        self.layout = tuple(
+            int(x)
+            for x in (rd0, wr0, link0, bank0, m.groups - 1, m.occ_bank, m.spm_lat)
+            + (m.read_ports, m.write_ports, m.ser, m.hop)
         )
         self.spm = np.zeros(spm_slots, dtype=np.int64)  # per SPM slot: when its data is ready
         self.comp_hist: list[np.ndarray | None] = [None] * m.n_it  # per iteration: completion per PE
