@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/gpu_validation.py --json   # rows as JSON
 
 The points and their sources are in src/swallowtail/baselines/params/jetson-published.yaml; `role: fit`
-points each set one stack parameter (`swallowtail baseline fit`), `role: predict` points never set anything.
+points each set one stack or harness parameter (`swallowtail baseline fit`), `role: predict` points never set
+anything.
 The target: every point within 20%, at least three predicted points on at least two boards.
 
 Below the table, the evidence for the harnesses' fixed time: each SingleStream run with a published mean and
@@ -53,13 +54,13 @@ def main() -> None:
     )
     print()
     print(
-        f"{'SingleStream run (mean, p90)':<40} {'board':<17} {'intercept':>9} {'slope':>11} "
+        f"{'SingleStream run (mean, p90)':<40} {'board':<17} {'harness':<26} {'intercept':>9} {'slope':>12} "
         f"{'x DRAM BW':>9} {'x CPU clock':>12} {'GPU cycles/token':>16}"
     )
     for line in lines:
         cycles = "-" if line.cpu_cycles is None else f"{line.cpu_cycles / 1e6:.1f} M"
         print(
-            f"{line.run:<40} {line.arch:<17} {line.intercept_s * 1e3:>6.2f} ms "
+            f"{line.run:<40} {line.arch:<17} {line.harness or '-':<26} {line.intercept_s * 1e3:>6.2f} ms "
             f"{line.slope_s_per_token * 1e6:>6.1f} us/tk {line.dram_bytes / 1e9:>6.2f} GB {cycles:>12} "
             f"{line.gpu_cycles_per_token / 1e3:>14.1f} k"
         )

@@ -408,10 +408,11 @@ def test_cli_bad_yaml_is_one_clean_line(tmp_path: Any, monkeypatch: pytest.Monke
 def test_a_key_with_a_newline_is_named_on_one_line(tmp_path: Any) -> None:
     """A key typed with a control character is quoted: each problem of a spec stays one line."""
     path = tmp_path / "gpu.yaml"
-    path.write_text('kind: gpu\n"a\\nb": 1\n"\\t": 2\n', encoding="utf-8")
+    path.write_text('kind: gpu\n"a\\nb": 1\n"\\t": 2\n"sms ": 3\n', encoding="utf-8")
     with pytest.raises(SpecError) as e:
         load_arch(str(path))
     lines = str(e.value).splitlines()
     assert any("'a\\nb' is not a known field" in line for line in lines)
     assert any("'\\t' is not a known field" in line for line in lines)
+    assert any("'sms ' is not a known field" in line for line in lines)  # an edge space, shown
     assert all(line.startswith(str(path)) for line in lines)

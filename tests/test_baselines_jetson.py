@@ -250,8 +250,8 @@ def test_single_stream_statistics() -> None:
         validate_model(LengthDistribution, {"name": "d", "lengths": [1, 2], "weights": [1.0]})
 
 
-def test_harness_host_time_per_inference() -> None:
-    """A harness's host time per inference: each SingleStream query pays it, so the mean moves toward the
+def test_harness_fixed_time_per_inference() -> None:
+    """A harness's fixed time per inference: each SingleStream query pays it, so the mean moves toward the
     tail; an Offline batch pays it once, so batching amortises it."""
     dist = LengthDistribution(name="d", lengths=[64, 128, 384], weights=[5, 4, 1], sources={"lengths": "t"})
     b = get_backend("jetson", arch="xavier-nx-20w", stack="tensorrt-int8")

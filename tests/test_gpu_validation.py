@@ -124,6 +124,13 @@ def test_the_xavier_bert_fixed_time_follows_dram_bandwidth() -> None:
     CPU cycles -- which is why the harness's fixed time is DRAM traffic, not host work."""
     lines = [line for line in fixed_time_lines() if line.harness == "mlperf-nvidia-bert-xavier"]
     assert len({line.arch for line in lines}) >= 4
+    # the NX 20 W line by hand: mean 35.77 ms at the mean length (175.19 tokens), p90 46.41 ms at 288 tokens
+    nx = next(line for line in lines if line.run == "mlperf-v1.1-nx20w-bert-ss")
+    slope = (46.41e-3 - 35.77e-3) / (288 - 175.1904)
+    assert nx.slope_s_per_token == pytest.approx(slope, rel=1e-3)
+    assert nx.intercept_s == pytest.approx(35.77e-3 - slope * 175.1904, rel=1e-3)  # 19.25 ms (harness file)
+    assert nx.dram_bytes == pytest.approx(nx.intercept_s * 59.712e9, rel=1e-9)
+    assert nx.cpu_cycles == pytest.approx(nx.intercept_s * 1.9072e9, rel=1e-9)
     dram = [line.dram_bytes for line in lines]
     cycles = [line.cpu_cycles for line in lines]
     assert all(c is not None for c in cycles)
@@ -143,3 +150,12 @@ def test_length_quantiles() -> None:
     assert d.quantile_length(0.5) == 64 and d.quantile_length(0.9) == 128 and d.quantile_length(1) == 384
     with pytest.raises(SpecError, match="q"):
         d.quantile_length(0)
+
+
+def test_fixed_time_lines_refuse_a_mismatched_pair() -> None:
+    """A mean and a p90 of one run must name the same board-mode (else the line mixes two machines)."""
+    points = {p.id: p for p in load_points()}
+    mean = points["mlperf-v1.1-nx20w-bert-ss-mean"]
+    p90 = points["mlperf-v1.1-nx20w-bert-ss-p90"].model_copy(update={"arch": "xavier-nx-15w"})
+    with pytest.raises(SpecError, match="arch"):
+        fixed_time_lines([mean, p90])

@@ -14,6 +14,13 @@ from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 
+def field_text(field: str) -> str:
+    """A field name as a message shows it: quoted when a control character or an edge space would hide it
+    (a key typed with a newline keeps its message on one line)."""
+    field = str(field)
+    return field if field.isprintable() and field == field.strip() else repr(field)
+
+
 class SpecError(ValueError):
     """Bad user input: a field with a value that is not allowed."""
 
@@ -22,7 +29,7 @@ class SpecError(ValueError):
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        msg = f"{field} = {value!r} is not allowed: {allowed}"
+        msg = f"{field_text(field)} = {value!r} is not allowed: {allowed}"
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)

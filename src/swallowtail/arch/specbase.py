@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from swallowtail.errors import SpecError, is_real
+from swallowtail.errors import SpecError, field_text, is_real
 from swallowtail.yamlio import YAMLInputError, load_yaml, read_yaml_text
 
 #: a source note that starts with this marks an assumed (not sourced) value
@@ -77,8 +77,7 @@ class Problem:
     kind: str = "value"  # "value" | "missing" | "unknown" | "message"
 
     def line(self) -> str:
-        # a key typed with a newline or a tab in it is quoted, so the message stays one line
-        field = self.field if self.field.isprintable() else repr(self.field)
+        field = field_text(self.field)
         if self.kind == "message":
             return f"{field}: {self.allowed}"
         if self.kind == "missing":

@@ -37,14 +37,13 @@ from typing import Annotated, Protocol
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import (
-    PosFloat,
     PosInt,
     SourcedSpec,
     load_shipped_spec,
     spec_error,
 )
 from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
-from swallowtail.errors import SpecError, is_int
+from swallowtail.errors import SpecError, is_int, is_real
 from swallowtail.result import Result
 from swallowtail.workload import Workload
 
@@ -59,6 +58,11 @@ HostCycles = Annotated[float, Field(ge=0, le=MAX_HOST_CYCLES, allow_inf_nan=Fals
 #: fixed DRAM traffic of one inference: at most 1 TB (a bound of the tool)
 MAX_DRAM_BYTES = 1e12
 DramBytes = Annotated[float, Field(ge=0, le=MAX_DRAM_BYTES, allow_inf_nan=False)]
+
+
+#: a relative weight of a length: at most 10^12 (a count or a per-mille; a bound so sums stay finite)
+MAX_WEIGHT = 1e12
+Weight = Annotated[float, Field(gt=0, le=MAX_WEIGHT, allow_inf_nan=False)]
 
 
 class Timed(Protocol):
@@ -77,7 +81,7 @@ class LengthDistribution(SourcedSpec):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     lengths: list[PosInt] = Field(min_length=1)
-    weights: list[PosFloat] = Field(min_length=1)
+    weights: list[Weight] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> LengthDistribution:
@@ -100,14 +104,7 @@ class LengthDistribution(SourcedSpec):
 
     def quantile_length(self, q: float) -> int:
         """The smallest length with at least `q` of the queries at or below it."""
-        if not (isinstance(q, int | float) and 0 < q <= 1):
-            raise SpecError("q", q, "a fraction in (0, 1]")
-        cum = 0.0
-        for n, p in zip(self.lengths, self.probabilities, strict=True):
-            cum += p
-            if cum >= q - 1e-12:
-                return n
-        return self.lengths[-1]
+        return int(weighted_quantile(self.lengths, self.probabilities, q))
 
 
 def load_lengths(name_or_path: str | Path) -> LengthDistribution:
@@ -159,7 +156,7 @@ def load_harness(name_or_path: str | Path | Harness) -> Harness:
 
 def weighted_quantile(values: Sequence[float], probabilities: Sequence[float], q: float) -> float:
     """The smallest value whose cumulative probability reaches `q` (the nearest-rank quantile)."""
-    if not 0 < q <= 1:
+    if not (is_real(q) and 0 < q <= 1):
         raise SpecError("quantile", q, "a number in (0, 1]")
     acc = 0.0
     pairs = sorted(zip(values, probabilities, strict=True))
@@ -226,7 +223,7 @@ def offline(
 
 
 def _check_fixed_s(fixed_s: float) -> None:
-    if not (isinstance(fixed_s, int | float) and math.isfinite(fixed_s) and fixed_s >= 0):
+    if not (is_real(fixed_s) and math.isfinite(fixed_s) and fixed_s >= 0):
         raise SpecError("fixed_s", fixed_s, "a finite number of seconds >= 0")
 
 

@@ -435,39 +435,51 @@ class FixedTimeLine:
 
 
 def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
-    """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`)."""
+    """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`); the two must
+    name the same board-mode, stack, harness and length distribution."""
     pts = load_points() if points is None else points
     runs: dict[str, dict[str, PublishedPoint]] = {}
     for p in pts:
         if p.scenario == "single-stream" and p.statistic in ("mean", "p90"):
             runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
-    out = []
-    for run, pair in runs.items():
-        if set(pair) != {"mean", "p90"}:
-            continue
-        mean, p90 = pair["mean"], pair["p90"]
-        assert mean.lengths is not None  # a single-stream point names its distribution
-        dist = load_lengths(mean.lengths)
-        x0, x1 = dist.mean_length, dist.quantile_length(P90)
-        slope = (p90.value - mean.value) / (x1 - x0)
-        intercept = mean.value - slope * x0
-        arch = load_arch(mean.arch)
-        assert isinstance(arch, GPUArch)  # every published point runs on a Jetson board-mode
-        clock = arch.mode.cpu_clock_hz
-        cycles = None if clock is None else intercept * clock
-        out.append(
-            FixedTimeLine(
-                run,
-                mean.arch,
-                mean.harness,
-                intercept,
-                slope,
-                intercept * arch.dram_bytes_per_s,
-                cycles,
-                slope * arch.mode.gpu_clock_hz,
+    return [
+        _line(run, pair["mean"], pair["p90"]) for run, pair in runs.items() if set(pair) == {"mean", "p90"}
+    ]
+
+
+def _line(run: str, mean: PublishedPoint, p90: PublishedPoint) -> FixedTimeLine:
+    for field in ("arch", "stack", "harness", "lengths"):
+        if getattr(mean, field) != getattr(p90, field):
+            raise SpecError(
+                f"points.{p90.id}.{field}",
+                getattr(p90, field),
+                f"the same as {mean.id}'s: {getattr(mean, field)}",
             )
+    assert mean.lengths is not None  # a single-stream point names its distribution (PublishedPoint)
+    dist = load_lengths(mean.lengths)
+    x0, x1 = dist.mean_length, dist.quantile_length(P90)
+    if x1 <= x0:
+        raise SpecError(
+            f"lengths.{dist.name}",
+            dist.lengths,
+            "a distribution whose p90 length exceeds its mean (a line needs two)",
         )
-    return out
+    slope = (p90.value - mean.value) / (x1 - x0)
+    intercept = mean.value - slope * x0
+    arch = load_arch(mean.arch)
+    if not isinstance(arch, GPUArch):
+        raise SpecError(f"points.{mean.id}.arch", mean.arch, "a Jetson board-mode (kind: gpu)")
+    clock = arch.mode.cpu_clock_hz
+    return FixedTimeLine(
+        run,
+        mean.arch,
+        mean.harness,
+        intercept,
+        slope,
+        intercept * arch.dram_bytes_per_s,
+        None if clock is None else intercept * clock,
+        slope * arch.mode.gpu_clock_hz,
+    )
 
 
 __all__ = [

@@ -217,7 +217,7 @@ def run_iteration(
     for si in range(steps.shape[0]):
         kind = steps[si, 0]
         if kind == _LD:
-            ins, waited, b, n_log = _issue_loads(
+            ins, b, n_log, waited = _issue_loads(
                 steps[si, 1],
                 program,
                 base,
@@ -279,8 +279,8 @@ def run_iteration(
 def _issue_loads(
     r, program, base, tag_lbs, ld_cause, pref, pcs0, pcs1, state, tab, floor, layout, out, logging, n_log
 ):
-    """A load step (`run_iteration`): row `r` of ld_ptr. Returns (instructions, whether a load waited for
-    SPM / DMA data, requests before `floor`, log rows)."""
+    """A load step (`run_iteration`): row `r` of ld_ptr. Returns (instructions, requests before `floor`, log
+    rows, whether a load waited for SPM / DMA data)."""
     ld_ptr, ld_rows = program[1], program[2]
     rr, rl, rc, pf, spm_ready = state[0], state[1], state[2], state[3], state[5]
     comp, log = out[1], out[3]
@@ -355,7 +355,7 @@ def _issue_loads(
                 comp[e] = t + spm_lat
             if logging:
                 n_log = _emit(log, n_log, LOG_LD, e, dst, slot_, t, wk, data_cause)
-    return n_ins, ext, bad, n_log
+    return n_ins, bad, n_log, ext
 
 
 @njit(cache=True)
