@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swallowtail.arch.specbase import validate_model
+from swallowtail.arch.specs import GPU_BOARD_DIR, list_gpu_presets, load_arch
 from swallowtail.baselines import jetson
 from swallowtail.baselines.jetson import load_stack
 from swallowtail.baselines.scenarios import HARNESS_DIR, LengthDistribution, load_harness
@@ -49,22 +50,33 @@ def test_the_stack_files_hold_what_the_fit_computes(fitted) -> None:
         ("tensorrt-int8", "gemm_efficiency.volta"),
         ("tensorrt-int8", "gemm_efficiency.ampere"),
         ("mlperf-nvidia-bert-xavier", "dram_bytes_per_inference"),
+        ("xavier-nx", "l2_bytes_per_clk"),  # one die: the same value in both Xavier boards
+        ("agx-xavier", "l2_bytes_per_clk"),
     }
     for f in fitted:
-        spec = load_harness(f.stack) if f.kind == "harness" else load_stack(f.stack)
+        spec = {"harness": load_harness, "stack": load_stack, "board": _board_spec}[f.kind](f.stack)
         value = _value(spec, f.parameter)
         assert value == f.value or (isinstance(value, dict) and set(value.values()) == {f.value}), f
         notes = [n for k, n in spec.sources.items() if k == f.parameter or k.startswith(f.parameter + ".")]
         assert notes and all(n.startswith("fitted:") and f.point in n for n in notes), f
 
 
+def _board_spec(board: str):
+    """A shipped GPU board's spec (any of its modes: the fitted values are per board)."""
+    return load_arch(next(n for n in list_gpu_presets() if n.startswith(f"{board}-")))
+
+
 def test_write_fitted_rewrites_only_the_fitted_lines(fitted, tmp_path: Path) -> None:
-    dirs = {jetson.STACK_DIR: tmp_path / "stacks", HARNESS_DIR: tmp_path / "harnesses"}
+    dirs = {
+        jetson.STACK_DIR: tmp_path / "stacks",
+        HARNESS_DIR: tmp_path / "harnesses",
+        GPU_BOARD_DIR: tmp_path / "boards",
+    }
     for shipped, copy in dirs.items():
         copy.mkdir()
         for p in shipped.glob("*.yaml"):
             (copy / p.name).write_text(p.read_text())
-    write_fitted(fitted, dirs[jetson.STACK_DIR], dirs[HARNESS_DIR])
+    write_fitted(fitted, dirs[jetson.STACK_DIR], dirs[HARNESS_DIR], dirs[GPU_BOARD_DIR])
     for shipped, copy in dirs.items():
         for p in shipped.glob("*.yaml"):
             assert (copy / p.name).read_text() == p.read_text()  # the shipped files are the fit's output
@@ -100,6 +112,7 @@ def test_bad_points_name_the_field() -> None:
         ({"statistic": "p90"}, "statistic"),
         ({"scenario": "single-stream", "statistic": "mean"}, "lengths"),
         ({"value": -1}, "value"),
+        ({"role": "fit", "fits": "l2_bytes_per_clk", "shared_with": ["no-such-board"]}, "shared_with"),
     ):
         with pytest.raises(SpecError, match=field):
             validate_model(PublishedPoint, good | change)

@@ -261,7 +261,7 @@ class JetsonBackend:
         unit = self.gemm_unit
         per_slot = self.peak(unit) / a.sms / p.gemm_ctas_per_sm * self.gemm_efficiency
         slots = a.sms * p.gemm_ctas_per_sm
-        l2_bw = a.l2_bytes_per_clk_per_sm * a.sms * self.clock_hz
+        l2_bw = a.l2_bytes_per_clk * self.clock_hz
         best: tuple[float, float, float] | None = None
         for t in p.gemm_tiles:
             tiles = op.batch * ceil_div(op.m, t.m) * ceil_div(op.n, t.n)
@@ -423,7 +423,7 @@ class JetsonBackend:
             f"vector ops {p.vector_dtype}; fusion {p.fusion}, fused attention up to L = "
             f"{p.attention_fusion_max_seq}; {kernels} kernels at {p.per_op_overhead_s * 1e6:g} us each",
             f"GEMM: tile/wave quantised over {len(p.gemm_tiles)} tiles, efficiency {self.gemm_efficiency:g}, "
-            f"L2 {a.l2_bytes_per_clk_per_sm:g} B/clk/SM; butterfly {p.butterfly_unit} x "
+            f"L2 {a.l2_bytes_per_clk:g} B/clk; butterfly {p.butterfly_unit} x "
             f"{p.butterfly_efficiency:g}, up to {p.butterfly_max_stages_per_kernel} stages per kernel; FFT "
             f"{p.fft_unit} x {p.fft_efficiency:g}, 2^{p.fft_max_log2_points_per_pass} points per pass",
             f"energy = power under load {self.power_w:g} W ({a.default_mode} mode) x time",

@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
-from swallowtail.arch.specs import GPUArch, load_arch
+from swallowtail.arch.specs import GPU_BOARD_DIR, ArchSpec, GPUArch, load_arch
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import (
     HARNESS_DIR,
@@ -56,15 +56,20 @@ FIT_BRACKETS: dict[str, tuple[float, float]] = {
     "per_op_overhead_s": (0.0, 2e-3),
     "host_cycles_per_inference": (0.0, 2e8),
     "dram_bytes_per_inference": (0.0, 1e10),
+    "l2_bytes_per_clk": (4.0, 4096.0),
 }
 #: parameters a point fits in its harness file (the rest are stack parameters)
 HARNESS_PARAMETERS = frozenset({"host_cycles_per_inference", "dram_bytes_per_inference"})
+#: parameters a point fits in its board's GPU preset (hardware of the die; `shared_with` names other boards
+#: built on the same die)
+BOARD_PARAMETERS = frozenset({"l2_bytes_per_clk"})
 #: how each parameter moves latency: +1 a larger value is slower, -1 faster
 FIT_DIRECTION = {
     "gemm_efficiency": -1,
     "per_op_overhead_s": +1,
     "host_cycles_per_inference": +1,
     "dram_bytes_per_inference": +1,
+    "l2_bytes_per_clk": -1,
 }
 #: bisection steps (the bracket shrinks 2^-36: far below the printed digits)
 FIT_STEPS = 36
@@ -106,6 +111,11 @@ class PublishedPoint(SpecModel):
             )
         if self.fits is not None and self.fits.split(".")[0] not in FIT_BRACKETS:
             raise spec_error("fits", self.fits, f"one of {sorted(FIT_BRACKETS)}")
+        if self.fits in BOARD_PARAMETERS:
+            boards = sorted(f.stem for f in GPU_BOARD_DIR.glob("*.yaml"))
+            for b in self.shared_with:
+                if b not in boards:
+                    raise spec_error("shared_with", b, f"GPU boards (for {self.fits}): one of {boards}")
         if self.fits in HARNESS_PARAMETERS and (self.harness is None or self.shared_with):
             raise spec_error(
                 "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
@@ -169,9 +179,9 @@ _GPU_CACHE: dict[tuple[str, str, int], tuple[Workload, _Latency]] = {}
 _GPU_CACHE_MAX = 20000
 
 
-def _cached_run(backend: JetsonBackend, stack_key: str) -> Callable[[Workload], _Latency]:
+def _cached_run(backend: JetsonBackend, arch_key: str, stack_key: str) -> Callable[[Workload], _Latency]:
     def run(w: Workload) -> _Latency:
-        key = (backend.arch.name, stack_key, id(w))  # the entry holds `w`, so its id is not reused
+        key = (arch_key, stack_key, id(w))  # the entry holds `w`, so its id is not reused
         hit = _GPU_CACHE.get(key)
         if hit is None:
             if len(_GPU_CACHE) >= _GPU_CACHE_MAX:
@@ -182,14 +192,18 @@ def _cached_run(backend: JetsonBackend, stack_key: str) -> Callable[[Workload], 
     return run
 
 
-def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None = None) -> float:
-    """The model's value of `point`'s statistic on its board, with `stack` and `harness` (default: the
-    point's harness file, if it names one): the GPU model's time plus the harness's fixed time."""
-    backend = JetsonBackend(point.arch, stack=stack)
+def model_value(
+    point: PublishedPoint, stack: GPUStack, harness: Harness | None = None, arch: ArchSpec | None = None
+) -> float:
+    """The model's value of `point`'s statistic on its board (`arch`, default: the point's preset), with
+    `stack` and `harness` (default: the point's harness file, if it names one): the GPU model's time plus the
+    harness's fixed time."""
+    a = load_arch(point.arch) if arch is None else arch
+    backend = JetsonBackend(a, stack=stack)
     if harness is None and point.harness is not None:
         harness = load_harness(point.harness)
-    fixed_s = 0.0 if harness is None else harness.fixed_s_per_inference(point.arch)
-    run = _cached_run(backend, stack.model_dump_json())
+    fixed_s = 0.0 if harness is None else harness.fixed_s_per_inference(a)
+    run = _cached_run(backend, a.model_dump_json(), stack.model_dump_json())
     if point.scenario == "single-stream":
         assert point.lengths is not None
         ss = single_stream(run, _builder(point), load_lengths(point.lengths), fixed_s)
@@ -206,13 +220,14 @@ def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None 
 
 @dataclass(frozen=True)
 class FittedParameter:
-    """A fitted value: `stack` names the file it is written to -- a stack, or a harness (`kind`)."""
+    """A fitted value: `stack` names the file it is written to -- a stack, a harness or a GPU board
+    (`kind`)."""
 
     stack: str
     parameter: str
     value: float
     point: str
-    kind: Literal["stack", "harness"] = "stack"
+    kind: Literal["stack", "harness", "board"] = "stack"
 
 
 def _bisect(f: Callable[[float], float], target: float, lo: float, hi: float, increasing: bool) -> float:
@@ -235,18 +250,35 @@ def _fits_harness(p: PublishedPoint) -> bool:
     return p.fits in HARNESS_PARAMETERS
 
 
+def _fits_board(p: PublishedPoint) -> bool:
+    return p.fits in BOARD_PARAMETERS
+
+
+def _board(arch: str) -> str:
+    a = load_arch(arch)
+    if not isinstance(a, GPUArch):
+        raise SpecError("arch", arch, "a Jetson board-mode (kind: gpu)")
+    return a.board
+
+
 @dataclass(frozen=True)
 class _State:
-    """The stacks and harnesses a fit has set so far (the shipped files for the rest)."""
+    """The stacks, harnesses and board values a fit has set so far (the shipped files for the rest)."""
 
     stacks: dict[str, GPUStack]
     harnesses: dict[str, Harness]
+    boards: dict[str, dict[str, float]]
 
     def stack(self, name: str) -> GPUStack:
         return self.stacks.get(name) or load_stack(name)
 
     def harness(self, name: str | None) -> Harness | None:
         return None if name is None else self.harnesses.get(name) or load_harness(name)
+
+    def arch(self, name: str) -> ArchSpec:
+        a = load_arch(name)
+        values = self.boards.get(a.board) if isinstance(a, GPUArch) else None
+        return a.model_copy(update=values) if values else a
 
     def set(self, p: PublishedPoint, value: float) -> _State:
         """A copy with `p.fits` = `value` in p's harness, or in p's stack and those of `shared_with`."""
@@ -256,15 +288,20 @@ class _State:
             assert h is not None and p.harness is not None
             d = h.to_dict() | {p.fits: value}
             harness = validate_model(Harness, d, source=f"{h.name} (fit)")
-            return _State(self.stacks, self.harnesses | {p.harness: harness})
+            return _State(self.stacks, self.harnesses | {p.harness: harness}, self.boards)
+        if _fits_board(p):
+            boards = dict(self.boards)
+            for board in (_board(p.arch), *p.shared_with):
+                boards[board] = boards.get(board, {}) | {p.fits: value}
+            return _State(self.stacks, self.harnesses, boards)
         stacks = dict(self.stacks)
         for name in (p.stack, *p.shared_with):
             stacks[name] = stack_with_overrides(self.stack(name), {p.fits: value})
-        return _State(stacks, self.harnesses)
+        return _State(stacks, self.harnesses, self.boards)
 
 
 def _value_at(p: PublishedPoint, state: _State) -> float:
-    return model_value(p, state.stack(p.stack), state.harness(p.harness))
+    return model_value(p, state.stack(p.stack), state.harness(p.harness), state.arch(p.arch))
 
 
 def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
@@ -288,7 +325,7 @@ def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
     """Fit every `role: fit` point's parameter, jointly (module docstring); one row per file it sets."""
     fits = [p for p in points if p.role == "fit"]
     harness_fits = [p for p in fits if _fits_harness(p)]
-    state = _State({}, {})
+    state = _State({}, {}, {})
     values: dict[str, float] = {}
     for _ in range(FIT_SWEEPS):
         changed = False
@@ -309,6 +346,9 @@ def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
         if _fits_harness(p):
             assert p.harness is not None
             out.append(FittedParameter(p.harness, p.fits, values[p.id], p.id, "harness"))
+        elif _fits_board(p):
+            boards = (_board(p.arch), *p.shared_with)
+            out += [FittedParameter(b, p.fits, values[p.id], p.id, "board") for b in boards]
         else:
             out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
     return out
@@ -334,12 +374,17 @@ def _set_value(text: str, parameter: str, value: float) -> tuple[str, int]:
 
 
 def write_fitted(
-    fitted: list[FittedParameter], stack_dir: Path = STACK_DIR, harness_dir: Path = HARNESS_DIR
+    fitted: list[FittedParameter],
+    stack_dir: Path = STACK_DIR,
+    harness_dir: Path = HARNESS_DIR,
+    board_dir: Path = GPU_BOARD_DIR,
 ) -> list[Path]:
-    """Rewrite each fitted value and its note in the stack and harness files, leaving every other line."""
+    """Rewrite each fitted value and its note in the stack, harness and GPU board files, leaving every other
+    line."""
     written: list[Path] = []
+    dirs = {"stack": stack_dir, "harness": harness_dir, "board": board_dir}
     for fp in fitted:
-        path = (harness_dir if fp.kind == "harness" else stack_dir) / f"{fp.stack}.yaml"
+        path = dirs[fp.kind] / f"{fp.stack}.yaml"
         text, n1 = _set_value(path.read_text(encoding="utf-8"), fp.parameter, fp.value)
         note = fitted_note(fp).replace('"', "'")
         key = re.escape(fp.parameter) + ("" if "." in fp.parameter else r"(\.[a-z0-9_]+)?")
