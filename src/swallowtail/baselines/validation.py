@@ -321,16 +321,21 @@ def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = [])
     return round_sig(_bisect(f, p.value, lo, hi, increasing))
 
 
-def fit(points: list[PublishedPoint]) -> list[FittedParameter]:
-    """Fit every `role: fit` point's parameter, jointly (module docstring); one row per file it sets."""
+def fit(
+    points: list[PublishedPoint], progress: Callable[[int, str], None] | None = None
+) -> list[FittedParameter]:
+    """Fit every `role: fit` point's parameter, jointly (module docstring); one row per file it sets.
+    `progress(sweep, point id)` is called before each one-dimensional fit."""
     fits = [p for p in points if p.role == "fit"]
     harness_fits = [p for p in fits if _fits_harness(p)]
     state = _State({}, {}, {})
     values: dict[str, float] = {}
-    for _ in range(FIT_SWEEPS):
+    for sweep in range(FIT_SWEEPS):
         changed = False
         for p in fits:
             assert p.fits is not None
+            if progress is not None:
+                progress(sweep, p.id)
             inner = [] if _fits_harness(p) else [q for q in harness_fits if q.harness == p.harness]
             value = _fit_one(p, state, inner)
             changed |= values.get(p.id) != value

@@ -12,15 +12,18 @@ an option to the backend's factory (values parsed as YAML scalars: numbers, true
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import typer
+from rich.progress import TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, err_console, print_result, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP
 from swallowtail.errors import SpecError
+from swallowtail.progress import progress as progress_bar
 
 app = typer.Typer(
     help="Baseline machines (Xavier NX, FABNet, Sanger, SpAtten, systolic array): run a network, list them.",
@@ -168,13 +171,28 @@ def validate_cmd(
 @app.command("fit")
 @user_errors
 def fit_cmd(
-    write: bool = typer.Option(False, "--write", help="Write the fitted values into the stack files."),
+    write: bool = typer.Option(
+        False, "--write", help="Write the fitted values into the stack, harness and GPU board files."
+    ),
 ) -> None:
-    """Fit the stack parameters named by the `role: fit` published points (by bisection, in file order)."""
+    """Fit the parameters named by the `role: fit` published points (by bisection, in file order; a few
+    minutes)."""
     from swallowtail.baselines.validation import fit, load_points, write_fitted
 
-    fitted = fit(load_points())
-    table = Table(title="fitted stack parameters")
+    points = load_points()
+    n_fit = sum(p.role == "fit" for p in points)
+    with progress_bar(
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as bar:
+        task = bar.add_task("fitting", total=None)
+        steps = itertools.count()
+
+        def show(sweep: int, point: str) -> None:
+            desc = f"fit sweep {sweep + 1} over {n_fit} points, now {point}; one-dimensional fits done"
+            bar.update(task, description=desc, completed=next(steps))
+
+        fitted = fit(points, progress=show)
+    table = Table(title="fitted parameters")
     for col in ("stack", "parameter", "value", "fitted on"):
         table.add_column(col)
     for f in fitted:
