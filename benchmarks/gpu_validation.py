@@ -20,8 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 
-from swallowtail.baselines.validation import TARGET_ERROR, fixed_time_lines, validate, validation_rows
+from swallowtail.baselines.validation import (
+    TARGET_ERROR,
+    fixed_time_lines,
+    summarize,
+    validate,
+    validation_rows,
+)
 
 
 def main() -> None:
@@ -29,39 +36,47 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    rows = validation_rows(validate())
+    checks = validate()
+    rows, summary = validation_rows(checks), summarize(checks)
     elapsed = time.perf_counter() - t0
     lines = fixed_time_lines()
     if args.json:
         fixed = [vars(line) for line in lines]
-        out = {"target_error": TARGET_ERROR, "points": rows, "fixed_time_lines": fixed, "seconds": elapsed}
+        out = {
+            "target_error": TARGET_ERROR,
+            "points": rows,
+            "summary": asdict(summary),
+            "fixed_time_lines": fixed,
+            "seconds": elapsed,
+        }
         print(json.dumps(out, indent=2))
         return
-    head = f"{'point':<40} {'board':<17} {'stack':<19} {'stat':<8} {'published':>10} {'model':>10}"
+    wid, warch = max(len(r["id"]) for r in rows), max(len(r["arch"]) for r in rows)
+    head = (
+        f"{'point':<{wid}} {'board-mode':<{warch}} {'stack':<19} {'stat':<8} {'published':>10} {'model':>10}"
+    )
     print(f"{head} {'error':>7} role")
     for r in rows:
         print(
-            f"{r['id']:<40} {r['arch']:<17} {r['stack']:<19} {r['statistic']:<8} {r['published_text']:>10} "
-            f"{r['model_text']:>10} {r['error']:>+7.1%} {r['role']}"
+            f"{r['id']:<{wid}} {r['arch']:<{warch}} {r['stack']:<19} {r['statistic']:<8} "
+            f"{r['published_text']:>10} {r['model_text']:>10} {r['error']:>+7.1%} {r['role']}"
         )
-    pred = [r for r in rows if r["role"] == "predict"]
-    worst = max(pred, key=lambda r: abs(r["error"]))
-    inside = sum(abs(r["error"]) <= TARGET_ERROR for r in pred)
-    boards = sorted({r["arch"].rsplit("-", 1)[0] for r in pred})
     print(
-        f"predicted: {inside} of {len(pred)} within {TARGET_ERROR:.0%} on boards {', '.join(boards)}; "
-        f"worst {worst['id']} {worst['error']:+.1%}; fitted: {len(rows) - len(pred)}; {elapsed:.1f} s"
+        f"predicted: {summary.within_target} of {summary.predicted} within {TARGET_ERROR:.0%} on boards "
+        f"{', '.join(summary.boards)}; worst {summary.worst_id} {summary.worst_error:+.1%}; "
+        f"fitted: {summary.fitted}; {elapsed:.1f} s"
     )
     print()
     print(
-        f"{'SingleStream run (mean, p90)':<40} {'board':<17} {'harness':<26} {'intercept':>9} {'slope':>12} "
-        f"{'x DRAM BW':>9} {'x CPU clock':>12} {'GPU cycles/token':>16}"
+        f"{'SingleStream run (mean, p90)':<{wid}} {'board-mode':<{warch}} {'harness':<26} {'intercept':>9} "
+        f"{'slope':>12} {'x DRAM BW':>9} {'x CPU clock':>12} {'GPU cycles/token':>16}"
     )
     for line in lines:
         cycles = "-" if line.cpu_cycles is None else f"{line.cpu_cycles / 1e6:.1f} M"
         print(
-            f"{line.run:<40} {line.arch:<17} {line.harness or '-':<26} {line.intercept_s * 1e3:>6.2f} ms "
-            f"{line.slope_s_per_token * 1e6:>6.1f} us/tk {line.dram_bytes / 1e9:>6.2f} GB {cycles:>12} "
+            f"{line.run:<{wid}} {line.arch:<{warch}} {line.harness or '-':<26} "
+            f"{line.intercept_s * 1e3:>6.2f} ms {line.slope_s_per_token * 1e6:>6.1f} us/tk "
+            f"{line.dram_bytes / 1e9:>6.2f} GB {cycles:>12} "
             f"{line.gpu_cycles_per_token / 1e3:>14.1f} k"
         )
 

@@ -29,6 +29,7 @@ PRESETS = [
     "agx-orin-maxn",
     "agx-xavier-maxn",
     "agx-xavier-maxq",
+    "agx-xavier-maxq-v11",
     "df-4x4-simd32",
     "df-4x4-simd8",
     "df-8x8-simd8",
@@ -44,6 +45,8 @@ PRESETS = [
     "xavier-nx-15w",
     "xavier-nx-20w",
     "xavier-nx-maxq",
+    "xavier-nx-maxq-v11-bert-offline",
+    "xavier-nx-maxq-v11-resnet50",
 ]
 #: text that must never reach a user: pydantic's internals
 PYDANTIC_INTERNALS = ("pydantic", "errors.pydantic.dev", "type=", "For further information", "input_value")

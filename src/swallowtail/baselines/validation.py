@@ -444,6 +444,7 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
         {
             "id": c.point.id,
             "arch": c.point.arch,
+            "board": _board(c.point.arch),
             "stack": c.point.stack,
             "workload": c.point.workload,
             "scenario": c.point.scenario,
@@ -461,6 +462,36 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
         }
         for c in checks
     ]
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    """The split a validation table ends with: how many predicted points are within the target, on which
+    boards (`GPUArch.board`, every power mode of a board counted once), the worst one, and how many points
+    were fitted."""
+
+    predicted: int
+    within_target: int
+    boards: tuple[str, ...]
+    worst_id: str
+    worst_error: float
+    fitted: int
+
+
+def summarize(checks: list[Check]) -> ValidationSummary:
+    """The summary of `validate()`'s checks (which must include at least one predicted point)."""
+    predicted = [c for c in checks if c.point.role == "predict"]
+    if not predicted:
+        raise SpecError("points", len(checks), "at least one point with role: predict")
+    worst = max(predicted, key=lambda c: abs(c.error))
+    return ValidationSummary(
+        predicted=len(predicted),
+        within_target=sum(c.within_target for c in predicted),
+        boards=tuple(sorted({_board(c.point.arch) for c in predicted})),
+        worst_id=worst.point.id,
+        worst_error=worst.error,
+        fitted=len(checks) - len(predicted),
+    )
 
 
 # ---- the evidence for a harness's fixed time ---------------------------------------------------------------

@@ -13,6 +13,7 @@ an option to the backend's factory (values parsed as YAML scalars: numbers, true
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 from typing import Any
 
 import typer
@@ -141,11 +142,12 @@ def validate_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON: one row per published point."),
 ) -> None:
     """The Jetson GPU model against every published point: model vs published, error, fitted or predicted."""
-    from swallowtail.baselines.validation import TARGET_ERROR, validate, validation_rows
+    from swallowtail.baselines.validation import TARGET_ERROR, summarize, validate, validation_rows
 
-    rows = validation_rows(validate())
+    checks = validate()
+    rows, summary = validation_rows(checks), summarize(checks)
     if json_out:
-        emit_json({"target_error": TARGET_ERROR, "points": rows})
+        emit_json({"target_error": TARGET_ERROR, "points": rows, "summary": asdict(summary)})
         return
     table = Table(title=f"Jetson GPU model vs published measurements (target: within {TARGET_ERROR:.0%})")
     for col in ("point", "board", "stack", "workload", "statistic", "published", "model", "error", "role"):
@@ -158,12 +160,10 @@ def validate_cmd(
             r["model_text"], f"{r['error']:+.1%}", r["role"],
         )  # fmt: skip
     console.print(table)
-    predicted = [r for r in rows if r["role"] == "predict"]
-    inside = sum(abs(r["error"]) <= TARGET_ERROR for r in predicted)
-    boards = sorted({r["arch"].rsplit("-", 1)[0] for r in predicted})
     console.print(
-        f"{inside} of {len(predicted)} predicted points within {TARGET_ERROR:.0%} (never used to fit; "
-        f"boards: {', '.join(boards)}); {len(rows) - len(predicted)} points fitted one parameter each",
+        f"{summary.within_target} of {summary.predicted} predicted points within {TARGET_ERROR:.0%} (never "
+        f"used to fit; boards: {', '.join(summary.boards)}); "
+        f"{summary.fitted} points fitted one parameter each",
         highlight=False,
     )
 
