@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from swallowtail import atomicio
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
+from swallowtail.baselines.validation import summarize, validate
 from swallowtail.cli.reproduce import reproduce
 from swallowtail.experiments import outputs
 from swallowtail.experiments.compare import GPU_BOARDS, GPU_STACKS
@@ -222,6 +223,17 @@ def test_report_is_self_contained_with_every_figure(quick_out):
     for fid, *_ in FIGURES:
         png = (out / "figures" / f"{fid}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and f"figures/{fid}.png" in summary
+
+
+def test_the_denominator_says_how_the_gpu_model_validates(quick_out):
+    """The report's GPU section carries `swallowtail baseline validate`'s summary, from results.json."""
+    out, _ = quick_out
+    data = outputs.load_results(out / "results.json")
+    v = data.facts.gpu_validation
+    assert v == summarize(validate())
+    assert v is not None and v.predicted >= 3 and len(v.boards) >= 2 and 0 < v.within_target <= v.predicted
+    line = f"predicts {v.within_target} of {v.predicted} published measurements within"
+    assert line in (out / "summary.md").read_text() and line in (out / "report.html").read_text()
 
 
 def test_two_runs_are_identical_byte_for_byte(quick_out, tmp_path):

@@ -27,9 +27,9 @@ import functools
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -476,6 +476,22 @@ class ValidationSummary:
     worst_id: str
     worst_error: float
     fitted: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "boards": list(self.boards)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValidationSummary:
+        return cls(**{**d, "boards": tuple(d["boards"])})
+
+    def line(self) -> str:
+        """One sentence for a report."""
+        return (
+            f"The Jetson model behind these denominators predicts {self.within_target} of {self.predicted} "
+            f"published measurements within {TARGET_ERROR:.0%} without having been fitted to them (boards "
+            f"{', '.join(self.boards)}; worst {self.worst_id}, {self.worst_error:+.1%}); {self.fitted} other "
+            "points each fitted one parameter (`swallowtail baseline validate`)."
+        )
 
 
 def summarize(checks: list[Check]) -> ValidationSummary:

@@ -3,8 +3,9 @@
 `collect_facts(run)` gathers, for a `SuiteRun`: the GPU's peaks and the array's shape (from their specs),
 how the GPU model runs butterfly kernels (its software stack), per target the geometric means of FLOP
 efficiency, power and the share of time in butterfly / FFT ops, the dense twin's FLOPs over the hybrid
-network's, each target's roofline (peak and DRAM bandwidth), and the differences between the FABNet
-physical model and its authors' simulator. Nothing here compares a target with another.
+network's, each target's roofline (peak and DRAM bandwidth), the differences between the FABNet
+physical model and its authors' simulator, and how the Jetson model does against the published
+measurements. Nothing here compares a target with another.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from swallowtail.arch.specs import DataflowArch, GPUArch, load_arch
 from swallowtail.backends import get_backend
 from swallowtail.baselines.fabnet import fidelity_differences
+from swallowtail.baselines.validation import summarize, validate
 from swallowtail.experiments.records import (
     ArrayArchFacts,
     Facts,
@@ -123,6 +125,7 @@ def collect_facts(run: SuiteRun) -> Facts:
         dense_over_hybrid_flops=_dense_over_hybrid_flops(run),
         roofs=roofs(run),
         fabnet_differences=[d.line() for d in fidelity_differences()],
+        gpu_validation=summarize(validate()),
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import swallowtail
+from swallowtail.baselines.validation import ValidationSummary
 from swallowtail.experiments.suite import ARRAY_ARCH, ROLE_ARRAY, Suite
 from swallowtail.result import Result
 
@@ -478,7 +479,7 @@ class Facts:
     """Numbers the explanation of the differences rests on, all read from the specs and the Results.
 
     `gpu_peak_flops`, `array_arch` and `gpu_kernels` are None (and absent from results.json) when the spec
-    or the backend cannot say."""
+    or the backend cannot say; `gpu_validation` when it was not computed."""
 
     gpu_arch: str
     targets: dict[str, TargetFacts]
@@ -488,6 +489,8 @@ class Facts:
     gpu_peak_flops: dict[str, float] | None = None
     array_arch: ArrayArchFacts | None = None
     gpu_kernels: GpuKernelFacts | None = None
+    #: how the Jetson model does against the published measurements (`swallowtail baseline validate`)
+    gpu_validation: ValidationSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"gpu_arch": self.gpu_arch}
@@ -501,6 +504,8 @@ class Facts:
         d["dense_over_hybrid_flops"] = self.dense_over_hybrid_flops.to_dict()
         d["roofs"] = {k: v.to_dict() for k, v in self.roofs.items()}
         d["fabnet_differences"] = list(self.fabnet_differences)
+        if self.gpu_validation is not None:
+            d["gpu_validation"] = self.gpu_validation.to_dict()
         return d
 
     @classmethod
@@ -514,6 +519,9 @@ class Facts:
             gpu_peak_flops=dict(d["gpu_peak_flops"]) if "gpu_peak_flops" in d else None,
             array_arch=ArrayArchFacts.from_dict(d["array_arch"]) if "array_arch" in d else None,
             gpu_kernels=GpuKernelFacts.from_dict(d["gpu_kernels"]) if "gpu_kernels" in d else None,
+            gpu_validation=ValidationSummary.from_dict(d["gpu_validation"])
+            if "gpu_validation" in d
+            else None,
         )
 
 

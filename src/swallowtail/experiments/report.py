@@ -660,6 +660,11 @@ def _paper_shape() -> str:
     )
 
 
+def _validation_md(run: ReproduceRun) -> list[str]:
+    v = run.facts.gpu_validation
+    return [] if v is None else [v.line(), ""]
+
+
 def _status_lines(run: ReproduceRun) -> list[str]:
     out = [run.notice] if run.notice else []
     for backend, status in run.array.items():
@@ -733,6 +738,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         "## The denominator: every GPU board and software stack",
         "",
+        *_validation_md(run),
         _paper_shape(),
         "",
         md_table(*gpu_pair_rows(run)),
@@ -815,6 +821,7 @@ def render_html(run: ReproduceRun, figures: list[FigureOut] | None = None) -> st
     )
     why = "".join(f"<li>{e(line)}</li>" for line in run.comparisons.why)
     fabnet = "".join(f"<li>{e(line)}</li>" for line in run.facts.fabnet_differences)
+    validation = "".join(f"<p>{e(line)}</p>" for line in _validation_md(run) if line)
     groups = sorted({w.group for w in s.workloads}, key=lambda g: (g != GROUP_LRA, g))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -831,6 +838,7 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 <div class="headline">{paper}{html_table(*headline_rows(run))}</div>
 <h2>Why ours differ</h2><ul>{why}</ul>
 <h2>The denominator: every GPU board and software stack</h2>
+{validation}
 <p>{e(_paper_shape())}</p>
 {html_table(*gpu_pair_rows(run), cls="wide")}
 {_inverse_html(run)}
