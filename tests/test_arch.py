@@ -252,6 +252,18 @@ BAD_GPU: list[tuple[str, Any, str]] = [
     ),
     ("unknown power-mode key", lambda d: _with_key(d, "power_modes.15w.volts", 1.0), "power_modes.15w.volts"),
     ("dataflow field on a GPU", lambda d: _with_key(d, "clock_hz", 1e9), "clock_hz"),
+    ("another default mode, the old name", lambda d: apply_overrides(d, {"default_mode": "10w"}), "name"),
+    (
+        "tensor rates without tensor cores",
+        lambda d: apply_overrides(d, {"tensor_cores": 0}),
+        "flops_per_clk_per_sm.fp16_tensor",
+    ),
+    (
+        "a mode key with a dot",
+        lambda d: {**d, "power_modes": {**d["power_modes"], "10.w": d["power_modes"]["10w"]}},
+        "power_modes.10.w",
+    ),
+    ("no power modes", lambda d: {**d, "power_modes": {}}, "a mapping of 1"),
 ]
 
 
@@ -419,3 +431,11 @@ def test_a_key_with_a_newline_is_named_on_one_line(tmp_path: Any) -> None:
     assert any("'\\t' is not a known field" in line for line in lines)
     assert any("'sms ' is not a known field" in line for line in lines)  # an edge space, shown
     assert all(line.startswith(str(path)) for line in lines)
+
+
+def test_a_name_the_os_cannot_look_up_is_an_unknown_preset() -> None:
+    """Too long for a file name (ENAMETOOLONG), or with a NUL byte: the preset list, not an errno."""
+    for name in ("a" * 300, "a" * 300 + ".yaml", "xavier\0nx"):
+        with pytest.raises(SpecError) as e:
+            load_arch(name)
+        assert "Errno" not in str(e.value)

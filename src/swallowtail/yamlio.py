@@ -140,11 +140,21 @@ def read_yaml_text(path: Path, source: str | None = None) -> str:
         ) from None
 
 
+def is_file(path: str | Path) -> bool:
+    """Whether `path` names a regular file; False, not an OSError, for a name the OS cannot even look up (too
+    long, a NUL byte), so a bad preset name gets the preset list instead of an errno."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 __all__ = [
     "MAX_YAML_ALIASES",
     "MAX_YAML_BYTES",
     "SafeSpecLoader",
     "YAMLInputError",
+    "is_file",
     "load_yaml",
     "read_yaml_text",
 ]

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from swallowtail.errors import SpecError, field_text, is_real
-from swallowtail.yamlio import YAMLInputError, load_yaml, read_yaml_text
+from swallowtail.yamlio import YAMLInputError, is_file, load_yaml, read_yaml_text
 
 #: a source note that starts with this marks an assumed (not sourced) value
 ASSUMPTION_PREFIX = "assumption:"
@@ -203,7 +203,8 @@ def _allowed_for(err: Mapping[str, Any]) -> str:
     if typ == "string_pattern_mismatch":
         return f"a string matching {ctx.get('pattern')}"
     if typ in ("too_short", "too_long"):
-        return f"a list of {ctx.get('min_length', 1)} to {ctx.get('max_length', 'any number of')} items"
+        what = "a mapping of" if isinstance(err.get("input"), Mapping) else "a list of"
+        return f"{what} {ctx.get('min_length', 1)} to {ctx.get('max_length', 'any number of')} items"
     msg = str(err.get("msg", typ))
     return msg[0].lower() + msg[1:] if msg else typ
 
@@ -447,7 +448,7 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
 
 def read_yaml_file(path: Path) -> Any:
     """Read and parse a YAML file (missing file -> SpecError)."""
-    if not path.is_file():
+    if not is_file(path):
         raise SpecProblems([Problem("path", str(path), "an existing YAML file")])
     try:
         text = read_yaml_text(path)
@@ -461,7 +462,7 @@ def load_shipped_spec(model: type[SpecModel], field: str, name_or_path: str | Pa
     `field` and the shipped names when neither exists."""
     s = str(name_or_path)
     path = Path(s) if s.endswith((".yaml", ".yml")) or "/" in s else directory / f"{s}.yaml"
-    if not path.is_file():
+    if not is_file(path):
         shipped = sorted(p.stem for p in directory.glob("*.yaml"))
         raise SpecError(field, s, f"one of {shipped} or a path to a YAML file")
     return validate_model(model, read_yaml_file(path), source=str(path))

@@ -41,6 +41,7 @@ from swallowtail.arch.specbase import (
     validate_model,
 )
 from swallowtail.errors import SpecError, check_choice
+from swallowtail.yamlio import is_file
 
 #: where the shipped presets live
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -104,6 +105,9 @@ PerClock = Annotated[float, Field(ge=MIN_PER_CLOCK, le=MAX_PER_CLOCK, allow_inf_
 GPUGeneration = Literal[GPU_GENERATIONS]
 TransfersPerClock = Annotated[int, Field(gt=0, le=MAX_TRANSFERS_PER_CLOCK)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+#: a GPU power mode's key: part of the preset name `<board>-<mode>` and of source keys
+#: `power_modes.<mode>.<field>`, so no dots
+ModeName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 
 
 # ---- the dataflow array ------------------------------------------------------------------------------
@@ -390,8 +394,8 @@ class GPUArch(ArchBase):
     l2_bytes: Bytes
     dram_bus_bits: Annotated[int, Field(gt=0, le=MAX_BUS_BITS)]
     dram_transfers_per_clock: TransfersPerClock = DDR_TRANSFERS_PER_CLOCK
-    power_modes: dict[str, PowerMode] = Field(min_length=1)
-    default_mode: str
+    power_modes: dict[ModeName, PowerMode] = Field(min_length=1)
+    default_mode: ModeName
 
     #: the unit `peak_ops_per_s` reports
     PEAK_UNIT: ClassVar[str] = "fp16_tensor"
@@ -417,6 +421,21 @@ class GPUArch(ArchBase):
         if unit not in self.flops_per_clk_per_sm:
             raise spec_error(
                 "flops_per_clk_per_sm", sorted(self.flops_per_clk_per_sm), f"a mapping with the key '{unit}'"
+            )
+        tensor_units = sorted(k for k in self.flops_per_clk_per_sm if k.endswith("_tensor"))
+        if not self.tensor_cores and tensor_units:
+            raise spec_error(
+                f"flops_per_clk_per_sm.{tensor_units[0]}",
+                self.flops_per_clk_per_sm[tensor_units[0]],
+                "absent: tensor_cores is 0, so the GPU has no tensor-core rates",
+            )
+        expected = f"{self.board}-{self.default_mode}"
+        if self.name != expected:
+            raise spec_error(
+                "name",
+                self.name,
+                f"'{expected}': a GPU spec is named <board>-<default_mode> (another mode of a "
+                f"shipped board loads as {self.board}-<mode>)",
             )
         return self
 
@@ -552,12 +571,12 @@ def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
         return parse_arch(read_yaml_file(path), source=str(path))
     name = str(name_or_path)
     preset = PRESET_DIR / f"{name}.yaml"
-    if preset.is_file():
+    if is_file(preset):
         return parse_arch(read_yaml_file(preset), source=f"preset {name}")
     gpu = _load_gpu_preset(name)
     if gpu is not None:
         return gpu
-    if Path(name).is_file():
+    if is_file(name):
         return parse_arch(read_yaml_file(Path(name)), source=name)
     raise SpecError("arch", name, f"one of the presets {list_archs()} or a path to a YAML file")
 

@@ -89,7 +89,7 @@ def backend_entry(name: str) -> BackendEntry:
     return entry
 
 
-def get_backend(name: str, **options: Any) -> Backend:
+def get_backend(name: str, /, **options: Any) -> Backend:
     """A backend instance by name; `options` (e.g. `arch="df-4x4-simd8"`) go to its factory."""
     return backend_entry(name).resolve()(**options)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, user_errors
+from swallowtail.yamlio import is_file
 
 app = typer.Typer(help="Hybrid butterfly networks: presets and exact per-layer counts.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def load_config(spec: str) -> Any:
     """A preset name, or the path of a YAML file of HybridConfig fields (`preset: NAME` + overrides too)."""
     from swallowtail.nn.config import HybridConfig, get_preset
 
-    if spec.endswith(YAML_SUFFIXES) or Path(spec).is_file():
+    if spec.endswith(YAML_SUFFIXES) or is_file(spec):
         return HybridConfig.from_yaml(spec)
     return get_preset(spec)
 

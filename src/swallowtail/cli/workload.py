@@ -25,6 +25,7 @@ from rich.table import Table
 from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, si, user_errors
 from swallowtail.errors import SpecError, check_choice, check_positive_int
+from swallowtail.yamlio import is_file
 
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
 
@@ -189,7 +190,7 @@ def resolve_model(model: str):
 
     from swallowtail.nn.config import HybridConfig
 
-    if model.endswith((".yaml", ".yml")) or Path(model).is_file():
+    if model.endswith((".yaml", ".yml")) or is_file(model):
         return HybridConfig.from_yaml(model), Path(model).stem
     return model, model
 
