@@ -61,10 +61,10 @@ def main() -> None:
             f"{r['id']:<{wid}} {r['arch']:<{warch}} {r['stack']:<19} {r['statistic']:<8} "
             f"{r['published_text']:>10} {r['model_text']:>10} {r['error']:>+7.1%} {r['role']}"
         )
+    worst = "-" if summary.worst_error is None else f"{summary.worst_id} {summary.worst_error:+.1%}"
     print(
         f"predicted: {summary.within_target} of {summary.predicted} within {TARGET_ERROR:.0%} on boards "
-        f"{', '.join(summary.boards)}; worst {summary.worst_id} {summary.worst_error:+.1%}; "
-        f"fitted: {summary.fitted}; {elapsed:.1f} s"
+        f"{', '.join(summary.boards)}; worst {worst}; fitted: {summary.fitted}; {elapsed:.1f} s"
     )
     print()
     print(

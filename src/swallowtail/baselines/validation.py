@@ -254,7 +254,9 @@ def _fits_board(p: PublishedPoint) -> bool:
     return p.fits in BOARD_PARAMETERS
 
 
+@functools.cache
 def _board(arch: str) -> str:
+    """The board of a board-mode preset name (cached: validation asks once per point)."""
     a = load_arch(arch)
     if not isinstance(a, GPUArch):
         raise SpecError("arch", arch, "a Jetson board-mode (kind: gpu)")
@@ -473,8 +475,8 @@ class ValidationSummary:
     predicted: int
     within_target: int
     boards: tuple[str, ...]
-    worst_id: str
-    worst_error: float
+    worst_id: str | None  # None without predicted points
+    worst_error: float | None
     fitted: int
 
     def to_dict(self) -> dict[str, object]:
@@ -486,26 +488,27 @@ class ValidationSummary:
 
     def line(self) -> str:
         """One sentence for a report."""
+        how = "points each fitted one parameter (`swallowtail baseline validate`)."
+        if self.worst_id is None or self.worst_error is None:
+            return f"The Jetson model behind these denominators has no predicted point; {self.fitted} {how}"
         return (
             f"The Jetson model behind these denominators predicts {self.within_target} of {self.predicted} "
             f"published measurements within {TARGET_ERROR:.0%} without having been fitted to them (boards "
             f"{', '.join(self.boards)}; worst {self.worst_id}, {self.worst_error:+.1%}); {self.fitted} other "
-            "points each fitted one parameter (`swallowtail baseline validate`)."
+            f"{how}"
         )
 
 
 def summarize(checks: list[Check]) -> ValidationSummary:
-    """The summary of `validate()`'s checks (which must include at least one predicted point)."""
+    """The summary of `validate()`'s checks."""
     predicted = [c for c in checks if c.point.role == "predict"]
-    if not predicted:
-        raise SpecError("points", len(checks), "at least one point with role: predict")
-    worst = max(predicted, key=lambda c: abs(c.error))
+    worst = max(predicted, key=lambda c: abs(c.error), default=None)
     return ValidationSummary(
         predicted=len(predicted),
         within_target=sum(c.within_target for c in predicted),
         boards=tuple(sorted({_board(c.point.arch) for c in predicted})),
-        worst_id=worst.point.id,
-        worst_error=worst.error,
+        worst_id=None if worst is None else worst.point.id,
+        worst_error=None if worst is None else worst.error,
         fitted=len(checks) - len(predicted),
     )
 
@@ -587,10 +590,12 @@ __all__ = [
     "FittedParameter",
     "FixedTimeLine",
     "PublishedPoint",
+    "ValidationSummary",
     "fit",
     "fixed_time_lines",
     "load_points",
     "model_value",
+    "summarize",
     "validate",
     "validation_rows",
     "write_fitted",

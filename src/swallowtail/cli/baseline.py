@@ -150,7 +150,17 @@ def validate_cmd(
         emit_json({"target_error": TARGET_ERROR, "points": rows, "summary": asdict(summary)})
         return
     table = Table(title=f"Jetson GPU model vs published measurements (target: within {TARGET_ERROR:.0%})")
-    for col in ("point", "board", "stack", "workload", "statistic", "published", "model", "error", "role"):
+    for col in (
+        "point",
+        "board-mode",
+        "stack",
+        "workload",
+        "statistic",
+        "published",
+        "model",
+        "error",
+        "role",
+    ):
         table.add_column(
             col, justify="right" if col in ("published", "model", "error") else "left", overflow="fold"
         )
