@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from swallowtail.arch import load_arch
+from swallowtail.cli import app
 from swallowtail.dse import resolve_sweep
 from swallowtail.dse.evaluate import Row
 from swallowtail.dse.execute import check_sweep, run_sweep, sample_points
@@ -187,6 +189,24 @@ def test_export_writes_csv_and_jsonl(tmp_path):
     assert {"point_id", "metric.latency_s", "param.pe.simd_lanes"} <= set(head)
     lines = [json.loads(x) for x in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert all(x["result"]["latency_s"] > 0 for x in lines)
+
+
+def test_reading_commands_never_turn_a_file_into_a_store_and_bad_runs_make_none(tmp_path):
+    """`dse export` / `report` on an empty or foreign file refuse it (opening it would write an SQLite
+    schema into it); a store is never a device; a run with a bad executor stops before it makes one."""
+    runner = CliRunner()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for args in (["dse", "export", str(empty), str(tmp_path / "e.csv")], ["dse", "report", str(empty)]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2 and "an existing sweep store" in out.output, out.output
+    assert empty.read_bytes() == b"" and not (tmp_path / "e.csv").exists()
+    with pytest.raises(SpecError, match="not a device"):
+        Store("/dev/null")
+    store = tmp_path / "bad.db"
+    for extra in (["--backend", "bogus"], ["--address", "localhost:1"]):
+        out = runner.invoke(app, ["dse", "run", "around-df-4x4-simd8", "--store", str(store), *extra])
+        assert out.exit_code == 2 and not store.exists(), out.output
 
 
 # ---- the store under crashes and concurrency ------------------------------------------------------------

@@ -17,6 +17,7 @@ from swallowtail import atomicio
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
 from swallowtail.baselines.validation import summarize, validate
 from swallowtail.cli.reproduce import reproduce
+from swallowtail.errors import SpecError
 from swallowtail.experiments import outputs
 from swallowtail.experiments.compare import GPU_BOARDS, GPU_STACKS
 from swallowtail.experiments.records import RESULTS_SCHEMA, ClaimCheck, GpuHeadlineRow, PeerHeadlineRow
@@ -377,3 +378,15 @@ def test_inverse_answer_is_in_results_json_and_agrees_with_the_suite(quick_out):
         assert (b.power_w if b.budget == "power" else b.area_mm2) <= b.limit * (1 + 1e-9)
     summary = (out / "summary.md").read_text()
     assert "## The inverse question" in summary and "figures/inverse.png" in summary
+
+
+def test_an_atomic_write_never_replaces_a_device_a_folder_or_a_link(tmp_path):
+    """os.replace would swap a regular file in for /dev/null (or a link, or a folder's entry): refused."""
+    target = tmp_path / "target.txt"
+    target.write_text("kept")
+    (tmp_path / "link.txt").symlink_to(target)
+    for path in (Path("/dev/null"), tmp_path, tmp_path / "link.txt"):
+        with pytest.raises(SpecError, match="a regular file or a new path"):
+            atomicio.write_text_atomic(path, "x")
+    assert target.read_text() == "kept" and (tmp_path / "link.txt").is_symlink()
+    assert Path("/dev/null").is_char_device()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from swallowtail.errors import SpecError
 from swallowtail.procs import remove_stale_temps, temp_name_prefix
 
 #: permissions of written files before the umask (mkstemp makes them private: 0o600)
@@ -61,6 +62,9 @@ def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w"
     `path`: readers see the old file or the whole new one, never half of it. On any error the temp file
     is removed and `path` is left as it was."""
     path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # os.replace would put a regular file where a device, a folder's entry or a link was
+        raise SpecError("output", str(path), "a regular file or a new path (not a device, folder or link)")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, path.name)  # a killed writer's leftovers
     fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=".tmp", dir=path.parent)

@@ -35,9 +35,9 @@ def _default_store(name: str) -> Path:
 
 
 def _open_store(path: Path, must_exist: bool = False):  # noqa: ANN202 -- Store, imported when run
-    from swallowtail.dse.store import Store
+    from swallowtail.dse.store import Store, is_sqlite_file
 
-    if must_exist and not path.is_file():
+    if must_exist and not is_sqlite_file(path):
         raise SpecError("STORE", str(path), "an existing sweep store (written by `swallowtail dse run`)")
     return Store(path)
 
@@ -93,13 +93,14 @@ def run(
 ) -> None:
     """Run a sweep into its store; points already stored are skipped (resume)."""
     from swallowtail.dse import resolve_sweep
-    from swallowtail.dse.execute import check_sweep, run_sweep
+    from swallowtail.dse.execute import check_executor, check_sweep, run_sweep
 
     if workers < 0:
         raise SpecError("--workers", workers, "0 (every core) or a positive number of workers")
     spec = resolve_sweep(sweep)
     check_sweep(spec)  # before the store is created or anything starts
     n = workers or os.cpu_count() or 1
+    check_executor(backend, n, address)
     limits.check(f"dse run {spec.name}", limits.sweep_spec(spec, n), force)  # before the store is made
     path = store or _default_store(spec.name)
     db = _open_store(path)

@@ -175,13 +175,19 @@ def _ray_task(task: Task, caches: dict[str, RateCache]) -> TaskOut:
     return evaluate_task(task)
 
 
-def make_executor(
-    executor: str, workers: int, caches: dict[str, RateCache], address: str | None = None
-) -> LocalExecutor | RayExecutor:
+def check_executor(executor: str, workers: int, address: str | None = None) -> None:
+    """SpecError unless `executor` (one of EXECUTORS), `workers` and `address` make an executor: a caller
+    checks them before it creates a store."""
     check_choice("--backend", executor, EXECUTORS)
     check_positive_int("--workers", workers)
     if address is not None and executor != "ray":
         raise SpecError("--address", address, "only with --backend ray")
+
+
+def make_executor(
+    executor: str, workers: int, caches: dict[str, RateCache], address: str | None = None
+) -> LocalExecutor | RayExecutor:
+    check_executor(executor, workers, address)
     if executor == "ray":
         return RayExecutor(workers, caches, address)
     return LocalExecutor(workers, caches)

@@ -41,6 +41,7 @@ from swallowtail.dse.space import DesignPoint
 from swallowtail.dse.spec import SweepSpec
 from swallowtail.errors import SpecError
 from swallowtail.sim.network import RateCache
+from swallowtail.yamlio import is_file
 
 #: the layout this code reads and writes (a store with another refuses to open)
 STORE_SCHEMA = 1
@@ -79,6 +80,19 @@ class StoredRow:
         return row_key(self.row)
 
 
+#: the first bytes of every SQLite 3 database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite_file(path: str | Path) -> bool:
+    """Whether `path` is a regular file that starts as an SQLite database does (an empty file does not)."""
+    p = Path(path)
+    if not is_file(p) or p.is_symlink():
+        return False
+    with p.open("rb") as fh:
+        return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+
+
 class Store:
     """A sweep results store (SQLite, WAL). Open one per process; it is not shared across processes."""
 
@@ -86,6 +100,10 @@ class Store:
         p = Path(path)
         if p.is_dir():
             raise SpecError("--store", str(p), "a file path (an SQLite store), not a folder")
+        if p.exists() and not p.is_file():
+            raise SpecError(
+                "--store", str(p), "a file path (an SQLite store), not a device or other special file"
+            )
         if not p.parent.is_dir():
             raise SpecError("--store", str(p), f"a path in an existing folder ({p.parent} does not exist)")
         self.path = p
@@ -290,4 +308,12 @@ def iter_ok(rows: Iterable[StoredRow]) -> Iterator[StoredRow]:
     return (r for r in rows if r.row.status == "ok")
 
 
-__all__ = ["EXPORT_FORMATS", "STORE_SCHEMA", "Store", "StoredRow", "iter_ok"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "SQLITE_HEADER",
+    "STORE_SCHEMA",
+    "Store",
+    "StoredRow",
+    "is_sqlite_file",
+    "iter_ok",
+]
