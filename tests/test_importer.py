@@ -6,6 +6,8 @@ the CLI's bad inputs are clean errors."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -353,6 +355,30 @@ def test_cli_import_bad_inputs_are_clean_errors(model_file: Path, args: list[str
     text = " ".join(out.output.split())
     for name in names:
         assert name in text, (name, text)
+
+
+def test_cli_import_is_the_same_in_every_process_and_keeps_torch_logs_out(model_file: Path) -> None:
+    """The user module's name in --json does not depend on the process's hash salt, and a failed trace
+    prints the one-line error only (torch's fake-tensor logger writes a traceback to stderr itself)."""
+    cmd = [sys.executable, "-m", "swallowtail", "workload", "import", f"{model_file}:build", "--input-shape"]
+    ok = [*cmd, "2,16", "--input-dtype", "int64", "--allow-unknown", "--json"]
+    runs = [subprocess.run(ok, capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and "swallowtail_user_tiny_" in runs[0]
+    linear = model_file.with_name("linear.py")
+    linear.write_text("from torch import nn\n\ndef build():\n    return nn.Linear(16, 16)\n")
+    bad = [
+        sys.executable,
+        "-m",
+        "swallowtail",
+        "workload",
+        "import",
+        f"{linear}:build",
+        "--input-shape",
+        "2,15",
+    ]
+    out = subprocess.run(bad, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr + out.stdout
+    assert "torch.export can trace" in out.stderr and "[2, 15] X [16, 16]" in out.stderr
 
 
 def test_simulate_takes_a_model_file(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ INT_FILL = 1
 
 def _load_module(module_spec: str) -> Any:
     """A Python file (by path) or a dotted module (from the current folder or the installed packages)."""
+    import hashlib
     import importlib
     import importlib.util
     import os
@@ -76,7 +77,9 @@ def _load_module(module_spec: str) -> Any:
                         "MODULE", module_spec, "a Python file or a module importable from here"
                     ) from None
                 raise SpecError("MODULE", module_spec, f"a module that imports; it raised {exc}") from exc
-        name = f"swallowtail_user_{Path(module_spec).stem}_{abs(hash(str(Path(module_spec).resolve())))}"
+        # a name of its own per file, the same in every process (hash() of a str is salted per process)
+        digest = hashlib.sha256(str(Path(module_spec).resolve()).encode()).hexdigest()[:12]
+        name = f"swallowtail_user_{Path(module_spec).stem}_{digest}"
         spec = importlib.util.spec_from_file_location(name, module_spec)
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[name] = mod

@@ -38,7 +38,14 @@ from swallowtail.importer.rules import Rule, rule_for
 LEAF_NAMESPACE = "swallowtail_importer"
 LEAF_NAME = "leaf"
 #: torch loggers that report (as warnings) what the real-tensor retry resolves on purpose
-_QUIET_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch._export", "torch.export")
+#: torch loggers an export silences, and the level each keeps: fake_tensor logs a traceback at ERROR for a
+#: shape mismatch that the export then raises (and the import turns into a SpecError)
+_QUIET_LOGGERS = {
+    "torch.fx.experimental.symbolic_shapes": logging.ERROR,
+    "torch._export": logging.ERROR,
+    "torch.export": logging.ERROR,
+    "torch._subclasses.fake_tensor": logging.CRITICAL,
+}
 
 
 @dataclass
@@ -174,8 +181,8 @@ def _leaves(module: nn.Module, rules: dict[type, Rule]) -> Iterator[None]:
 def _quiet() -> Iterator[None]:
     loggers = [logging.getLogger(n) for n in _QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
+    for lg, quiet in zip(loggers, _QUIET_LOGGERS.values(), strict=True):
+        lg.setLevel(quiet)
     try:
         # torch.export prints the partial graph of a failed export to stderr (then raises): the first
         # attempt may fail on purpose, and a final failure becomes a SpecError that says why
