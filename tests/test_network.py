@@ -4,6 +4,7 @@ and agreement with the cycle-level simulator."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -57,6 +58,16 @@ def test_multilayer_beats_single_layer():
     sl = get_backend("dataflow-single-layer", arch=ARCH).run(w)
     assert ml.latency_s < sl.latency_s and ml.energy_j < sl.energy_j
     assert ml.traffic_bytes["dram"] < sl.traffic_bytes["dram"]
+
+
+def test_the_residency_and_spill_notes_count_the_same_outputs():
+    """The plan's count of spilled intermediates and the listed ones agree (the network's output, always
+    written to DRAM, is in neither)."""
+    r = get_backend("dataflow-multilayer", arch=ARCH).run(lower("fnet", 256))
+    plan = next(n for n in r.notes if "intermediate op outputs spill to DRAM" in n)
+    listed = next(n for n in r.notes if n.startswith("spilled to DRAM ("))
+    counted = int(re.search(r"; (\d+) of \d+ intermediate op outputs", plan).group(1))  # type: ignore[union-attr]
+    assert listed.startswith(f"spilled to DRAM ({counted} intermediate op outputs)")
 
 
 def test_bad_inputs():

@@ -102,8 +102,12 @@ def kernel(
     verify: bool = typer.Option(
         False, "--verify", help="Also compute values and check them against PyTorch."
     ),
-    precision: str = typer.Option("fp16", "--precision", help="fp16 | fp32-acc (value mode)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Random inputs / coefficients seed (value mode)."),
+    precision: str | None = typer.Option(
+        None, "--precision", help="fp16 | fp32-acc (with --verify; default fp16)."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Random inputs / coefficients seed (with --verify; default 0)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the Result as JSON."),
     trace: Path | None = typer.Option(None, "--trace", help="Write a per-PE timeline (.png or .html)."),
     show_program: bool = typer.Option(False, "--show-program", help="Also print the Program summary."),
@@ -119,6 +123,11 @@ def kernel(
     from swallowtail.sim.timing.machine import check_engine_fits
     from swallowtail.sim.trace import TRACE_SUFFIXES, write_trace
 
+    for flag, given in (("--precision", precision), ("--seed", seed)):
+        if given is not None and not verify:
+            raise SpecError(flag, given, "only with --verify (the value mode it sets)")
+    if show_program and as_json:
+        raise SpecError("--show-program", True, "not with --json (which prints exactly the Result)")
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_, sparse_block, pattern)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
@@ -138,8 +147,8 @@ def kernel(
     )
     kwargs = dict(
         values=verify,
-        seed=seed,
-        precision=precision,
+        seed=0 if seed is None else seed,
+        precision="fp16" if precision is None else precision,
         fast_forward=not no_fast_forward,
         trace=trace is not None,
     )

@@ -158,7 +158,8 @@ def _multilayer_plan(
     notes.append(
         f"multilayer: token-wise ops stream token chunks on chip, epilogues fused; tensors held across a "
         f"layout barrier (sequence FFT, attention core) stay on chip within {budget:.0f} B "
-        f"({SPM_RESIDENT_FRACTION:.0%} of the SPM); {len(n_sp)} of {len(ops)} op outputs spill to DRAM"
+        f"({SPM_RESIDENT_FRACTION:.0%} of the SPM); {len(n_sp)} of {len(ops) - 1} intermediate op outputs "
+        "spill to DRAM"
     )
     return Plan(dataflow, fused, spilled, core, notes)
 

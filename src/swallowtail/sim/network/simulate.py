@@ -182,9 +182,9 @@ def _notes(
     assumptions and the energy model, in words."""
     notes = list(plan.notes)
     on_chip = [op.name for op in ops if not plan.spilled[op.name]]
-    spills = [op.name for op in ops if plan.spilled[op.name]]
+    spills = [op.name for op in ops[:-1] if plan.spilled[op.name]]  # the last: the network's output
     notes.append(f"on chip ({len(on_chip)} op outputs): " + _names(on_chip))
-    notes.append(f"spilled to DRAM ({len(spills)}): " + _names(spills))
+    notes.append(f"spilled to DRAM ({len(spills)} intermediate op outputs): " + _names(spills))
     notes.append(
         f"{len(pipe.groups)} streaming groups, up to {MAX_CHUNKS} chunks each, {BUFFERS} SPM buffers; DMA "
         f"{a.dram_bytes_per_cycle:.1f} B/cycle + {a.dma.latency_cycles} cycles latency per transfer"
