@@ -389,7 +389,7 @@ CASES: list[tuple[str, str]] = [
     ("arch dump no-such-arch", "arch"),
     ("arch dump {tmp}/sanger-rows.yaml", "pe_rows"),
     ("arch dump df-4x4-simd8 --out {tmp}", "--out"),
-    ("arch dump df-4x4-simd8 --out {tmp}/no-such-folder/x.yaml", "--out"),
+    ("arch dump df-4x4-simd8 --out {tmp}/a-file/x.yaml", "--out"),
     ("arch list --bogus", "--bogus"),
     # ---- model / workload ------------------------------------------------------------------------------
     ("model summary {tmp}/empty.yaml --seq-len 128", "mapping"),

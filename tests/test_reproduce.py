@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from swallowtail import atomicio
 from swallowtail.backends import get_backend, list_backends, register_backend, unregister_backend
 from swallowtail.baselines.validation import summarize, validate
+from swallowtail.cli import app as cli_app
 from swallowtail.cli.reproduce import reproduce
 from swallowtail.errors import SpecError
 from swallowtail.experiments import outputs
@@ -390,3 +391,13 @@ def test_an_atomic_write_never_replaces_a_device_a_folder_or_a_link(tmp_path):
             atomicio.write_text_atomic(path, "x")
     assert target.read_text() == "kept" and (tmp_path / "link.txt").is_symlink()
     assert Path("/dev/null").is_char_device()
+    # the same check, before any work, for the outputs a command writes at its end
+    assert atomicio.check_writable(tmp_path / "new" / "deeper" / "t.png", "--timeline").name == "t.png"
+    (tmp_path / "t.png").mkdir()
+    with pytest.raises(SpecError, match="--timeline"):
+        atomicio.check_writable(tmp_path / "t.png", "--timeline")
+    out = CliRunner().invoke(
+        cli_app,
+        ["simulate", "-m", "fnet", "-L", "128", "--timeline", str(tmp_path / "t.png")],
+    )
+    assert out.exit_code == 2 and "--timeline" in out.output and "costing" not in out.output

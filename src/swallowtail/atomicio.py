@@ -57,14 +57,27 @@ def _umask() -> int:
     return DEFAULT_UMASK
 
 
+def check_writable(path: str | Path, field: str = "output") -> Path:
+    """`path` if a file can be written there atomically: a regular file or a new path (os.replace would put a
+    regular file where a device, a folder or a link was), whose nearest existing folder this process may
+    write into (missing folders are made). Otherwise a SpecError naming `field`; a command checks its output
+    paths before it starts work."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise SpecError(field, str(path), "a regular file or a new path (not a device, folder or link)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise SpecError(field, str(path), f"a path in a folder this process can write ({folder} is not)")
+    return path
+
+
 def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w") -> Path:
     """Write a file through `write(fh)` into a temp file in the same folder, then `os.replace` it onto
     `path`: readers see the old file or the whole new one, never half of it. On any error the temp file
     is removed and `path` is left as it was."""
-    path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        # os.replace would put a regular file where a device, a folder's entry or a link was
-        raise SpecError("output", str(path), "a regular file or a new path (not a device, folder or link)")
+    path = check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, path.name)  # a killed writer's leftovers
     fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=".tmp", dir=path.parent)
@@ -89,4 +102,4 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda fh: fh.write(text))
 
 
-__all__ = ["finite_json", "write_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = ["check_writable", "finite_json", "write_atomic", "write_json_atomic", "write_text_atomic"]

@@ -40,6 +40,7 @@ from swallowtail.arch.specbase import (
     spec_error,
     validate_model,
 )
+from swallowtail.atomicio import write_text_atomic
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.yamlio import is_file
 
@@ -585,7 +586,7 @@ def dump_arch(arch: ArchSpec, path: str | Path | None = None) -> str:
     """YAML text of a spec (written to `path` if given); `load_arch(path)` reads back an equal spec."""
     text = arch.to_yaml()
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
     return text
 
 

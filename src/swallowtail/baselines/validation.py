@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.arch.specs import GPU_BOARD_DIR, ArchSpec, GPUArch, load_arch
+from swallowtail.atomicio import write_text_atomic
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import (
     HARNESS_DIR,
@@ -398,7 +399,7 @@ def write_fitted(
         text, n2 = re.subn(rf"(?m)^  ({key}): .*$", lambda m, note=note: f'  {m[1]}: "{note}"', text)
         if n1 != 1 or n2 < 1:
             raise SpecError(f"{path.name}.{fp.parameter}", fp.value, "one value line and its source lines")
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
         written.append(path)
     return written
 

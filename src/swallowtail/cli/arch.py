@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from swallowtail.atomicio import check_writable
 from swallowtail.cli._common import console, emit_json, user_errors
 from swallowtail.errors import SpecError
 
@@ -166,6 +167,8 @@ def dump(
     from swallowtail.arch import dump_arch, load_arch
 
     spec = load_arch(name_or_path)
+    if out is not None:
+        check_writable(out, "--out")
     try:
         text = dump_arch(spec, out)
     except OSError as exc:

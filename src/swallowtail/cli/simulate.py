@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
 from pathlib import Path
 
 import typer
 
+from swallowtail.atomicio import check_writable, write_atomic, write_text_atomic
 from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, si, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
@@ -62,14 +64,15 @@ def _write_timeline(path: Path, run, title: str) -> None:  # noqa: ANN001 - a Ne
 
     kinds = sorted({n.split(".")[-1] for n, *_ in run.timeline})
     if path.suffix.lower() == ".html":
+        esc = html.escape
         rows = "".join(
-            f"<tr><td>{n}</td><td>{layer}</td><td>{s:.0f}</td><td>{e:.0f}</td><td>{g}</td></tr>"
+            f"<tr><td>{esc(n)}</td><td>{esc(layer)}</td><td>{s:.0f}</td><td>{e:.0f}</td><td>{g}</td></tr>"
             for n, layer, s, e, g in run.timeline
         )
-        path.write_text(
-            f"<html><body><h3>{title}</h3><table border=1><tr><th>op</th><th>layer</th><th>start cycle</th>"
-            f"<th>end cycle</th><th>group</th></tr>{rows}</table></body></html>",
-            encoding="utf-8",
+        write_text_atomic(
+            path,
+            f"<html><body><h3>{esc(title)}</h3><table border=1><tr><th>op</th><th>layer</th>"
+            f"<th>start cycle</th><th>end cycle</th><th>group</th></tr>{rows}</table></body></html>",
         )
         return
     fig, ax = plt.subplots(figsize=(12, 4))
@@ -81,7 +84,7 @@ def _write_timeline(path: Path, run, title: str) -> None:  # noqa: ANN001 - a Ne
     ax.set_xlabel("cycle")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
     plt.close(fig)
 
 
@@ -113,6 +116,8 @@ def simulate(
         raise SpecError("--dataflow", dataflow, f"one of {list(DATAFLOWS)}")
     if timeline is not None and timeline.suffix.lower() not in (".png", ".html"):
         raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
+    if timeline is not None:
+        check_writable(timeline, "--timeline")  # before the run, not after it
     w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN, force=force)
     backend = DataflowBackend(dataflow, arch)
     est = limits.workload_simulation(w, backend.arch)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from swallowtail.atomicio import write_atomic, write_text_atomic
 from swallowtail.errors import SpecError
 
 #: activity kinds in the timing engine's trace events, and their colours
@@ -82,7 +83,7 @@ def write_trace(
     import matplotlib.pyplot as plt
 
     if suffix == ".png":
-        fig.savefig(path, dpi=120)
+        write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=120), mode="wb")
         plt.close(fig)
         return path
     buf = io.BytesIO()
@@ -102,5 +103,5 @@ def write_trace(
         + f"<img alt='per-PE activity timeline' src='data:image/png;base64,{img}' style='max-width:100%'/>"
         + f"<ul>{items}</ul></body></html>"
     )
-    path.write_text(page, encoding="utf-8")
+    write_text_atomic(path, page)
     return path

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from swallowtail.atomicio import write_atomic
 from swallowtail.train.checkpoint import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
@@ -82,4 +83,4 @@ def plot(records: list[dict[str, Any]], path: str | Path, title: str = "") -> No
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=PLOT_DPI)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=PLOT_DPI), mode="wb")

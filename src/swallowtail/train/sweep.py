@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from swallowtail.atomicio import write_atomic
 from swallowtail.errors import SpecError, is_int
 from swallowtail.nn.config import HybridConfig
 from swallowtail.progress import PlainProgress
@@ -267,4 +268,4 @@ def plot_sweep(result: SweepResult, path: str | Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(f"{result.task}: accuracy vs cost ({result.seq_len} tokens)")
     fig.tight_layout()
-    fig.savefig(Path(path), dpi=PLOT_DPI)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=PLOT_DPI), mode="wb")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from swallowtail.atomicio import write_atomic
 from swallowtail.errors import SpecError, check_choice
 
 #: how non-fused dense ops are costed: "cycle" (dense Programs on the cycle-level simulator, `dense_rate`)
@@ -114,7 +115,8 @@ class RateCache:
 
     def save(self, path: str | Path) -> None:
         """Persist the cache (pickle): contents, counts and dense cost model."""
-        Path(path).write_bytes(pickle.dumps(self))
+        data = pickle.dumps(self)
+        write_atomic(path, lambda fh: fh.write(data), mode="wb")
 
     @classmethod
     def load(cls, path: str | Path) -> RateCache:
