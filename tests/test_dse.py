@@ -72,6 +72,10 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"clock_hz": [float("inf")]}}, "clock_hz"),  # was an OverflowError in balance
         ({"params": {"array.rows": [1e300]}}, "array.rows"),
         ({"params": {"balance.dram": [float("inf")]}}, "balance.dram"),
+        ({"params": {"array.rows": [4, 4]}}, "params.array.rows"),  # was run once, silently
+        ({"workloads": [{"model": "fabnet-base", "seq_len": [256, 256]}]}, "workloads.0.seq_len"),
+        ({"backends": ["roofline", "roofline"]}, "backends"),
+        ({"mapping": {"residency": ["dram", "dram"]}}, "mapping.residency"),
     ],
 )
 def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):

@@ -47,7 +47,7 @@ def _open_store(path: Path, must_exist: bool = False):  # noqa: ANN202 -- Store,
 def check(
     sweep: str = typer.Argument("", help="A sweep YAML file or a shipped sweep's name."),
     list_: bool = typer.Option(False, "--list", help="List the shipped sweeps."),
-    json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print the counts (--list: the sweeps) as JSON."),
 ) -> None:
     """Validate a sweep spec (every field, arch path, backend and workload) and count its points."""
     from swallowtail.dse import list_sweeps, resolve_sweep
@@ -55,6 +55,11 @@ def check(
     from swallowtail.dse.execute import check_sweep, sample_points
 
     if list_:
+        if sweep:
+            raise SpecError("SWEEP", sweep, "nothing with --list (which lists the shipped sweeps)")
+        if json_out:
+            emit_json(list_sweeps())
+            return
         for name, desc in list_sweeps().items():
             console.print(f"[bold]{name}[/]: {desc}", highlight=False)
         return

@@ -151,6 +151,14 @@ class SweepSpec(SpecModel):
         for path, dom in self.params.items():
             if path.startswith("balance."):
                 _check_balance_factor(path, dom, self.balance)
+            if isinstance(dom, list):
+                _check_no_repeats(f"params.{path}", dom)
+        for i, w in enumerate(self.workloads):
+            _check_no_repeats(f"workloads.{i}.seq_len", w.seq_len)
+            _check_no_repeats(f"workloads.{i}.batch", w.batch)
+        for knob, values in self.mapping.items():
+            _check_no_repeats(f"mapping.{knob}", values)
+        _check_no_repeats("backends", self.backends)
         for knob, values in self.mapping.items():
             allowed = MAPPING_KNOBS[knob]
             for v in values:
@@ -163,6 +171,15 @@ class SweepSpec(SpecModel):
     @property
     def backend_axes(self) -> list[BackendAxis]:
         return [BackendAxis(name=b) if isinstance(b, str) else b for b in self.backends]
+
+
+def _check_no_repeats(path: str, values: list[Any]) -> None:
+    """A list of values to sweep holds each once (a repeat would be silently run once)."""
+    seen: list[Any] = []
+    for v in values:
+        if any(v == u and type(v) is type(u) for u in seen):
+            raise spec_error(path, values, f"values without repeats ({v!r} appears twice)")
+        seen.append(v)
 
 
 def _check_balance_factor(path: str, dom: Any, balance: bool) -> None:

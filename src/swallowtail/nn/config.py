@@ -102,17 +102,18 @@ class HybridConfig:
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "d_ff", "n_layers", "max_len", "n_classes"):
             check_int(name, getattr(self, name), 1, MAX_SIZE[name])
+        if self.vocab_size is not None:  # each value on its own first, then the pair
+            check_int("vocab_size", self.vocab_size, 1, MAX_SIZE["vocab_size"])
+        if self.input_dim is not None:
+            check_int("input_dim", self.input_dim, 1, MAX_SIZE["input_dim"])
         if (self.vocab_size is None) == (self.input_dim is None):
             raise SpecError(
                 "vocab_size",
                 self.vocab_size,
-                "exactly one of vocab_size (token input) and input_dim (continuous input) must be set",
+                "exactly one of vocab_size (token input) and input_dim (continuous input) must be set"
+                + ("; set vocab_size: null for continuous input" if self.input_dim is not None else ""),
                 hint=f"input_dim = {self.input_dim!r}",
             )
-        if self.vocab_size is not None:
-            check_int("vocab_size", self.vocab_size, 1, MAX_SIZE["vocab_size"])
-        if self.input_dim is not None:
-            check_int("input_dim", self.input_dim, 1, MAX_SIZE["input_dim"])
         if self.d_model % self.n_heads:
             raise SpecError("n_heads", self.n_heads, f"a divisor of d_model = {self.d_model}")
         check_int("attention_layers", self.attention_layers, 0)
