@@ -458,6 +458,7 @@ CASES: list[tuple[str, str]] = [
     ("kernel --op butterfly --n 100", "butterfly.n"),
     ("kernel --op fft --n 100", "fft.n"),
     ("kernel --op butterfly --n 0", "butterfly.n"),
+    ("kernel --op butterfly --n 1", "butterfly.n"),
     ("kernel --op butterfly --n -8", "butterfly.n"),
     ("kernel --op butterfly --n 64 --rows 0", "butterfly.rows"),
     ("kernel --op butterfly --n 64 --rows -1", "butterfly.rows"),

@@ -62,6 +62,7 @@ def _table(path: Path) -> list[tuple]:
         ({"objectives": ["latency_s", "latency_s"]}, "objectives"),
         ({"objectives": ["speed"]}, "objectives"),
         ({"tie": {"array.cols": "array.rows"}}, "tie.array.cols"),
+        ({"params": {"array.rows": [2]}, "tie": {"nope": "array.rows"}}, "tie.nope"),
         ({"workloads": [{"model": "no-such-net", "seq_len": [256]}]}, "workloads[0]"),
         ({"workloads": [{"model": "fabnet-base", "seq_len": [0]}]}, "seq_len"),
         ({"backends": ["no-such-backend"]}, "backend"),

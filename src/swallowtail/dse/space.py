@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from swallowtail.arch.specbase import Problem, SpecProblems
+from swallowtail.arch.specbase import Problem, SpecProblems, apply_overrides
 from swallowtail.arch.specs import DataflowArch, load_arch
 from swallowtail.dse.spec import MAX_POINTS, ParamRange, SweepSpec
 from swallowtail.errors import SpecError, is_real
@@ -196,6 +196,13 @@ def load_base(spec: SweepSpec) -> DataflowArch:
 def check_points(spec: SweepSpec, base: DataflowArch) -> None:
     """Every arch path exists and every listed value is one the arch spec accepts at the base point."""
     problems: list[Problem] = []
+    for path, target in spec.tie.items():  # a tied path must exist as the params' do
+        try:
+            apply_overrides(base.to_dict(), {path: None})
+        except SpecError:
+            problems.append(
+                Problem(f"tie.{path}", target, "a dotted path of an existing field of the base arch")
+            )
     for path, dom in spec.params.items():
         values = dom if isinstance(dom, list) else [dom.low, dom.high]
         for v in values:

@@ -96,6 +96,8 @@ class Butterfly(Op):
             logn = F.log2_exact(self.n)
         except ValueError:
             raise SpecError(f"{self.name}.n", self.n, "a power of two >= 2") from None
+        if logn < 1:  # n = 1 = 2^0: a butterfly has no stage
+            raise SpecError(f"{self.name}.n", self.n, "a power of two >= 2")
         if self.stages is None:
             object.__setattr__(self, "stages", logn)
         if not isinstance(self.stages, int) or not 1 <= self.stages <= logn:
