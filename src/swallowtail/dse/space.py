@@ -203,6 +203,8 @@ def check_points(spec: SweepSpec, base: DataflowArch) -> None:
             problems.append(
                 Problem(f"tie.{path}", target, "a dotted path of an existing field of the base arch")
             )
+    if problems:  # every point would fail on the tie: say that only
+        raise SpecProblems(problems, spec.name)
     for path, dom in spec.params.items():
         values = dom if isinstance(dom, list) else [dom.low, dom.high]
         for v in values:
