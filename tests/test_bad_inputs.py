@@ -273,6 +273,8 @@ CASES: list[tuple[str, str]] = [
     ("baseline --target sanger --model fabnet-base --seq-len 128 --top -1", "--top"),
     ("baseline --target no-such-backend --model fabnet-base --seq-len 128", "backend"),
     ("baseline --target sanger --model no-such-model --seq-len 128", "preset"),
+    # an allowed pattern is shown as it is (rich markup once ate its [a-z0-9] classes)
+    ("baseline -t jetson -m fabnet-base -L 128 -o butterfly_unit=nope", "^[a-z0-9]+_[a-z0-9]+$"),
     ("baseline --target sanger --model fabnet-base --seq-len 0", "seq_len"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 --batch 0", "batch"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o bogus", "--option"),

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from swallowtail.errors import SpecError
 
@@ -37,6 +38,11 @@ def check_out_dir(path: Path | None, option: str = "--out") -> Path | None:
     return path
 
 
+def print_error(msg: object) -> None:
+    """`error: MSG` on stderr, MSG as it is: escaped, so a `[a-z0-9]` in it is text, not rich markup."""
+    err_console.print(f"[bold red]error:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
+
+
 def user_errors(fn: F) -> F:
     """Turn user errors (ValueError and friends) into one clean line on stderr and exit status 2."""
 
@@ -46,7 +52,7 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (ValueError, OSError, KeyError) as exc:  # OSError: a path the user gave cannot be used
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+            print_error(msg)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -29,7 +29,15 @@ import yaml
 from rich.table import Table
 
 from swallowtail.cli import limits
-from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, si, user_errors
+from swallowtail.cli._common import (
+    check_out_dir,
+    console,
+    emit_json,
+    err_console,
+    print_error,
+    si,
+    user_errors,
+)
 from swallowtail.errors import SpecError, check_int
 
 #: the network a task trains when --model is not given: its LRA preset
@@ -317,7 +325,7 @@ def train(
     try:
         result = run_train(config, data, tc, resume=resume, progress=True)
     except NonFiniteLossError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise typer.Exit(code=EXIT_DIVERGED) from None
     if json_out:
         emit_json(result)
@@ -396,7 +404,7 @@ def accuracy_sweep(
     try:
         result = run_sweep(config, data, tc, counts, include_transformer=include_transformer, resume=resume)
     except NonFiniteLossError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise typer.Exit(code=EXIT_DIVERGED) from None
     if json_out:
         emit_json(result)
