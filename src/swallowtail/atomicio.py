@@ -65,12 +65,25 @@ def check_writable(path: str | Path, field: str = "output") -> Path:
     path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise SpecError(field, str(path), "a regular file or a new path (not a device, folder or link)")
-    folder = path.parent
+    _check_folder_writable(path.parent, field, path)
+    return path
+
+
+def check_writable_folder(folder: str | Path, field: str = "--out") -> Path:
+    """`folder` if files can be written into it: an existing folder, or a new one under a folder this
+    process may write into. Otherwise a SpecError naming `field`."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(field, str(folder), "a folder (new or existing); this path is a file")
+    _check_folder_writable(folder, field, folder)
+    return folder
+
+
+def _check_folder_writable(folder: Path, field: str, shown: Path) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise SpecError(field, str(path), f"a path in a folder this process can write ({folder} is not)")
-    return path
+        raise SpecError(field, str(shown), f"a path in a folder this process can write ({folder} is not)")
 
 
 def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w") -> Path:
@@ -102,4 +115,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda fh: fh.write(text))
 
 
-__all__ = ["check_writable", "finite_json", "write_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "check_writable",
+    "check_writable_folder",
+    "finite_json",
+    "write_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from swallowtail.errors import SpecError
+from swallowtail.atomicio import check_writable_folder
 
 #: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
 PIPE_WIDTH = 140
@@ -32,10 +32,9 @@ def emit_json(obj: Any) -> None:
 
 
 def check_out_dir(path: Path | None, option: str = "--out") -> Path | None:
-    """`path` if it can be an output folder (missing, or a folder); a SpecError naming `option` if a file."""
-    if path is not None and path.exists() and not path.is_dir():
-        raise SpecError(option, str(path), "a folder (new or existing); this path is a file")
-    return path
+    """`path` if it can be an output folder (missing, or a folder) this process can write into; a SpecError
+    naming `option` if not -- checked before a command starts its work, not when it writes at the end."""
+    return None if path is None else check_writable_folder(path, option)
 
 
 def print_error(msg: object) -> None:
