@@ -275,6 +275,9 @@ CASES: list[tuple[str, str]] = [
     ("baseline --target sanger --model no-such-model --seq-len 128", "preset"),
     # an allowed pattern is shown as it is (rich markup once ate its [a-z0-9] classes)
     ("baseline -t jetson -m fabnet-base -L 128 -o butterfly_unit=nope", "^[a-z0-9]+_[a-z0-9]+$"),
+    ("baseline -t sanger -m fabnet-base -L 128 -o word_bits=7", "does not enter the cost model"),
+    ("baseline -t spatten -m fabnet-base -L 128 -o foo=bar", "same_peak_as"),
+    ("baseline -t roofline -m fabnet-base -L 128 -o include_leakage=maybe", "true or false"),
     ("baseline --target sanger --model fabnet-base --seq-len 0", "seq_len"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 --batch 0", "batch"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o bogus", "--option"),

@@ -72,3 +72,10 @@ def check_choice(field: str, value: Any, allowed: Iterable[str]) -> Any:
 def check_positive_int(field: str, value: object) -> int:
     """`value` if it is an int >= 1 (not a bool); SpecError(field, value, "a positive integer") otherwise."""
     return check_int(field, value, 1, allowed="a positive integer")
+
+
+def check_bool(field: str, value: object) -> bool:
+    """`value` if it is true or false (a bool, not a number or text); SpecError otherwise."""
+    if not isinstance(value, bool):
+        raise SpecError(field, value, "true or false")
+    return value

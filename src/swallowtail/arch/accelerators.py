@@ -169,9 +169,12 @@ class _PublishedAccel(ArchBase):
     a vector unit for softmax / LayerNorm / element-wise ops, and a leakage fraction."""
 
     UNSOURCED_FIELDS: ClassVar[tuple[str, ...]] = ("sources",)
+    #: fields that describe the published design but do not enter the cost model (operands are costed at
+    #: the workload's dtype): not backend options, so an override cannot look as if it did something
+    DESCRIPTIVE_FIELDS: ClassVar[tuple[str, ...]] = ("word_bits",)
 
     clock_hz: ClockHz
-    word_bits: WordBits
+    word_bits: WordBits  # the datapath width of the published design (descriptive)
     dram_gbytes_per_s: GBytesPerS
     vector_elems_per_cycle: Count
     dense_utilization: Fraction  # of the MAC array on dense GEMMs (linear layers)

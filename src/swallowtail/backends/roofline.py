@@ -26,7 +26,7 @@ from typing import Any
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, GPUArch, load_arch
 from swallowtail.energy.tables import load_energy_table
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_bool
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import Workload
 
@@ -55,7 +55,7 @@ class RooflineBackend:
         self.arch: ArchSpec = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(self.arch, DataflowArch | GPUArch):
             raise SpecError("arch", self.arch.name, "a dataflow array or a GPU spec (kind: dataflow or gpu)")
-        self.include_leakage = include_leakage
+        self.include_leakage = check_bool("include_leakage", include_leakage)
         self.name = "roofline"
         self.power_mode: str | None = None
         if isinstance(self.arch, GPUArch):

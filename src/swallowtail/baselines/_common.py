@@ -134,12 +134,19 @@ def build_result(
 
 
 def options_to_overrides(
-    backend: str, arch: ArchSpec, options: Mapping[str, Any], own: Iterable[str] = ()
+    backend: str,
+    arch: ArchSpec,
+    options: Mapping[str, Any],
+    own: Iterable[str] = (),
+    taken: Iterable[str] = (),
 ) -> tuple[ArchSpec, dict[str, Any]]:
     """Split `options` into overrides of `arch`'s top-level fields (applied, re-validated) and the
-    backend's own options (`own`, returned). Anything else is a SpecError naming it."""
+    backend's own options (`own`, returned). Anything else is a SpecError naming it and listing every
+    option, `taken` (those the backend's signature already took) included. A field the spec marks
+    descriptive (`DESCRIPTIVE_FIELDS`: not in the cost model) is refused as an option."""
     own = set(own)
-    fields = set(type(arch).model_fields) - {"kind", "sources", "name", "description"}
+    descriptive = set(getattr(arch, "DESCRIPTIVE_FIELDS", ()))
+    fields = set(type(arch).model_fields) - {"kind", "sources", "name", "description"} - descriptive
     overrides: dict[str, Any] = {}
     rest: dict[str, Any] = {}
     for key, value in options.items():
@@ -147,8 +154,15 @@ def options_to_overrides(
             rest[key] = value
         elif key in fields:
             overrides[key] = value
+        elif key in descriptive:
+            raise SpecError(
+                f"{backend} option",
+                key,
+                "not an option: it describes the published design and does not enter "
+                "the cost model (operands are costed at the workload's dtype)",
+            )
         else:
-            allowed = sorted(own | fields | {"arch"})
+            allowed = sorted(own | fields | set(taken) | {"arch"})
             raise SpecError(f"{backend} option", key, f"one of {allowed}")
     if overrides:
         arch = arch.with_overrides(overrides)

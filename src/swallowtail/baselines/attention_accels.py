@@ -112,7 +112,8 @@ class _ScaledAccelBackend(ABC):
                 "arch", a.name, f"a {self.NAME} spec (kind: {self.NAME}), e.g. {self.DEFAULT_ARCH}"
             )
         dram_override = options.pop("dram_gbytes_per_s", None)
-        a, _ = options_to_overrides(self.NAME, a, options)
+        taken = ("peak_ops_per_s", "same_peak_as", "butterfly_mapping", "node_nm")
+        a, _ = options_to_overrides(self.NAME, a, options, taken=taken)
         assert isinstance(a, self.KIND)
         self.arch = a
         self.name = self.NAME
