@@ -515,6 +515,7 @@ CASES: list[tuple[str, str]] = [
     ("reproduce --quick --jobs -2", "--jobs"),
     ("train --task nope --steps 1", "--task"),
     ("train --task listops --steps 0", "steps"),
+    ("train --task listops --steps 1 --seed 9223372036854775000", "seed"),
     ("train --task listops --steps -1", "steps"),
     ("train --task listops --steps 1 --task-param n_train", "--task-param"),
     ("train --task listops --steps 1 --task-param warp=1", "listops.warp"),

@@ -48,6 +48,10 @@ def _real(name: str, value: Any, minimum: float, strict: bool) -> None:
 MAX_SEQ_LEN = 65536
 
 
+#: the largest seed (32 bits): the derived streams (seed x 2^20 per epoch, seed x 2^16 per rank) must stay
+#: within the signed 64-bit integer torch.manual_seed takes
+MAX_SEED = 2**32 - 1
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run.
@@ -97,8 +101,9 @@ class TrainConfig:
             raise SpecError("schedule", self.schedule, f"one of {list(SCHEDULES)}")
         if self.grad_clip is not None:
             _real("grad_clip", self.grad_clip, 0.0, strict=True)
-        for name in ("eval_every", "eval_batches", "seed", "checkpoint_every"):
+        for name in ("eval_every", "eval_batches", "checkpoint_every"):
             check_int(name, getattr(self, name), 0)
+        check_int("seed", self.seed, 0, MAX_SEED)
         check_int("log_every", self.log_every, 1)
         if self.threads is not None:
             check_int("threads", self.threads, 1)
