@@ -52,6 +52,7 @@ MAX_SEQ_LEN = 65536
 #: within the signed 64-bit integer torch.manual_seed takes
 MAX_SEED = 2**32 - 1
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run.
