@@ -620,7 +620,7 @@ CASES: list[tuple[str, str]] = [
     ("train --task pathfinder --lra", "--force"),
     ("accuracy-sweep --task listops --lra", "--force"),
     ("accuracy-sweep --task pathfinder --steps 10000000", "--force"),
-    ("simulate --model llama-7b --seq-len 1000000000000", "--force"),
+    ("simulate --model llama-7b --seq-len 1000000000000", "16777216"),  # past MAX_CONTEXT
     ("roofline --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
     ("baseline -t sanger --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
     ("workload show {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),

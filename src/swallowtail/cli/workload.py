@@ -209,7 +209,7 @@ def build_workload(
     command's `default_seq_len`, else a SpecError (a preset's length must be given). A MODULE:FACTORY model's
     token ids are allocated: their size is checked against the machine's budget first (unless `force`);
     lowering a preset or a named workload allocates nothing that grows with the sizes."""
-    from swallowtail.workload.lower import lower
+    from swallowtail.workload.lower import lower, resolve_config
     from swallowtail.workload.named import find_named_workload
 
     if ":" in model:  # MODULE:FACTORY, a PyTorch model of the user's that takes token ids (batch, seq_len)
@@ -221,8 +221,10 @@ def build_workload(
         w = import_model(model, [shape], ["int64"])
         return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
     cfg, label = resolve_model(model)
+    entry = find_named_workload(cfg) if isinstance(cfg, str) else None
+    if entry is None and isinstance(cfg, str):
+        resolve_config(cfg)  # an unknown name: say so (the list), before any word on --seq-len
     if seq_len is None:
-        entry = find_named_workload(cfg) if isinstance(cfg, str) else None
         if entry is not None:
             seq_len = entry.default_seq_len
         elif default_seq_len is not None:

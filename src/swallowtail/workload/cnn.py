@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from swallowtail.errors import SpecError, check_int
 from swallowtail.workload.emit import Emitter
-from swallowtail.workload.graph import Workload
+from swallowtail.workload.graph import MAX_BATCH, MAX_IMAGE_SIZE, Workload
 from swallowtail.workload.ops import DTYPE_BYTES, Conv2d, Elementwise
 
 # ---- torchvision ResNet-50 (torchvision/models/resnet.py: resnet50 = ResNet(Bottleneck, [3, 4, 6, 3])) -----
@@ -146,8 +146,8 @@ def resnet50(
 ) -> Workload:
     """The Workload of one inference of torchvision's ResNet-50 on `batch` RGB images of `image_size` x
     `image_size` pixels (any size >= 1: the strides floor as torch's do, the global pool takes the rest)."""
-    check_int("batch", batch, 1)
-    check_int("image_size", image_size, 1)
+    check_int("batch", batch, 1, MAX_BATCH)
+    check_int("image_size", image_size, 1, MAX_IMAGE_SIZE)
     if dtype not in DTYPE_BYTES:
         raise SpecError("dtype", dtype, f"one of {sorted(DTYPE_BYTES)}")
     e = _ConvNet(dtype, batch, IMAGE_CHANNELS, image_size)

@@ -70,7 +70,7 @@ from functools import partial
 from swallowtail.errors import SpecError, check_choice, check_int
 from swallowtail.flops import ceil_div, log2_exact, next_pow2
 from swallowtail.workload.emit import Emitter
-from swallowtail.workload.graph import Workload
+from swallowtail.workload.graph import MAX_BATCH, MAX_CONTEXT, Workload
 from swallowtail.workload.ops import FFT, GEMM, Elementwise, LayerNorm, Softmax
 from swallowtail.workload.structured import BlockSparseMatmul, block_layout
 
@@ -229,9 +229,9 @@ def llama(
     (`new_tokens=0`), or the decode of `new_tokens` tokens after a prompt of `seq_len` tokens in the KV
     cache. `mlp`: one of MLPS; `mixer`: causal | swa (a `window` of tokens) | fft (chunks of `chunk`
     tokens, a power of two; prefill only). Named `label@L<seq_len>[xB<batch>]` (module docstring)."""
-    check_int("seq_len", seq_len, 1)
-    check_int("batch", batch, 1)
-    check_int("new_tokens", new_tokens, 0)
+    check_int("seq_len", seq_len, 1, MAX_CONTEXT)
+    check_int("batch", batch, 1, MAX_BATCH)
+    check_int("new_tokens", new_tokens, 0, MAX_CONTEXT - seq_len)
     check_choice("mlp", mlp, MLPS)
     check_choice("mixer", mixer, MIXERS)
     check_int("window", window, 1)

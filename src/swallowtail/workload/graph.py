@@ -10,6 +10,14 @@ from typing import Any
 from swallowtail.errors import SpecError
 from swallowtail.workload.ops import Op
 
+#: the most inputs one inference may batch (a million: far past any accelerator's batch, so a larger one is a
+#: typo; the op sizes it would give overflow what the cost models handle meaningfully)
+MAX_BATCH = 1 << 20
+#: the most tokens of context a decoder workload may hold (16 M: far past published long-context models)
+MAX_CONTEXT = 1 << 24
+#: the largest image side a CNN workload may take (64 k pixels)
+MAX_IMAGE_SIZE = 1 << 16
+
 
 @dataclass(frozen=True)
 class Workload:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from swallowtail.errors import check_int
 from swallowtail.nn.config import DUAL_FEATURES, HybridConfig
 from swallowtail.workload.emit import Emitter
-from swallowtail.workload.graph import Workload
+from swallowtail.workload.graph import MAX_BATCH, Workload
 from swallowtail.workload.ops import FFT, GEMM, Elementwise, LayerNorm, Softmax
 
 
@@ -29,7 +29,7 @@ def lower_hybrid(
     """The Workload of one inference of `cfg` on `batch` inputs of `seq_len` tokens, named `label@L<T>`."""
     allowed = f"an integer in 1..max_len = 1..{cfg.max_len} for this model"
     check_int("seq_len", seq_len, 1, cfg.max_len, allowed=allowed)
-    check_int("batch", batch, 1)
+    check_int("batch", batch, 1, MAX_BATCH)
     d, T = cfg.d_model, seq_len
     seqs = batch * cfg.towers  # a dual tower encodes both inputs as one batch
     rows = seqs * T

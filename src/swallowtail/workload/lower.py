@@ -14,7 +14,9 @@ from swallowtail.workload.hybrid import lower_hybrid
 from swallowtail.workload.named import NAMED_WORKLOADS, find_named_workload
 
 
-def _resolve(config_or_preset: HybridConfig | str) -> HybridConfig:
+def resolve_config(config_or_preset: HybridConfig | str) -> HybridConfig:
+    """The HybridConfig of a config or a network preset's name; SpecError listing the presets and named
+    workloads for any other name."""
     if isinstance(config_or_preset, HybridConfig):
         return config_or_preset
     if isinstance(config_or_preset, str):
@@ -48,7 +50,7 @@ def lower(
             return w
         return dataclasses.replace(w, name=name + w.name.removeprefix(entry.name))
     label = name or (config_or_preset if isinstance(config_or_preset, str) else "custom")
-    return lower_hybrid(_resolve(config_or_preset), seq_len, batch, dtype, label)
+    return lower_hybrid(resolve_config(config_or_preset), seq_len, batch, dtype, label)
 
 
-__all__ = ["lower"]
+__all__ = ["lower", "resolve_config"]
