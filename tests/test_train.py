@@ -116,6 +116,10 @@ def test_out_dir_and_resume_checks(tmp_path):
     with pytest.raises(SpecError) as e:  # another trajectory cannot continue this run
         train(TINY, TASK, tc.replace(lr=5e-3), resume=True, progress=False)
     assert e.value.field == "train_config" and "lr" in str(e.value)
+    other = toy_task(n_train=256, n_val=64, n_test=64, seq_len=16, vocab_size=4, seed=1)
+    with pytest.raises(SpecError) as e:  # the same shapes, other examples (another generator parameter)
+        train(TINY, other, tc, resume=True, progress=False)
+    assert e.value.field == "task" and "data_sha256" in str(e.value)
     with pytest.raises(SpecError, match="out_dir"):
         train(TINY, TASK, BASE, resume=True, progress=False)
     fresh = train(

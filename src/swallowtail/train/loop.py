@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -198,14 +199,27 @@ def evaluate(
 
 
 def _task_key(task: TaskData) -> dict[str, Any]:
-    """What a resumed run's task must share with the checkpoint's."""
+    """What a resumed run's task must share with the checkpoint's: its shape and its data, by content (a
+    task parameter that changes the examples -- a generator's max_depth, another file -- changes the hash;
+    where the files are does not)."""
     return {
         "name": task.name,
         "seq_len": task.seq_len,
         "n_classes": task.n_classes,
         "vocab_size": task.vocab_size,
         "n_train": len(task.train),
+        "data_sha256": _data_hash(task),
     }
+
+
+def _data_hash(task: TaskData) -> str:
+    h = hashlib.sha256()
+    for split in (task.train, task.val, task.test):
+        for t in (split.inputs, split.inputs2, split.labels):
+            if t is not None:
+                h.update(str((t.dtype, tuple(t.shape))).encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
