@@ -138,8 +138,9 @@ def test_bad_budget_overrides_are_clean_errors_naming_the_variable(text, monkeyp
     monkeypatch.setenv(limits.TIME_ENV, text or " ")
     with pytest.raises(SpecError, match=limits.TIME_ENV):
         limits.machine_budget()
-    out = runner.invoke(app, ["kernel", "--n", "64", "--rows", "8"], env={limits.TIME_ENV: text or " "})
-    assert out.exit_code == 2 and limits.TIME_ENV in out.output
+    for args in (["kernel", "--n", "64", "--rows", "8"], ["roofline", "-m", "fabnet-base", "-L", "128"]):
+        out = runner.invoke(app, args, env={limits.TIME_ENV: text or " "})
+        assert out.exit_code == 2 and limits.TIME_ENV in out.output, args
 
 
 def test_the_budget_is_the_available_memory_unless_overridden(monkeypatch):

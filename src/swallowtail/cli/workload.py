@@ -212,6 +212,7 @@ def build_workload(
     from swallowtail.workload.lower import lower, resolve_config
     from swallowtail.workload.named import find_named_workload
 
+    limits.machine_budget()  # a bad SWALLOWTAIL_*_BUDGET is an error wherever --force is offered
     if ":" in model:  # MODULE:FACTORY, a PyTorch model of the user's that takes token ids (batch, seq_len)
         seq_len = seq_len if seq_len is not None else default_seq_len
         if seq_len is None:
