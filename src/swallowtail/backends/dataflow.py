@@ -44,7 +44,9 @@ class DataflowBackend:
             raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
         check_engine_fits(a)  # its probes simulate kernels on the whole array: refused before any work
         if cache is not None and not isinstance(cache, RateCache):
-            raise SpecError(f"dataflow-{dataflow} option cache", type(cache).__name__, "a RateCache")
+            raise SpecError(
+                f"dataflow-{dataflow} option cache", cache, "a RateCache object (Python API only)"
+            )
         self.arch = a
         self.dataflow = dataflow
         self.name = f"dataflow-{dataflow}"
