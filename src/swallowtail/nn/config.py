@@ -211,7 +211,8 @@ class HybridConfig:
         other keys override it."""
         path = Path(path)
         if not path.is_file():
-            raise SpecError("config", str(path), "an existing YAML file (this one does not exist)")
+            what = "does not exist" if not path.exists() else "is a folder" if path.is_dir() else "is special"
+            raise SpecError("config", str(path), f"an existing YAML file (this one {what})")
         data = load_yaml(read_yaml_text(path), source=str(path))
         if not isinstance(data, dict):
             raise SpecError(str(path), data, "a YAML mapping of HybridConfig fields")
