@@ -241,6 +241,7 @@ class _Run:
         self.t_start = time.perf_counter()
         self.tc, self.ctx, self.step_callback = tc, ctx, step_callback
         self.task = prepare_task(task_data, tc.seq_len)
+        self.task_key = _task_key(self.task)  # once: it hashes every split
         self.config, changes = adapt_config(model_config, self.task)
         self.adapted = {k: [old, new] for k, (old, new) in changes.items()}
         self.out = None if tc.out_dir is None else Path(tc.out_dir)
@@ -324,7 +325,7 @@ class _Run:
 
     def _write_config(self) -> None:
         doc = {
-            "task": {**_task_key(self.task), "source": self.task.source},
+            "task": {**self.task_key, "source": self.task.source},
             "model_config": self.config.to_dict(),
             "adapted": self.adapted,
             "train_config": self.tc.to_dict(),
@@ -339,7 +340,7 @@ class _Run:
         checks = (
             ("model_config", state["model_config"], self.config.to_dict()),
             ("train_config", state["trajectory"], self.tc.trajectory()),
-            ("task", state["task"], _task_key(self.task)),
+            ("task", state["task"], self.task_key),
         )
         for name, saved, now in checks:
             if saved != now:
@@ -515,7 +516,7 @@ class _Run:
                 "model_config": self.config.to_dict(),
                 "train_config": self.tc.to_dict(),
                 "trajectory": self.tc.trajectory(),
-                "task": _task_key(self.task),
+                "task": self.task_key,
             }
             ckpt.atomic_save(state, path)
         self.last_ckpt, self.last_ckpt_step = str(path), self.step
