@@ -22,7 +22,7 @@ from swallowtail.dse.evaluate import Row
 from swallowtail.dse.execute import check_sweep, run_sweep, sample_points
 from swallowtail.dse.space import balanced_overrides, load_base, make_point
 from swallowtail.dse.spec import parse_sweep
-from swallowtail.dse.store import Store
+from swallowtail.dse.store import Store, is_sqlite_file
 from swallowtail.errors import SpecError
 
 #: a small, fast sweep: 4 machines on fabnet-base at 256 tokens, and one reference backend
@@ -74,6 +74,7 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"array.rows": [1e300]}}, "array.rows"),
         ({"params": {"balance.dram": [float("inf")]}}, "balance.dram"),
         ({"params": {"array.rows": [4, 4]}}, "params.array.rows"),  # was run once, silently
+        ({"params": {"clock_hz": [1e9, 1000000000]}}, "params.clock_hz"),
         ({"workloads": [{"model": "fabnet-base", "seq_len": [256, 256]}]}, "workloads.0.seq_len"),
         ({"backends": ["roofline", "roofline"]}, "backends"),
         ({"mapping": {"residency": ["dram", "dram"]}}, "mapping.residency"),
@@ -83,6 +84,10 @@ def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):
     with pytest.raises(SpecError) as exc:
         check_sweep(_spec(**changes))
     assert field in str(exc.value)
+
+
+def test_balance_factors_may_be_tied():
+    check_sweep(_spec(params={"balance.dram": [1.0, 2.0]}, tie={"balance.spm": "balance.dram"}))
 
 
 def test_shipped_sweep_checks_and_has_100_plus_points():
@@ -208,6 +213,9 @@ def test_reading_commands_never_turn_a_file_into_a_store_and_bad_runs_make_none(
     assert empty.read_bytes() == b"" and not (tmp_path / "e.csv").exists()
     with pytest.raises(SpecError, match="not a device"):
         Store("/dev/null")
+    Store(tmp_path / "real.db").close()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real.db")
+    assert is_sqlite_file(tmp_path / "link.db")  # a link to a store is one
     store = tmp_path / "bad.db"
     for extra in (["--backend", "bogus"], ["--address", "localhost:1"]):
         out = runner.invoke(app, ["dse", "run", "around-df-4x4-simd8", "--store", str(store), *extra])

@@ -7,6 +7,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -381,16 +384,27 @@ def test_inverse_answer_is_in_results_json_and_agrees_with_the_suite(quick_out):
     assert "## The inverse question" in summary and "figures/inverse.png" in summary
 
 
-def test_an_atomic_write_never_replaces_a_device_a_folder_or_a_link(tmp_path):
-    """os.replace would swap a regular file in for /dev/null (or a link, or a folder's entry): refused."""
+def test_an_atomic_write_follows_links_streams_into_pipes_and_never_replaces_them(tmp_path):
+    """os.replace would put a regular file where a link, a pipe or a device was (dse export onto /dev/full
+    once replaced the device): a link is followed, a stream written into, a folder refused; a replaced
+    file keeps its permissions."""
     target = tmp_path / "target.txt"
-    target.write_text("kept")
+    target.write_text("old")
+    target.chmod(0o600)
     (tmp_path / "link.txt").symlink_to(target)
-    for path in (Path("/dev/null"), tmp_path, tmp_path / "link.txt"):
-        with pytest.raises(SpecError, match="a regular file or a new path"):
-            atomicio.write_text_atomic(path, "x")
-    assert target.read_text() == "kept" and (tmp_path / "link.txt").is_symlink()
-    assert Path("/dev/null").is_char_device()
+    atomicio.write_text_atomic(tmp_path / "link.txt", "new")
+    assert (tmp_path / "link.txt").is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    atomicio.write_text_atomic(fifo, "streamed")
+    reader.join(10)
+    assert got == ["streamed"] and stat.S_ISFIFO(fifo.stat().st_mode)
+    with pytest.raises(SpecError, match="not a folder"):
+        atomicio.write_text_atomic(tmp_path, "x")
     # the same check, before any work, for the outputs a command writes at its end
     assert atomicio.check_writable(tmp_path / "new" / "deeper" / "t.png", "--timeline").name == "t.png"
     (tmp_path / "t.png").mkdir()

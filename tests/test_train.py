@@ -119,7 +119,11 @@ def test_out_dir_and_resume_checks(tmp_path):
     other = toy_task(n_train=256, n_val=64, n_test=64, seq_len=16, vocab_size=4, seed=1)
     with pytest.raises(SpecError) as e:  # the same shapes, other examples (another generator parameter)
         train(TINY, other, tc, resume=True, progress=False)
-    assert e.value.field == "task" and "data_sha256" in str(e.value)
+    assert e.value.field == "task" and "train_sha256" in str(e.value)
+    state = ckpt.load(tmp_path / "run" / ckpt.CHECKPOINT_FILE)  # as an older swallowtail wrote it: no hash
+    del state["task"]["train_sha256"]
+    ckpt.atomic_save(state, tmp_path / "run" / ckpt.CHECKPOINT_FILE)
+    assert train(TINY, TASK, tc, resume=True, progress=False).resumed_from == 4
     with pytest.raises(SpecError, match="out_dir"):
         train(TINY, TASK, BASE, resume=True, progress=False)
     fresh = train(

@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a temp file in the same folder, fsync, then `os.replace`.
+"""Files written whole or not at all: a temp file in the same folder, fsync, then `os.replace` (a link is
+followed to its target; a stream such as /dev/stdout is written into, never replaced).
 
     write_json_atomic("out/results.json", obj)        # strict JSON, sorted keys, non-finite floats -> null
     write_text_atomic("out/summary.md", text)
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -58,15 +60,26 @@ def _umask() -> int:
 
 
 def check_writable(path: str | Path, field: str = "output") -> Path:
-    """`path` if a file can be written there atomically: a regular file or a new path (os.replace would put a
-    regular file where a device, a folder or a link was), whose nearest existing folder this process may
-    write into (missing folders are made). Otherwise a SpecError naming `field`; a command checks its output
-    paths before it starts work."""
-    path = Path(path)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise SpecError(field, str(path), "a regular file or a new path (not a device, folder or link)")
-    _check_folder_writable(path.parent, field, path)
-    return path
+    """The path to write for `path` (a link is followed to its target): a regular file or a new path, whose
+    nearest existing folder this process may write into (missing folders are made), or a stream -- a
+    character device or a pipe, e.g. /dev/stdout -- that is written into, never replaced. A folder or any
+    other special file is a SpecError naming `field`; a command checks its output paths before its work."""
+    if _is_stream(Path(path)):  # stat follows links: /dev/stdout -> /proc/self/fd/1 -> a pipe or a tty
+        return Path(path)
+    target = Path(path).resolve() if Path(path).is_symlink() else Path(path)
+    if target.exists() and not target.is_file():
+        raise SpecError(field, str(path), "a file, a new path or a stream (not a folder or a block device)")
+    _check_folder_writable(target.parent, field, Path(path))
+    return target
+
+
+def _is_stream(path: Path) -> bool:
+    """A character device or a FIFO: written into as it is (os.replace would put a file in its place)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)
 
 
 def check_writable_folder(folder: str | Path, field: str = "--out") -> Path:
@@ -91,11 +104,16 @@ def write_atomic(path: str | Path, write: Callable[[Any], None], mode: str = "w"
     `path`: readers see the old file or the whole new one, never half of it. On any error the temp file
     is removed and `path` is left as it was."""
     path = check_writable(path)
+    if _is_stream(path):  # /dev/stdout, a pipe: written into, as a stream is
+        with open(path, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            write(fh)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, path.name)  # a killed writer's leftovers
     fd, tmp = tempfile.mkstemp(prefix=temp_name_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, FILE_MODE & ~_umask())
+        # a replaced file keeps its permissions; a new one gets FILE_MODE less the umask
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.is_file() else FILE_MODE & ~_umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             write(fh)
             fh.flush()

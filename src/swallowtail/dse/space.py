@@ -196,7 +196,9 @@ def load_base(spec: SweepSpec) -> DataflowArch:
 def check_points(spec: SweepSpec, base: DataflowArch) -> None:
     """Every arch path exists and every listed value is one the arch spec accepts at the base point."""
     problems: list[Problem] = []
-    for path, target in spec.tie.items():  # a tied path must exist as the params' do
+    for path, target in spec.tie.items():  # a tied arch path must exist as the params' do
+        if path.startswith((MAPPING_PREFIX, BALANCE_PREFIX)):
+            continue  # not fields of the arch (make_point applies them)
         try:
             apply_overrides(base.to_dict(), {path: None})
         except SpecError:

@@ -177,7 +177,7 @@ def _check_no_repeats(path: str, values: list[Any]) -> None:
     """A list of values to sweep holds each once (a repeat would be silently run once)."""
     seen: list[Any] = []
     for v in values:
-        if any(v == u and type(v) is type(u) for u in seen):
+        if any(v == u and isinstance(v, bool) == isinstance(u, bool) for u in seen):  # 1e9 == 10**9
             raise spec_error(path, values, f"values without repeats ({v!r} appears twice)")
         seen.append(v)
 
