@@ -177,6 +177,25 @@ def cal_free(tab, c, t, occ):
 
 
 @njit(cache=True)
+def cal_reserve(tab, chan, occ, port, port_at, limit, t, floor):
+    """Reserve resource `chan` for `occ` consecutive cycles from the first cycle s >= t at which they are free
+    and port `port` has fewer than `limit` uses at cycle s + `port_at`, and that port use; returns s."""
+    while True:
+        t2 = cal_free(tab, chan, t, occ)
+        if t2 != t:
+            t = t2
+            continue
+        if cal_get(tab, port, t + port_at) >= limit:
+            t += 1
+            continue
+        break
+    for k in range(occ):
+        cal_add(tab, chan, t + k, 1, floor)
+    cal_add(tab, port, t + port_at, 1, floor)
+    return t
+
+
+@njit(cache=True)
 def _emit(log, n, kind, v1, v2=0, v3=0, v4=0, v5=0, v6=0, v7=0, v8=0, v9=0, v10=0):
     """Write log row n: (kind, v1 .. v10); returns n + 1."""
     log[n, 0] = kind
@@ -334,20 +353,8 @@ def _issue_loads(
                 t = w
             if t < floor:
                 bad += 1
-            bg = BANK0 + (slot_ & gmask)
-            while True:
-                t2 = cal_free(tab, bg, t, occ_bank)
-                if t2 != t:
-                    t = t2
-                    continue
-                if cal_get(tab, WR0 + e, t + spm_lat - 1) >= WP:
-                    t += 1
-                    continue
-                break
-            for k in range(occ_bank):
-                cal_add(tab, bg, t + k, 1, floor)
+            t = cal_reserve(tab, BANK0 + (slot_ & gmask), occ_bank, WR0 + e, spm_lat - 1, WP, t, floor)
             wk = t + spm_lat - 1
-            cal_add(tab, WR0 + e, wk, 1, floor)
             pf[0, e] = t + 1
             rr[e, dst] = t + spm_lat
             rc[e, dst] = cause
@@ -382,19 +389,7 @@ def _issue_transfers(lo, hi, program, routes, tag_lbs, state, tab, floor, layout
             t = x
         if t < floor:
             bad += 1
-        c0 = LINK0 + routes[r0]
-        while True:
-            t2 = cal_free(tab, c0, t, SER)
-            if t2 != t:
-                t = t2
-                continue
-            if cal_get(tab, RD0 + e, t) >= RP:
-                t += 1
-                continue
-            break
-        for k in range(SER):
-            cal_add(tab, c0, t + k, 1, floor)
-        cal_add(tab, RD0 + e, t, 1, floor)
+        t = cal_reserve(tab, LINK0 + routes[r0], SER, RD0 + e, 0, RP, t, floor)
         s_ = t
         h0 = n_hop
         for j in range(r0 + 1, r1):
@@ -531,16 +526,7 @@ def _issue_stores(lo, hi, program, base, tag_lbs, state, tab, floor, layout, out
             t = x
         if t < floor:
             bad += 1
-        bg = BANK0 + (slot_ & gmask)
-        while True:
-            t = cal_free(tab, bg, t, occ_bank)
-            if cal_get(tab, RD0 + e, t) >= RP:
-                t += 1
-                continue
-            break
-        for k in range(occ_bank):
-            cal_add(tab, bg, t + k, 1, floor)
-        cal_add(tab, RD0 + e, t, 1, floor)
+        t = cal_reserve(tab, BANK0 + (slot_ & gmask), occ_bank, RD0 + e, 0, RP, t, floor)
         spm_ready[slot_] = t + spm_lat
         stw[e, k_] = t + spm_lat
         if t > rl[e, src]:
