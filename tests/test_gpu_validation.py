@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,21 @@ def test_summary_of_fitted_points_only(checks) -> None:
     assert ValidationSummary.from_dict(summary.to_dict()) == summary
 
 
+def test_a_predicted_miss_carries_its_note(checks) -> None:
+    """A predicted point outside the target is reported with what is known of its run; a note on a point
+    within the target stays out of the summary."""
+    predicted = [c for c in checks if c.point.role == "predict"]
+    worst = max(predicted, key=lambda c: abs(c.error))
+    noted = worst.point.model_copy(update={"note": "a note"})
+    missed = replace(worst, point=noted, model=noted.value * 2)
+    summary = summarize([*predicted, missed])
+    assert summary.worst_missed and summary.worst_note == "a note"
+    assert summary.line().endswith("The miss: a note")
+    assert ValidationSummary.from_dict(summary.to_dict()) == summary
+    met = replace(missed, model=worst.point.value)
+    assert summarize([met]).worst_note is None and "The miss" not in summarize([met]).line()
+
+
 def test_no_published_number_inside_the_model_code() -> None:
     values = {f"{p.value * 1e3:.2f}" for p in load_points() if p.unit == "s"}
     for module in ("jetson.py", "validation.py", "scenarios.py"):
@@ -146,6 +162,10 @@ def test_validate_cli_prints_the_table_from_the_files(checks) -> None:
     assert [r["model"] for r in d["points"]] == [c.model for c in checks]
     out = runner.invoke(app, ["baseline", "validate"])
     assert out.exit_code == 0 and "predicted points within" in out.stdout
+    text = " ".join(out.stdout.split())
+    for c in checks:  # a predicted miss is printed with its note
+        if c.point.role == "predict" and not c.within_target and c.point.note:
+            assert f"{c.point.id} ({c.error:+.1%}): {' '.join(c.point.note.split())}" in text
 
 
 def test_the_xavier_bert_fixed_time_follows_dram_bandwidth() -> None:

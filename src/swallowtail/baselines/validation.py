@@ -101,6 +101,7 @@ class PublishedPoint(SpecModel):
     batches: list[PosInt] | None = None
     harness: str | None = None  # the harness that ran it (its fixed time per inference), if it matters
     source: Annotated[str, Field(min_length=1)]
+    note: Annotated[str, Field(min_length=1)] | None = None  # what is known of the run beyond its source
 
     @model_validator(mode="after")
     def _check(self) -> PublishedPoint:
@@ -462,6 +463,7 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
             "fits": c.point.fits,
             "harness": c.point.harness,
             "source": c.point.source,
+            "note": c.point.note,
         }
         for c in checks
     ]
@@ -479,6 +481,11 @@ class ValidationSummary:
     worst_id: str | None  # None without predicted points
     worst_error: float | None
     fitted: int
+    worst_note: str | None = None  # the worst point's note, when it is outside the target
+
+    @property
+    def worst_missed(self) -> bool:
+        return self.worst_error is not None and abs(self.worst_error) > TARGET_ERROR
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "boards": list(self.boards)}
@@ -496,7 +503,7 @@ class ValidationSummary:
             f"The Jetson model behind these denominators predicts {self.within_target} of {self.predicted} "
             f"published measurements within {TARGET_ERROR:.0%} without having been fitted to them (boards "
             f"{', '.join(self.boards)}; worst {self.worst_id}, {self.worst_error:+.1%}); {self.fitted} other "
-            f"{how}"
+            f"{how}" + (f" The miss: {self.worst_note}" if self.worst_missed and self.worst_note else "")
         )
 
 
@@ -511,6 +518,7 @@ def summarize(checks: list[Check]) -> ValidationSummary:
         worst_id=None if worst is None else worst.point.id,
         worst_error=None if worst is None else worst.error,
         fitted=len(checks) - len(predicted),
+        worst_note=None if worst is None or worst.within_target else worst.point.note,
     )
 
 
