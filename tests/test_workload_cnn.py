@@ -1,8 +1,8 @@
 """Conv2d and pooling ops, the ResNet-50 lowering, the named-workload registry, every backend on ResNet-50.
 
-References: torchvision's published ResNet-50 figures (25,557,032 parameters, 4.09 GMACs at 224 x 224) and an
-independent torch ResNet-50 (torchvision's v1.5 structure, written out below) counted by torch's
-FlopCounterMode on the meta device.
+References: torchvision's published figures for every ResNet and VGG (parameters, GMACs at 224 x 224;
+ResNet-50: 25,557,032 and 4.09) and independent torch networks (torchvision's structures, written out below)
+counted by torch's FlopCounterMode on the meta device.
 """
 
 from __future__ import annotations
@@ -16,9 +16,15 @@ from swallowtail.errors import SpecError
 from swallowtail.workload import GEMM, OP_TYPES, Conv2d, Elementwise
 from swallowtail.workload.cnn import (
     RESNET50_BLOCKS,
-    TORCHVISION_RESNET50_GMACS,
-    TORCHVISION_RESNET50_PARAMS,
+    RESNET_LAYERS,
+    TORCHVISION_GMACS,
+    TORCHVISION_PARAMS,
+    VGG_CONFIGS,
+    resnet,
     resnet50,
+    resnet_name,
+    vgg,
+    vgg_name,
 )
 from swallowtail.workload.lower import lower
 from swallowtail.workload.named import NAMED_WORKLOADS, bert_large, get_named_workload, named_workload
@@ -121,8 +127,8 @@ def test_resnet50_flops_params_and_structure() -> None:
     w = resnet50()
     assert abs(w.flops / 1e9 - RESNET50_GFLOP) <= RESNET50_GFLOP_TOLERANCE * RESNET50_GFLOP
     macs = sum(op.flops for op in w if isinstance(op, GEMM)) / 2
-    assert macs / 1e9 == pytest.approx(TORCHVISION_RESNET50_GMACS, rel=0.005)
-    assert sum(op.weight_elems for op in w) == TORCHVISION_RESNET50_PARAMS
+    assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS["resnet-50"], rel=0.005)
+    assert sum(op.weight_elems for op in w) == TORCHVISION_PARAMS["resnet-50"]
     convs = [op for op in w if isinstance(op, Conv2d)]
     assert len(convs) == 1 + 3 * sum(RESNET50_BLOCKS) + 4 == 53
     assert [op.name for op in convs if "downsample" in op.name] == [
@@ -164,33 +170,42 @@ def test_resnet50_batch_dtype_and_image_size() -> None:
     small = resnet50(image_size=32)
     assert small.op("layer4.2.conv3").output_shape == (1, 2048, 1, 1) and small.op("head.avgpool").window == 1
     assert (
-        sum(op.weight_elems for op in small) == TORCHVISION_RESNET50_PARAMS
+        sum(op.weight_elems for op in small) == TORCHVISION_PARAMS["resnet-50"]
     )  # the weights do not depend on it
     for bad in ({"batch": 0}, {"image_size": 0}, {"dtype": "fp8"}):
         with pytest.raises(SpecError, match=next(iter(bad))):
             resnet50(**bad)
 
 
-def test_resnet50_against_torch_flop_counter() -> None:
-    """An independent torch ResNet-50 (torchvision's v1.5 code, written out), counted on the meta device."""
-    torch = pytest.importorskip("torch")
+def _torch_resnet(depth: int):  # noqa: ANN202
+    """torchvision's ResNet-`depth` (v1.5 BasicBlock / Bottleneck), written out apart from the lowering."""
+    import torch
     from torch import nn
-    from torch.utils.flop_counter import FlopCounterMode
 
-    class Bottleneck(nn.Module):
-        def __init__(self, inplanes: int, planes: int, stride: int) -> None:
+    class Block(nn.Module):
+        def __init__(self, kind: str, inplanes: int, planes: int, stride: int) -> None:
             super().__init__()
-            out = planes * 4
-            self.body = nn.Sequential(
-                nn.Conv2d(inplanes, planes, 1, bias=False),
-                nn.BatchNorm2d(planes),
-                nn.ReLU(),
-                nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(planes),
-                nn.ReLU(),
-                nn.Conv2d(planes, out, 1, bias=False),
-                nn.BatchNorm2d(out),
-            )
+            out = planes * (4 if kind == "bottleneck" else 1)
+            if kind == "bottleneck":
+                body = [
+                    nn.Conv2d(inplanes, planes, 1, bias=False),
+                    nn.BatchNorm2d(planes),
+                    nn.ReLU(),
+                    nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
+                    nn.BatchNorm2d(planes),
+                    nn.ReLU(),
+                    nn.Conv2d(planes, out, 1, bias=False),
+                    nn.BatchNorm2d(out),
+                ]
+            else:
+                body = [
+                    nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False),
+                    nn.BatchNorm2d(planes),
+                    nn.ReLU(),
+                    nn.Conv2d(planes, out, 3, 1, 1, bias=False),
+                    nn.BatchNorm2d(out),
+                ]
+            self.body = nn.Sequential(*body)
             self.down = None
             if stride != 1 or inplanes != out:
                 self.down = nn.Sequential(
@@ -200,26 +215,114 @@ def test_resnet50_against_torch_flop_counter() -> None:
         def forward(self, x):  # noqa: ANN001, ANN202
             return torch.relu(self.body(x) + (x if self.down is None else self.down(x)))
 
-    layers: list[nn.Module] = [
+    kind, layers = RESNET_LAYERS[depth]
+    net: list[nn.Module] = [
         nn.Conv2d(3, 64, 7, 2, 3, bias=False),
         nn.BatchNorm2d(64),
         nn.ReLU(),
         nn.MaxPool2d(3, 2, 1),
     ]
     inplanes = 64
-    for blocks, planes, stride in zip(RESNET50_BLOCKS, (64, 128, 256, 512), (1, 2, 2, 2), strict=True):
+    for blocks, planes, stride in zip(layers, (64, 128, 256, 512), (1, 2, 2, 2), strict=True):
         for b in range(blocks):
-            layers.append(Bottleneck(inplanes, planes, stride if b == 0 else 1))
-            inplanes = planes * 4
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000)]
-    net = nn.Sequential(*layers).to("meta").eval()
-    assert sum(p.numel() for p in net.parameters()) == TORCHVISION_RESNET50_PARAMS
+            net.append(Block(kind, inplanes, planes, stride if b == 0 else 1))
+            inplanes = planes * (4 if kind == "bottleneck" else 1)
+    net += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(inplanes, 1000)]
+    return nn.Sequential(*net)
+
+
+def _torch_vgg(depth: int, batch_norm: bool):  # noqa: ANN202
+    """torchvision's VGG-`depth` (cfgs A / B / D / E), written out independently of the lowering."""
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    c = 3
+    widths = {11: [1, 1, 2, 2, 2], 13: [2, 2, 2, 2, 2], 16: [2, 2, 3, 3, 3], 19: [2, 2, 4, 4, 4]}[depth]
+    for convs, width in zip(widths, (64, 128, 256, 512, 512), strict=True):
+        for _ in range(convs):
+            layers += [nn.Conv2d(c, width, 3, padding=1)]
+            layers += [nn.BatchNorm2d(width)] if batch_norm else []
+            layers += [nn.ReLU()]
+            c = width
+        layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(
+        *layers,
+        nn.AdaptiveAvgPool2d((7, 7)),
+        nn.Flatten(),
+        nn.Linear(512 * 49, 4096),
+        nn.ReLU(),
+        nn.Dropout(),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Dropout(),
+        nn.Linear(4096, 1000),
+    )
+
+
+NETWORKS = [
+    (resnet_name(d), lambda d=d, **kw: resnet(d, **kw), lambda d=d: _torch_resnet(d)) for d in RESNET_LAYERS
+] + [
+    (vgg_name(d, bn), lambda d=d, bn=bn, **kw: vgg(d, bn, **kw), lambda d=d, bn=bn: _torch_vgg(d, bn))
+    for d in VGG_CONFIGS
+    for bn in (False, True)
+]
+
+
+@pytest.mark.parametrize(("name", "build", "torch_net"), NETWORKS, ids=[n[0] for n in NETWORKS])
+def test_cnns_against_torchvision_and_torch_flop_counter(name, build, torch_net) -> None:
+    """Every network's parameters are torchvision's published count, its MACs its published GFLOPS, and its
+    GEMM FLOPs those torch counts for an independent torch network of the same structure."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    w = build()
+    assert w.name == f"{name}@224x224" and w.meta["model"] == name
+    assert sum(op.weight_elems for op in w) == TORCHVISION_PARAMS[name]
+    macs = sum(op.flops for op in w if isinstance(op, GEMM)) / 2
+    assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS[name.removesuffix("-bn")], abs=0.006)
+    net = torch_net().to("meta").eval()
+    assert sum(p.numel() for p in net.parameters()) == TORCHVISION_PARAMS[name]
     for batch, size in ((1, 224), (2, 96)):
         with FlopCounterMode(display=False) as counter:
             net(torch.empty(batch, 3, size, size, device="meta"))
-        w = resnet50(batch=batch, image_size=size)
-        # torch counts convolutions and the fc matmul (2 per MAC), not BatchNorm / ReLU / pools / adds / bias
-        assert counter.get_total_flops() == sum(op.flops for op in w if isinstance(op, GEMM))
+        # torch counts convolutions and the fc matmuls (2 per MAC), not BatchNorm / ReLU / pools / adds / bias
+        assert counter.get_total_flops() == sum(
+            op.flops for op in build(batch=batch, image_size=size) if isinstance(op, GEMM)
+        )
+
+
+def test_vgg_structure() -> None:
+    w = vgg(16)
+    convs = [op for op in w if isinstance(op, Conv2d)]
+    assert len(convs) == 13 == sum(isinstance(v, int) for v in VGG_CONFIGS[16])
+    assert all(w.op(c.name.removesuffix(".conv") + ".bias").weight_elems == c.out_channels for c in convs)
+    pools = [op for op in w if isinstance(op, Elementwise) and op.op == "maxpool"]
+    assert [p.name for p in pools] == [f"features.pool{i}.maxpool" for i in range(1, 6)]
+    assert w.op("avgpool.avgpool").window == 1 and w.op("avgpool.avgpool").output_shape == (512 * 49,)
+    fcs = [op for op in w if type(op) is GEMM]
+    assert [(f.m, f.k, f.n) for f in fcs] == [(1, 25088, 4096), (1, 4096, 4096), (1, 4096, 1000)]
+    assert (
+        not any("bn" in op.name for op in w)
+        and len([op for op in vgg(16, True) if op.name.endswith(".bn")]) == 13
+    )
+    small = vgg(
+        11, image_size=64
+    )  # features 2 x 2: the adaptive pool spreads each input over the 7 x 7 output
+    assert small.op("avgpool.avgpool").window == 1 and small.op("classifier.fc1").k == 25088
+    assert vgg(11, image_size=448).op("avgpool.avgpool").window == 4
+    with pytest.raises(SpecError, match=r"image_size = 16.*>= 32"):
+        vgg(11, image_size=16)
+    for bad in (lambda: vgg(12), lambda: resnet(51)):
+        with pytest.raises(SpecError, match="depth"):
+            bad()
+
+
+def test_basic_block_resnets_project_only_where_the_shape_changes() -> None:
+    w = resnet(18)
+    downs = [op.name for op in w if "downsample.conv" in op.name]
+    assert downs == [f"layer{i}.0.downsample.conv" for i in (2, 3, 4)]  # layer1 keeps 64 channels: identity
+    assert w.op("layer1.0.add").deps == ("layer1.0.bn2", "stem.maxpool")
+    assert w.op("layer4.1.conv2").output_shape == (1, 512, 7, 7) and w.op("head.fc").k == 512
 
 
 # ---- the registry ------------------------------------------------------------------------------------------
@@ -236,8 +339,9 @@ def test_named_workloads_through_lower() -> None:
     assert get_named_workload("resnet-50").default_seq_len == 224
     bl = bert_large(128, batch=2)
     assert bl.name == "bert-large@L128xB2" and len([op for op in bl if op.name.endswith("attn.scores")]) == 24
-    with pytest.raises(SpecError, match=r"preset = 'resnet-18'.*'bert-large', 'resnet-50'"):
-        lower("resnet-18", 224)
+    with pytest.raises(SpecError, match=r"preset = 'resnet-19'.*'bert-large', 'resnet-18'"):
+        lower("resnet-19", 224)
+    assert lower("vgg-16-bn", 64) == vgg(16, True, image_size=64)
     with pytest.raises(SpecError, match="workload = 'nope'"):
         get_named_workload("nope")
 
@@ -292,3 +396,14 @@ def test_every_backend_runs_resnet50(name: str) -> None:
     assert r.useful_ops == w.flops
     assert sum(o.flops for o in r.ops) == w.flops and len(r.ops) == len(w.ops)
     assert {o.kind for o in r.ops} >= {"conv2d", "elementwise", "gemm"}
+
+
+@pytest.mark.parametrize("name", _backends())
+def test_every_backend_runs_a_basic_block_resnet_and_a_vgg(name: str) -> None:
+    """BasicBlocks, conv biases and VGG's 25088 x 4096 fc (at 64 x 64: the adaptive pool keeps it) on every
+    backend; the FLOPs are the workload's."""
+    from swallowtail.backends import get_backend
+
+    for w in (resnet(18, image_size=64), vgg(11, True, image_size=64)):
+        r = get_backend(name).run(w)
+        assert r.latency_s > 0 and r.energy_j >= 0 and r.useful_ops == w.flops and len(r.ops) == len(w.ops)

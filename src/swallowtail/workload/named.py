@@ -6,7 +6,8 @@
 | name | what | `seq_len` means | default |
 |---|---|---|---|
 | `bert-large` | BERT-Large (Devlin et al. 2019), 24 x 1024 / 4096, 16 heads | tokens per sequence | 384 |
-| `resnet-50` | torchvision ResNet-50 v1.5 (`swallowtail.workload.cnn`) | image side in pixels | 224 |
+| `resnet-18`, `-34`, `-50`, `-101`, `-152` | torchvision ResNets v1.5 (`workload.cnn`) | image side | 224 |
+| `vgg-11`, `-13`, `-16`, `-19` (+ `-bn`) | torchvision VGGs (+ BatchNorm) | image side | 224 |
 | `llama-7b`, `llama-small` (+ `-monarch`, `-swa`, `-fft`) | Llama decoders, prefill | prompt tokens | 2048 |
 | `<llama name>@decode`, `@decode<N>` | decode of 32 (N) tokens, KV cache | prompt in the cache | 2048 |
 
@@ -21,12 +22,22 @@ Names must differ from the HybridConfig presets (`swallowtail.nn.config`): a nam
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from swallowtail.errors import SpecError
 from swallowtail.nn.config import get_preset
-from swallowtail.workload.cnn import DEFAULT_IMAGE_SIZE, RESNET50_NAME, resnet50
+from swallowtail.workload.cnn import (
+    DEFAULT_IMAGE_SIZE,
+    RESNET_LAYERS,
+    TORCHVISION_GMACS,
+    VGG_CONFIGS,
+    resnet,
+    resnet_name,
+    vgg,
+    vgg_name,
+)
 from swallowtail.workload.decoder import (
     DECODE_SUFFIX,
     DECODE_TOKENS,
@@ -66,9 +77,13 @@ def bert_large(
     return lower_hybrid(cfg, seq_len, batch, dtype=dtype, label=BERT_LARGE_NAME)
 
 
-def _resnet50(seq_len: int = DEFAULT_IMAGE_SIZE, dtype: str = "fp16", *, batch: int = 1) -> Workload:
-    """ResNet-50 with `seq_len` as the image side (the registry's rule for image networks)."""
-    return resnet50(batch=batch, dtype=dtype, image_size=seq_len)
+def _image_net(build: Callable[..., Workload]) -> Callable[..., Workload]:
+    """An image network's builder with `seq_len` as the image side (the registry's rule for images)."""
+
+    def builder(seq_len: int = DEFAULT_IMAGE_SIZE, dtype: str = "fp16", *, batch: int = 1) -> Workload:
+        return build(batch=batch, dtype=dtype, image_size=seq_len)
+
+    return builder
 
 
 @dataclass(frozen=True)
@@ -89,24 +104,34 @@ class NamedWorkload:
 
 
 NAMED_WORKLOADS: dict[str, NamedWorkload] = {
-    w.name: w
-    for w in (
-        NamedWorkload(
-            BERT_LARGE_NAME,
-            "BERT-Large (Devlin et al. 2019): 24 x 1024 / 4096, 16 heads, dense attention (MLPerf's BERT)",
-            bert_large,
-            "tokens per sequence",
-            BERT_LARGE_SEQ_LEN,
-        ),
-        NamedWorkload(
-            RESNET50_NAME,
-            "ResNet-50 v1.5 (torchvision): bottlenecks [3, 4, 6, 3], 53 convs, 4.09 GMACs at 224 x 224",
-            _resnet50,
-            "image side in pixels (seq_len x seq_len RGB images)",
-            DEFAULT_IMAGE_SIZE,
-        ),
+    BERT_LARGE_NAME: NamedWorkload(
+        BERT_LARGE_NAME,
+        "BERT-Large (Devlin et al. 2019): 24 x 1024 / 4096, 16 heads, dense attention (MLPerf's BERT)",
+        bert_large,
+        "tokens per sequence",
+        BERT_LARGE_SEQ_LEN,
     )
 }
+IMAGE_SIDE = "image side in pixels (seq_len x seq_len RGB images)"
+for _d, (_kind, _layers) in RESNET_LAYERS.items():
+    NAMED_WORKLOADS[resnet_name(_d)] = NamedWorkload(
+        resnet_name(_d),
+        f"ResNet-{_d} v1.5 (torchvision): {_kind} blocks {list(_layers)}, "
+        f"{TORCHVISION_GMACS[resnet_name(_d)]} GMACs at 224 x 224",
+        _image_net(functools.partial(resnet, _d)),
+        IMAGE_SIDE,
+        DEFAULT_IMAGE_SIZE,
+    )
+for _d in VGG_CONFIGS:
+    for _bn in (False, True):
+        NAMED_WORKLOADS[vgg_name(_d, _bn)] = NamedWorkload(
+            vgg_name(_d, _bn),
+            f"VGG-{_d}{' with BatchNorm' if _bn else ''} (torchvision): {VGG_CONFIGS[_d].count('M')} pools, "
+            f"fc 25088 -> 4096 -> 4096 -> 1000, {TORCHVISION_GMACS[vgg_name(_d)]} GMACs at 224 x 224",
+            _image_net(functools.partial(vgg, _d, _bn)),
+            IMAGE_SIDE,
+            DEFAULT_IMAGE_SIZE,
+        )
 
 
 def _llama_entry(variant: LlamaVariant, new_tokens: int = 0, name: str | None = None) -> NamedWorkload:
