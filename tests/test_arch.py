@@ -439,3 +439,17 @@ def test_a_name_the_os_cannot_look_up_is_an_unknown_preset() -> None:
         with pytest.raises(SpecError) as e:
             load_arch(name)
         assert "Errno" not in str(e.value)
+
+
+def test_cli_show_prints_user_text_as_text(tmp_path: Any) -> None:
+    """A note, a description or a name is the user's text: `[/]` is not rich markup, `:x:` not an emoji."""
+    d = df_dict()
+    d["description"] = "a [blue]b :x: c"
+    d["sources"] = {**d["sources"], "clock_hz": "see [/] the paper"}
+    p = tmp_path / "markup.yaml"
+    p.write_text(dump_arch(parse_arch(d)))
+    r = runner.invoke(app, ["show", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "a [blue]b :x: c" in r.output and "see [/] the paper" in r.output
+    r = runner.invoke(app, ["show", "no:x:arch"])
+    assert r.exit_code == 2 and "'no:x:arch'" in r.output

@@ -73,3 +73,14 @@ def test_errors_are_clean():
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr
         assert "Traceback" not in result.output
+
+
+def test_summary_title_prints_the_path_as_text(tmp_path):
+    """A config path with `[/]` in it is text, not rich markup (it was a MarkupError traceback)."""
+    folder = tmp_path / "a[" / "]b"
+    folder.mkdir(parents=True)
+    path = folder / "mine.yaml"
+    path.write_text("preset: lra-image\n")
+    result = runner.invoke(app, ["summary", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "a[/]b" in result.stdout

@@ -18,8 +18,9 @@ from swallowtail.atomicio import check_writable_folder
 #: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
 PIPE_WIDTH = 140
 
-console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
-err_console = Console(stderr=True)
+#: emoji=False: a `:x:` in a value, a path or a note is text (rich would print an emoji in its place)
+console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from swallowtail.atomicio import check_writable
@@ -112,15 +113,15 @@ def show(
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_column("source")
-    for row in d["fields"]:
+    for row in d["fields"]:  # keys, values and notes are the user's text, not rich markup
         src = row["source"]
         if src is None:
             src_text = "" if not isinstance(row["value"], int | float | list) else "[red](no source)[/]"
         elif src.lower().startswith("assumption:"):
-            src_text = f"[yellow]{src}[/]"
+            src_text = f"[yellow]{escape(src)}[/]"
         else:
-            src_text = src
-        table.add_row(row["field"], _fmt(row["value"]), src_text)
+            src_text = escape(src)
+        table.add_row(escape(row["field"]), escape(_fmt(row["value"])), src_text)
     console.print(table)
 
     der = Table(title="derived")
@@ -154,7 +155,7 @@ def show(
         else:
             console.print("MLX reports no power for this geometry: no comparison.", style="dim")
     if d["missing_sources"]:
-        console.print(f"[red]fields without a source note:[/] {', '.join(d['missing_sources'])}")
+        console.print(f"[red]fields without a source note:[/] {escape(', '.join(d['missing_sources']))}")
 
 
 @app.command("dump")

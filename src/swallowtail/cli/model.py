@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, user_errors
@@ -70,7 +71,7 @@ def summary(
         emit_json(counts)
         return
     total = counts.flops
-    table = Table(title=f"{preset}: seq_len {counts.seq_len}, batch {counts.batch}")
+    table = Table(title=f"{escape(preset)}: seq_len {counts.seq_len}, batch {counts.batch}")
     for col in ("layer", "kind", "params", "FLOPs", "share"):
         table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
     for layer in counts.layers:
