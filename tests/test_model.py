@@ -139,6 +139,8 @@ def test_presets():
         (dict(dropout=1.0), "dropout"),
         (dict(dual_tower=1), "dual_tower"),
         (dict(layer_norm_eps=0), "layer_norm_eps"),
+        (dict(layer_norm_eps=float("inf")), "layer_norm_eps"),
+        (dict(layer_norm_eps=float("nan")), "layer_norm_eps"),
     ],
 )
 def test_bad_config_names_field(changes, field):

@@ -19,6 +19,7 @@ The config is frozen and validated on construction: every bad field raises `Spec
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,8 @@ class HybridConfig:
                 )
         if not (is_real(self.dropout) and 0 <= self.dropout < 1):
             raise SpecError("dropout", self.dropout, "a number in [0, 1)")
-        if not (is_real(self.layer_norm_eps) and self.layer_norm_eps > 0):
-            raise SpecError("layer_norm_eps", self.layer_norm_eps, "a positive number")
+        if not (is_real(self.layer_norm_eps) and 0 < self.layer_norm_eps < math.inf):
+            raise SpecError("layer_norm_eps", self.layer_norm_eps, "a positive finite number")
 
     def _check_layout(self) -> None:
         layout = self.layout
