@@ -231,3 +231,18 @@ def test_dense_layout_of_op_too_big_for_the_spm():
     assert len(lay.pass_index) == lay.n_chunks * lay.n_tiles == 16 * 128
     with pytest.raises(SpecError, match="row_chunk"):
         dense_layout(op, ARCH, row_chunk=0)
+
+
+def test_gemm_passes_are_a_grid_not_a_list():
+    """A 2^18 x 2^18 GEMM has 33 million passes: its layout counts and indexes them without building them
+    (it took 16 s and 3 GB in every `simulate` of such a network, whose probe runs a few)."""
+    lay = dense_layout(GEMM("w", m=8, k=2**18, n=2**18), ARCH)
+    grid = lay.pass_index
+    assert len(grid) == lay.n_chunks * lay.n_tiles > 10**7
+    assert grid[0] == (0, 0) and grid[-1] == (lay.n_chunks - 1, lay.n_tiles - 1)
+    assert grid[lay.n_tiles + 1] == (1, 1)
+    small = dense_layout(GEMM("g2", m=16, k=256, n=300, batch=2), ARCH, gemm_k_chunk=32).pass_index
+    assert list(small) == [(q, t) for q in range(small.chunks) for t in range(small.tiles)]
+    assert [small[p] for p in range(len(small))] == list(small)
+    with pytest.raises(IndexError):
+        small[len(small)]

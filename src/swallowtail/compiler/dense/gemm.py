@@ -31,6 +31,7 @@ from swallowtail.compiler.dense.spec import (
     DenseSpec,
     DenseTemplate,
     GemmStage,
+    PassGrid,
     StageGeom,
 )
 from swallowtail.compiler.dense.stream import PeStream, assemble
@@ -57,7 +58,6 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
     n_tiles = ceil_div(N, tile)
     kp = n_chunks * kc
     rec = kp + n_tiles * tile
-    passes = tuple((q, t) for q in range(n_chunks) for t in range(n_tiles))
     return DenseLayout(
         kind="gemm",
         rec=rec,
@@ -72,7 +72,7 @@ def gemm_layout(spec: DenseSpec, arch: DataflowArch, n_pe: int, c_max: int, kc_m
         kc=kc,
         n_chunks=n_chunks,
         n_tiles=n_tiles,
-        pass_index=passes,
+        pass_index=PassGrid(n_chunks, n_tiles),
     )
 
 
@@ -420,7 +420,7 @@ def plan_weight_tiling(
         rec=rec,
         unit_slots=rec,
         n_tiles=tg,
-        pass_index=tuple((q, t) for q in range(layout.n_chunks) for t in range(tg)),
+        pass_index=PassGrid(layout.n_chunks, tg),
     )
     tiles = tuple((sgi, g) for sgi in range(layout.segments) for g in range(groups))
     return WeightTiling(full=layout, layout=group_layout, tiles_per_group=tg, tiles=tiles, n=spec.n)

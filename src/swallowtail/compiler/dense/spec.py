@@ -54,6 +54,7 @@ overridable arguments of `compile_dense` (`swallowtail.compiler.compile` knobs).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -283,6 +284,26 @@ class StageGeom:
         return self.c_off + (self.c_slot[j] if self.c_slot is not None and j < len(self.c_slot) else j)
 
 
+@dataclass(frozen=True)
+class PassGrid(Sequence[tuple[int, int]]):
+    """The passes (q, t) of a dense GEMM, q-major: `tuple((q, t) for q in range(chunks) for t in
+    range(tiles))` without building it (a 2^18 x 2^18 GEMM has 33 million passes; its probe runs a few)."""
+
+    chunks: int
+    tiles: int
+
+    def __len__(self) -> int:
+        return self.chunks * self.tiles
+
+    def __getitem__(self, p: int) -> tuple[int, int]:  # type: ignore[override] -- no slices
+        if not -len(self) <= p < len(self):
+            raise IndexError(p)
+        return divmod(p % len(self), self.tiles)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((q, t) for q in range(self.chunks) for t in range(self.tiles))
+
+
 @dataclass
 class DenseLayout:
     """Row units and records. GEMM: a unit = one row group of A, record [A: K | C: N]; row-wise: a unit =
@@ -306,7 +327,7 @@ class DenseLayout:
     w: int = 1
     n_cchunks: int = 1
     # per pass: (k-chunk, tile) for GEMM, (column chunk, phase) for row-wise
-    pass_index: tuple[tuple[int, int], ...] = ()
+    pass_index: Sequence[tuple[int, int]] = ()
     # row-wise: the phases the passes sweep (pass_index[p][1] indexes it): ("map",) for an elementwise op,
     # ("row",) for a reduction whose whole row sits in registers (one pass), otherwise a chunked reduction:
     # ("max-sum", "scale") | ("stats", "normalise"), each phase a sweep over the n_cchunks chunks
