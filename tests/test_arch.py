@@ -148,6 +148,21 @@ def test_overrides_revalidate_and_mark_the_source() -> None:
     assert_clean(e.value, "pe.simd_lanes")
 
 
+def test_overrides_of_the_notes_apply_and_bad_overrides_are_named() -> None:
+    """`sources` overrides were silently dropped (the old notes were put back); a path that is not a string,
+    or overrides that are not a mapping, were an AttributeError."""
+    a = load_arch("df-4x4-simd8")
+    assert a.with_overrides({"sources": {"clock_hz": "mine"}}).sources == {"clock_hz": "mine"}
+    assert a.with_overrides({"sources.pe.simd_lanes": "mine"}).source("pe.simd_lanes") == "mine"
+    bads = (({1: 2}, "1"), ([("clock_hz", 1e9)], "overrides"), ({"sources.nope": "x"}, "sources.nope"))
+    for bad, field in bads:
+        with pytest.raises(SpecError) as e:
+            a.with_overrides(bad)  # type: ignore[arg-type]
+        assert e.value.field == field
+    with pytest.raises(SpecError, match="power_mode"):
+        load_arch("xavier-nx-15w").at_mode(["15w"])  # type: ignore[arg-type]
+
+
 def test_unknown_preset_lists_presets() -> None:
     with pytest.raises(SpecError) as e:
         load_arch("df-9x9")

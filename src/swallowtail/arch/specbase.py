@@ -402,28 +402,39 @@ def validate_model(model: type[SpecModel], data: Any, source: str | None = None)
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Copy of nested `data` with dotted-path overrides applied (`{"pe.simd_lanes": 32}`).
 
-    An overridden value's source note becomes "override: ..." (its old source no longer applies).
+    An overridden value's source note becomes "override: ..." (its old source no longer applies); an override
+    of `sources`, or of one note (`sources.pe.simd_lanes`), sets the notes themselves.
     """
+    if not isinstance(overrides, Mapping):
+        raise SpecProblems([Problem("overrides", overrides, "a mapping of dotted field paths to values")])
     out = _deepcopy(data)
-    sources = dict(out.get("sources") or {})
     for path, value in overrides.items():
-        parts = path.split(".")
-        cur: Any = out
-        for p in parts[:-1]:
-            if not isinstance(cur, dict) or p not in cur:
-                raise SpecProblems([Problem(path, value, "a dotted path of an existing field")])
-            cur = cur[p]
-        if not isinstance(cur, dict) or parts[-1] not in cur:
-            raise SpecProblems([Problem(path, value, "a dotted path of an existing field")])
-        old = cur[parts[-1]]
-        cur[parts[-1]] = _deepcopy(value)
-        if path != "sources" and "sources" in out:
-            for k in [k for k in sources if k == path or k.startswith(path + ".")]:
-                del sources[k]
-            sources[path] = f"override: set to {value!r} by the user (was {old!r})"
-    if "sources" in out:
-        out["sources"] = sources
+        if not isinstance(path, str):
+            raise SpecProblems([Problem(str(path), value, "a dotted field path (a string)")])
+        notes = out.get("sources")
+        if path.startswith("sources.") and isinstance(notes, dict) and path[8:] in notes:
+            notes[path[8:]] = value  # a note's key is dotted itself
+            continue
+        old = _set_path(out, path, value)
+        notes = out.get("sources")
+        if path != "sources" and isinstance(notes, dict):
+            for k in [k for k in notes if k == path or k.startswith(path + ".")]:
+                del notes[k]
+            notes[path] = f"override: set to {value!r} by the user (was {old!r})"
     return out
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> Any:
+    """Set the field at dotted `path` of nested `data` to a copy of `value`; the old value (SpecProblems when
+    there is no such field)."""
+    *parents, last = path.split(".")
+    cur: Any = data
+    for p in parents:
+        cur = cur.get(p) if isinstance(cur, dict) else None
+    if not isinstance(cur, dict) or last not in cur:
+        raise SpecProblems([Problem(path, value, "a dotted path of an existing field")])
+    old, cur[last] = cur[last], _deepcopy(value)
+    return old
 
 
 def _deepcopy(obj: Any) -> Any:

@@ -443,7 +443,7 @@ class GPUArch(ArchBase):
     # ---- modes -----------------------------------------------------------------------------------------
     def at_mode(self, mode: str) -> GPUArch:
         """The same board with `mode` as its default, named `<board>-<mode>`."""
-        if mode not in self.power_modes:
+        if not isinstance(mode, str) or mode not in self.power_modes:
             raise SpecError("power_mode", mode, f"one of {sorted(self.power_modes)} of {self.board}")
         return self.model_copy(update={"default_mode": mode, "name": f"{self.board}-{mode}"})
 
