@@ -326,6 +326,13 @@ def test_yaml_errors_name_file_and_line(tmp_path: Any) -> None:
     assert f"{p}:3" in str(e.value) and "duplicate key" in str(e.value)
 
 
+def test_a_merge_key_is_refused_by_name() -> None:
+    """`<<: *base` said "could not determine a constructor for the tag ...merge"; it is refused in words
+    (PyYAML's merge copies its base at every use: nested merges of 40 aliases would build 2^40 keys)."""
+    with pytest.raises(SpecError, match=r"<string>:2:5: .*merge key '<<' \(not supported"):
+        parse_yaml("a: &x {k: 1}\nb: {<<: *x, j: 2}\n")
+
+
 def test_yaml_reads_exponent_floats() -> None:
     assert parse_yaml("x: 1e9\ny: 2.5E-12\nz: 7\n") == {"x": 1e9, "y": 2.5e-12, "z": 7}
 

@@ -70,9 +70,20 @@ SafeSpecLoader.yaml_implicit_resolvers = {
 SafeSpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
 
+#: the tag of a merge key (`<<: *base`)
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: SafeSpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:  # PyYAML's merge copies its base per use: nested, an exponential bomb
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                "a merge key '<<' (not supported: write the keys out; a plain alias '*name' is fine)",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
