@@ -134,7 +134,7 @@ def test_out_dir_and_resume_checks(tmp_path):
 
 def test_nan_loss_refused_naming_the_step(tmp_path):
     out = tmp_path / "nan"
-    tc = BASE.replace(lr=1e30, warmup_steps=0, grad_clip=None, checkpoint_every=1, out_dir=str(out))
+    tc = BASE.replace(lr=1e3, warmup_steps=0, grad_clip=None, checkpoint_every=1, out_dir=str(out))
     with pytest.raises(NonFiniteLossError) as e:
         train(TINY.replace(dropout=0.0), TASK, tc, progress=False)
     step = e.value.step
@@ -201,11 +201,13 @@ def test_batch_stream_shards_epochs_and_resumes():
         ("batch_size", 0),
         ("lr", 0.0),
         ("lr", math.nan),
+        ("lr", 1e40),  # overflowed float32 mid-run: a RuntimeError traceback
         ("schedule", "step"),
         ("warmup_steps", 13),
         ("grad_clip", -1.0),
         ("log_every", 0),
         ("threads", 0),
+        ("threads", 100_000),  # torch.set_num_threads crashed the process
     ],
 )
 def test_train_config_rejects_bad_values(field, value):

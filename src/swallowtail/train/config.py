@@ -35,12 +35,21 @@ TRAJECTORY_FIELDS = (
 )
 
 
-def _real(name: str, value: Any, minimum: float, strict: bool) -> None:
+def _real(name: str, value: Any, minimum: float, strict: bool, maximum: float | None = None) -> None:
     ok = is_real(value) and math.isfinite(value)
     if ok:
-        ok = value > minimum if strict else value >= minimum
+        ok = (value > minimum if strict else value >= minimum) and (maximum is None or value <= maximum)
     if not ok:
-        raise SpecError(name, value, f"a finite number {'>' if strict else '>='} {minimum}")
+        most = "" if maximum is None else f" and <= {maximum:g}"
+        raise SpecError(name, value, f"a finite number {'>' if strict else '>='} {minimum}{most}")
+
+
+#: the largest learning rate: AdamW moves a weight by about `lr` a step, so a larger one is no learning rate
+#: (and from about 3e37 its step no longer fits a float32: torch raises an overflow error mid-run)
+MAX_LR = 1e3
+#: the most torch intra-op threads: more than any machine has cores (torch crashes -- a segmentation fault
+#: or "Thread creation failed" -- on tens of thousands)
+MAX_THREADS = 1024
 
 
 #: the longest sequence a training run takes: 4x LRA's longest task (Path-X, 16K tokens); one attention
@@ -92,7 +101,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_int("steps", self.steps, 1)
         check_int("batch_size", self.batch_size, 1)
-        _real("lr", self.lr, 0.0, strict=True)
+        _real("lr", self.lr, 0.0, strict=True, maximum=MAX_LR)
         _real("weight_decay", self.weight_decay, 0.0, strict=False)
         if self.warmup_steps is not None:
             check_int("warmup_steps", self.warmup_steps, 0)
@@ -107,7 +116,7 @@ class TrainConfig:
         check_int("seed", self.seed, 0, MAX_SEED)
         check_int("log_every", self.log_every, 1)
         if self.threads is not None:
-            check_int("threads", self.threads, 1)
+            check_int("threads", self.threads, 1, MAX_THREADS)
         if self.seq_len is not None:
             check_int("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
         if self.out_dir is not None and not isinstance(self.out_dir, str):
