@@ -54,6 +54,25 @@ def test_registry_names_and_errors():
         load_task("pathfinder", contour_length="long")
 
 
+@pytest.mark.parametrize(
+    ("task", "params", "field"),
+    [
+        ("listops", {"cache": "maybe"}, "cache"),  # was truthy: silently cached
+        ("pathfinder", {"cache": 1}, "cache"),
+        ("listops", {"data_dir": 5}, "data_dir"),  # was a TypeError from pathlib
+        ("image", {"cifar_dir": 5}, "cifar_dir"),
+        ("retrieval", {"data_dir": "/x", "prefix": 5}, "prefix"),
+        ("listops", {"prefix": "x"}, "prefix"),  # was ignored: nothing is read without data_dir
+        ("listops", {"data_dir": "/x", "prefix": 5}, "prefix"),  # was a TypeError from re.sub
+    ],
+)
+def test_parameter_types_checked(task, params, field):
+    for f in (load_task, task_shape):
+        with pytest.raises(SpecError) as e:
+            f(task, **params)
+        assert e.value.field == field
+
+
 def test_second_load_hits_the_cache(_private_cache, monkeypatch):
     first = load_task("listops", **SMALL)
     files = list(_private_cache.glob("listops-*.pt"))

@@ -128,6 +128,12 @@ def test_parsers():
         "cache": False,
         "source": "idx",
     }
+    text = ("data_dir", "prefix")  # a folder or a name as typed, not read as a number
+    assert parse_task_params(["data_dir=2024", "prefix=1", "seed=1"], text) == {
+        "data_dir": "2024",
+        "prefix": "1",
+        "seed": 1,
+    }
     with pytest.raises(SpecError):
         parse_task_params(["a=1", "a=2"])
     with pytest.raises(SpecError):

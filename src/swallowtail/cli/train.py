@@ -106,8 +106,9 @@ FIRST_SWEEP: dict[str, RunSize] = {
 LRA_SIZE = RunSize(1000, 32, 0)
 
 
-def parse_task_params(items: list[str] | None) -> dict[str, Any]:
-    """["n_train=2000", "data_dir=/x"] -> {"n_train": 2000, "data_dir": "/x"}; values read as YAML scalars."""
+def parse_task_params(items: list[str] | None, text: tuple[str, ...] = ()) -> dict[str, Any]:
+    """["n_train=2000", "data_dir=/x"] -> {"n_train": 2000, "data_dir": "/x"}; values read as YAML scalars,
+    but those of the keys in `text` (folders, names) as typed: a folder named 2024 is "2024"."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
@@ -116,6 +117,9 @@ def parse_task_params(items: list[str] | None) -> dict[str, Any]:
             raise SpecError("--task-param", item, "key=value, e.g. n_train=2000")
         if key in out:
             raise SpecError("--task-param", item, f"each key once ({key!r} is given twice)")
+        if key in text:
+            out[key] = raw
+            continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
@@ -155,11 +159,12 @@ def resolve_size(
 ) -> Sized:
     """The sizes of a run of `task`: each given flag, else the first result's (or LRA's with `lra`)."""
     from swallowtail.tasks import TASKS
+    from swallowtail.tasks.registry import text_params
 
     if task not in TASKS:
         raise SpecError("--task", task, f"one of {sorted(TASKS)}")
     size = LRA_SIZE if lra else (FIRST_SWEEP if sweep else FIRST_RESULT)[task]
-    given = parse_task_params(task_param)
+    given = parse_task_params(task_param, tuple(text_params(task)))
     params = size.params(given)
     sized = Sized(
         steps=size.steps if steps is None else steps,

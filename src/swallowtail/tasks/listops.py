@@ -350,6 +350,13 @@ def _default_min_len(max_len: int) -> int:
     return max(SHORTEST_EXPRESSION, max_len * LRA_LISTOPS_MIN_LENGTH // LRA_LISTOPS_MAX_LENGTH)
 
 
+def _prefix(data_dir: str | Path | None, prefix: str | None) -> str:
+    """The TSV files' prefix (LRA's "basic" unless given); SpecError when given with no data_dir to read."""
+    if prefix is not None and data_dir is None:
+        raise SpecError("prefix", prefix, "only together with data_dir (the name of the TSV files read)")
+    return "basic" if prefix is None else prefix
+
+
 def _read_paths(data_dir: str | Path, prefix: str, gen_params: dict[str, object]) -> dict[str, Path]:
     """The three TSVs of `data_dir` (SpecError: a generator parameter given too, or a file missing)."""
     given = [k for k, v in gen_params.items() if v is not None]
@@ -391,7 +398,7 @@ def _cache_version() -> str:
 def shape(
     *,
     data_dir: str | Path | None = None,
-    prefix: str = "basic",
+    prefix: str | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -405,6 +412,7 @@ def shape(
     """What `load(...)` with these parameters gives, known without loading: split sizes (TSV rows counted),
     length, and whether it is generated (and already cached). The same SpecErrors as `load`."""
     max_len = check_int("max_len", max_len, 1)
+    prefix = _prefix(data_dir, prefix)
     gen = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "min_len": min_len}
     gen |= {"max_depth": max_depth, "max_args": max_args, "seed": seed}
     if data_dir is not None:
@@ -422,7 +430,7 @@ def shape(
 def load(
     *,
     data_dir: str | Path | None = None,
-    prefix: str = "basic",
+    prefix: str | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
     n_test: int | None = None,
@@ -440,6 +448,7 @@ def load(
     (n_train, n_val, n_test, min_len, max_depth, max_args, seed) cannot be combined with `data_dir`.
     """
     max_len = check_int("max_len", max_len, 1)
+    prefix = _prefix(data_dir, prefix)
     gen = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "min_len": min_len}
     gen |= {"max_depth": max_depth, "max_args": max_args, "seed": seed}
     if data_dir is not None:
