@@ -357,6 +357,28 @@ def test_cli_import_bad_inputs_are_clean_errors(model_file: Path, args: list[str
         assert name in text, (name, text)
 
 
+def test_cli_import_user_prints_and_exits(tmp_path: Path) -> None:
+    """The user's prints go to stderr (stdout is the --json document); a sys.exit() in the user's module,
+    factory or forward is a clean error (it exited with the user's status, 0 included, and no message)."""
+    path = tmp_path / "chatty.py"
+    path.write_text(
+        "import sys\nfrom torch import nn\nprint('importing')\n"
+        "class Quits(nn.Module):\n    def forward(self, x):\n        sys.exit(4)\n"
+        "def build():\n    print('building')\n    return nn.Linear(4, 4)\n"
+        "def exits():\n    sys.exit(0)\n"
+        "def quits():\n    return Quits()\n"
+    )
+    out = _run("workload", "import", f"{path}:build", "--input-shape", "2,4", "--json")
+    assert out.exit_code == 0 and json.loads(out.stdout)["name"] == "chatty:build"
+    assert "importing" in out.stderr and "building" in out.stderr
+    for factory, field in (("exits", "FACTORY"), ("quits", "module")):
+        out = _run("workload", "import", f"{path}:{factory}", "--input-shape", "2,4")
+        assert out.exit_code == 2 and f"{field} = " in out.stderr and "SystemExit" in out.stderr
+    (tmp_path / "top.py").write_text("import sys\nsys.exit(3)\n")
+    out = _run("workload", "import", f"{tmp_path / 'top.py'}:build", "--input-shape", "2,4")
+    assert out.exit_code == 2 and "MODULE = " in out.stderr and "SystemExit: 3" in out.stderr
+
+
 def test_cli_import_is_the_same_in_every_process_and_keeps_torch_logs_out(model_file: Path) -> None:
     """The user module's name in --json does not depend on the process's hash salt, and a failed trace
     prints the one-line error only (torch's fake-tensor logger writes a traceback to stderr itself)."""

@@ -91,7 +91,7 @@ def _load_module(module_spec: str) -> Any:
         return mod
     except SpecError:
         raise
-    except Exception as exc:  # the user's module fails to run: say so in one line
+    except (Exception, SystemExit) as exc:  # the user's module fails to run (or exits): say so in one line
         raise SpecError(
             "MODULE", module_spec, f"a module that runs; it raised {type(exc).__name__}: {exc}"
         ) from exc
@@ -124,7 +124,7 @@ def load_model(spec: str) -> tuple[Any, str]:
     try:
         with torch.device("meta"):  # no weight is materialised
             model = fn()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in the user's code: an error, not our exit
         raise SpecError(
             "FACTORY",
             factory,
@@ -171,20 +171,24 @@ def import_model(
     name: str | None = None,
 ) -> Any:
     """The Workload of the model `MODULE:FACTORY` builds, on inputs of `shapes` and torch `dtypes`."""
+    import contextlib
+    import sys
+
     import torch
 
     from swallowtail.importer import from_torch
 
     dtypes = check_input_dtypes(dtypes, len(shapes))
-    model, label = load_model(spec)
-    inputs = []
-    for s, d in zip(shapes, dtypes, strict=True):
-        td = getattr(torch, d)
-        if td.is_floating_point:
-            inputs.append(torch.empty(s, dtype=td, device="meta"))
-        else:
-            inputs.append(torch.full(s, INT_FILL, dtype=td, device="cpu"))
-    return from_torch(model, tuple(inputs), allow_unknown=allow_unknown, dtype=dtype, name=name or label)
+    with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not mix into our --json output
+        model, label = load_model(spec)
+        inputs = []
+        for s, d in zip(shapes, dtypes, strict=True):
+            td = getattr(torch, d)
+            if td.is_floating_point:
+                inputs.append(torch.empty(s, dtype=td, device="meta"))
+            else:
+                inputs.append(torch.full(s, INT_FILL, dtype=td, device="cpu"))
+        return from_torch(model, tuple(inputs), allow_unknown=allow_unknown, dtype=dtype, name=name or label)
 
 
 def resolve_model(model: str):

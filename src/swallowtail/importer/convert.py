@@ -112,7 +112,7 @@ def from_torch(
             "the weights or from a floating-point input (give integer inputs real values; make the module "
             f"that branches a leaf with a workload rule): {_first_line(exc)}",
         ) from exc
-    except Exception as exc:  # torch.export's errors: a module it cannot trace on these inputs
+    except (Exception, SystemExit) as exc:  # torch.export's errors, a sys.exit() in forward: cannot trace
         raise SpecError(
             "module",
             type(module).__name__,
