@@ -339,6 +339,9 @@ def test_cli_import_prints_the_op_table_and_json(model_file: Path) -> None:
         (["{f}:broken", "--input-shape", "1,4"], ["FACTORY", "RuntimeError: no weights here"]),
         (["{f}:build", "--input-shape", "1,x"], ["--input-shape", "1,x", "positive integers"]),
         (["{f}:build", "--input-shape", "0,4"], ["--input-shape", "0,4"]),
+        (["{f}:build", "--input-shape", "1,²"], ["--input-shape", "1,²"]),  # was int()'s ValueError
+        (["{f}:build", "--input-shape", "99999999999999999999,4"], ["--input-shape", "2^48"]),  # torch's
+        (["{f}:build", "--input-shape", "16777216,16777217"], ["--input-shape", "2^48"]),  # overflow
         (["{f}:build", "--input-shape", "1,4", "--input-dtype", "int63"], ["--input-dtype", "int63"]),
         (["{f}:build", "--input-shape", "1,4", "--dtype", "fp8"], ["--dtype", "fp8"]),
         (

@@ -17,6 +17,7 @@ integer inputs (token ids) are filled with 1 (a token id, not the padding id 0).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import typer
@@ -141,12 +142,20 @@ def load_model(spec: str) -> tuple[Any, str]:
     return model, f"{label}:{factory}"
 
 
+#: the most elements one --input-shape may hold (2^48: far past any inference's input; torch cannot even
+#: describe a tensor of 2^63 bytes, and the op sizes of a larger one overflow what the cost models handle)
+MAX_INPUT_ELEMS = 1 << 48
+
+
 def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
     """'1,1024,768' -> (1, 1024, 768); a SpecError naming `option` otherwise."""
     parts = [p.strip() for p in text.split(",")]
-    if not text.strip() or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if not text.strip() or not all(p.isdecimal() and int(p) > 0 for p in parts):  # not "²": int() fails
         raise SpecError(option, text, "comma-separated positive integers, e.g. 1,1024,768")
-    return tuple(int(p) for p in parts)
+    shape = tuple(int(p) for p in parts)
+    if math.prod(shape) > MAX_INPUT_ELEMS:
+        raise SpecError(option, text, f"a shape of at most 2^48 = {MAX_INPUT_ELEMS:,} elements")
+    return shape
 
 
 def check_input_dtypes(dtypes: list[str], n_inputs: int) -> list[str]:
