@@ -422,3 +422,7 @@ def test_simulate_takes_a_model_file(tmp_path: Path) -> None:
     assert data["useful_ops"] == 2 * 32 * 64 * 128 * 2 + 32 * 128 * (1 + 8 + 0) + 32 * 64 * 1
     out = _run("workload", "show", f"{path}:build")
     assert out.exit_code == 2 and "--seq-len" in out.output
+    for flag in ("--seq-len", "--batch"):  # past the workload bounds: was torch's storage-size overflow
+        args = ["--seq-len", "32", flag, str(2**64), "--force"]
+        out = _run("roofline", "--arch", "df-4x4-simd8", "--model", f"{path}:build", *args)
+        assert out.exit_code == 2 and f"{flag} = {2**64}" in out.output

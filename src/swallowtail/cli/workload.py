@@ -25,7 +25,7 @@ from rich.table import Table
 
 from swallowtail.cli import limits
 from swallowtail.cli._common import console, emit_json, si, user_errors
-from swallowtail.errors import SpecError, check_choice, check_positive_int
+from swallowtail.errors import SpecError, check_choice, check_int
 from swallowtail.yamlio import is_file
 
 app = typer.Typer(help="Workloads: the operator graph of a network (what is computed).", no_args_is_help=True)
@@ -222,6 +222,7 @@ def build_workload(
     command's `default_seq_len`, else a SpecError (a preset's length must be given). A MODULE:FACTORY model's
     token ids are allocated: their size is checked against the machine's budget first (unless `force`);
     lowering a preset or a named workload allocates nothing that grows with the sizes."""
+    from swallowtail.workload.graph import MAX_BATCH, MAX_CONTEXT
     from swallowtail.workload.lower import lower, resolve_config
     from swallowtail.workload.named import find_named_workload
 
@@ -230,7 +231,7 @@ def build_workload(
         seq_len = seq_len if seq_len is not None else default_seq_len
         if seq_len is None:
             raise SpecError("--seq-len", None, "a number of tokens: required for a MODULE:FACTORY model")
-        shape = (check_positive_int("--batch", batch), check_positive_int("--seq-len", seq_len))
+        shape = (check_int("--batch", batch, 1, MAX_BATCH), check_int("--seq-len", seq_len, 1, MAX_CONTEXT))
         limits.check(f"importing {model}", limits.factory_inputs([shape], ["int64"]), force)
         w = import_model(model, [shape], ["int64"])
         return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
