@@ -156,6 +156,9 @@ def test_bad_options_name_the_field() -> None:
         get_backend("sanger", peak_ops_per_s=-1)
     with pytest.raises(SpecError, match="peak_ops_per_s"):
         get_backend("sanger", peak_ops_per_s=1e9, same_peak_as="df-4x4-simd8")
+    for peak in (1e-300, 1e300):  # was an OverflowError traceback / an energy of 3e279 J
+        with pytest.raises(SpecError, match="peak_ops_per_s"):
+            get_backend("sanger", peak_ops_per_s=peak)
     with pytest.raises(SpecError, match="attention_density"):
         get_backend("sanger", attention_density=0)
     with pytest.raises(SpecError, match="token_keep_per_attention_layer"):
@@ -171,8 +174,9 @@ def test_bad_options_name_the_field() -> None:
 
 
 def test_node_and_dram_options() -> None:
-    with pytest.raises(SpecError, match="node_nm"):
-        get_backend("sanger", node_nm=0)
+    for node in (0, 0.5, 1e30):  # 1e30 nm gave an energy of 4e38 J
+        with pytest.raises(SpecError, match="node_nm"):
+            get_backend("sanger", node_nm=node)
     with pytest.raises(SpecError, match="dram_gbytes_per_s"):
         get_backend("sanger", dram_gbytes_per_s=-1.0)
     s = get_backend("sanger", dram_gbytes_per_s=51.2, **SAME)  # given: not scaled with the peak

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from swallowtail.arch.specs import ArchSpec, load_arch
+from swallowtail.arch.accelerators import MAX_OPS_PER_S, MIN_OPS_PER_S
+from swallowtail.arch.specs import MAX_TECH_NODE_NM, ArchSpec, load_arch
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, is_real
 from swallowtail.result import OpResult, Result
@@ -183,10 +184,9 @@ def resolve_peak(peak_ops_per_s: Any = None, same_peak_as: Any = None) -> float 
         return load_arch(same_peak_as).peak_ops_per_s
     if peak_ops_per_s is None:
         return None
-    if not is_real(peak_ops_per_s) or peak_ops_per_s <= 0:
-        raise SpecError("peak_ops_per_s", peak_ops_per_s, "a positive number of FLOP/s")
-    if not math.isfinite(peak_ops_per_s):
-        raise SpecError("peak_ops_per_s", peak_ops_per_s, "a finite number of FLOP/s")
+    if not is_real(peak_ops_per_s) or not MIN_OPS_PER_S <= peak_ops_per_s <= MAX_OPS_PER_S:
+        allowed = f"a number of FLOP/s in [{MIN_OPS_PER_S:g}, {MAX_OPS_PER_S:g}]"
+        raise SpecError("peak_ops_per_s", peak_ops_per_s, allowed)
     return float(peak_ops_per_s)
 
 
@@ -271,11 +271,17 @@ def _curve_at(points: list[tuple[float, float]], node_nm: float) -> float:
     return math.exp(math.log(y0) + slope * (math.log(node_nm) - math.log(x0)))
 
 
+def check_node_nm(name: str, value: Any, hint: str | None = None) -> float:
+    """`value` if it is a technology node an arch spec may have: 1 nm to 1 um; SpecError naming `name`."""
+    if not is_real(value) or not 1 <= value <= MAX_TECH_NODE_NM:
+        raise SpecError(name, value, f"a technology node in nm, in [1, {MAX_TECH_NODE_NM}]", hint)
+    return float(value)
+
+
 def logic_energy_factor(from_nm: float, to_nm: float, table: str = DEFAULT_ENERGY_TABLE) -> float:
     """Energy of a logic operation at `to_nm` relative to `from_nm` (Stillmaker-Baas curve of `table`)."""
-    for name, v in (("from_nm", from_nm), ("to_nm", to_nm)):
-        if not is_real(v) or v <= 0:
-            raise SpecError(name, v, "a positive technology node in nm")
+    check_node_nm("from_nm", from_nm)
+    check_node_nm("to_nm", to_nm)
     t = load_energy_table(table)
     if "logic" not in t.scaling:
         raise SpecError("energy_table", table, "a table with a 'logic' scaling curve")
@@ -297,6 +303,7 @@ __all__ = [
     "block_levels",
     "build_result",
     "check_fraction",
+    "check_node_nm",
     "dense_equivalent",
     "dft_equivalent",
     "dram_j_per_byte",

@@ -52,6 +52,7 @@ from swallowtail.baselines._common import (
     OpCost,
     block_equivalent,
     build_result,
+    check_node_nm,
     dense_equivalent,
     dft_equivalent,
     dram_j_per_byte,
@@ -61,7 +62,7 @@ from swallowtail.baselines._common import (
     options_to_overrides,
     resolve_peak,
 )
-from swallowtail.errors import SpecError, check_choice, is_real
+from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 
@@ -128,9 +129,7 @@ class _ScaledAccelBackend(ABC):
             self.dram_bytes_per_s = a.dram_bytes_per_s * self.scale
         if node_nm is None:
             node_nm = load_arch(same_peak_as).tech_node_nm if same_peak_as is not None else DEFAULT_NODE_NM
-        if not is_real(node_nm) or not node_nm > 0:
-            raise SpecError("node_nm", node_nm, "a positive technology node in nm (energy is scaled to it)")
-        self.node_nm = node_nm
+        self.node_nm = check_node_nm("node_nm", node_nm, "energy is scaled to it")
         self.node_factor = logic_energy_factor(a.tech_node_nm, node_nm, a.energy_table)
         self.j_per_op = a.reported_j_per_op * self.node_factor
         self.dram_j = dram_j_per_byte(a.energy_table)
