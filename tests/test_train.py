@@ -16,6 +16,7 @@ from swallowtail.train import (
     BatchStream,
     NonFiniteLossError,
     TrainConfig,
+    accuracy_sweep,
     adapt_config,
     fit_length,
     prepare_task,
@@ -249,3 +250,27 @@ def test_sample_eval_cuts_val_and_test_to_a_seeded_sample():
     again = sample_eval(task, 10)
     assert torch.equal(cut.val.inputs, again.val.inputs) and torch.equal(cut.test.labels, again.test.labels)
     assert sample_eval(task, 0) is task and sample_eval(task, 40) is task
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: train(TINY, TASK, BASE, step_callback=5, progress=False), "step_callback"),  # was a
+        (lambda: train(TINY, TASK, BASE, progress="yes"), "progress"),  # TypeError after the first step
+        (lambda: train(TINY, TASK, BASE, resume="yes"), "resume"),
+        (lambda: toy_task(n_train=-1), "n_train"),  # was a silently short split
+        (lambda: toy_task(vocab_size=1), "vocab_size"),  # was torch's RuntimeError
+        (lambda: toy_task(seed=2**64), "seed"),  # was an overflow ValueError
+        (lambda: sample_eval(TASK, -1), "n"),  # was "unchanged", silently
+        (lambda: sample_eval("listops", 3), "task"),  # was an AttributeError
+        (lambda: prepare_task(TASK, -3), "seq_len"),  # cut 3 tokens off the end
+        (lambda: adapt_config(TINY, "listops"), "task"),
+        (lambda: sweep_models(TINY, 0), "attention_layers"),  # was "'int' object is not iterable"
+        (lambda: sweep_models(TINY, [0], include_transformer="no"), "include_transformer"),
+        (lambda: accuracy_sweep(TINY, TASK, {"steps": 1}, [0]), "train_config"),
+    ],
+)
+def test_api_bad_arguments_name_the_field(call, field):
+    with pytest.raises(SpecError) as e:
+        call()
+    assert e.value.field == field

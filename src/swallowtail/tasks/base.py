@@ -147,6 +147,13 @@ def count_lines(path: Path, limit: int | None = None) -> tuple[int, int]:
 
 
 # ---- checks shared by the task modules ------------------------------------------------------------------
+def check_task_data(value: object, field: str = "task_data") -> TaskData:
+    """`value` if it is a TaskData; SpecError naming `field` otherwise (not an AttributeError later)."""
+    if not isinstance(value, TaskData):
+        raise SpecError(field, type(value).__name__, "a TaskData (swallowtail.tasks.load_task)")
+    return value
+
+
 def check_float(field: str, value: object, minimum: float, maximum: float) -> float:
     """`value` as a float in [minimum, maximum], else SpecError naming `field`."""
     if not is_real(value) or not minimum <= value <= maximum:

@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_int
 from swallowtail.flops import ceil_div
 from swallowtail.nn.config import HybridConfig
-from swallowtail.tasks.base import PAD_ID, Split, TaskData
+from swallowtail.tasks.base import PAD_ID, Split, TaskData, check_task_data
+from swallowtail.train.config import MAX_SEQ_LEN
 
 #: a task's inputs pool by the mean over non-padding positions: no task puts a CLS token at position 0
 TASK_POOLING = "mean"
@@ -43,6 +44,9 @@ def fit_length(x: torch.Tensor, seq_len: int) -> torch.Tensor:
 
 def prepare_task(task: TaskData, seq_len: int | None) -> TaskData:
     """The task with every split's inputs truncated / padded to `seq_len` (None: unchanged)."""
+    check_task_data(task, "task")
+    if seq_len is not None:
+        check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)  # -3 cut 3 tokens off the end
     if seq_len is None or seq_len == task.seq_len:
         return task
     splits = {}
@@ -63,7 +67,9 @@ def sample_eval(task: TaskData, n: int) -> TaskData:
     """The task with its validation and test splits cut to a seeded random sample of at most `n` examples each
     (in their order; 0 or a split no larger: unchanged). A first result evaluates a few hundred examples, not
     the 25,000 of a full test split; a random sample, since some splits are sorted by class."""
-    if n <= 0 or (len(task.val) <= n and len(task.test) <= n):
+    check_task_data(task, "task")
+    check_int("n", n, 0)
+    if n == 0 or (len(task.val) <= n and len(task.test) <= n):
         return task
     g = torch.Generator().manual_seed(EVAL_SAMPLE_SEED)
     cut = {}
@@ -98,6 +104,7 @@ def adapt_config(config: HybridConfig, task: TaskData) -> tuple[HybridConfig, di
     """
     if not isinstance(config, HybridConfig):
         raise SpecError("model_config", type(config).__name__, "a HybridConfig")
+    check_task_data(task, "task")
     want = {
         "vocab_size": task.vocab_size,
         "input_dim": None,

@@ -41,13 +41,13 @@ from torch import nn
 
 import swallowtail.train.checkpoint as ckpt
 import swallowtail.train.distributed as dist
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, check_bool
 from swallowtail.nn.config import HybridConfig
 from swallowtail.nn.counts import model_counts
 from swallowtail.nn.model import HybridTransformer
 from swallowtail.progress import PlainProgress
 from swallowtail.progress import progress as progress_bar
-from swallowtail.tasks.base import Split, TaskData
+from swallowtail.tasks.base import Split, TaskData, check_task_data
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.data import BatchStream, adapt_config, batch, prepare_task
 from swallowtail.train.metrics import METRICS_FILE, PLOT_FILE, MetricsLog, plot
@@ -139,8 +139,12 @@ def train(
     tc = TrainConfig() if train_config is None else train_config
     if not isinstance(tc, TrainConfig):
         raise SpecError("train_config", type(tc).__name__, "a TrainConfig")
-    if not isinstance(task_data, TaskData):
-        raise SpecError("task_data", type(task_data).__name__, "a TaskData (swallowtail.tasks.load_task)")
+    check_task_data(task_data)
+    check_bool("resume", resume)
+    if not isinstance(progress, bool | Progress | PlainProgress):
+        raise SpecError("progress", progress, "True, False or a rich Progress")
+    if step_callback is not None and not callable(step_callback):
+        raise SpecError("step_callback", step_callback, "None or a function f(step, loss)")
     ctx = dist.setup()
     try:
         with _torch_settings(tc.threads), torch.random.fork_rng(devices=[]):

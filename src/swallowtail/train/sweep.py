@@ -30,11 +30,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from swallowtail.atomicio import write_atomic
-from swallowtail.errors import SpecError, is_int
+from swallowtail.errors import SpecError, check_bool, is_int
 from swallowtail.nn.config import HybridConfig
 from swallowtail.progress import PlainProgress
 from swallowtail.progress import progress as progress_bar
-from swallowtail.tasks.base import TaskData
+from swallowtail.tasks.base import TaskData, check_task_data
 from swallowtail.train.checkpoint import atomic_write_text
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.loop import train
@@ -70,6 +70,9 @@ def sweep_models(
     """The family of `base` with each count of attention blocks, plus the dense Transformer."""
     if not isinstance(base, HybridConfig):
         raise SpecError("model", type(base).__name__, "a HybridConfig")
+    if not isinstance(attention_layers, Sequence):  # an int was "'int' object is not iterable"
+        raise SpecError("attention_layers", attention_layers, "a list of counts of attention blocks")
+    check_bool("include_transformer", include_transformer)
     n = base.n_layers
     counts = list(attention_layers)
     if not counts and not include_transformer:
@@ -175,6 +178,9 @@ def accuracy_sweep(
     `resume` continues (or, when finished, just re-evaluates) runs found there.
     """
     models = sweep_models(base_config, attention_layers, include_transformer)
+    check_task_data(task_data)
+    if not isinstance(train_config, TrainConfig):
+        raise SpecError("train_config", type(train_config).__name__, "a TrainConfig")
     backend, backend_name, label = latency_backend()
     out = None if train_config.out_dir is None else Path(train_config.out_dir)
     entries: list[SweepEntry] = []
