@@ -621,9 +621,9 @@ CASES: list[tuple[str, str]] = [
     ("accuracy-sweep --task listops --lra", "--force"),
     ("accuracy-sweep --task pathfinder --steps 10000000", "--force"),
     ("simulate --model llama-7b --seq-len 1000000000000", "16777216"),  # past MAX_CONTEXT
-    ("roofline --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
-    ("baseline -t sanger --model {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
-    ("workload show {tmp}/factory.py:build --seq-len 1000000000 --batch 100000", "--force"),
+    ("roofline --model {tmp}/factory.py:build --seq-len 10000000 --batch 100000", "--force"),
+    ("baseline -t sanger --model {tmp}/factory.py:build --seq-len 10000000 --batch 100000", "--force"),
+    ("workload show {tmp}/factory.py:build --seq-len 10000000 --batch 100000", "--force"),
     ("workload import {tmp}/factory.py:build --input-shape 100000,1000000000 --input-dtype=int64", "--force"),
     ("dse run {tmp}/huge-sweep.yaml --store {tmp}/huge.db", "--force"),
     ("train --task listops --eval-examples -1", "--eval-examples"),
