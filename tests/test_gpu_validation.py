@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swallowtail.arch.specbase import validate_model
-from swallowtail.arch.specs import GPU_BOARD_DIR, list_gpu_presets, load_arch
+from swallowtail.arch.specs import load_arch
 from swallowtail.baselines import jetson
 from swallowtail.baselines.jetson import load_stack
 from swallowtail.baselines.scenarios import HARNESS_DIR, LengthDistribution, load_harness
@@ -53,33 +53,28 @@ def test_the_stack_files_hold_what_the_fit_computes(fitted) -> None:
         ("tensorrt-int8", "gemm_efficiency.volta"),
         ("tensorrt-int8", "gemm_efficiency.ampere"),
         ("mlperf-nvidia-bert-xavier", "dram_bytes_per_inference"),
-        ("xavier-nx", "l2_bytes_per_clk"),  # one die: the same value in both Xavier boards
-        ("agx-xavier", "l2_bytes_per_clk"),
+        ("tensorrt-fp16", "per_op_overhead_s"),
+        ("tensorrt-fp16", "gemm_efficiency"),
+        ("pytorch-eager-fp16", "gemm_efficiency"),
     }
     for f in fitted:
-        spec = {"harness": load_harness, "stack": load_stack, "board": _board_spec}[f.kind](f.stack)
+        spec = {"harness": load_harness, "stack": load_stack}[f.kind](f.stack)
         value = _value(spec, f.parameter)
         assert value == f.value or (isinstance(value, dict) and set(value.values()) == {f.value}), f
         notes = [n for k, n in spec.sources.items() if k == f.parameter or k.startswith(f.parameter + ".")]
         assert notes and all(n.startswith("fitted:") and f.point in n for n in notes), f
 
 
-def _board_spec(board: str):
-    """A shipped GPU board's spec (any of its modes: the fitted values are per board)."""
-    return load_arch(next(n for n in list_gpu_presets() if n.startswith(f"{board}-")))
-
-
 def test_write_fitted_rewrites_only_the_fitted_lines(fitted, tmp_path: Path) -> None:
     dirs = {
         jetson.STACK_DIR: tmp_path / "stacks",
         HARNESS_DIR: tmp_path / "harnesses",
-        GPU_BOARD_DIR: tmp_path / "boards",
     }
     for shipped, copy in dirs.items():
         copy.mkdir()
         for p in shipped.glob("*.yaml"):
             (copy / p.name).write_text(p.read_text())
-    write_fitted(fitted, dirs[jetson.STACK_DIR], dirs[HARNESS_DIR], dirs[GPU_BOARD_DIR])
+    write_fitted(fitted, dirs[jetson.STACK_DIR], dirs[HARNESS_DIR])
     for shipped, copy in dirs.items():
         for p in shipped.glob("*.yaml"):
             assert (copy / p.name).read_text() == p.read_text()  # the shipped files are the fit's output
@@ -145,7 +140,7 @@ def test_bad_points_name_the_field() -> None:
         ({"statistic": "p90"}, "statistic"),
         ({"scenario": "single-stream", "statistic": "mean"}, "lengths"),
         ({"value": -1}, "value"),
-        ({"role": "fit", "fits": "l2_bytes_per_clk", "shared_with": ["no-such-board"]}, "shared_with"),
+        ({"role": "fit", "fits": "l2_bytes_per_clk"}, "fits"),  # hardware is sourced, not fitted
     ):
         with pytest.raises(SpecError, match=field):
             validate_model(PublishedPoint, good | change)
@@ -193,7 +188,8 @@ def test_the_xavier_bert_fixed_time_follows_dram_bandwidth() -> None:
         b: [x.gpu_cycles_per_token for x in lines if board[x.run] == b] for b in ("xavier-nx", "agx-xavier")
     }
     nx_mean, agx_mean = (sum(v) / len(v) for v in per_token.values())
-    assert 0.9 < agx_mean / nx_mean < 1.1  # an L2 bandwidth per SM would give 6 / 8 = 0.75
+    # unexplained: the model (a sourced L2 bandwidth per SM) gives 6 / 8: it predicts AGX Xavier BERT fast
+    assert 0.9 < agx_mean / nx_mean < 1.1
     assert max(max(v) for v in per_token.values()) / min(min(v) for v in per_token.values()) < 1.25
     # the value fitted through the whole model (on one run) agrees with the straight-line evidence of all
     fitted = load_harness("mlperf-nvidia-bert-xavier").dram_bytes_per_inference

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
-from swallowtail.arch.specs import GPU_BOARD_DIR, ArchSpec, GPUArch, load_arch
+from swallowtail.arch.specs import GPUArch, load_arch
 from swallowtail.atomicio import write_text_atomic
 from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.baselines.scenarios import (
@@ -57,20 +57,15 @@ FIT_BRACKETS: dict[str, tuple[float, float]] = {
     "per_op_overhead_s": (0.0, 2e-3),
     "host_cycles_per_inference": (0.0, 2e8),
     "dram_bytes_per_inference": (0.0, 1e10),
-    "l2_bytes_per_clk": (4.0, 4096.0),
 }
 #: parameters a point fits in its harness file (the rest are stack parameters)
 HARNESS_PARAMETERS = frozenset({"host_cycles_per_inference", "dram_bytes_per_inference"})
-#: parameters a point fits in its board's GPU preset (hardware of the die; `shared_with` names other boards
-#: built on the same die)
-BOARD_PARAMETERS = frozenset({"l2_bytes_per_clk"})
 #: how each parameter moves latency: +1 a larger value is slower, -1 faster
 FIT_DIRECTION = {
     "gemm_efficiency": -1,
     "per_op_overhead_s": +1,
     "host_cycles_per_inference": +1,
     "dram_bytes_per_inference": +1,
-    "l2_bytes_per_clk": -1,
 }
 #: bisection steps (the bracket shrinks 2^-36: far below the printed digits)
 FIT_STEPS = 36
@@ -113,11 +108,6 @@ class PublishedPoint(SpecModel):
             )
         if self.fits is not None and self.fits.split(".")[0] not in FIT_BRACKETS:
             raise spec_error("fits", self.fits, f"one of {sorted(FIT_BRACKETS)}")
-        if self.fits in BOARD_PARAMETERS:
-            boards = sorted(f.stem for f in GPU_BOARD_DIR.glob("*.yaml"))
-            for b in self.shared_with:
-                if b not in boards:
-                    raise spec_error("shared_with", b, f"GPU boards (for {self.fits}): one of {boards}")
         if self.fits in HARNESS_PARAMETERS and (self.harness is None or self.shared_with):
             raise spec_error(
                 "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
@@ -194,13 +184,10 @@ def _cached_run(backend: JetsonBackend, arch_key: str, stack_key: str) -> Callab
     return run
 
 
-def model_value(
-    point: PublishedPoint, stack: GPUStack, harness: Harness | None = None, arch: ArchSpec | None = None
-) -> float:
-    """The model's value of `point`'s statistic on its board (`arch`, default: the point's preset), with
-    `stack` and `harness` (default: the point's harness file, if it names one): the GPU model's time plus the
-    harness's fixed time."""
-    a = load_arch(point.arch) if arch is None else arch
+def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None = None) -> float:
+    """The model's value of `point`'s statistic on its board-mode preset, with `stack` and `harness` (default:
+    the point's harness file, if it names one): the GPU model's time plus the harness's fixed time."""
+    a = load_arch(point.arch)
     backend = JetsonBackend(a, stack=stack)
     if harness is None and point.harness is not None:
         harness = load_harness(point.harness)
@@ -222,14 +209,13 @@ def model_value(
 
 @dataclass(frozen=True)
 class FittedParameter:
-    """A fitted value: `stack` names the file it is written to -- a stack, a harness or a GPU board
-    (`kind`)."""
+    """A fitted value: `stack` names the file it is written to -- a stack or a harness (`kind`)."""
 
     stack: str
     parameter: str
     value: float
     point: str
-    kind: Literal["stack", "harness", "board"] = "stack"
+    kind: Literal["stack", "harness"] = "stack"
 
 
 def _bisect(f: Callable[[float], float], target: float, lo: float, hi: float, increasing: bool) -> float:
@@ -252,10 +238,6 @@ def _fits_harness(p: PublishedPoint) -> bool:
     return p.fits in HARNESS_PARAMETERS
 
 
-def _fits_board(p: PublishedPoint) -> bool:
-    return p.fits in BOARD_PARAMETERS
-
-
 @functools.cache
 def _board(arch: str) -> str:
     """The board of a board-mode preset name (cached: validation asks once per point)."""
@@ -267,22 +249,16 @@ def _board(arch: str) -> str:
 
 @dataclass(frozen=True)
 class _State:
-    """The stacks, harnesses and board values a fit has set so far (the shipped files for the rest)."""
+    """The stacks and harnesses a fit has set so far (the shipped files for the rest)."""
 
     stacks: dict[str, GPUStack]
     harnesses: dict[str, Harness]
-    boards: dict[str, dict[str, float]]
 
     def stack(self, name: str) -> GPUStack:
         return self.stacks.get(name) or load_stack(name)
 
     def harness(self, name: str | None) -> Harness | None:
         return None if name is None else self.harnesses.get(name) or load_harness(name)
-
-    def arch(self, name: str) -> ArchSpec:
-        a = load_arch(name)
-        values = self.boards.get(a.board) if isinstance(a, GPUArch) else None
-        return a.model_copy(update=values) if values else a
 
     def set(self, p: PublishedPoint, value: float) -> _State:
         """A copy with `p.fits` = `value` in p's harness, or in p's stack and those of `shared_with`."""
@@ -292,20 +268,15 @@ class _State:
             assert h is not None and p.harness is not None
             d = h.to_dict() | {p.fits: value}
             harness = validate_model(Harness, d, source=f"{h.name} (fit)")
-            return _State(self.stacks, self.harnesses | {p.harness: harness}, self.boards)
-        if _fits_board(p):
-            boards = dict(self.boards)
-            for board in (_board(p.arch), *p.shared_with):
-                boards[board] = boards.get(board, {}) | {p.fits: value}
-            return _State(self.stacks, self.harnesses, boards)
+            return _State(self.stacks, self.harnesses | {p.harness: harness})
         stacks = dict(self.stacks)
         for name in (p.stack, *p.shared_with):
             stacks[name] = stack_with_overrides(self.stack(name), {p.fits: value})
-        return _State(stacks, self.harnesses, self.boards)
+        return _State(stacks, self.harnesses)
 
 
 def _value_at(p: PublishedPoint, state: _State) -> float:
-    return model_value(p, state.stack(p.stack), state.harness(p.harness), state.arch(p.arch))
+    return model_value(p, state.stack(p.stack), state.harness(p.harness))
 
 
 def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
@@ -332,7 +303,7 @@ def fit(
     `progress(sweep, point id)` is called before each one-dimensional fit."""
     fits = [p for p in points if p.role == "fit"]
     harness_fits = [p for p in fits if _fits_harness(p)]
-    state = _State({}, {}, {})
+    state = _State({}, {})
     values: dict[str, float] = {}
     for sweep in range(FIT_SWEEPS):
         changed = False
@@ -355,9 +326,6 @@ def fit(
         if _fits_harness(p):
             assert p.harness is not None
             out.append(FittedParameter(p.harness, p.fits, values[p.id], p.id, "harness"))
-        elif _fits_board(p):
-            boards = (_board(p.arch), *p.shared_with)
-            out += [FittedParameter(b, p.fits, values[p.id], p.id, "board") for b in boards]
         else:
             out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
     return out
@@ -386,12 +354,10 @@ def write_fitted(
     fitted: list[FittedParameter],
     stack_dir: Path = STACK_DIR,
     harness_dir: Path = HARNESS_DIR,
-    board_dir: Path = GPU_BOARD_DIR,
 ) -> list[Path]:
-    """Rewrite each fitted value and its note in the stack, harness and GPU board files, leaving every other
-    line."""
+    """Rewrite each fitted value and its note in the stack and harness files, leaving every other line."""
     written: list[Path] = []
-    dirs = {"stack": stack_dir, "harness": harness_dir, "board": board_dir}
+    dirs = {"stack": stack_dir, "harness": harness_dir}
     for fp in fitted:
         path = dirs[fp.kind] / f"{fp.stack}.yaml"
         text, n1 = _set_value(path.read_text(encoding="utf-8"), fp.parameter, fp.value)
