@@ -8,6 +8,7 @@ counted by torch's FlopCounterMode on the meta device.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -215,7 +216,13 @@ def _torch_resnet(depth: int):  # noqa: ANN202
         def forward(self, x):  # noqa: ANN001, ANN202
             return torch.relu(self.body(x) + (x if self.down is None else self.down(x)))
 
-    kind, layers = RESNET_LAYERS[depth]
+    kind, layers = {  # torchvision/models/resnet.py, written out apart from the module under test
+        18: ("basic", (2, 2, 2, 2)),
+        34: ("basic", (3, 4, 6, 3)),
+        50: ("bottleneck", (3, 4, 6, 3)),
+        101: ("bottleneck", (3, 4, 23, 3)),
+        152: ("bottleneck", (3, 8, 36, 3)),
+    }[depth]
     net: list[nn.Module] = [
         nn.Conv2d(3, 64, 7, 2, 3, bias=False),
         nn.BatchNorm2d(64),
@@ -305,19 +312,30 @@ def test_vgg_structure() -> None:
         not any("bn" in op.name for op in w)
         and len([op for op in vgg(16, True) if op.name.endswith(".bn")]) == 13
     )
-    small = vgg(
-        11, image_size=64
-    )  # features 2 x 2: the adaptive pool spreads each input over the 7 x 7 output
-    assert small.op("avgpool.avgpool").window == 1 and small.op("classifier.fc1").k == 25088
-    assert vgg(11, image_size=448).op("avgpool.avgpool").window == 4
+    # the adaptive pool to 7 x 7: output i averages inputs [floor(n i / 7), ceil(n (i + 1) / 7)) of n
+    for image, n in ((64, 2), (320, 10), (448, 14)):
+        side = max(math.ceil(n * (i + 1) / 7) - math.floor(n * i / 7) for i in range(7))
+        assert vgg(11, image_size=image).op("avgpool.avgpool").window == side * side
+    assert [vgg(11, image_size=i).op("avgpool.avgpool").window for i in (64, 320, 448)] == [4, 9, 4]
+    assert vgg(11, image_size=64).op("classifier.fc1").k == 25088  # the classifier always sees 512 x 7 x 7
+    relus = sum(isinstance(op, Elementwise) and op.op == "relu" for op in w)
+    assert relus == 13 + 2  # one per conv, one after each hidden fc
+    assert [op.op for op in w if isinstance(op, Elementwise) and op.pool] == ["maxpool"] * 5 + ["avgpool"]
     with pytest.raises(SpecError, match=r"image_size = 16.*>= 32"):
         vgg(11, image_size=16)
-    for bad in (lambda: vgg(12), lambda: resnet(51)):
+    for bad in (lambda: vgg(12), lambda: resnet(51), lambda: resnet(50.0), lambda: resnet_name(51)):
         with pytest.raises(SpecError, match="depth"):
+            bad()
+    for bad in (lambda: vgg(16, "no"), lambda: vgg_name(16, 1)):
+        with pytest.raises(SpecError, match="batch_norm"):
             bad()
 
 
 def test_basic_block_resnets_project_only_where_the_shape_changes() -> None:
+    for depth, blocks, inner in ((18, 8, 1), (50, 16, 2)):  # a ReLU in the stem, after inner convs and adds
+        net = resnet(depth)
+        assert sum(isinstance(op, Elementwise) and op.op == "relu" for op in net) == 1 + blocks * (inner + 1)
+        assert [op.op for op in net if isinstance(op, Elementwise) and op.pool] == ["maxpool", "avgpool"]
     w = resnet(18)
     downs = [op.name for op in w if "downsample.conv" in op.name]
     assert downs == [f"layer{i}.0.downsample.conv" for i in (2, 3, 4)]  # layer1 keeps 64 channels: identity

@@ -40,7 +40,9 @@ same FLOPs under torch's FlopCounterMode. ResNet-50: 53 convolutions, 4.09 GMACs
 
 from __future__ import annotations
 
-from swallowtail.errors import SpecError, check_int
+from typing import Any
+
+from swallowtail.errors import SpecError, check_bool, check_int, is_int
 from swallowtail.workload.emit import Emitter
 from swallowtail.workload.graph import MAX_BATCH, MAX_IMAGE_SIZE, Workload
 from swallowtail.workload.ops import DTYPE_BYTES, Conv2d, Elementwise
@@ -154,19 +156,33 @@ TORCHVISION_GMACS = {
 }
 
 
+def _check_depth(depth: object, table: dict[int, Any], family: str) -> int:
+    if not is_int(depth) or depth not in table:
+        raise SpecError("depth", depth, f"one of {sorted(table)} (torchvision's {family})")
+    return depth
+
+
 def resnet_name(depth: int) -> str:
     """The name a torchvision ResNet is registered under: resnet-18, ..., resnet-152."""
-    return f"resnet-{depth}"
+    return f"resnet-{_check_depth(depth, RESNET_LAYERS, 'ResNets')}"
 
 
 def vgg_name(depth: int, batch_norm: bool = False) -> str:
     """The name a torchvision VGG is registered under: vgg-11, vgg-11-bn, ..., vgg-19-bn."""
-    return f"vgg-{depth}" + ("-bn" if batch_norm else "")
+    bn = check_bool("batch_norm", batch_norm)
+    return f"vgg-{_check_depth(depth, VGG_CONFIGS, 'VGGs')}" + ("-bn" if bn else "")
 
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """floor((size + 2 padding - kernel) / stride) + 1 (torch.nn.Conv2d / MaxPool2d, dilation 1)."""
+    """floor((size + 2 padding - kernel) / stride) + 1 (torch.nn.MaxPool2d, dilation 1; a conv's own shape is
+    its op's `out_hw`)."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def _adaptive_window(size: int, out: int) -> int:
+    """The largest input window of an adaptive pool from `size` to `out` along one side: output i averages
+    inputs [floor(i size / out), ceil((i + 1) size / out)) (torch.nn.AdaptiveAvgPool2d)."""
+    return max(-(-(i + 1) * size // out) - i * size // out for i in range(out))
 
 
 class _ConvNet(Emitter):
@@ -197,9 +213,9 @@ class _ConvNet(Emitter):
             padding=padding,
             **kw,
         )
-        self.c = out_channels
-        self.h = _conv_out(self.h, kernel, stride, padding)
-        self.w = _conv_out(self.w, kernel, stride, padding)
+        conv = self.ops[-1]
+        assert isinstance(conv, Conv2d)
+        self.c, (self.h, self.w) = out_channels, conv.out_hw
         return op
 
     def bias(self, local: str) -> str:
@@ -287,8 +303,7 @@ def resnet(
     """The Workload of one inference of torchvision's ResNet-`depth` (18, 34, 50, 101, 152) on `batch` RGB
     images of `image_size` x `image_size` pixels (any size >= 1: the strides floor as torch's do, the global
     pool takes the rest)."""
-    if depth not in RESNET_LAYERS:
-        raise SpecError("depth", depth, f"one of {sorted(RESNET_LAYERS)} (torchvision's ResNets)")
+    _check_depth(depth, RESNET_LAYERS, "ResNets")
     _check_args(batch, image_size, dtype)
     kind, layers = RESNET_LAYERS[depth]
     e = _ConvNet(dtype, batch, IMAGE_CHANNELS, image_size)
@@ -339,8 +354,8 @@ def vgg(
     """The Workload of one inference of torchvision's VGG-`depth` (11, 13, 16, 19), with BatchNorm after
     each conv if `batch_norm` (`vgg*_bn`), on `batch` RGB images of `image_size` x `image_size` pixels (at
     least 32: five 2x2 pools must leave a pixel)."""
-    if depth not in VGG_CONFIGS:
-        raise SpecError("depth", depth, f"one of {sorted(VGG_CONFIGS)} (torchvision's VGGs)")
+    _check_depth(depth, VGG_CONFIGS, "VGGs")
+    check_bool("batch_norm", batch_norm)
     _check_args(batch, image_size, dtype)
     n_pools = VGG_CONFIGS[depth].count("M")
     if image_size < VGG_POOL**n_pools:
@@ -363,9 +378,9 @@ def vgg(
             e.bn("bn")
         e.relu("relu")
 
-    # ---- adaptive average pool to 7 x 7; each output averages its input window (ceil: the largest) -------
+    # ---- adaptive average pool to 7 x 7: the window is the largest an output averages -----------------
     e.layer = e.prefix = "avgpool"
-    window = -(-e.h // VGG_POOLED_SIZE) * -(-e.w // VGG_POOLED_SIZE)
+    window = _adaptive_window(e.h, VGG_POOLED_SIZE) * _adaptive_window(e.w, VGG_POOLED_SIZE)
     e.pool("avgpool", "avgpool", VGG_POOLED_SIZE, VGG_POOLED_SIZE, window)
 
     # ---- classifier: fc, ReLU, (Dropout), fc, ReLU, (Dropout), fc --------------------------------------
