@@ -66,8 +66,8 @@ def main() -> None:
         f"predicted: {summary.within_target} of {summary.predicted} within {TARGET_ERROR:.0%} on boards "
         f"{', '.join(summary.boards)}; worst {worst}; fitted: {summary.fitted}; {elapsed:.1f} s"
     )
-    if summary.worst_missed and summary.worst_note:
-        print(f"the miss, {summary.worst_id}: {summary.worst_note}")
+    for line in summary.miss_lines():
+        print(f"outside the target: {line}")
     print()
     print(
         f"{'SingleStream run (mean, p90)':<{wid}} {'board-mode':<{warch}} {'harness':<26} {'intercept':>9} "

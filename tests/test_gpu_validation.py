@@ -104,19 +104,26 @@ def test_summary_of_fitted_points_only(checks) -> None:
     assert ValidationSummary.from_dict(summary.to_dict()) == summary
 
 
-def test_a_predicted_miss_carries_its_note(checks) -> None:
-    """A predicted point outside the target is reported with what is known of its run; a note on a point
-    within the target stays out of the summary."""
+def test_predicted_misses_carry_their_notes(checks) -> None:
+    """Every predicted point outside the target is reported, with what is known of its run; misses with one
+    note share a line; a point within the target is not a miss."""
     predicted = [c for c in checks if c.point.role == "predict"]
     worst = max(predicted, key=lambda c: abs(c.error))
-    noted = worst.point.model_copy(update={"note": "a note"})
-    missed = replace(worst, point=noted, model=noted.value * 2)
-    summary = summarize([*predicted, missed])
-    assert summary.worst_missed and summary.worst_note == "a note"
-    assert summary.line().endswith("The miss: a note")
+
+    def missed(i: int, note: str | None):  # noqa: ANN202
+        point = worst.point.model_copy(update={"id": f"m{i}", "note": note})
+        return replace(worst, point=point, model=point.value * 2)
+
+    summary = summarize([missed(1, "a note"), missed(2, None), missed(3, "a note")])
+    assert [m.id for m in summary.misses] == ["m1", "m2", "m3"]
+    assert summary.miss_lines() == ["m1 (+100.0%), m3 (+100.0%): a note", "m2 (+100.0%): no note"]
+    assert summary.line().endswith("Outside the target: m2 (+100.0%): no note")
     assert ValidationSummary.from_dict(summary.to_dict()) == summary
-    met = replace(missed, model=worst.point.value)
-    assert summarize([met]).worst_note is None and "The miss" not in summarize([met]).line()
+    met = replace(worst, model=worst.point.value)
+    assert summarize([met]).misses == () and "Outside the target" not in summarize([met]).line()
+    real = summarize(checks)
+    assert {m.id for m in real.misses} == {c.point.id for c in predicted if not c.within_target}
+    assert all(m.note for m in real.misses)  # every shipped miss says what is known of it
 
 
 def test_no_published_number_inside_the_model_code() -> None:
@@ -158,9 +165,8 @@ def test_validate_cli_prints_the_table_from_the_files(checks) -> None:
     out = runner.invoke(app, ["baseline", "validate"])
     assert out.exit_code == 0 and "predicted points within" in out.stdout
     text = " ".join(out.stdout.split())
-    for c in checks:  # a predicted miss is printed with its note
-        if c.point.role == "predict" and not c.within_target and c.point.note:
-            assert f"{c.point.id} ({c.error:+.1%}): {' '.join(c.point.note.split())}" in text
+    for line in summarize(checks).miss_lines():  # every predicted miss is printed with its note
+        assert " ".join(line.split()) in text
 
 
 def test_the_xavier_bert_fixed_time_follows_dram_bandwidth() -> None:

@@ -436,6 +436,15 @@ def validation_rows(checks: list[Check]) -> list[dict[str, object]]:
 
 
 @dataclass(frozen=True)
+class Miss:
+    """A predicted point outside the target, with what is known of its run (`PublishedPoint.note`)."""
+
+    id: str
+    error: float
+    note: str | None
+
+
+@dataclass(frozen=True)
 class ValidationSummary:
     """The split a validation table ends with: how many predicted points are within the target, on which
     boards (`GPUArch.board`, every power mode of a board counted once), the worst one, and how many points
@@ -447,18 +456,26 @@ class ValidationSummary:
     worst_id: str | None  # None without predicted points
     worst_error: float | None
     fitted: int
-    worst_note: str | None = None  # the worst point's note, when it is outside the target
-
-    @property
-    def worst_missed(self) -> bool:
-        return self.worst_error is not None and abs(self.worst_error) > TARGET_ERROR
+    misses: tuple[Miss, ...] = ()  # every predicted point outside the target, in file order
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "boards": list(self.boards)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ValidationSummary:
-        return cls(**{**d, "boards": tuple(d["boards"])})
+        misses = tuple(Miss(**m) for m in d.get("misses", ()))
+        return cls(**{**d, "boards": tuple(d["boards"]), "misses": misses})
+
+    def miss_lines(self) -> list[str]:
+        """One line per note: the misses it explains (`id (error)`), then the note; notes-less misses last."""
+        by_note: dict[str | None, list[Miss]] = {}
+        for m in self.misses:
+            by_note.setdefault(m.note, []).append(m)
+        lines = []
+        for note, ms in sorted(by_note.items(), key=lambda kv: kv[0] is None):
+            ids = ", ".join(f"{m.id} ({m.error:+.1%})" for m in ms)
+            lines.append(f"{ids}: {note}" if note else f"{ids}: no note")
+        return lines
 
     def line(self) -> str:
         """One sentence for a report."""
@@ -469,7 +486,7 @@ class ValidationSummary:
             f"The Jetson model behind these denominators predicts {self.within_target} of {self.predicted} "
             f"published measurements within {TARGET_ERROR:.0%} without having been fitted to them (boards "
             f"{', '.join(self.boards)}; worst {self.worst_id}, {self.worst_error:+.1%}); {self.fitted} other "
-            f"{how}" + (f" The miss: {self.worst_note}" if self.worst_missed and self.worst_note else "")
+            f"{how}" + "".join(f" Outside the target: {line}" for line in self.miss_lines())
         )
 
 
@@ -484,7 +501,7 @@ def summarize(checks: list[Check]) -> ValidationSummary:
         worst_id=None if worst is None else worst.point.id,
         worst_error=None if worst is None else worst.error,
         fitted=len(checks) - len(predicted),
-        worst_note=None if worst is None or worst.within_target else worst.point.note,
+        misses=tuple(Miss(c.point.id, c.error, c.point.note) for c in predicted if not c.within_target),
     )
 
 

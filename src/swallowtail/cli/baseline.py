@@ -176,9 +176,8 @@ def validate_cmd(
         f"{summary.fitted} points fitted one parameter each",
         highlight=False,
     )
-    for c in checks:  # what is known of a predicted point outside the target
-        if c.point.role == "predict" and not c.within_target and c.point.note:
-            console.print(f"{c.point.id} ({c.error:+.1%}): {c.point.note}", highlight=False, markup=False)
+    for line in summary.miss_lines():  # what is known of the predicted points outside the target
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command("fit")
