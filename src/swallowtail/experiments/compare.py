@@ -44,7 +44,13 @@ ATTENTION_OP_TAG = ".attn."
 GPU_BOARDS: tuple[str, ...] = (
     "xavier-nx-15w", "xavier-nx-20w", "agx-xavier-maxn", "orin-nx-16gb-maxn", "agx-orin-maxn",
 )  # fmt: skip
-GPU_STACKS: tuple[str, ...] = ("tensorrt-int8", "tensorrt-fp16", "pytorch-eager-fp16", "pytorch-eager-fp32")
+GPU_STACKS: tuple[str, ...] = (
+    "tensorrt-int8",
+    "tensorrt-fp16",
+    "tensorrt-fp16-graphs",
+    "pytorch-eager-fp16",
+    "pytorch-eager-fp32",
+)
 
 
 def _attention_time(result: Result) -> float:

@@ -163,6 +163,25 @@ def explain(run: SuiteRun, facts: Facts, summaries: dict[str, TargetSummary]) ->
     return [line for line in lines if line]
 
 
+#: the paper's board, and TensorRT FP16 as torch2trt launches it (its per-kernel time fitted) against the
+#: same engine launched as a CUDA graph (5 us per kernel, assumed): how far the denominator rests on launch
+LAUNCH_BOARD = "xavier-nx-15w"
+LAUNCH_STACKS = ("tensorrt-fp16", "tensorrt-fp16-graphs")
+
+
+def _why_launch(pairs: list[GpuPair]) -> str:
+    found = {p.stack: p for p in pairs if p.board == LAUNCH_BOARD and p.stack in LAUNCH_STACKS}
+    if len(found) < len(LAUNCH_STACKS):
+        return ""
+    called, graphed = (found[s] for s in LAUNCH_STACKS)
+    return (
+        f" How the engine is launched matters as well: {called.stack} pays the per-kernel time fitted on "
+        "torch2trt's rows (TensorRT called from Python once per inference); launched as a CUDA graph "
+        f"({graphed.stack}) the same engine on {LAUNCH_BOARD} gives a geomean speedup of "
+        f"{fmt_x(graphed.speedup.geomean)} instead of {fmt_x(called.speedup.geomean)}."
+    )
+
+
 def why_reading(r: PaperReading, pairs: list[GpuPair]) -> str:
     """Which GPU denominator the abstract's ratios imply, and what the array would need against it."""
     lo = min(pairs, key=lambda p: p.array_factor_needed)
@@ -189,7 +208,7 @@ def why_reading(r: PaperReading, pairs: list[GpuPair]) -> str:
         " means the paper's array drew nearly as much power as the GPU it was compared with (ours draws "
         f"{r.power_ratio:.0f}x less), so the abstract's energy figure implies a far larger array than our "
         "256-GOPS reconstruction, or a GPU power measured on the GPU rail alone."
-    )
+    ) + _why_launch(pairs)
 
 
 __all__ = ["explain", "why_reading"]
