@@ -2,9 +2,10 @@
 
 The points live in `baselines/params/jetson-published.yaml` (each with its source); nothing here holds a
 published number. A point names a board in a power mode, a software stack, a workload (`bert-large`,
-`resnet-50`), a scenario (`single-stream` over a length distribution, `fixed` shape, `offline` over batch
-sizes), a statistic, and the benchmark harness that ran it where its fixed time matters (`harness`: a file
-of `baselines/params/harnesses/`, `swallowtail.baselines.scenarios.Harness`).
+`resnet-50`, the other torchvision ResNets and VGGs), a scenario (`single-stream` over a length
+distribution, `fixed` shape, `offline` over batch sizes), a statistic, and the benchmark harness that ran it
+where its fixed time matters (`harness`: a file of `baselines/params/harnesses/`,
+`swallowtail.baselines.scenarios.Harness`).
 
 - `fit(points)`: each `role: fit` point sets one parameter so that the model meets the point: a parameter of
   its stack (`fits`, and the same value in the stacks of `shared_with`) or of its harness
