@@ -54,9 +54,9 @@ def test_the_stack_files_hold_what_the_fit_computes(fitted) -> None:
         ("tensorrt-int8", "gemm_efficiency.ampere"),
         ("mlperf-nvidia-bert-xavier", "dram_bytes_per_inference"),
         ("tensorrt-fp16", "per_op_overhead_s"),
-        ("tensorrt-fp16", "gemm_efficiency"),
-        ("tensorrt-fp16-graphs", "gemm_efficiency"),  # the same engine, another launch
-        ("pytorch-eager-fp16", "gemm_efficiency"),
+        ("tensorrt-fp16", "gemm_efficiency.volta"),
+        ("tensorrt-fp16-graphs", "gemm_efficiency.volta"),  # the same engine, another launch
+        ("pytorch-eager-fp16", "gemm_efficiency.volta"),
         ("torch2trt-benchmark", "host_cycles_per_inference"),
     }
     for f in fitted:
