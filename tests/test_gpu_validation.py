@@ -17,6 +17,7 @@ from swallowtail.baselines.scenarios import HARNESS_DIR, LengthDistribution, loa
 from swallowtail.baselines.validation import (
     POINTS_FILE,
     TARGET_ERROR,
+    Miss,
     PublishedPoint,
     ValidationSummary,
     fit,
@@ -126,6 +127,27 @@ def test_predicted_misses_carry_their_notes(checks) -> None:
     real = summarize(checks)
     assert {m.id for m in real.misses} == {c.point.id for c in predicted if not c.within_target}
     assert all(m.note for m in real.misses)  # every shipped miss says what is known of it
+
+
+def test_a_summary_written_before_misses_reads_back() -> None:
+    """results.json written before `misses` held the worst point's `worst_note`: it becomes that miss."""
+    old = {"predicted": 3, "within_target": 2, "boards": ["xavier-nx"], "worst_id": "w", "worst_error": -0.3}
+    s = ValidationSummary.from_dict(old | {"fitted": 1, "worst_note": "why"})
+    assert s.misses == (Miss("w", -0.3, "why"),) and s.boards == ("xavier-nx",)
+    within = ValidationSummary.from_dict(old | {"fitted": 1, "worst_error": -0.1, "worst_note": "why"})
+    assert within.misses == ()
+
+
+def test_the_fp16_stacks_share_what_they_should() -> None:
+    """The Ampere GEMM efficiencies are the Volta values (no Ampere FP16 point; `fit --write` sets volta), and
+    tensorrt-fp16-graphs is tensorrt-fp16 launched another way: only its per-kernel time differs."""
+    for name in ("tensorrt-fp16", "tensorrt-fp16-graphs", "pytorch-eager-fp16"):
+        eff = load_stack(name).gemm_efficiency
+        assert eff["ampere"] == eff["volta"], name
+    called, graphed = load_stack("tensorrt-fp16"), load_stack("tensorrt-fp16-graphs")
+    differ = {k for k, v in called.model_dump().items() if graphed.model_dump()[k] != v}
+    assert differ == {"name", "description", "per_op_overhead_s", "sources"}
+    assert graphed.per_op_overhead_s < called.per_op_overhead_s
 
 
 def test_the_agx_xavier_bert_note_says_what_the_model_predicts(checks) -> None:

@@ -415,3 +415,20 @@ def test_an_atomic_write_follows_links_streams_into_pipes_and_never_replaces_the
         ["simulate", "-m", "fnet", "-L", "128", "--timeline", str(tmp_path / "t.png")],
     )
     assert out.exit_code == 2 and "--timeline" in out.output and "costing" not in out.output
+
+
+def test_the_report_says_how_far_the_headline_rests_on_the_launch(quick_out):
+    """The headline's denominator against the same engine launched as a CUDA graph, from the GPU pairs; no
+    sentence without both stacks."""
+    from swallowtail.experiments.explain import GRAPHS_STACK, why_launch
+    from swallowtail.experiments.records import fmt_x
+    from swallowtail.experiments.suite import GPU_ARCH, GPU_STACK
+
+    out, _ = quick_out
+    pairs = outputs.load_results(out / "results.json").comparisons.gpu_pairs
+    by_stack = {p.stack: p for p in pairs if p.board == GPU_ARCH}
+    called, graphed = by_stack[GPU_STACK], by_stack[GRAPHS_STACK]
+    text = why_launch(pairs)
+    assert f"speedup is {fmt_x(graphed.speedup.geomean)} instead of {fmt_x(called.speedup.geomean)}" in text
+    assert text.strip() in (out / "summary.md").read_text()
+    assert why_launch([called]) == "" and why_launch([]) == ""

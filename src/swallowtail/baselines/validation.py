@@ -465,7 +465,13 @@ class ValidationSummary:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ValidationSummary:
+        """Read back `to_dict()`; a summary written before `misses` (with the worst point's `worst_note`)
+        becomes one with that point as its only miss."""
+        d = dict(d)
+        worst_note = d.pop("worst_note", None)
         misses = tuple(Miss(**m) for m in d.get("misses", ()))
+        if "misses" not in d and worst_note and abs(d["worst_error"]) > TARGET_ERROR:
+            misses = (Miss(d["worst_id"], d["worst_error"], worst_note),)
         return cls(**{**d, "boards": tuple(d["boards"]), "misses": misses})
 
     def miss_lines(self) -> list[str]:

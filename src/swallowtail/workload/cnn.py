@@ -232,7 +232,7 @@ class _ConvNet(Emitter):
         return self.emit(Elementwise, local, op="relu", numel=self.numel, **kw)
 
     def pool(self, local: str, op: str, out_h: int, out_w: int, window: int) -> str:
-        """A max / average pool to out_h x out_w, each output over `window` inputs."""
+        """A max / average pool to out_h x out_w, each output over at most `window` inputs."""
         in_numel = self.numel
         self.h, self.w = out_h, out_w
         return self.emit(Elementwise, local, op=op, numel=self.numel, window=window, in_numel=in_numel)
