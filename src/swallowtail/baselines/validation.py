@@ -194,7 +194,7 @@ def model_value(point: PublishedPoint, stack: GPUStack, harness: Harness | None 
     if harness is None and point.harness is not None:
         harness = load_harness(point.harness)
     fixed_s = 0.0 if harness is None else harness.fixed_s_per_inference(a)
-    run = _cached_run(backend, a.model_dump_json(), stack.model_dump_json())
+    run = _cached_run(backend, point.arch, stack.model_dump_json())  # a preset name names one board-mode
     if point.scenario == "single-stream":
         assert point.lengths is not None
         ss = single_stream(run, _builder(point), load_lengths(point.lengths), fixed_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from swallowtail.baselines.jetson import load_stack
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import (
     Facts,
@@ -171,7 +172,7 @@ def explain(run: SuiteRun, facts: Facts, summaries: dict[str, TargetSummary]) ->
     return [line for line in lines if line]
 
 
-#: the headline's denominator engine launched as a CUDA graph (5 us per kernel, assumed) instead of from
+#: the headline's denominator engine launched as a CUDA graph (its per-kernel time assumed) instead of from
 #: Python once per inference (its per-kernel time fitted on torch2trt's rows)
 GRAPHS_STACK = "tensorrt-fp16-graphs"
 
@@ -182,12 +183,13 @@ def why_launch(pairs: list[GpuPair]) -> str:
     if len(found) < 2:
         return ""
     called, graphed = found[GPU_STACK], found[GRAPHS_STACK]
+    launch_us = load_stack(GRAPHS_STACK).per_op_overhead_s * 1e6
     return (
         " How the engine is launched matters as well: the headline's denominator "
         f"({GPU_ARCH}, {called.stack}) pays the per-kernel time fitted on torch2trt's rows, where TensorRT "
         "is called from Python once per inference (the script's per-call host time, fitted beside it, is in "
-        f"no denominator); against the same engine launched as a CUDA graph ({graphed.stack}, 5 us per "
-        f"kernel, assumed) the array's geomean speedup is {fmt_x(graphed.speedup.geomean)} instead of "
+        f"no denominator); against the same engine launched as a CUDA graph ({graphed.stack}, {launch_us:g} "
+        f"us per kernel, assumed) the array's geomean speedup is {fmt_x(graphed.speedup.geomean)} instead of "
         f"{fmt_x(called.speedup.geomean)}."
     )
 
