@@ -432,3 +432,39 @@ def test_the_report_says_how_far_the_headline_rests_on_the_launch(quick_out):
     assert f"speedup is {fmt_x(graphed.speedup.geomean)} instead of {fmt_x(called.speedup.geomean)}" in text
     assert text.strip() in (out / "summary.md").read_text()
     assert why_launch([called]) == "" and why_launch([]) == ""
+
+
+def test_the_report_lists_what_the_denominator_rests_on(quick_out):
+    """Every unmeasured value of the headline's denominator (never a fitted one), halved and doubled within
+    its range, largest swing first; a slower memory on the GPU gives the array a larger speedup; the table and
+    the sentence are in the summary; a results.json written before the swings existed reads back without."""
+    import math
+
+    from swallowtail.arch import load_arch
+    from swallowtail.baselines.jetson import load_stack
+    from swallowtail.experiments.compare import SWING_FACTORS, unmeasured_values
+    from swallowtail.experiments.explain import why_swings
+    from swallowtail.experiments.records import Comparisons
+    from swallowtail.experiments.suite import GPU_ARCH, GPU_STACK
+
+    out, _ = quick_out
+    run = outputs.load_results(out / "results.json")
+    swings, pairs = run.comparisons.swings, run.comparisons.gpu_pairs
+    stack, board = load_stack(GPU_STACK), load_arch(GPU_ARCH)
+    fitted = {k for k, note in stack.sources.items() if note.startswith("fitted")}
+    unmeasured = {p for p, _, _ in [*unmeasured_values(stack), *unmeasured_values(board)]}
+    assert fitted and not fitted & unmeasured and {w.field for w in swings} <= unmeasured
+    for w in swings:
+        assert w.low <= w.value * SWING_FACTORS[0] or w.low == 1
+        assert w.low <= w.value <= w.high <= max(w.value * SWING_FACTORS[1], 1)
+    base = next(p for p in pairs if (p.board, p.stack) == (GPU_ARCH, GPU_STACK)).speedup.geomean
+    dram = next(w for w in swings if w.field == "dram_efficiency")
+    assert dram.high == 1.0 and dram.speedup_low > base > dram.speedup_high
+    spans = [abs(math.log(w.speedup_high / w.speedup_low)) for w in swings]
+    assert spans == sorted(spans, reverse=True)
+    summary = (out / "summary.md").read_text()
+    assert why_swings(swings, pairs) in summary and all(f"| {w.field} |" in summary for w in swings)
+    assert why_swings([], pairs) == "" and why_swings(swings, []) == ""
+    d = run.comparisons.to_dict()
+    del d["swings"]
+    assert Comparisons.from_dict(d, list(run.targets)).swings == []

@@ -11,11 +11,17 @@ used to compute one of our numbers.
 from __future__ import annotations
 
 import math
+from typing import get_args, get_origin
 
-from swallowtail.backends import get_backend
-from swallowtail.experiments.explain import explain, why_reading
+from swallowtail.arch import load_arch
+from swallowtail.arch.specbase import SourcedSpec, iter_leaves
+from swallowtail.backends import Backend, get_backend
+from swallowtail.baselines.jetson import load_stack
+from swallowtail.errors import is_real
+from swallowtail.experiments.explain import explain, why_reading, why_swings
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import (
+    AssumptionSwing,
     Comparisons,
     Facts,
     GpuHeadlineRow,
@@ -30,6 +36,8 @@ from swallowtail.experiments.records import (
 )
 from swallowtail.experiments.runner import lower_workload
 from swallowtail.experiments.suite import (
+    GPU_ARCH,
+    GPU_STACK,
     HYBRID,
     ROLE_GPU,
     ROLE_GPU_DENSE,
@@ -37,6 +45,7 @@ from swallowtail.experiments.suite import (
     ROLE_SAME_PEAK,
 )
 from swallowtail.result import Result
+from swallowtail.workload import Workload
 
 #: an op belongs to an attention block when its name has this component (see swallowtail.workload.lower)
 ATTENTION_OP_TAG = ".attn."
@@ -51,6 +60,12 @@ GPU_STACKS: tuple[str, ...] = (
     "pytorch-eager-fp16",
     "pytorch-eager-fp32",
 )
+#: what each unmeasured value of the headline's denominator is multiplied by, down and up (assumption: a
+#: factor of two either way, the uncertainty usually given a value nobody measured; `_moved` keeps it valid)
+SWING_FACTORS: tuple[float, float] = (0.5, 2.0)
+#: a source note that says one of these marks a value as unmeasured (a cited kernel whose use is assumed
+#: counts: "...; assumption: a TensorRT plugin would use it"), unless it starts with "fitted"
+UNMEASURED_NOTES: tuple[str, ...] = ("assumption", "physically argued")
 
 
 def _attention_time(result: Result) -> float:
@@ -120,23 +135,38 @@ def headline(run: SuiteRun, summaries: dict[str, TargetSummary]) -> list[Headlin
     return rows
 
 
+#: (workload name, the array's Result, the hybrid network's operator graph) per workload the array ran
+_ArrayRuns = list[tuple[str, Result, Workload]]
+
+
+def _array_runs(run: SuiteRun) -> _ArrayRuns:
+    out = []
+    for spec in run.suite.workloads:
+        a = run.result(spec.name, run.array_key)
+        if a is not None:
+            out.append((spec.name, a, lower_workload(spec, HYBRID)))
+    return out
+
+
+def _against(gpu: Backend, arrays: _ArrayRuns) -> tuple[RatioSummary, RatioSummary]:
+    """The array's speedup and energy efficiency against `gpu` over the hybrid workloads."""
+    sp, en = {}, {}
+    for name, a, w in arrays:
+        r = gpu.run(w)
+        sp[name], en[name] = r.latency_s / a.latency_s, r.energy_j / a.energy_j
+    return RatioSummary.of(sp), RatioSummary.of(en)
+
+
 def gpu_pairs(run: SuiteRun) -> list[GpuPair]:
     """The headline against every (board, stack): the array's speedup and energy efficiency, geomean and max
     over the suite's hybrid workloads, their spread (max / geomean), the power ratio they imply (energy
     efficiency / speedup = GPU power / array power) and the array speed-up factor the abstract's 9.29x
     geomean would need against that denominator."""
-    a_key = run.array_key
-    arrays = [(spec, run.result(spec.name, a_key)) for spec in run.suite.workloads]
-    workloads = [(spec, a, lower_workload(spec, HYBRID)) for spec, a in arrays if a is not None]
+    arrays = _array_runs(run)
     rows = []
     for board in GPU_BOARDS:
         for stack in GPU_STACKS:
-            gpu = get_backend("jetson", arch=board, stack=stack)
-            sp, en = {}, {}
-            for spec, a, w in workloads:
-                r = gpu.run(w)
-                sp[spec.name], en[spec.name] = r.latency_s / a.latency_s, r.energy_j / a.energy_j
-            s_sp, s_en = RatioSummary.of(sp), RatioSummary.of(en)
+            s_sp, s_en = _against(get_backend("jetson", arch=board, stack=stack), arrays)
             rows.append(
                 GpuPair(
                     board=board,
@@ -176,12 +206,89 @@ def paper_reading(pairs: list[GpuPair]) -> PaperReading:
     )
 
 
+def _upper_bound(spec: SourcedSpec, path: str) -> float | None:
+    """The `le` bound of a top-level field of `spec`, or of the values of a top-level dict field
+    (`gemm_efficiency.volta`); None where there is none (or the path goes deeper)."""
+    head, _, rest = path.partition(".")
+    info = type(spec).model_fields.get(head)
+    if info is None:
+        return None
+    metadata = list(info.metadata)
+    if rest:
+        if get_origin(info.annotation) is not dict or "." in rest:
+            return None
+        value_type = get_args(info.annotation)[1]
+        metadata = [m for a in get_args(value_type)[1:] for m in getattr(a, "metadata", [a])]
+    bounds = [m.le for m in metadata if getattr(m, "le", None) is not None]
+    return min(bounds) if bounds else None
+
+
+def _moved(spec: SourcedSpec, path: str, value: float, factor: float) -> float:
+    """`value` x `factor`, kept in the field's range (a count stays a positive whole number, an efficiency
+    stops at its upper bound of 1)."""
+    x = value * factor
+    if isinstance(value, int):
+        x = max(1, round(x))
+    upper = _upper_bound(spec, path)
+    return x if upper is None else min(x, upper)
+
+
+def unmeasured_values(spec: SourcedSpec) -> list[tuple[str, float, str]]:
+    """(dotted path, value, source note) of every number of `spec` its note marks as unmeasured."""
+    values = dict(iter_leaves(spec.to_dict()))
+    return [
+        (path, values[path], note)
+        for path, note in sorted(spec.sources.items())
+        if not note.startswith("fitted")
+        and any(mark in note for mark in UNMEASURED_NOTES)
+        and is_real(values.get(path))
+    ]
+
+
+def assumption_swings(run: SuiteRun) -> list[AssumptionSwing]:
+    """Each unmeasured value of the headline's denominator (`GPU_ARCH` running `GPU_STACK`) moved by
+    `SWING_FACTORS`, the others kept: the array's geomean speedup and energy efficiency then. Values that
+    move neither (e.g. another GPU generation's efficiency) are left out; largest speedup swing first."""
+    arrays = _array_runs(run)
+    board, stack = load_arch(GPU_ARCH), load_stack(GPU_STACK)
+
+    def variant(spec: SourcedSpec, path: str, x: float) -> Backend:
+        if spec is stack:
+            return get_backend("jetson", arch=board, stack=stack, **{path: x})
+        return get_backend("jetson", arch=board.with_overrides({path: x}), stack=stack)
+
+    base_sp, base_en = _against(get_backend("jetson", arch=board, stack=stack), arrays)
+    out = []
+    for spec in (stack, board):
+        for path, value, note in unmeasured_values(spec):
+            lo, hi = (_moved(spec, path, value, f) for f in SWING_FACTORS)
+            (sp_lo, en_lo), (sp_hi, en_hi) = (_against(variant(spec, path, x), arrays) for x in (lo, hi))
+            same_sp = sp_lo.geomean == base_sp.geomean == sp_hi.geomean
+            if not (same_sp and en_lo.geomean == base_en.geomean == en_hi.geomean):
+                out.append(
+                    AssumptionSwing(
+                        spec.name,
+                        path,
+                        value,
+                        lo,
+                        hi,
+                        sp_lo.geomean,
+                        sp_hi.geomean,
+                        en_lo.geomean,
+                        en_hi.geomean,
+                        note,
+                    )  # fmt: skip
+                )
+    return sorted(out, key=lambda w: -abs(math.log(w.speedup_high / w.speedup_low)))
+
+
 def compare(run: SuiteRun, facts: Facts) -> Comparisons:
     """Per-target ratios against the array, their summaries, and the headline beside the paper's."""
     per = ratios(run)
     summaries = {key: r.summary() for key, r in per.items()}
     pairs = gpu_pairs(run)
     reading = paper_reading(pairs)
+    swings = assumption_swings(run)
     return Comparisons(
         array_target=run.array_key,
         per_workload=per,
@@ -189,8 +296,21 @@ def compare(run: SuiteRun, facts: Facts) -> Comparisons:
         headline=headline(run, summaries),
         gpu_pairs=pairs,
         paper_reading=reading,
-        why=[*explain(run, facts, summaries), why_reading(reading, pairs)],
+        why=[*explain(run, facts, summaries), why_reading(reading, pairs), why_swings(swings, pairs)],
+        swings=swings,
     )
 
 
-__all__ = ["GPU_BOARDS", "GPU_STACKS", "compare", "gpu_pairs", "headline", "paper_reading", "ratios"]
+__all__ = [
+    "GPU_BOARDS",
+    "GPU_STACKS",
+    "SWING_FACTORS",
+    "UNMEASURED_NOTES",
+    "assumption_swings",
+    "compare",
+    "gpu_pairs",
+    "headline",
+    "paper_reading",
+    "ratios",
+    "unmeasured_values",
+]

@@ -13,6 +13,7 @@ import math
 from swallowtail.baselines.jetson import load_stack
 from swallowtail.experiments.paper import PAPER
 from swallowtail.experiments.records import (
+    AssumptionSwing,
     Facts,
     GpuPair,
     PaperReading,
@@ -20,6 +21,7 @@ from swallowtail.experiments.records import (
     SuiteRun,
     TargetFacts,
     TargetSummary,
+    fmt_range,
     fmt_x,
 )
 from swallowtail.experiments.suite import (
@@ -223,4 +225,33 @@ def why_reading(r: PaperReading, pairs: list[GpuPair]) -> str:
     ) + why_launch(pairs)
 
 
-__all__ = ["explain", "why_launch", "why_reading"]
+#: a swing this small either way (relative) counts as "hardly moves" in the sentence on assumptions
+SMALL_SWING = 0.05
+
+
+def why_swings(swings: list[AssumptionSwing], pairs: list[GpuPair]) -> str:
+    """Which unmeasured values of the headline's denominator its speedup rests on ("" without swings)."""
+    base = next((p for p in pairs if (p.board, p.stack) == (GPU_ARCH, GPU_STACK)), None)
+    if not swings or base is None:
+        return ""
+    b = base.speedup.geomean
+
+    def span(w: AssumptionSwing) -> str:
+        speedups = fmt_range(w.speedup_low, w.speedup_high)
+        return f"{w.field} ({w.value:g} -> {w.low:g} / {w.high:g}: {speedups})"
+
+    def moves(w: AssumptionSwing) -> float:
+        return max(abs(w.speedup_low / b - 1), abs(w.speedup_high / b - 1))
+
+    big = [w for w in swings if moves(w) > SMALL_SWING]
+    rest = len(swings) - len(big)
+    small = f"by less than {SMALL_SWING:.0%}"
+    return (
+        f"What the denominator rests on: {len(swings)} values of {GPU_ARCH} / {GPU_STACK} that nobody "
+        f"measured move the headline ({fmt_x(b)}) when each is halved and doubled, the others kept (the "
+        f"table of assumptions): {'; '.join(map(span, big)) or 'none ' + small}"
+        + (f"; the other {rest} {small}." if big and rest else ".")
+    )
+
+
+__all__ = ["explain", "why_launch", "why_reading", "why_swings"]

@@ -406,6 +406,33 @@ class PaperReading:
         return cls(d["board"], d["stack"], *(_num(d[f.name]) for f in fields(cls)[2:]))
 
 
+@dataclass(frozen=True)
+class AssumptionSwing:
+    """One unmeasured value of the headline's denominator (a stack or board field whose source note says
+    "assumption" or "physically argued") moved down to `low` and up to `high`: the array's geomean speedup and
+    energy efficiency against the GPU then. The headline's own values are its `GpuPair`'s."""
+
+    spec: str  # the stack or board-mode that holds it
+    field: str  # its dotted path there
+    value: float
+    low: float
+    high: float
+    speedup_low: float
+    speedup_high: float
+    energy_low: float
+    energy_high: float
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AssumptionSwing:
+        ratios = ("speedup_low", "speedup_high", "energy_low", "energy_high")
+        # the values keep their JSON type (a count is an int); a ratio was NaN where null
+        return cls(**{f.name: _num(d[f.name]) if f.name in ratios else d[f.name] for f in fields(cls)})
+
+
 # ---- facts ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ArrayArchFacts:
@@ -538,6 +565,7 @@ class Comparisons:
     gpu_pairs: list[GpuPair]
     paper_reading: PaperReading
     why: list[str]
+    swings: list[AssumptionSwing] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -548,6 +576,7 @@ class Comparisons:
             "gpu_pairs": [p.to_dict() for p in self.gpu_pairs],
             "paper_reading": self.paper_reading.to_dict(),
             "why": list(self.why),
+            "swings": [w.to_dict() for w in self.swings],
         }
 
     @classmethod
@@ -565,6 +594,8 @@ class Comparisons:
             gpu_pairs=[GpuPair.from_dict(p) for p in d["gpu_pairs"]],
             paper_reading=PaperReading.from_dict(d["paper_reading"]),
             why=list(d["why"]),
+            # absent from a results.json written before the swings existed
+            swings=[AssumptionSwing.from_dict(w) for w in d.get("swings", [])],
         )
 
 
@@ -845,6 +876,7 @@ __all__ = [
     "FLOOR_NOTICE",
     "TOLERANCE",
     "TOLERANCES",
+    "AssumptionSwing",
     "BeyondPaper",
     "ClaimCheck",
     "DecoderRow",

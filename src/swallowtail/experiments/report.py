@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
 from swallowtail.experiments.paper import PAPER
-from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun, Verdict
+from swallowtail.experiments.records import GPU_COLUMNS, GpuHeadlineRow, ReproduceRun, Verdict, fmt_range
 from swallowtail.experiments.report_decoder import block_sweep_rows, decoder_lines, decoder_rows, fig_decoder
 from swallowtail.experiments.suite import (
     ARRAY_ARCH,
     DENSE,
+    GPU_ARCH,
+    GPU_STACK,
     GROUP_LRA,
     ROLE_GPU,
     ROLE_GPU_DENSE,
@@ -523,6 +526,30 @@ def gpu_pair_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+#: a swing row shows this much of its source note
+SWING_NOTE_CHARS = 96
+
+
+def swing_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
+    """The headline denominator's unmeasured values, each halved and doubled (largest speedup swing first)."""
+    head = ["file", "parameter", "value", "halved / doubled", "speedup", "energy eff.", "its note"]
+    rows = []
+    for w in run.comparisons.swings:
+        note = textwrap.shorten(w.source, SWING_NOTE_CHARS, placeholder=" ...")
+        rows.append(
+            [w.spec, w.field, f"{w.value:g}", f"{w.low:g} / {w.high:g}",
+             fmt_range(w.speedup_low, w.speedup_high), fmt_range(w.energy_low, w.energy_high), note]
+        )  # fmt: skip
+    return head, rows
+
+
+def _swings_title() -> str:
+    return (
+        f"What the headline's denominator ({GPU_ARCH}, {GPU_STACK}) rests on: each value nobody measured, "
+        "halved and doubled, the others kept"
+    )
+
+
 # ---- the inverse question -----------------------------------------------------------------------------
 def machine_label(params: dict[str, Any]) -> str:
     """'8x8 SIMD32 1 GHz DRAM x1' from an inverse point's params."""
@@ -692,6 +719,12 @@ def _inverse_md(run: ReproduceRun) -> list[str]:
     ]
 
 
+def _swings_md(run: ReproduceRun) -> list[str]:
+    if not run.comparisons.swings:
+        return []
+    return [f"### {_swings_title()}", "", md_table(*swing_rows(run)), ""]
+
+
 def _decoder_md(run: ReproduceRun) -> list[str]:
     if run.decoder is None:
         return []
@@ -743,6 +776,7 @@ def render_summary(run: ReproduceRun, figure_dir: str | None = "figures") -> str
         "",
         md_table(*gpu_pair_rows(run)),
         "",
+        *_swings_md(run),
         *_inverse_md(run),
         *_decoder_md(run),
         "## FABNet: the physical model vs its authors' simulator (fidelity='reference')",
@@ -775,6 +809,12 @@ def _inverse_html(run: ReproduceRun) -> str:
         f"<h3>Beyond the paper: the fastest machine at the reconstruction's power / area</h3>"
         f"{html_table(*beyond_rows(run))}"
     )
+
+
+def _swings_html(run: ReproduceRun) -> str:
+    if not run.comparisons.swings:
+        return ""
+    return f"<h3>{html.escape(_swings_title())}</h3>{html_table(*swing_rows(run), cls='wide')}"
 
 
 def _decoder_html(run: ReproduceRun) -> str:
@@ -841,6 +881,7 @@ workloads ({e(", ".join(groups))}) x {len(run.targets)} targets &middot; {e(s.de
 {validation}
 <p>{e(_paper_shape())}</p>
 {html_table(*gpu_pair_rows(run), cls="wide")}
+{_swings_html(run)}
 {_inverse_html(run)}
 {_decoder_html(run)}
 <h2>FABNet: the physical model vs its authors' simulator</h2><ul>{fabnet}</ul>
