@@ -247,8 +247,9 @@ def unmeasured_values(spec: SourcedSpec) -> list[tuple[str, float, str]]:
 
 def assumption_swings(run: SuiteRun) -> list[AssumptionSwing]:
     """Each unmeasured value of the headline's denominator (`GPU_ARCH` running `GPU_STACK`) moved by
-    `SWING_FACTORS`, the others kept: the array's geomean speedup and energy efficiency then. Values that
-    move neither (e.g. another GPU generation's efficiency) are left out; largest speedup swing first."""
+    `SWING_FACTORS`, the others kept (fitted values are not refitted): the array's geomean speedup and
+    energy efficiency then. Values that move neither (e.g. another GPU generation's efficiency) are left
+    out; largest speedup swing first."""
     arrays = _array_runs(run)
     board, stack = load_arch(GPU_ARCH), load_stack(GPU_STACK)
 

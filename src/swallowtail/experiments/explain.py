@@ -248,8 +248,8 @@ def why_swings(swings: list[AssumptionSwing], pairs: list[GpuPair]) -> str:
     small = f"by less than {SMALL_SWING:.0%}"
     return (
         f"What the denominator rests on: {len(swings)} values of {GPU_ARCH} / {GPU_STACK} that nobody "
-        f"measured move the headline ({fmt_x(b)}) when each is halved and doubled, the others kept (the "
-        f"table of assumptions): {'; '.join(map(span, big)) or 'none ' + small}"
+        f"measured move the headline ({fmt_x(b)}) when each is halved and doubled, the others kept and "
+        f"nothing refitted (the table of assumptions): {'; '.join(map(span, big)) or 'none ' + small}"
         + (f"; the other {rest} {small}." if big and rest else ".")
     )
 
