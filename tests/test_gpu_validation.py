@@ -17,12 +17,14 @@ from swallowtail.baselines.scenarios import HARNESS_DIR, LengthDistribution, loa
 from swallowtail.baselines.validation import (
     POINTS_FILE,
     TARGET_ERROR,
+    FitState,
     Miss,
     PublishedPoint,
     ValidationSummary,
     fit,
     fixed_time_lines,
     load_points,
+    refit,
     summarize,
     validate,
     write_fitted,
@@ -256,3 +258,16 @@ def test_fixed_time_lines_refuse_a_mismatched_pair() -> None:
     p90 = points["mlperf-v1.1-nx20w-bert-ss-p90"].model_copy(update={"arch": "xavier-nx-15w"})
     with pytest.raises(SpecError, match="arch"):
         fixed_time_lines([mean, p90])
+
+
+def test_a_refit_follows_an_assumed_value() -> None:
+    """`refit`: from the shipped files the fit gives back the shipped value; DRAM at 40 % of its peak makes
+    the fitted GEMMs faster, up to the bound of 1, and still leaves VGG-16 out of reach: the published point
+    rules that DRAM efficiency out. `FitState.shipped(overrides)` sets the value in every shipped stack."""
+    vgg = [p for p in load_points() if p.id == "torch2trt-agx-xavier-vgg16-trt"]
+    shipped = load_stack("tensorrt-fp16").gemm_efficiency["volta"]
+    same, slow = refit({}, vgg), refit({"dram_efficiency": 0.4}, vgg)
+    assert {f.value for f in same.fitted} == {shipped} and abs(same.checks[0].error) < 1e-3
+    assert {f.value for f in slow.fitted} == {1.0} and slow.checks[0].error > TARGET_ERROR
+    assert slow.state.stack("tensorrt-fp16").gemm_efficiency["volta"] == 1.0
+    assert {s.dram_efficiency for s in FitState.shipped({"dram_efficiency": 0.4}).stacks.values()} == {0.4}

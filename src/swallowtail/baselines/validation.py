@@ -37,7 +37,14 @@ from pydantic import Field, model_validator
 from swallowtail.arch.specbase import PosFloat, PosInt, SpecModel, read_yaml_file, spec_error, validate_model
 from swallowtail.arch.specs import GPUArch, load_arch
 from swallowtail.atomicio import write_text_atomic
-from swallowtail.baselines.jetson import STACK_DIR, GPUStack, JetsonBackend, load_stack, stack_with_overrides
+from swallowtail.baselines.jetson import (
+    STACK_DIR,
+    GPUStack,
+    JetsonBackend,
+    list_stacks,
+    load_stack,
+    stack_with_overrides,
+)
 from swallowtail.baselines.scenarios import (
     HARNESS_DIR,
     P90,
@@ -250,11 +257,20 @@ def _board(arch: str) -> str:
 
 
 @dataclass(frozen=True)
-class _State:
+class FitState:
     """The stacks and harnesses a fit has set so far (the shipped files for the rest)."""
 
     stacks: dict[str, GPUStack]
     harnesses: dict[str, Harness]
+
+    @classmethod
+    def shipped(cls, stack_overrides: dict[str, Any] | None = None) -> FitState:
+        """The shipped files; with `stack_overrides` (e.g. `{"dram_efficiency": 0.6}`), every shipped stack
+        with them (a what-if on an assumed value, before a refit)."""
+        if not stack_overrides:
+            return cls({}, {})
+        stacks = {n: stack_with_overrides(load_stack(n), stack_overrides, "refit") for n in list_stacks()}
+        return cls(stacks, {})
 
     def stack(self, name: str) -> GPUStack:
         return self.stacks.get(name) or load_stack(name)
@@ -262,7 +278,7 @@ class _State:
     def harness(self, name: str | None) -> Harness | None:
         return None if name is None else self.harnesses.get(name) or load_harness(name)
 
-    def set(self, p: PublishedPoint, value: float) -> _State:
+    def set(self, p: PublishedPoint, value: float) -> FitState:
         """A copy with `p.fits` = `value` in p's harness, or in p's stack and those of `shared_with`."""
         assert p.fits is not None
         if _fits_harness(p):
@@ -270,18 +286,18 @@ class _State:
             assert h is not None and p.harness is not None
             d = h.to_dict() | {p.fits: value}
             harness = validate_model(Harness, d, source=f"{h.name} (fit)")
-            return _State(self.stacks, self.harnesses | {p.harness: harness})
+            return FitState(self.stacks, self.harnesses | {p.harness: harness})
         stacks = dict(self.stacks)
         for name in (p.stack, *p.shared_with):
             stacks[name] = stack_with_overrides(self.stack(name), {p.fits: value})
-        return _State(stacks, self.harnesses)
+        return FitState(stacks, self.harnesses)
 
 
-def _value_at(p: PublishedPoint, state: _State) -> float:
+def _value_at(p: PublishedPoint, state: FitState) -> float:
     return model_value(p, state.stack(p.stack), state.harness(p.harness))
 
 
-def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
+def _fit_one(p: PublishedPoint, state: FitState, inner: list[PublishedPoint] = []) -> float:  # noqa: B006
     """The value of `p.fits` that makes the model meet `p` with the rest of `state` as it is; the harness
     parameters of `inner` are solved again at every step (they only add fixed time: no new GPU runs)."""
     assert p.fits is not None
@@ -299,13 +315,16 @@ def _fit_one(p: PublishedPoint, state: _State, inner: list[PublishedPoint] = [])
 
 
 def fit(
-    points: list[PublishedPoint], progress: Callable[[int, str], None] | None = None
+    points: list[PublishedPoint],
+    progress: Callable[[int, str], None] | None = None,
+    start: FitState | None = None,
 ) -> list[FittedParameter]:
     """Fit every `role: fit` point's parameter, jointly (module docstring); one row per file it sets.
-    `progress(sweep, point id)` is called before each one-dimensional fit."""
+    `progress(sweep, point id)` is called before each one-dimensional fit; `start`: the stacks and harnesses
+    to fit from (default: the shipped files)."""
     fits = [p for p in points if p.role == "fit"]
     harness_fits = [p for p in fits if _fits_harness(p)]
-    state = _State({}, {})
+    state = FitState.shipped() if start is None else start
     values: dict[str, float] = {}
     for sweep in range(FIT_SWEEPS):
         changed = False
@@ -331,6 +350,16 @@ def fit(
         else:
             out += [FittedParameter(name, p.fits, values[p.id], p.id) for name in (p.stack, *p.shared_with)]
     return out
+
+
+def with_fitted(points: list[PublishedPoint], fitted: list[FittedParameter], start: FitState) -> FitState:
+    """`start` with the `fitted` values set (as `fit` set them, point by point)."""
+    values = {fp.point: fp.value for fp in fitted}
+    state = start
+    for p in points:
+        if p.role == "fit":
+            state = state.set(p, values[p.id])
+    return state
 
 
 def fitted_note(fp: FittedParameter) -> str:
@@ -393,17 +422,43 @@ class Check:
         return abs(self.error) <= TARGET_ERROR
 
 
-def validate(points: list[PublishedPoint] | None = None) -> list[Check]:
-    """Every point with the shipped stacks and harnesses (which hold the fitted values)."""
+def validate(points: list[PublishedPoint] | None = None, state: FitState | None = None) -> list[Check]:
+    """Every point with the shipped stacks and harnesses (which hold the fitted values), or with `state`'s."""
     pts = load_points() if points is None else points
+    state = FitState.shipped() if state is None else state
     stacks: dict[str, GPUStack] = {}
-    harnesses: dict[str, Harness] = {}
+    harnesses: dict[str, Harness | None] = {}
     out = []
     for p in pts:
-        stack = stacks.setdefault(p.stack, load_stack(p.stack))
-        harness = None if p.harness is None else harnesses.setdefault(p.harness, load_harness(p.harness))
+        stack = stacks.setdefault(p.stack, state.stack(p.stack))
+        harness = harnesses.setdefault(str(p.harness), state.harness(p.harness))
         out.append(Check(p, model_value(p, stack, harness)))
     return out
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The model refitted from every shipped stack with `overrides`: its fitted values, the stacks and
+    harnesses that hold them, and every published point against it."""
+
+    overrides: dict[str, Any]
+    fitted: list[FittedParameter]
+    state: FitState
+    checks: list[Check]
+
+
+def refit(
+    overrides: dict[str, Any],
+    points: list[PublishedPoint] | None = None,
+    progress: Callable[[int, str], None] | None = None,
+) -> Refit:
+    """What an assumed stack value implies once the fitted ones follow it: every shipped stack with
+    `overrides`, fitted again on the `role: fit` points, checked on all of them (a few minutes)."""
+    pts = load_points() if points is None else points
+    start = FitState.shipped(overrides)
+    fitted = fit(pts, progress, start)
+    state = with_fitted(pts, fitted, start)
+    return Refit(dict(overrides), fitted, state, validate(pts, state))
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -587,16 +642,20 @@ __all__ = [
     "POINTS_FILE",
     "TARGET_ERROR",
     "Check",
+    "FitState",
     "FittedParameter",
     "FixedTimeLine",
     "PublishedPoint",
+    "Refit",
     "ValidationSummary",
     "fit",
     "fixed_time_lines",
     "load_points",
     "model_value",
+    "refit",
     "summarize",
     "validate",
     "validation_rows",
+    "with_fitted",
     "write_fitted",
 ]

@@ -136,10 +136,11 @@ def headline(run: SuiteRun, summaries: dict[str, TargetSummary]) -> list[Headlin
 
 
 #: (workload name, the array's Result, the hybrid network's operator graph) per workload the array ran
-_ArrayRuns = list[tuple[str, Result, Workload]]
+ArrayRuns = list[tuple[str, Result, Workload]]
 
 
-def _array_runs(run: SuiteRun) -> _ArrayRuns:
+def array_runs(run: SuiteRun) -> ArrayRuns:
+    """The array's Result and the hybrid network of every workload the array ran."""
     out = []
     for spec in run.suite.workloads:
         a = run.result(spec.name, run.array_key)
@@ -148,7 +149,7 @@ def _array_runs(run: SuiteRun) -> _ArrayRuns:
     return out
 
 
-def _against(gpu: Backend, arrays: _ArrayRuns) -> tuple[RatioSummary, RatioSummary]:
+def against(gpu: Backend, arrays: ArrayRuns) -> tuple[RatioSummary, RatioSummary]:
     """The array's speedup and energy efficiency against `gpu` over the hybrid workloads."""
     sp, en = {}, {}
     for name, a, w in arrays:
@@ -162,11 +163,11 @@ def gpu_pairs(run: SuiteRun) -> list[GpuPair]:
     over the suite's hybrid workloads, their spread (max / geomean), the power ratio they imply (energy
     efficiency / speedup = GPU power / array power) and the array speed-up factor the abstract's 9.29x
     geomean would need against that denominator."""
-    arrays = _array_runs(run)
+    arrays = array_runs(run)
     rows = []
     for board in GPU_BOARDS:
         for stack in GPU_STACKS:
-            s_sp, s_en = _against(get_backend("jetson", arch=board, stack=stack), arrays)
+            s_sp, s_en = against(get_backend("jetson", arch=board, stack=stack), arrays)
             rows.append(
                 GpuPair(
                     board=board,
@@ -250,7 +251,7 @@ def assumption_swings(run: SuiteRun) -> list[AssumptionSwing]:
     `SWING_FACTORS`, the others kept (fitted values are not refitted): the array's geomean speedup and
     energy efficiency then. Values that move neither (e.g. another GPU generation's efficiency) are left
     out; largest speedup swing first."""
-    arrays = _array_runs(run)
+    arrays = array_runs(run)
     board, stack = load_arch(GPU_ARCH), load_stack(GPU_STACK)
 
     def variant(spec: SourcedSpec, path: str, x: float) -> Backend:
@@ -258,12 +259,12 @@ def assumption_swings(run: SuiteRun) -> list[AssumptionSwing]:
             return get_backend("jetson", arch=board, stack=stack, **{path: x})
         return get_backend("jetson", arch=board.with_overrides({path: x}), stack=stack)
 
-    base_sp, base_en = _against(get_backend("jetson", arch=board, stack=stack), arrays)
+    base_sp, base_en = against(get_backend("jetson", arch=board, stack=stack), arrays)
     out = []
     for spec in (stack, board):
         for path, value, note in unmeasured_values(spec):
             lo, hi = (_moved(spec, path, value, f) for f in SWING_FACTORS)
-            (sp_lo, en_lo), (sp_hi, en_hi) = (_against(variant(spec, path, x), arrays) for x in (lo, hi))
+            (sp_lo, en_lo), (sp_hi, en_hi) = (against(variant(spec, path, x), arrays) for x in (lo, hi))
             same_sp = sp_lo.geomean == base_sp.geomean == sp_hi.geomean
             if not (same_sp and en_lo.geomean == base_en.geomean == en_hi.geomean):
                 out.append(
@@ -303,10 +304,13 @@ def compare(run: SuiteRun, facts: Facts) -> Comparisons:
 
 
 __all__ = [
+    "ArrayRuns",
     "GPU_BOARDS",
     "GPU_STACKS",
     "SWING_FACTORS",
     "UNMEASURED_NOTES",
+    "against",
+    "array_runs",
     "assumption_swings",
     "compare",
     "gpu_pairs",
