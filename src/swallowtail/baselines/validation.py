@@ -427,11 +427,11 @@ def validate(points: list[PublishedPoint] | None = None, state: FitState | None 
     pts = load_points() if points is None else points
     state = FitState.shipped() if state is None else state
     stacks: dict[str, GPUStack] = {}
-    harnesses: dict[str, Harness | None] = {}
+    harnesses: dict[str | None, Harness | None] = {}
     out = []
     for p in pts:
         stack = stacks.setdefault(p.stack, state.stack(p.stack))
-        harness = harnesses.setdefault(str(p.harness), state.harness(p.harness))
+        harness = harnesses.setdefault(p.harness, state.harness(p.harness))
         out.append(Check(p, model_value(p, stack, harness)))
     return out
 

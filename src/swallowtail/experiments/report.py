@@ -546,7 +546,8 @@ def swing_rows(run: ReproduceRun) -> tuple[list[str], list[list[str]]]:
 def _swings_title() -> str:
     return (
         f"What the headline's denominator ({GPU_ARCH}, {GPU_STACK}) rests on: each value nobody measured, "
-        "halved and doubled, the others kept (fitted values not refitted)"
+        "halved and doubled, the others kept (fitted values not refitted: benchmarks/assumption_refit.py "
+        "refits them)"
     )
 
 
