@@ -421,8 +421,8 @@ CASES: list[tuple[str, str]] = [
     ("roofline --arch systolic-os-16x8 --model fnet --seq-len 128", "arch"),
     ("roofline --arch {tmp}/sanger-energy.yaml --model fnet --seq-len 128", "arch"),
     # ---- baseline: every backend with a bad option -----------------------------------------------------
-    ("baseline --model fabnet-base --seq-len 128 --target sanger -o same_peak_as=nope", "arch"),
-    ("baseline --model fabnet-base --seq-len 128 --target sanger -o same_peak_as=", "arch"),
+    ("baseline --model fabnet-base --seq-len 128 --target sanger -o same_peak_as=nope", "same_peak_as"),
+    ("baseline --model fabnet-base --seq-len 128 --target sanger -o same_peak_as=", "same_peak_as"),
     ("baseline --model fabnet-base --seq-len 128 --target sanger -o =x", "--option"),
     ("baseline --model fabnet-base --seq-len 128 --target sanger -o arch=spatten", "arch"),
     (
@@ -430,7 +430,10 @@ CASES: list[tuple[str, str]] = [
         "energy_table",
     ),
     ("baseline --model fabnet-base --seq-len 128 --target sanger --top abc", "--top"),
-    ("baseline --model fabnet-base --seq-len 128 --target spatten -o same_peak_as=nope", "arch"),
+    ("baseline --model fabnet-base --seq-len 128 --target spatten -o same_peak_as=nope", "same_peak_as"),
+    # a value that names no architecture is an error about same_peak_as, not about `arch` (was: arch = '5')
+    ("baseline --model fabnet-base --seq-len 128 --target sanger -o same_peak_as=5", "same_peak_as = 5 "),
+    ("baseline -m fabnet-base -L 128 --target spatten -o same_peak_as=true", "same_peak_as = True"),
     ("baseline --model fabnet-base --seq-len 128 --target spatten -o arch=nope", "arch"),
     ("baseline --model fabnet-base --seq-len 128 --target fabnet-be40 -o fidelity=nope", "fidelity"),
     ("baseline --model fabnet-base --seq-len 128 --target fabnet-be40 -o memory=sram", "memory"),

@@ -169,8 +169,10 @@ def test_bad_options_name_the_field() -> None:
         get_backend("spatten", butterfly_mapping="sparse")
     with pytest.raises(SpecError, match="arch"):
         get_backend("spatten", arch="sanger")
-    with pytest.raises(SpecError, match="arch"):
+    with pytest.raises(SpecError, match="same_peak_as = 'no-such-arch'"):
         get_backend("sanger", same_peak_as="no-such-arch")
+    with pytest.raises(SpecError, match="same_peak_as = 5 "):  # was: arch = '5'
+        get_backend("spatten", same_peak_as=5)
 
 
 def test_node_and_dram_options() -> None:

@@ -22,10 +22,11 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from swallowtail.arch.accelerators import MAX_OPS_PER_S, MIN_OPS_PER_S
-from swallowtail.arch.specs import MAX_TECH_NODE_NM, ArchSpec, load_arch
+from swallowtail.arch.specs import MAX_TECH_NODE_NM, ArchBase, ArchSpec, load_arch
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, is_real
 from swallowtail.result import OpResult, Result
@@ -176,12 +177,29 @@ def check_fraction(name: str, value: Any) -> float:
     return float(value)
 
 
+def peak_arch(same_peak_as: Any) -> ArchSpec:
+    """The architecture a `same_peak_as` option names (a preset, a YAML path or a spec); a SpecError naming
+    `same_peak_as` and its value when it names none (a number, an unknown name), not one about `arch`."""
+    allowed = "an architecture whose peak to scale to"
+    if isinstance(same_peak_as, ArchBase):
+        return same_peak_as
+    if not isinstance(same_peak_as, str | Path) or not str(same_peak_as).strip():
+        names = "a preset name (`swallowtail arch list`) or a path to an arch YAML"
+        raise SpecError("same_peak_as", same_peak_as, f"{allowed}: {names}")
+    try:
+        return load_arch(same_peak_as)
+    except SpecError as exc:
+        if exc.field == "arch" and exc.value == str(same_peak_as):  # names no preset and no file
+            raise SpecError("same_peak_as", same_peak_as, f"{allowed}: {exc.allowed}") from None
+        raise  # a file that is there, with a bad field: that field's error
+
+
 def resolve_peak(peak_ops_per_s: Any = None, same_peak_as: Any = None) -> float | None:
     """The peak (FLOP/s) to scale to: a positive number, or the peak of an architecture (name or spec)."""
     if peak_ops_per_s is not None and same_peak_as is not None:
         raise SpecError("peak_ops_per_s", peak_ops_per_s, "not together with same_peak_as (give one)")
     if same_peak_as is not None:
-        return load_arch(same_peak_as).peak_ops_per_s
+        return peak_arch(same_peak_as).peak_ops_per_s
     if peak_ops_per_s is None:
         return None
     if not is_real(peak_ops_per_s) or not MIN_OPS_PER_S <= peak_ops_per_s <= MAX_OPS_PER_S:

@@ -60,6 +60,7 @@ from swallowtail.baselines._common import (
     gemm_shape,
     logic_energy_factor,
     options_to_overrides,
+    peak_arch,
     resolve_peak,
 )
 from swallowtail.errors import SpecError, check_choice
@@ -128,7 +129,7 @@ class _ScaledAccelBackend(ABC):
         else:
             self.dram_bytes_per_s = a.dram_bytes_per_s * self.scale
         if node_nm is None:
-            node_nm = load_arch(same_peak_as).tech_node_nm if same_peak_as is not None else DEFAULT_NODE_NM
+            node_nm = peak_arch(same_peak_as).tech_node_nm if same_peak_as is not None else DEFAULT_NODE_NM
         self.node_nm = check_node_nm("node_nm", node_nm, "energy is scaled to it")
         self.node_factor = logic_energy_factor(a.tech_node_nm, node_nm, a.energy_table)
         self.j_per_op = a.reported_j_per_op * self.node_factor
