@@ -197,6 +197,7 @@ FILES: dict[str, str | bytes] = {
     "sys-dataflow.yaml": _spec(SYS, {"dataflow": "zz"}),
     "sys-sram.yaml": _spec(SYS, {"ifmap_sram_kb": -1}),
     "sys-word.yaml": _spec(SYS, {"word_bytes": 0}),
+    "sys-word3.yaml": _spec(SYS, {"word_bytes": 3}),
     "sys-src.yaml": _spec(SYS, {"sources/pe_rows": "x"}),
     "sys-energy.yaml": _spec(SYS, {"energy_table": "nope"}),
     # found by tests/test_fuzz.py: each was a traceback, a hang, a huge allocation or a silent acceptance
@@ -387,6 +388,9 @@ CASES: list[tuple[str, str]] = [
     ("arch show {tmp}/sys-dataflow.yaml", "dataflow"),
     ("arch show {tmp}/sys-sram.yaml", "ifmap_sram_kb"),
     ("arch show {tmp}/sys-word.yaml", "word_bytes"),
+    # an operand is 1, 2, 4 or 8 bytes (int8 / fp8, fp16 / bf16, fp32, fp64); 3 used to be costed
+    ("arch show {tmp}/sys-word3.yaml", "word_bytes = 3"),
+    ("baseline -t systolic -m fabnet-base -L 128 -o word_bytes=3", "one of [1, 2, 4, 8]"),
     ("arch show {tmp}/sys-src.yaml", "sources.pe_rows"),
     ("arch show {tmp}/empty.yaml", "mapping"),
     ("arch show {tmp}", "path"),

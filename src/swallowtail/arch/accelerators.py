@@ -51,6 +51,10 @@ EnergyTableName = Annotated[str, Field(min_length=1)]
 # ---- physical ranges (bounds of the tool, not sources; see swallowtail.arch.specs) ----------------------
 #: a number's width: at most 64 bits (8 bytes)
 MAX_WORD_BITS = 64
+#: the operand widths a systolic array's SRAMs and DRAM move, in bytes: the number formats a MAC array
+#: computes in -- int8 / fp8, fp16 / bf16, fp32, fp64 (a 3-byte word is no format the workloads use, and
+#: the array's SRAM banks are as wide as a power-of-two number of operands)
+WORD_BYTES = (1, 2, 4, 8)
 #: a published throughput: 1 kFLOP/s to 1 ZFLOP/s (the reported power over it is the energy per op)
 MIN_OPS_PER_S, MAX_OPS_PER_S = 1e3, 1e21
 #: the low-bit prediction's cost, in dense-MAC equivalents per MAC: at most 1,000
@@ -257,7 +261,7 @@ class SystolicArch(ArchBase):
     rows: ArraySide
     cols: ArraySide
     dataflow: Literal["os"] = "os"
-    word_bytes: Annotated[int, Field(gt=0, le=MAX_WORD_BITS // 8)]
+    word_bytes: int  # one of WORD_BYTES (checked by _check)
     ifmap_sram_kb: Kilobytes
     filter_sram_kb: Kilobytes
     ofmap_sram_kb: Kilobytes
@@ -265,6 +269,16 @@ class SystolicArch(ArchBase):
     vector_lanes: Count  # non-GEMM ops (softmax, LayerNorm, element-wise): FLOPs per cycle
     energy_table: EnergyTableName = "horowitz-45nm"
     leakage_fraction: LeakFraction
+
+    @model_validator(mode="after")
+    def _check(self) -> SystolicArch:
+        if self.word_bytes not in WORD_BYTES:
+            raise spec_error(
+                "word_bytes",
+                self.word_bytes,
+                f"one of {list(WORD_BYTES)}: the bytes of an operand (int8 / fp8, fp16 / bf16, fp32, fp64)",
+            )
+        return self
 
     @property
     def n_pes(self) -> int:
