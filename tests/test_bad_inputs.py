@@ -234,6 +234,7 @@ FILES: dict[str, str | bytes] = {
     "sweep-union.yaml": _shipped(SWEEP, {"backends": [5]}),
     # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
     "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
+    "linear.py": "import torch\n\n\ndef build():\n    return torch.nn.Linear(8, 8)\n",
     "huge-sweep.yaml": _edit(
         "{}",
         {
@@ -633,6 +634,10 @@ CASES: list[tuple[str, str]] = [
     ("workload show {tmp}/factory.py:build --seq-len 10000000 --batch 100000", "--force"),
     ("workload import {tmp}/factory.py:build --input-shape 100000,1000000000 --input-dtype=int64", "--force"),
     ("dse run {tmp}/huge-sweep.yaml --store {tmp}/huge.db", "--force"),
+    # an integer input a float model computes with: was "found at least two devices, cpu and meta"
+    ("workload import {tmp}/linear.py:build --input-shape 8 --input-dtype int64", "--input-dtype = 'int64'"),
+    ("workload import {tmp}/linear.py:build --input-shape 8 --input-dtype int8", "dtype (float32, the dtype"),
+    ("roofline --model {tmp}/linear.py:build --seq-len 8", "takes token ids (int64"),
     ("train --task listops --eval-examples -1", "--eval-examples"),
     ("train --task text --task-param data_dir={tmp} --task-param max_examples=0", "max_examples"),
 ]

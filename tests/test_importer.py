@@ -267,6 +267,33 @@ def test_a_model_larger_than_memory_imports_on_the_meta_device() -> None:
     assert seconds < 60, seconds  # seconds here (no weights); a generous bound on a shared machine
 
 
+def test_an_integer_input_used_as_numbers_names_its_dtype() -> None:
+    """Integer inputs stay on the CPU (their values decide branches); one that meets the meta weights in a
+    matmul was an error about devices (cpu and meta): it names the input, its dtype and the model's."""
+    from swallowtail.importer.convert import InputDtypeError
+
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    with pytest.raises(InputDtypeError, match=r"example_inputs\[0\] dtype = 'int64'.*float32") as err:
+        from_torch(model, torch.ones(2, 8, dtype=torch.long))
+    assert err.value.inputs == [(0, "int64")] and "device" not in str(err.value)
+    assert from_torch(model, torch.ones(2, 8)).flops > 0  # the float input imports
+
+    class MakesACpuTensor(nn.Module):  # the other cause: a tensor made in forward without device=
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(16, 8)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.emb(ids) * torch.ones(ids.shape[1], 8)
+
+    with torch.device("meta"):
+        model = MakesACpuTensor()
+    with pytest.raises(SpecError, match=r"module = 'MakesACpuTensor'.*device=x\.device") as err:
+        from_torch(model, torch.ones(2, 8, dtype=torch.long))
+    assert not isinstance(err.value, InputDtypeError)
+
+
 # ---- the CLI --------------------------------------------------------------------------------------------
 MODEL_FILE = """
 import torch

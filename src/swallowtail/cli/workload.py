@@ -54,6 +54,15 @@ INPUT_DTYPES = (
 INT_FILL = 1
 
 
+class InputDtypeOptionError(SpecError):
+    """--input-dtype names an integer dtype for an input the model computes with as floating-point numbers;
+    `expected`: the dtype it computes in, in words."""
+
+    def __init__(self, value: Any, allowed: str, expected: str) -> None:
+        super().__init__("--input-dtype", value, allowed)
+        self.expected = expected
+
+
 def _load_module(module_spec: str) -> Any:
     """A Python file (by path) or a dotted module (from the current folder or the installed packages)."""
     import hashlib
@@ -186,6 +195,7 @@ def import_model(
     import torch
 
     from swallowtail.importer import from_torch
+    from swallowtail.importer.convert import INPUT_DTYPE_WHY, InputDtypeError
 
     dtypes = check_input_dtypes(dtypes, len(shapes))
     with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not mix into our --json output
@@ -197,7 +207,20 @@ def import_model(
                 inputs.append(torch.empty(s, dtype=td, device="meta"))
             else:
                 inputs.append(torch.full(s, INT_FILL, dtype=td, device="cpu"))
-        return from_torch(model, tuple(inputs), allow_unknown=allow_unknown, dtype=dtype, name=name or label)
+        try:
+            return from_torch(
+                model, tuple(inputs), allow_unknown=allow_unknown, dtype=dtype, name=name or label
+            )
+        except InputDtypeError as exc:  # an integer input used as numbers: name the option, not the API
+            which = [i for i, _ in exc.inputs if isinstance(i, int)]
+            where = " or ".join(
+                f"input {i + 1} (--input-shape {','.join(map(str, shapes[i]))})" for i in which
+            )
+            raise InputDtypeOptionError(
+                dtypes[which[0]] if len(which) == 1 else [dtypes[i] for i in which],
+                f"a floating-point dtype ({exc.expected}) for {where}: {INPUT_DTYPE_WHY}",
+                exc.expected,
+            ) from None
 
 
 def resolve_model(model: str):
@@ -233,7 +256,16 @@ def build_workload(
             raise SpecError("--seq-len", None, "a number of tokens: required for a MODULE:FACTORY model")
         shape = (check_int("--batch", batch, 1, MAX_BATCH), check_int("--seq-len", seq_len, 1, MAX_CONTEXT))
         limits.check(f"importing {model}", limits.factory_inputs([shape], ["int64"]), force)
-        w = import_model(model, [shape], ["int64"])
+        try:
+            w = import_model(model, [shape], ["int64"])
+        except InputDtypeOptionError as exc:  # the token ids are ours, not an --input-dtype of the user's
+            raise SpecError(
+                "--model",
+                model,
+                "a PyTorch model that takes token ids (int64, --batch x --seq-len), for an embedding; this "
+                f"one computes with its input as floating-point numbers ({exc.expected}): import it with "
+                f"`swallowtail workload import {model} --input-shape ... --input-dtype float32`",
+            ) from None
         return dataclasses.replace(w, name=f"{w.name}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""))
     cfg, label = resolve_model(model)
     entry = find_named_workload(cfg) if isinstance(cfg, str) else None

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorDeviceMismatchError
 from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
@@ -44,6 +45,90 @@ def _inputs(
 
         args, kw = tuple(meta(a) for a in args), {k: meta(v) for k, v in kw.items()}
     return args, kw
+
+
+class InputDtypeError(SpecError):
+    """Integer inputs (token ids, indices: kept on the CPU with their values) that the model computes with as
+    floating-point numbers (a matmul, an add with its weights). `inputs`: (position, or keyword, and dtype) of
+    each integer input that may be the one; `expected`: the floating-point dtype the model computes in."""
+
+    def __init__(self, inputs: list[tuple[int | str, str]], expected: str) -> None:
+        self.inputs, self.expected = inputs, expected
+        names = ", ".join(
+            f"example_inputs[{k}]" if isinstance(k, int) else f"kwargs[{k!r}]" for k, _ in inputs
+        )
+        dtypes = [d for _, d in inputs]
+        super().__init__(
+            f"{names} dtype" if len(inputs) == 1 else f"dtype of {names} (one or more)",
+            dtypes[0] if len(dtypes) == 1 else dtypes,
+            f"a floating-point dtype ({expected}): {INPUT_DTYPE_WHY}",
+        )
+
+
+#: why an integer input cannot be what the model computes with (InputDtypeError's and the CLI's messages)
+INPUT_DTYPE_WHY = (
+    "the model computes with this input as floating-point numbers; an integer input is for token ids or "
+    "indices (an embedding, a gather)"
+)
+
+
+def _integer_inputs(args: tuple[Any, ...], kw: dict[str, Any]) -> list[tuple[int | str, str]]:
+    """(position or keyword, dtype) of the integer (and bool) tensor inputs that hold values (not meta)."""
+    keyed: list[tuple[int | str, Any]] = [*enumerate(args), *kw.items()]
+    return [
+        (k, str(t.dtype).removeprefix("torch."))
+        for k, t in keyed
+        if isinstance(t, torch.Tensor)
+        and not t.is_meta
+        and not (t.dtype.is_floating_point or t.dtype.is_complex)
+    ]
+
+
+def _float_dtype(module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any]) -> str:
+    """The floating-point dtype the model computes in, in words: its weights', else its floating-point
+    inputs'."""
+
+    def names(tensors: Any) -> str:
+        found = {str(t.dtype).removeprefix("torch.") for t in tensors if isinstance(t, torch.Tensor)}
+        return " or ".join(sorted(d for d in found if getattr(torch, d).is_floating_point))
+
+    if weights := names([*module.parameters(), *module.buffers()]):
+        return f"{weights}, the dtype of its weights"
+    if inputs := names([*args, *kw.values()]):
+        return f"{inputs}, the dtype of its floating-point inputs"
+    return "e.g. float32"
+
+
+def _device_mismatch(
+    module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any], rules: dict[type, Rule], exc: Exception
+) -> SpecError:
+    """Why an export met tensors on the CPU and on the meta device in one op. A model on the meta device
+    keeps its integer inputs on the CPU (their values decide branches): when the export runs with them on
+    meta too, they were what met the weights, as numbers -- an InputDtypeError; else the model makes a CPU
+    tensor of its own during forward."""
+    ints = _integer_inputs(args, kw)
+    if ints and _on_meta(module):
+
+        def meta(a: Any) -> Any:
+            return torch.empty(a.shape, dtype=a.dtype, device="meta") if isinstance(a, torch.Tensor) else a
+
+        try:
+            capture(module, tuple(meta(a) for a in args), {k: meta(v) for k, v in kw.items()}, rules)
+        except (Exception, SystemExit):
+            pass  # not (only) the inputs: the general error below
+        else:
+            return InputDtypeError(ints, _float_dtype(module, args, kw))
+    hint = (
+        " (a tensor the model makes during forward without device= is on the CPU, its weights on the meta "
+        "device: make it with device=x.device)"
+        if _on_meta(module)
+        else ""
+    )
+    return SpecError(
+        "module",
+        type(module).__name__,
+        f"a module torch.export can trace on these example inputs; it raised {_first_line(exc)}{hint}",
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -112,6 +197,8 @@ def from_torch(
             "the weights or from a floating-point input (give integer inputs real values; make the module "
             f"that branches a leaf with a workload rule): {_first_line(exc)}",
         ) from exc
+    except FakeTensorDeviceMismatchError as exc:  # CPU and meta tensors in one op
+        raise _device_mismatch(module, args, kw, resolved, exc) from exc
     except (Exception, SystemExit) as exc:  # torch.export's errors, a sys.exit() in forward: cannot trace
         raise SpecError(
             "module",
@@ -154,4 +241,4 @@ def from_torch(
     )
 
 
-__all__ = ["from_torch"]
+__all__ = ["InputDtypeError", "from_torch"]
