@@ -1,12 +1,14 @@
 """Bad input, as a user types it: every case is a clean one-line error naming the field, exit status 2.
 
 A table of (command line, text the message must contain). Files the commands read are written by the
-`files` fixture first ({tmp} in a command is the folder). Each case checks: exit status 2, no traceback, the
+`files` fixture first ({tmp} in a command is the folder); `NAME=value` words before the command set
+environment variables for it, as in a shell. Each case checks: exit status 2, no traceback, the
 named field in the message, and a message of one line.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -235,6 +237,7 @@ FILES: dict[str, str | bytes] = {
     # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
     "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
     "linear.py": "import torch\n\n\ndef build():\n    return torch.nn.Linear(8, 8)\n",
+    "hangs.py": "import torch\n\nwhile True:\n    pass\n",
     "huge-sweep.yaml": _edit(
         "{}",
         {
@@ -638,6 +641,10 @@ CASES: list[tuple[str, str]] = [
     ("workload import {tmp}/linear.py:build --input-shape 8 --input-dtype int64", "--input-dtype = 'int64'"),
     ("workload import {tmp}/linear.py:build --input-shape 8 --input-dtype int8", "dtype (float32, the dtype"),
     ("roofline --model {tmp}/linear.py:build --seq-len 8", "takes token ids (int64"),
+    # a model file that never finishes importing: stopped after SWALLOWTAIL_IMPORT_TIMEOUT (it hung)
+    ("SWALLOWTAIL_IMPORT_TIMEOUT=1s workload import {tmp}/hangs.py:build --input-shape 4", "module, at"),
+    ("SWALLOWTAIL_IMPORT_TIMEOUT=1s roofline --model {tmp}/hangs.py:build -L 8", "imports within 1.0 s"),
+    ("SWALLOWTAIL_IMPORT_TIMEOUT=-1 workload import {tmp}/linear.py:build --input-shape 8", "TIMEOUT"),
     ("train --task listops --eval-examples -1", "--eval-examples"),
     ("train --task text --task-param data_dir={tmp} --task-param max_examples=0", "max_examples"),
 ]
@@ -664,7 +671,12 @@ def write_files(d: Path) -> None:
 
 @pytest.mark.parametrize(("command", "field"), CASES, ids=[c for c, _ in CASES])
 def test_bad_input_is_one_clean_line(command: str, field: str, tmp: Path) -> None:
-    out = runner.invoke(app, shlex.split(command.format(tmp=tmp)))
+    words = shlex.split(command.format(tmp=tmp))
+    env = {}
+    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    out = runner.invoke(app, words, env=env)
     text = out.output.strip()
     assert not isinstance(out.exception, (MemoryError, RecursionError)), out.exception
     assert_one_clean_line(out.exit_code, text, repr(out.exception))

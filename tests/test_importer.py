@@ -6,6 +6,7 @@ the CLI's bad inputs are clean errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -407,6 +408,48 @@ def test_cli_import_user_prints_and_exits(tmp_path: Path) -> None:
     (tmp_path / "top.py").write_text("import sys\nsys.exit(3)\n")
     out = _run("workload", "import", f"{tmp_path / 'top.py'}:build", "--input-shape", "2,4")
     assert out.exit_code == 2 and "MODULE = " in out.stderr and "SystemExit: 3" in out.stderr
+
+
+def test_cli_import_of_code_that_never_ends_is_stopped(tmp_path: Path) -> None:
+    """A model whose factory or forward loops forever (it hung the command) is stopped after
+    SWALLOWTAIL_IMPORT_TIMEOUT: one line naming the model, the limit, the stage and the user's line. The
+    trace is interrupted in a process of its own (torch's state is not this test process's business)."""
+    import signal
+
+    from swallowtail.cli import limits
+
+    path = tmp_path / "spins.py"
+    path.write_text(
+        "from torch import nn\n"
+        "class Spins(nn.Linear):\n    def forward(self, x):\n        while True:\n            pass\n"
+        "def factory():\n    while True:\n        try:\n            pass\n        except Exception:\n"
+        "            pass\n"
+        "def build():\n    return Spins(4, 4)\n"
+        "def quick():\n    return nn.Linear(4, 4)\n"
+    )
+    before = signal.getsignal(signal.SIGALRM)
+    out = CliRunner().invoke(
+        app,
+        ["workload", "import", f"{path}:factory", "--input-shape", "2,4"],
+        env={limits.IMPORT_TIMEOUT_ENV: "1"},
+    )
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    for part in (
+        "spins.py:factory",
+        "within 1.0 s",
+        limits.IMPORT_TIMEOUT_ENV,
+        "running FACTORY()",
+        "spins.py:",
+    ):
+        assert part in out.output, (part, out.output)
+    assert signal.getsignal(signal.SIGALRM) is before and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    assert _run("workload", "import", f"{path}:quick", "--input-shape", "2,4").exit_code == 0
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # the limit is lifted after a good import
+    cmd = [sys.executable, "-m", "swallowtail", "workload", "import", f"{path}:build", "--input-shape", "2,4"]
+    env = {**os.environ, limits.IMPORT_TIMEOUT_ENV: "2s"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "tracing the model" in out.stderr and "spins.py:" in out.stderr, out.stderr
 
 
 def test_cli_import_is_the_same_in_every_process_and_keeps_torch_logs_out(model_file: Path) -> None:

@@ -14,7 +14,9 @@ Budget (`machine_budget()`): memory = MEMORY_FRACTION of the memory available no
 /proc/meminfo, within a cgroup v2 limit; os.sysconf elsewhere), time = DEFAULT_TIME_BUDGET_S. Overrides:
 SWALLOWTAIL_MEMORY_BUDGET (bytes, optionally with a K / M / G / T suffix, powers of 1024) and
 SWALLOWTAIL_TIME_BUDGET (seconds, optionally with an s / m / h suffix). `LAPTOP` is the machine the defaults
-are sized for: a 2-core, 8 GB laptop and a first result within a minute.
+are sized for: a 2-core, 8 GB laptop and a first result within a minute. Importing a PyTorch model of the
+user's runs their code, which no estimate covers: it is stopped after DEFAULT_IMPORT_TIMEOUT_S (5 min;
+SWALLOWTAIL_IMPORT_TIMEOUT overrides), a clear error instead of a hang.
 
 The constants: measured on the development machine (2 cores, 24 GB, Python 3.11, CPU torch, December 2026)
 as each comment says, in a fresh process per case; each is the worst case measured, rounded up. Estimates err
@@ -56,6 +58,12 @@ MEMORY_FRACTION = 0.8
 #: full `reproduce`, estimated at about an hour -- its inverse sweep measured ~40 min here, on one core beside
 #: other work -- starts without it)
 DEFAULT_TIME_BUDGET_S = 2 * 3600.0
+#: the longest that importing a PyTorch model of the user's may take -- its module, FACTORY() and the
+#: torch.export trace -- before it is stopped as a hang (a loop that never ends), and the variable that
+#: overrides it. Llama-2-7B's shape (32 layers) imports in 13 s here; 5 minutes leaves room for a model
+#: several times larger on a slower machine
+IMPORT_TIMEOUT_ENV = "SWALLOWTAIL_IMPORT_TIMEOUT"
+DEFAULT_IMPORT_TIMEOUT_S = 300.0
 #: the flag that runs a command over budget (every command that checks a budget has it), and its help
 FORCE_FLAG = "--force"
 FORCE_HELP = (
@@ -218,6 +226,15 @@ def machine_budget() -> Budget:
     else:
         seconds, time_src = DEFAULT_TIME_BUDGET_S, f"{TIME_ENV} overrides"
     return Budget(memory, seconds, mem_src, time_src)
+
+
+def import_timeout() -> tuple[float, str]:
+    """(seconds, where they came from) that importing a model of the user's may take: the environment's
+    SWALLOWTAIL_IMPORT_TIMEOUT (seconds, with an optional s / m / h suffix), else DEFAULT_IMPORT_TIMEOUT_S."""
+    raw = os.environ.get(IMPORT_TIMEOUT_ENV)
+    if raw:
+        return parse_duration(IMPORT_TIMEOUT_ENV, raw), IMPORT_TIMEOUT_ENV
+    return DEFAULT_IMPORT_TIMEOUT_S, f"{IMPORT_TIMEOUT_ENV} overrides"
 
 
 # ---- formatting ------------------------------------------------------------------------------------------

@@ -11,13 +11,21 @@ default (bert-large 384 tokens, resnet-50 224 pixels, llama 2048 tokens).
 
 `workload import MODULE:FACTORY --input-shape ...` imports a model with any inputs (`swallowtail.importer`):
 FACTORY() runs on the meta device, so no weight is materialised; floating-point inputs are meta tensors,
-integer inputs (token ids) are filled with 1 (a token id, not the padding id 0).
+integer inputs (token ids) are filled with 1 (a token id, not the padding id 0). Importing runs code of
+yours (the module, FACTORY(), its forward): after 5 minutes it is stopped with an error that names the line
+it was at (`SWALLOWTAIL_IMPORT_TIMEOUT=20m` sets another limit).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -68,9 +76,7 @@ def _load_module(module_spec: str) -> Any:
     import hashlib
     import importlib
     import importlib.util
-    import os
     import sys
-    from pathlib import Path
 
     is_path = module_spec.endswith(".py") or "/" in module_spec or os.sep in module_spec
     folder = str(Path(module_spec).resolve().parent) if is_path else os.getcwd()
@@ -145,8 +151,6 @@ def load_model(spec: str) -> tuple[Any, str]:
         raise SpecError(
             "FACTORY", factory, f"a function returning a torch.nn.Module; it returned {type(model).__name__}"
         )
-    from pathlib import Path
-
     label = Path(module_spec).stem if module_spec.endswith(".py") else module_spec
     return model, f"{label}:{factory}"
 
@@ -179,6 +183,73 @@ def check_input_dtypes(dtypes: list[str], n_inputs: int) -> list[str]:
     return dtypes * n_inputs if len(dtypes) == 1 else list(dtypes)
 
 
+class _Stopped(BaseException):
+    """The alarm of `time_limit`, raised in the user's code: not an Exception, so that an `except Exception`
+    (the user's, torch's or ours around the user's code) lets it through."""
+
+
+@contextlib.contextmanager
+def time_limit(spec: str) -> Iterator[None]:
+    """Stop importing the model `spec` (its module, FACTORY() and the trace: code of the user's, which may
+    loop forever) after `limits.import_timeout()`: a SpecError naming the file, the line it was at and the
+    limit. By SIGALRM, so only in the main thread and when no other timer is set (else no limit)."""
+    seconds, source = limits.import_timeout()
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    ):
+        yield
+        return
+    at: list[Any] = []
+
+    def alarm(signum: int, frame: Any) -> None:
+        at.append(frame)
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Stopped:
+        raise SpecError(
+            "MODULE:FACTORY",
+            spec,
+            f"a model that imports within {limits.fmt_seconds(seconds)} ({source}); it was still "
+            f"{_stopped_at(at[0])} (a loop that does not end?)",
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _stopped_at(frame: Any) -> str:
+    """What an import was doing at `frame`: its stage, and the innermost line of the user's code (a file that
+    is not the standard library's, an installed package's or swallowtail's)."""
+    import sysconfig
+
+    frames = []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    codes = {f.f_code for f in frames}
+    if _load_module.__code__ in codes:
+        stage = "importing the module"
+    elif not any(f.f_code.co_name == "from_torch" for f in frames):
+        stage = "running FACTORY()"
+    else:
+        stage = "tracing the model (torch.export runs its forward)"
+    paths = sysconfig.get_paths()
+    libraries = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    libraries.add(str(Path(__file__).parents[1]))  # swallowtail's package
+    roots = tuple(os.path.join(os.path.realpath(d), "") for d in libraries)
+    for f in frames:  # innermost first
+        name = f.f_code.co_filename
+        if not name.startswith("<") and not os.path.realpath(name).startswith(roots):
+            return f"{stage}, at {name}:{f.f_lineno}"
+    return stage
+
+
 def import_model(
     spec: str,
     shapes: list[tuple[int, ...]],
@@ -189,7 +260,6 @@ def import_model(
     name: str | None = None,
 ) -> Any:
     """The Workload of the model `MODULE:FACTORY` builds, on inputs of `shapes` and torch `dtypes`."""
-    import contextlib
     import sys
 
     import torch
@@ -198,7 +268,8 @@ def import_model(
     from swallowtail.importer.convert import INPUT_DTYPE_WHY, InputDtypeError
 
     dtypes = check_input_dtypes(dtypes, len(shapes))
-    with contextlib.redirect_stdout(sys.stderr):  # the user's prints must not mix into our --json output
+    # the user's prints must not mix into our --json output; the user's code may loop forever
+    with contextlib.redirect_stdout(sys.stderr), time_limit(spec):
         model, label = load_model(spec)
         inputs = []
         for s, d in zip(shapes, dtypes, strict=True):
@@ -225,8 +296,6 @@ def import_model(
 
 def resolve_model(model: str):
     """A preset name, a named workload (returned as its name, `lower` builds it) or a YAML HybridConfig."""
-    from pathlib import Path
-
     from swallowtail.nn.config import HybridConfig
 
     if model.endswith((".yaml", ".yml")) or is_file(model):
