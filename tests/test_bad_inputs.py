@@ -78,6 +78,18 @@ def _edit(text: str, changes: dict[str, object] | None = None, drop: tuple[str, 
     return yaml.safe_dump(spec, sort_keys=False)
 
 
+def _empty_store() -> bytes:
+    """The bytes of a sweep store with no rows (as `swallowtail dse run` creates it)."""
+    import tempfile
+
+    from swallowtail.dse.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d) / "store.db")
+        store.close()
+        return (Path(d) / "store.db").read_bytes()
+
+
 DF, GPU, FAB, SYS = "df-4x4-simd8", "xavier-nx-10w", "fabnet-be40-hbm", "systolic-os-16x8"
 STACK, SWEEP = "baselines/params/stacks/tensorrt-fp16.yaml", "dse/sweeps/around-df-4x4-simd8.yaml"
 _FU = {"latency": 1, "issue_per_cycle": 1, "ops_per_lane": 1, "initiation_interval": 1}
@@ -237,6 +249,7 @@ FILES: dict[str, str | bytes] = {
     # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
     "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
     "linear.py": "import torch\n\n\ndef build():\n    return torch.nn.Linear(8, 8)\n",
+    "store.db": _empty_store(),
     "hangs.py": "import torch\n\nwhile True:\n    pass\n",
     "huge-sweep.yaml": _edit(
         "{}",
@@ -619,6 +632,9 @@ CASES: list[tuple[str, str]] = [
         "gemm_efficiency.voltaa",
     ),
     ("dse check {tmp}/sweep-union.yaml", "backends.0 = 5 is not allowed: a string or a mapping"),
+    # an export onto its own store replaced the database with the CSV (the rows were lost)
+    ("dse export {tmp}/store.db {tmp}/store.db", "a file other than the store"),
+    ("dse export {tmp}/store.db {tmp}/store.db-wal --format jsonl", "a file other than the store"),
     # ---- limits before work: over any machine's budget, refused before it allocates, naming --force ------
     ("kernel --op gemm --n 65536 --gemm-k 65536 --rows 65536 --verify", "--force"),
     ("kernel --op softmax --n 1048576 --rows 1048576", "--force"),

@@ -80,6 +80,8 @@ class StoredRow:
         return row_key(self.row)
 
 
+#: the files SQLite keeps beside a database (name + suffix): its write-ahead log, shared memory, journal
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 #: the first bytes of every SQLite 3 database file
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -233,7 +235,14 @@ class Store:
     # ---- export ---------------------------------------------------------------------------------------
     def export(self, path: str | Path, fmt: str = "csv") -> int:
         """Write every row to `path` (csv: one column per param and metric; jsonl: one object per row,
-        with the Result). Written to a temp file and renamed, so a reader never sees half a file."""
+        with the Result). Written to a temp file and renamed, so a reader never sees half a file. Not onto the
+        store itself (or its WAL files): the rename would replace the database with its export."""
+        out = Path(path)
+        for own in (self.path, *(self.path.with_name(self.path.name + s) for s in SQLITE_SIDE_FILES)):
+            if out.resolve() == own.resolve() or (out.exists() and own.exists() and out.samefile(own)):
+                raise SpecError(
+                    "OUT", str(path), f"a file other than the store {self.path} (it would replace it)"
+                )
         rows = self.rows()
 
         def write(f: Any) -> None:
