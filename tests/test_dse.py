@@ -58,6 +58,9 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"clock_hz": {"low": 1e9, "high": 2e9}}}, "grid"),
         ({"sampling": {"method": "random"}}, "samples"),
         ({"sampling": {"method": "grid", "samples": 3}}, "samples"),
+        ({"sampling": {"method": "grid", "seed": 3}}, "sampling.seed"),  # these were silently ignored
+        ({"sampling": {"method": "grid", "batch": 4}}, "sampling.batch"),
+        ({"sampling": {"method": "random", "samples": 2, "batch": 4}}, "sampling.batch"),
         ({"sampling": {"method": "annealing"}}, "sampling.method"),
         ({"objectives": ["latency_s", "latency_s"]}, "objectives"),
         ({"objectives": ["speed"]}, "objectives"),

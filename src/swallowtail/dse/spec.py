@@ -111,6 +111,16 @@ class Sampling(SpecModel):
             raise spec_error("samples", None, f"a positive integer with method {self.method!r}")
         if self.method == "grid" and self.samples is not None:
             raise spec_error("samples", self.samples, "absent with method 'grid' (a grid runs every point)")
+        # a knob the method does not use would be silently ignored (by value, not by presence: a stored
+        # spec, dumped with its defaults, reads back)
+        if self.method == "grid" and self.seed != 0:
+            raise spec_error("seed", self.seed, "absent with method 'grid' (a grid draws nothing at random)")
+        if self.method in ("grid", "random") and self.batch is not None:
+            raise spec_error(
+                "batch",
+                self.batch,
+                f"absent with method {self.method!r} (the trials per round of nsga2 / tpe)",
+            )
         return self
 
 
