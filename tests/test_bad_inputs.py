@@ -247,6 +247,7 @@ FILES: dict[str, str | bytes] = {
     ),
     "sweep-union.yaml": _shipped(SWEEP, {"backends": [5]}),
     "sweep-grid-seed.yaml": _shipped(SWEEP, {"sampling": {"method": "grid", "seed": 3}}),
+    "sweep-twice.yaml": _shipped(SWEEP, {"backends": ["roofline", {"name": "roofline"}]}),
     # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
     "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
     "linear.py": "import torch\n\n\ndef build():\n    return torch.nn.Linear(8, 8)\n",
@@ -635,6 +636,8 @@ CASES: list[tuple[str, str]] = [
     ("dse check {tmp}/sweep-union.yaml", "backends.0 = 5 is not allowed: a string or a mapping"),
     # a knob the sampling method does not use (a grid's seed) was silently ignored
     ("dse check {tmp}/sweep-grid-seed.yaml", "sampling.seed = 3 is not allowed: absent with method 'grid'"),
+    # one backend configuration listed twice ran twice, and was stored once
+    ("dse check {tmp}/sweep-twice.yaml", "backends.1 = 'roofline' is not allowed"),
     # an export onto its own store replaced the database with the CSV (the rows were lost)
     ("dse export {tmp}/store.db {tmp}/store.db", "a file other than the store"),
     ("dse export {tmp}/store.db {tmp}/store.db-wal --format jsonl", "a file other than the store"),

@@ -80,6 +80,17 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"clock_hz": [1e9, 1000000000]}}, "params.clock_hz"),
         ({"workloads": [{"model": "fabnet-base", "seq_len": [256, 256]}]}, "workloads.0.seq_len"),
         ({"backends": ["roofline", "roofline"]}, "backends"),
+        ({"backends": ["roofline", {"name": "roofline"}]}, "backends.1"),  # ran twice, stored once
+        ({"backends": [{"name": "jetson", "options": {"stack": ["tensorrt-fp16"] * 2}}]}, "backends.0"),
+        (
+            {
+                "backends": [
+                    {"name": "sanger", "options": {"same_peak_as": ["df-4x4-simd8", "df-8x8-simd8"]}},
+                    {"name": "sanger", "options": {"same_peak_as": "df-8x8-simd8"}},
+                ]
+            },
+            "backends.1 = 'sanger same_peak_as=df-8x8-simd8'",
+        ),
         ({"mapping": {"residency": ["dram", "dram"]}}, "mapping.residency"),
     ],
 )

@@ -169,6 +169,7 @@ class SweepSpec(SpecModel):
         for knob, values in self.mapping.items():
             _check_no_repeats(f"mapping.{knob}", values)
         _check_no_repeats("backends", self.backends)
+        _check_backend_configs(self.backend_axes)
         for knob, values in self.mapping.items():
             allowed = MAPPING_KNOBS[knob]
             for v in values:
@@ -190,6 +191,23 @@ def _check_no_repeats(path: str, values: list[Any]) -> None:
         if any(v == u and isinstance(v, bool) == isinstance(u, bool) for u in seen):  # 1e9 == 10**9
             raise spec_error(path, values, f"values without repeats ({v!r} appears twice)")
         seen.append(v)
+
+
+def _check_backend_configs(axes: list[BackendAxis]) -> None:
+    """No backend configuration is listed twice (`roofline` and `{name: roofline}`, a value of an option's
+    list given again in an entry of its own or in the same list): it would run twice, stored once."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, ax in enumerate(axes):
+        combos: list[tuple[tuple[str, Any], ...]] = [()]
+        for k, v in sorted(ax.options.items()):
+            combos = [(*c, (k, x)) for c in combos for x in (v if isinstance(v, list) else [v])]
+        for combo in combos:
+            key = (ax.name, tuple((k, repr(v) if isinstance(v, bool | list) else v) for k, v in combo))
+            if key in seen:
+                shown = ax.name + "".join(f" {k}={v}" for k, v in combo)
+                again = "its options repeat a value" if seen[key] == i else f"backends.{seen[key]} runs it"
+                raise spec_error(f"backends.{i}", shown, f"a backend configuration listed once ({again})")
+            seen[key] = i
 
 
 def _check_balance_factor(path: str, dom: Any, balance: bool) -> None:
