@@ -247,6 +247,13 @@ FILES: dict[str, str | bytes] = {
     ),
     "sweep-union.yaml": _shipped(SWEEP, {"backends": [5]}),
     "sweep-grid-seed.yaml": _shipped(SWEEP, {"sampling": {"method": "grid", "seed": 3}}),
+    "sweep-range-nan.yaml": _shipped(
+        SWEEP,
+        {
+            "params/clock_hz": {"low": float("nan"), "high": 1e9},
+            "sampling": {"method": "random", "samples": 4},
+        },
+    ),
     "sweep-twice.yaml": _shipped(SWEEP, {"backends": ["roofline", {"name": "roofline"}]}),
     # limits before work: a PyTorch model of the user's, and a sweep of 100,000 trials
     "factory.py": "import torch\n\n\ndef build():\n    return torch.nn.Embedding(16, 8)\n",
@@ -636,6 +643,8 @@ CASES: list[tuple[str, str]] = [
     ("dse check {tmp}/sweep-union.yaml", "backends.0 = 5 is not allowed: a string or a mapping"),
     # a knob the sampling method does not use (a grid's seed) was silently ignored
     ("dse check {tmp}/sweep-grid-seed.yaml", "sampling.seed = 3 is not allowed: absent with method 'grid'"),
+    # a NaN bound of a range: was "high = 1e9 is not allowed: greater than low = nan"
+    ("dse check {tmp}/sweep-range-nan.yaml", "params.clock_hz.low = nan is not allowed: a finite number"),
     # one backend configuration listed twice ran twice, and was stored once
     ("dse check {tmp}/sweep-twice.yaml", "backends.1 = 'roofline' is not allowed"),
     # an export onto its own store replaced the database with the CSV (the rows were lost)

@@ -37,6 +37,10 @@ SMALL = {
 }
 
 
+#: a random sampling of a few points (a range needs one)
+RANDOM = {"method": "random", "samples": 2}
+
+
 def _spec(**changes):
     return parse_sweep({**SMALL, **changes})
 
@@ -56,6 +60,7 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"pe.simd_lanes": []}}, "params.pe.simd_lanes"),
         ({"params": {"clock_hz": {"low": 2e9, "high": 1e9}}}, "high"),
         ({"params": {"clock_hz": {"low": 1e9, "high": 2e9}}}, "grid"),
+        ({"params": {"clock_hz": {"low": 1e9, "high": float("inf")}}, "sampling": RANDOM}, "clock_hz.high"),
         ({"sampling": {"method": "random"}}, "samples"),
         ({"sampling": {"method": "grid", "samples": 3}}, "samples"),
         ({"sampling": {"method": "grid", "seed": 3}}, "sampling.seed"),  # these were silently ignored

@@ -27,6 +27,7 @@ lower -- each problem names its field (`SpecProblems`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,6 +74,9 @@ class ParamRange(SpecModel):
 
     @model_validator(mode="after")
     def _check(self) -> ParamRange:
+        for bound in ("low", "high"):  # NaN was compared ("high greater than low = nan"), inf sampled
+            if not math.isfinite(getattr(self, bound)):
+                raise spec_error(bound, getattr(self, bound), "a finite number")
         if not self.high > self.low:
             raise spec_error("high", self.high, f"greater than low = {self.low}")
         if self.log and self.low <= 0:
