@@ -433,6 +433,7 @@ CASES: list[tuple[str, str]] = [
     ("model summary {tmp}/model-dim.yaml --seq-len 128", "d_model"),
     ("model summary fnet --seq-len 0", "seq_len"),
     ("model summary fnet --seq-len 128 --batch 0", "batch"),
+    ("model summary fnet --seq-len 128 --batch 99999999999", "[1, 1048576]"),  # was summed, unbounded
     ("model summary fnet --seq-len abc", "--seq-len"),
     ("model list --warp", "--warp"),
     ("workload show fnet", "--seq-len"),

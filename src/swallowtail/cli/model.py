@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from swallowtail.cli._common import console, emit_json, user_errors
+from swallowtail.errors import check_int
 from swallowtail.yamlio import is_file
 
 app = typer.Typer(help="Hybrid butterfly networks: presets and exact per-layer counts.", no_args_is_help=True)
@@ -64,8 +65,10 @@ def summary(
 ) -> None:
     """Exact parameters and FLOPs per layer of a network at one sequence length."""
     from swallowtail.nn.counts import model_counts
+    from swallowtail.workload.graph import MAX_BATCH
 
     config = load_config(preset)
+    check_int("batch", batch, 1, MAX_BATCH)  # the bound of every workload (`workload show --batch`)
     counts = model_counts(config, config.max_len if seq_len is None else seq_len, batch)
     if json_out:
         emit_json(counts)
