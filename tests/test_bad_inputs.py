@@ -308,6 +308,8 @@ CASES: list[tuple[str, str]] = [
     ("baseline --target sanger --model fabnet-base --seq-len 0", "seq_len"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 --batch 0", "batch"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o bogus", "--option"),
+    ("baseline --target jetson --model fabnet-base --seq-len 128 -o stack=~", "'stack=~'"),  # was: default
+    ("baseline --target sanger --model fabnet-base --seq-len 128 -o arch=null", "~ / null is none"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o warp=9", "warp"),
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o stack=no-such-stack", "stack"),
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o arch=xavier-nx-99w", "arch"),

@@ -45,8 +45,8 @@ def parse_options(items: list[str]) -> dict[str, Any]:
         if key in out:
             raise SpecError("--option", item, f"each key once ({key!r} is given twice)")
         value = parse_yaml(raw, source=f"--option {key}") if raw.strip() else ""
-        if isinstance(value, dict | list):
-            raise SpecError("--option", item, "a scalar value (number, true/false or text)")
+        if isinstance(value, dict | list) or value is None:  # None (~, null): silently the default
+            raise SpecError("--option", item, "a scalar value (number, true/false or text; ~ / null is none)")
         out[key] = value
     return out
 
