@@ -41,6 +41,7 @@ from torch import nn
 
 import swallowtail.train.checkpoint as ckpt
 import swallowtail.train.distributed as dist
+from swallowtail.atomicio import write_text_atomic
 from swallowtail.errors import SpecError, check_bool
 from swallowtail.nn.config import HybridConfig
 from swallowtail.nn.counts import model_counts
@@ -346,7 +347,7 @@ class _Run:
             "flops_per_example": self.flops,
             "params": self.params,
         }
-        ckpt.atomic_write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", self.out / CONFIG_FILE)
+        write_text_atomic(self.out / CONFIG_FILE, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
     def _load(self, path: Path) -> None:
         state = ckpt.load(path)
@@ -583,5 +584,5 @@ class _Run:
             title = f"{self._label()} ({self.params:,} params)"
             plot(self.metrics.records, self.out / PLOT_FILE, title=title)
             text = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
-            ckpt.atomic_write_text(text, self.out / RESULT_FILE)
+            write_text_atomic(self.out / RESULT_FILE, text)
         return result

@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from swallowtail.atomicio import write_atomic
-from swallowtail.train.checkpoint import atomic_write_text
+from swallowtail.atomicio import write_atomic, write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "metrics.png"
@@ -38,12 +37,12 @@ class MetricsLog:
         """Load the records up to `step` and rewrite the file without later ones."""
         self.records = [r for r in read(self.path) if r["step"] <= step] if self.path else []
         if self.path is not None:
-            atomic_write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records), self.path)
+            write_text_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
 
     def reset(self) -> None:
         self.records = []
         if self.path is not None:
-            atomic_write_text("", self.path)
+            write_text_atomic(self.path, "")
 
 
 def read(path: str | Path) -> list[dict[str, Any]]:

@@ -29,13 +29,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from swallowtail.atomicio import write_atomic
+from swallowtail.atomicio import write_atomic, write_text_atomic
 from swallowtail.errors import SpecError, check_bool, is_int
 from swallowtail.nn.config import HybridConfig
 from swallowtail.progress import PlainProgress
 from swallowtail.progress import progress as progress_bar
 from swallowtail.tasks.base import TaskData, check_task_data
-from swallowtail.train.checkpoint import atomic_write_text
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.loop import train
 
@@ -245,7 +244,7 @@ def accuracy_sweep(
     )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n", out / SWEEP_FILE)
+        write_text_atomic(out / SWEEP_FILE, json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
         plot_sweep(result, out / SWEEP_PLOT)
     return result
 
