@@ -315,22 +315,16 @@ class Conv2d(GEMM):
 
 
 @dataclass(frozen=True)
-class Softmax(Op):
-    """Softmax over `rows` rows of length n."""
+class RowwiseOp(Op):
+    """Base of the row-wise reductions: `rows` rows of length n in, the same shape out."""
 
     rows: int
     n: int
-
-    kind = "softmax"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive_int(f"{self.name}.rows", self.rows)
         check_positive_int(f"{self.name}.n", self.n)
-
-    @property
-    def flops(self) -> int:
-        return F.softmax_flops(self.rows, self.n)
 
     @property
     def input_shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -341,41 +335,33 @@ class Softmax(Op):
         return (self.rows, self.n)
 
     def describe(self) -> str:
-        return f"Softmax({self.rows}x{self.n})"
+        return f"{type(self).__name__}({self.rows}x{self.n})"
 
 
 @dataclass(frozen=True)
-class LayerNorm(Op):
+class Softmax(RowwiseOp):
+    """Softmax over `rows` rows of length n."""
+
+    kind = "softmax"
+
+    @property
+    def flops(self) -> int:
+        return F.softmax_flops(self.rows, self.n)
+
+
+@dataclass(frozen=True)
+class LayerNorm(RowwiseOp):
     """LayerNorm over `rows` rows of length n, with a learned scale and shift."""
 
-    rows: int
-    n: int
-
     kind = "layernorm"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive_int(f"{self.name}.rows", self.rows)
-        check_positive_int(f"{self.name}.n", self.n)
 
     @property
     def flops(self) -> int:
         return F.layernorm_flops(self.rows, self.n)
 
     @property
-    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
-        return ((self.rows, self.n),)
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return (self.rows, self.n)
-
-    @property
     def weight_elems(self) -> int:
         return 2 * self.n
-
-    def describe(self) -> str:
-        return f"LayerNorm({self.rows}x{self.n})"
 
 
 @dataclass(frozen=True)
