@@ -97,6 +97,17 @@ class TaskData:
         )
 
 
+def split_rows(inputs: torch.Tensor, labels: torch.Tensor, n_train: int, n_val: int) -> dict[str, Split]:
+    """The three splits of one set of rows, as `TaskData.splits()`: the first `n_train` rows train, the next
+    `n_val` val, the rest test."""
+    a, b = n_train, n_train + n_val
+    return {
+        "train": Split(inputs[:a], labels[:a]),
+        "val": Split(inputs[a:b], labels[a:b]),
+        "test": Split(inputs[b:], labels[b:]),
+    }
+
+
 @dataclass(frozen=True)
 class TaskShape:
     """What loading a task will give, known before it loads (each task's `shape(**params)`): examples per

@@ -37,7 +37,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows
+from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows, split_rows
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------
 LRA_LISTOPS_MAX_DEPTH = 10  # LRA listops generator, flag max_depth
@@ -478,12 +478,9 @@ def _build(p: dict[str, int]) -> TaskData:
         max_args=p["max_args"],
         seed=p["seed"],
     )
-    a, b = p["n_train"], p["n_train"] + p["n_val"]
     return TaskData(
         name="listops",
-        train=Split(toks[:a], labels[:a]),
-        val=Split(toks[a:b], labels[a:b]),
-        test=Split(toks[b:], labels[b:]),
+        **split_rows(toks, labels, p["n_train"], p["n_val"]),
         vocab_size=VOCAB_SIZE,
         n_classes=LRA_LISTOPS_N_CLASSES,
         seq_len=max_len,

@@ -46,7 +46,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, TaskShape, check_float
+from swallowtail.tasks.base import TaskData, TaskShape, check_float, split_rows
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------
 LRA_PF32_IMAGE_SIZE = 32  # args.window_size = [32, 32]
@@ -587,12 +587,9 @@ def _to_task(images: np.ndarray, labels: np.ndarray, source: str) -> TaskData:
     tokens = torch.from_numpy(images.reshape(n, -1).astype(np.int64) + 1)  # pixel + 1, 0 = pad
     y = torch.from_numpy(labels.astype(np.int64))
     n_train, n_val, _ = _split_sizes(n)
-    a, b = n_train, n_train + n_val
     return TaskData(
         name="pathfinder",
-        train=Split(tokens[:a], y[:a]),
-        val=Split(tokens[a:b], y[a:b]),
-        test=Split(tokens[b:], y[b:]),
+        **split_rows(tokens, y, n_train, n_val),
         vocab_size=VOCAB_SIZE,
         n_classes=N_CLASSES,
         seq_len=tokens.shape[1],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from swallowtail.errors import check_int
-from swallowtail.tasks.base import PAD_ID, Split, TaskData
+from swallowtail.tasks.base import PAD_ID, TaskData, split_rows
 from swallowtail.train.config import MAX_SEED, MAX_SEQ_LEN
 
 MARKER_A = 1
@@ -40,12 +40,9 @@ def toy_task(
     lengths = torch.randint(seq_len // 2, seq_len + 1, (n,), generator=g)  # (n,)
     x[torch.arange(seq_len)[None, :] >= lengths[:, None]] = PAD_ID
     y = ((x == MARKER_A).sum(1) > (x == MARKER_B).sum(1)).long()  # (n,)
-    a, b = n_train, n_train + n_val
     return TaskData(
         name="toy",
-        train=Split(x[:a], y[:a]),
-        val=Split(x[a:b], y[a:b]),
-        test=Split(x[b:], y[b:]),
+        **split_rows(x, y, n_train, n_val),
         vocab_size=vocab_size,
         n_classes=TOY_CLASSES,
         seq_len=seq_len,
