@@ -135,41 +135,48 @@ def _legend_outside(fig: Any, axes: Any, title: str | None = None) -> None:
 
 
 # ---- figures -------------------------------------------------------------------------------------------
-def fig_speedup_gpu(run: ReproduceRun) -> Any:
+def _vs_gpu_figure(
+    run: ReproduceRun,
+    metric: str,
+    paper_lines: list[tuple[float, dict[str, Any], str]],
+    ylabel: str,
+    what: str,
+) -> Any:
+    """One `TargetRatios` metric of the array over each Xavier NX target, per workload, on a log axis: the
+    bars, parity, the paper's lines (value, line style, label)."""
     plt = pyplot()
     per = run.comparisons.per_workload
-    series = {k: per[k].speedup for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
+    keys = [k for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per]
+    series = {k: per[k].metric(metric) for k in keys}
     fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
     _grouped_bars(ax, run, series)
     ax.set_yscale("log")
     ax.axhline(PARITY, color="grey", linewidth=0.8)
-    top, avg = PAPER.speedup_vs_xavier_max, PAPER.speedup_vs_xavier_avg
-    ax.axhline(top.value, **PAPER_LINE_STYLE, label=f"paper: max {top.text}")
-    ax.axhline(avg.value, **{**PAPER_LINE_STYLE, "linestyle": ":"}, label=f"paper: avg {avg.text}")
-    ax.set_ylabel("speedup of the array over Xavier NX (x, log)")
+    for value, style, label in paper_lines:
+        ax.axhline(value, **style, label=label)
+    ax.set_ylabel(ylabel)
     ax.set_xlabel("workload (network @ sequence length)")
-    ax.set_title(f"Speedup over Jetson Xavier NX -- array: {_array_title(run)}")
+    ax.set_title(f"{what} over Jetson Xavier NX -- array: {_array_title(run)}")
     _legend_outside(fig, ax, title="Xavier NX running")
     ax.grid(axis="y", which="both", alpha=0.3)
     return fig
+
+
+def fig_speedup_gpu(run: ReproduceRun) -> Any:
+    top, avg = PAPER.speedup_vs_xavier_max, PAPER.speedup_vs_xavier_avg
+    lines = [
+        (top.value, PAPER_LINE_STYLE, f"paper: max {top.text}"),
+        (avg.value, {**PAPER_LINE_STYLE, "linestyle": ":"}, f"paper: avg {avg.text}"),
+    ]
+    ylabel = "speedup of the array over Xavier NX (x, log)"
+    return _vs_gpu_figure(run, "speedup", lines, ylabel, "Speedup")
 
 
 def fig_energy_gpu(run: ReproduceRun) -> Any:
-    plt = pyplot()
-    per = run.comparisons.per_workload
-    series = {k: per[k].energy for k in _keys(run, (ROLE_GPU, ROLE_GPU_EAGER, ROLE_GPU_DENSE)) if k in per}
-    fig, ax = plt.subplots(figsize=(FIG_W_IN, FIG_H_IN), layout="constrained")
-    _grouped_bars(ax, run, series)
-    ax.set_yscale("log")
-    ax.axhline(PARITY, color="grey", linewidth=0.8)
     paper = PAPER.energy_eff_vs_xavier
-    ax.axhline(paper.value, **PAPER_LINE_STYLE, label=f"paper: {paper.text}")
-    ax.set_ylabel("energy efficiency over Xavier NX\n(Xavier J / array J per inference, x, log)")
-    ax.set_xlabel("workload (network @ sequence length)")
-    ax.set_title(f"Energy efficiency over Jetson Xavier NX -- array: {_array_title(run)}")
-    _legend_outside(fig, ax, title="Xavier NX running")
-    ax.grid(axis="y", which="both", alpha=0.3)
-    return fig
+    lines = [(paper.value, PAPER_LINE_STYLE, f"paper: {paper.text}")]
+    ylabel = "energy efficiency over Xavier NX\n(Xavier J / array J per inference, x, log)"
+    return _vs_gpu_figure(run, "energy", lines, ylabel, "Energy efficiency")
 
 
 def fig_same_peak(run: ReproduceRun) -> Any:
