@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 import yaml
@@ -50,6 +50,8 @@ DEFAULT_MODEL = {
 }
 #: exit status of a run stopped by a NaN / inf loss (2 is a usage error)
 EXIT_DIVERGED = 1
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,17 @@ def _train_config(**kw: Any) -> Any:
     return TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()})
 
 
+def _unless_diverged(run: Callable[[], T]) -> T:
+    """`run()`'s result; a NonFiniteLossError is printed and exits with EXIT_DIVERGED."""
+    from swallowtail.train import NonFiniteLossError
+
+    try:
+        return run()
+    except NonFiniteLossError as exc:
+        print_error(exc)
+        raise typer.Exit(code=EXIT_DIVERGED) from None
+
+
 def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -299,7 +312,6 @@ def train(
     force: bool = FORCE_OPT,
 ) -> None:
     """Train a network on a task: adapted config, progress bar, final accuracy, FLOPs and throughput."""
-    from swallowtail.train import NonFiniteLossError
     from swallowtail.train import train as run_train
 
     if resume and out is None:
@@ -327,11 +339,7 @@ def train(
     config, data, spec = _load(task, model, sized, estimate, force, f"train --task {task}", json_out)
     if chosen:
         (err_console if json_out else console).print(f"writing the run to {out}", highlight=False)
-    try:
-        result = run_train(config, data, tc, resume=resume, progress=True)
-    except NonFiniteLossError as exc:
-        print_error(exc)
-        raise typer.Exit(code=EXIT_DIVERGED) from None
+    result = _unless_diverged(lambda: run_train(config, data, tc, resume=resume, progress=True))
     if json_out:
         emit_json(result)
         return
@@ -384,7 +392,6 @@ def accuracy_sweep(
     force: bool = FORCE_OPT,
 ) -> None:
     """Train the hybrid family on a task; write sweep.json and sweep.png (accuracy vs FLOPs and latency)."""
-    from swallowtail.train import NonFiniteLossError
     from swallowtail.train import accuracy_sweep as run_sweep
 
     counts = parse_counts(attention_layers)
@@ -406,11 +413,9 @@ def accuracy_sweep(
 
     what = f"accuracy-sweep --task {task}"
     config, data, spec = _load(task, model, sized, estimate, force, what, json_out)
-    try:
-        result = run_sweep(config, data, tc, counts, include_transformer=include_transformer, resume=resume)
-    except NonFiniteLossError as exc:
-        print_error(exc)
-        raise typer.Exit(code=EXIT_DIVERGED) from None
+    result = _unless_diverged(
+        lambda: run_sweep(config, data, tc, counts, include_transformer=include_transformer, resume=resume)
+    )
     if json_out:
         emit_json(result)
         return
