@@ -366,6 +366,17 @@ def _issue_loads(
 
 
 @njit(cache=True)
+def _operand_ready(pf, pipe, e, tag_lbs, rr, src):
+    """The first cycle PE e's pipeline `pipe` (a row of pf) may issue an instruction that reads register
+    src: after the pipeline's previous issue, the tag window's bound and the register's arrival."""
+    tag_lb = tag_lbs[e]
+    p = pf[pipe, e]
+    t = p if p > tag_lb else tag_lb
+    x = rr[e, src]
+    return x if x > t else t
+
+
+@njit(cache=True)
 def _issue_transfers(lo, hi, program, routes, tag_lbs, state, tab, floor, layout, out, logging, n_log, n_hop):
     """A transfer step (`run_iteration`): rows lo..hi of xf_rows, each a register sent over its NoC route.
     Returns (instructions, requests before `floor`, log rows, hops)."""
@@ -381,12 +392,7 @@ def _issue_transfers(lo, hi, program, routes, tag_lbs, state, tab, floor, layout
         peer = xf_rows[row, 3]
         r0 = xf_rows[row, 4]
         r1 = xf_rows[row, 5]
-        tag_lb = tag_lbs[e]
-        p2 = pf[2, e]
-        t = p2 if p2 > tag_lb else tag_lb
-        x = rr[e, src]
-        if x > t:
-            t = x
+        t = _operand_ready(pf, 2, e, tag_lbs, rr, src)
         if t < floor:
             bad += 1
         t = cal_reserve(tab, LINK0 + routes[r0], SER, RD0 + e, 0, RP, t, floor)
@@ -518,12 +524,7 @@ def _issue_stores(lo, hi, program, base, tag_lbs, state, tab, floor, layout, out
         k_ = st_rows[row, 1]
         src = st_rows[row, 2]
         slot_ = base + st_rows[row, 3]
-        tag_lb = tag_lbs[e]
-        p1 = pf[1, e]
-        t = p1 if p1 > tag_lb else tag_lb
-        x = rr[e, src]
-        if x > t:
-            t = x
+        t = _operand_ready(pf, 1, e, tag_lbs, rr, src)
         if t < floor:
             bad += 1
         t = cal_reserve(tab, BANK0 + (slot_ & gmask), occ_bank, RD0 + e, 0, RP, t, floor)
