@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -187,20 +187,26 @@ _TIME_SUFFIX = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 def parse_size(field: str, text: str) -> float:
     """'2G' / '512M' / '1e9' -> bytes (K, M, G, T are powers of 1024); SpecError naming `field` otherwise."""
-    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMgGtT]?)i?[bB]?\s*", text)
-    value = _number(m.group(1)) if m else None
-    if value is None or value <= 0:
-        raise SpecError(field, text, "a positive size in bytes, e.g. 4G, 512M or 1e9")
-    return value * _SIZE_SUFFIX[m.group(2).lower()]
+    return _parse_scaled(
+        field, text, r"([kKmMgGtT]?)i?[bB]?", _SIZE_SUFFIX, "a positive size in bytes, e.g. 4G, 512M or 1e9"
+    )
 
 
 def parse_duration(field: str, text: str) -> float:
     """'3600' / '90s' / '10m' / '2h' -> seconds; SpecError naming `field` otherwise."""
-    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([smhSMH]?)\s*", text)
+    return _parse_scaled(
+        field, text, r"([smhSMH]?)", _TIME_SUFFIX, "a positive duration, e.g. 3600, 90s, 10m or 2h"
+    )
+
+
+def _parse_scaled(field: str, text: str, unit: str, scale: Mapping[str, float], expected: str) -> float:
+    """A positive number, then a unit (`unit`: a regex whose one group, lower-cased, is a key of `scale`) ->
+    the number x its scale; SpecError naming `field` with `expected` otherwise."""
+    m = re.fullmatch(rf"\s*([0-9.eE+]+)\s*{unit}\s*", text)
     value = _number(m.group(1)) if m else None
     if value is None or value <= 0:
-        raise SpecError(field, text, "a positive duration, e.g. 3600, 90s, 10m or 2h")
-    return value * _TIME_SUFFIX[m.group(2).lower()]
+        raise SpecError(field, text, expected)
+    return value * scale[m.group(2).lower()]
 
 
 def _number(text: str) -> float | None:
