@@ -168,6 +168,15 @@ def _num(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
+#: pydantic's bound errors: (comparison, the ctx key holding the bound)
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+
+
 def _allowed_for(err: Mapping[str, Any]) -> str:
     """Plain-words description of what a pydantic error says is allowed."""
     typ = err["type"]
@@ -190,14 +199,9 @@ def _allowed_for(err: Mapping[str, Any]) -> str:
     }
     if typ in simple:
         return simple[typ]
-    if typ == "greater_than":
-        return f"a number > {_num(ctx.get('gt'))}"
-    if typ == "greater_than_equal":
-        return f"a number >= {_num(ctx.get('ge'))}"
-    if typ == "less_than":
-        return f"a number < {_num(ctx.get('lt'))}"
-    if typ == "less_than_equal":
-        return f"a number <= {_num(ctx.get('le'))}"
+    if typ in _BOUNDS:
+        sign, key = _BOUNDS[typ]
+        return f"a number {sign} {_num(ctx.get(key))}"
     if typ == "literal_error":
         return f"one of {ctx.get('expected')}"
     if typ == "string_pattern_mismatch":
