@@ -203,7 +203,7 @@ def time_limit(spec: str) -> Iterator[None]:
         return
     at: list[Any] = []
 
-    def alarm(signum: int, frame: Any) -> None:
+    def alarm(_signum: int, frame: Any) -> None:
         at.append(frame)
         raise _Stopped
 
