@@ -222,7 +222,8 @@ def test_export_writes_csv_and_jsonl(tmp_path):
 
 def test_reading_commands_never_turn_a_file_into_a_store_and_bad_runs_make_none(tmp_path):
     """`dse export` / `report` on an empty or foreign file refuse it (opening it would write an SQLite
-    schema into it); a store is never a device; a run with a bad executor stops before it makes one."""
+    schema into it), and so do they and `dse run` on another application's database, left byte for byte;
+    a store is never a device; a run with a bad executor stops before it makes one."""
     runner = CliRunner()
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
@@ -230,6 +231,18 @@ def test_reading_commands_never_turn_a_file_into_a_store_and_bad_runs_make_none(
         out = runner.invoke(app, args)
         assert out.exit_code == 2 and "an existing sweep store" in out.output, out.output
     assert empty.read_bytes() == b"" and not (tmp_path / "e.csv").exists()
+    foreign = tmp_path / "app.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    before = foreign.read_bytes()
+    for args in (
+        ["dse", "report", str(foreign)],
+        ["dse", "export", str(foreign), str(tmp_path / "f.csv")],
+        ["dse", "run", "around-df-4x4-simd8", "--store", str(foreign)],
+    ):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2 and "its tables: users" in out.output, out.output
+    assert foreign.read_bytes() == before and not (tmp_path / "f.csv").exists()
     with pytest.raises(SpecError, match="not a device"):
         Store("/dev/null")
     Store(tmp_path / "real.db").close()

@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS rate_cache (dense_cost_model TEXT PRIMARY KEY, blob B
 """
 
 
+#: the tables a file must have to be read as a sweep store (rate_cache is added when missing)
+STORE_TABLES = frozenset({"meta", "sweeps", "points", "rows", "members"})
+
+
 @dataclass(frozen=True)
 class StoredRow:
     """A row as read back: the evaluated Row plus who wrote it."""
@@ -111,6 +115,7 @@ class Store:
         self.path = p
         try:
             self.conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._refuse_other_databases()
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -123,6 +128,21 @@ class Store:
             raise SpecError("--store", str(p), f"an SQLite sweep store or a new file ({exc})") from None
         if schema != str(STORE_SCHEMA):
             raise SpecError("--store", str(p), f"a store of schema {STORE_SCHEMA} (this one: {schema})")
+
+    def _refuse_other_databases(self) -> None:
+        """An SQLite file with tables is a sweep store only if it has a store's tables and schema row: any
+        other database is refused before anything is written into it (tables, WAL mode)."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return
+        missing = sorted(STORE_TABLES - tables)
+        schema = None if missing else self.conn.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
+        if missing or schema is None:
+            self.conn.close()
+            found = ", ".join(sorted(tables))
+            raise SpecError(
+                "--store", str(self.path), f"an SQLite sweep store or a new file (its tables: {found})"
+            )
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.conn)
