@@ -4,6 +4,8 @@
     swallowtail baseline --target sanger -o same_peak_as=df-4x4-simd8 --model transformer -L 4096
     swallowtail baseline --target xavier-nx --model resnet-50 [--seq-len 224: the image side]
     swallowtail baseline list [--json]
+    swallowtail baseline measure-kernels --out kernels.yaml [--device cuda] [-L 1024 -L 4096] [--dtype fp16]
+    swallowtail baseline check-kernels kernels.yaml [--arch h100-sxm-max] [--json]
 
 `--json` prints exactly `Result.to_dict()`; the table shows latency, energy, utilization, the energy and
 traffic breakdowns and the ops that take longest with what bounds them. `-o KEY=VALUE` (repeatable) passes
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from swallowtail.cli import limits
@@ -213,3 +216,130 @@ def fit_cmd(
     if write:
         for path in write_fitted(fitted):
             console.print(f"wrote {path}", highlight=False)
+
+
+@app.command("measure-kernels")
+@user_errors
+def measure_kernels_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="The measurement file to write (YAML)."),
+    model: str = typer.Option("fabnet-base", "--model", "-m", help="Network preset whose kernels are timed."),
+    seq_len: list[int] = typer.Option(
+        [], "--seq-len", "-L", help="Sequence length (repeatable; default 1024 and 4096)."
+    ),
+    dtype: list[str] = typer.Option([], "--dtype", help="fp16 and/or fp32 (repeatable; default both)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cuda, cuda:N or cpu."),
+    reps: int = typer.Option(30, "--reps", min=1, max=10_000, help="Timed repetitions per case (median)."),
+    stream_numel: int = typer.Option(
+        2**26,
+        "--stream-numel",
+        min=1,
+        max=2**32,
+        help="Elements of the stream case (default 2^26: beyond any L2).",
+    ),
+    compile_: bool | None = typer.Option(
+        None,
+        "--compile/--no-compile",
+        help="Also time the launch chain through torch.compile (default: on CUDA).",
+    ),
+) -> None:
+    """Time the kernels of MODEL on a real device (a CUDA GPU; the CPU only exercises the code) and write them
+    to a measurement file for `check-kernels`."""
+    from swallowtail.atomicio import check_writable
+    from swallowtail.experiments.kernels import (
+        DEFAULT_SEQ_LENS,
+        DTYPES,
+        measure_kernels,
+        measurement_plan,
+        write_measurements,
+    )
+
+    check_writable(out, "--out")
+    seq_lens, dtypes = tuple(seq_len) or DEFAULT_SEQ_LENS, tuple(dtype) or DTYPES
+    total = len(measurement_plan(model, seq_lens, dtypes, stream_numel))
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    with progress_bar(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("measuring", total=total)
+
+        def show(desc: str) -> None:
+            bar.update(task, description=desc, advance=1)
+
+        m = measure_kernels(
+            model, seq_lens, dtypes, device, reps, stream_numel=stream_numel, compile_=compile_, progress=show
+        )
+    write_measurements(m, out)
+    failed = sum(r.error is not None for r in m.kernels)
+    console.print(
+        f"wrote {out}: {len(m.kernels)} timings on {m.device} ({m.device_type}), {failed} could not run",
+        highlight=False,
+    )
+
+
+@app.command("check-kernels")
+@user_errors
+def check_kernels_cmd(
+    measurements: Path = typer.Argument(..., help="A file written by `measure-kernels`."),
+    arch: str | None = typer.Option(
+        None,
+        "--arch",
+        "-a",
+        help="The measured GPU's preset, e.g. h100-sxm-max (default: found by name and SMs).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON: the fitted values and every check."),
+) -> None:
+    """The GPU model's kernel assumptions against measured kernels: three values fitted on the measurement,
+    every other case predicted (model vs measured, error, FLOP rate relative to the dense GEMM)."""
+    from swallowtail.experiments.kernel_check import TARGET_ERROR, check_kernels
+    from swallowtail.experiments.kernels import load_measurements
+
+    report = check_kernels(load_measurements(measurements), arch)
+    if json_out:
+        emit_json(report.to_dict())
+        return
+    fits = Table(title=f"fitted on the measurement ({report.device} as {report.arch})")
+    for col in ("dtype", "parameter", "measured", "stack assumes", "case", "note"):
+        fits.add_column(col, overflow="fold")
+    for f in report.fitted:
+        fits.add_row(f.dtype, f.parameter, _g(f.value), _g(f.shipped), f.case, f.note)
+    console.print(fits)
+    table = Table(title=f"model ({', '.join(report.stacks.values())}) vs measured")
+    for col in (
+        "case",
+        "L",
+        "dtype",
+        "measured",
+        "model",
+        "error",
+        "role",
+        "model kernels x bound",
+        "vs GEMM (meas / model)",
+    ):
+        table.add_column(
+            col, overflow="fold", justify="right" if col in ("L", "measured", "model", "error") else "left"
+        )
+    for c in report.checks:
+        ratio = f"{_g(c.measured_vs_gemm, 3)} / {_g(c.model_vs_gemm, 3)}"
+        err = "" if c.error is None else f"{c.error:+.1%}"
+        table.add_row(
+            c.case,
+            str(c.seq_len),
+            c.dtype,
+            _us(c.measured_s),
+            _us(c.model_s),
+            err,
+            c.role,
+            f"{c.model_kernels} x {c.bound}" if c.bound else c.note,
+            ratio,
+        )
+    console.print(table)
+    console.print(
+        f"{report.within_target()} of {len(report.predicted())} predicted cases within {TARGET_ERROR:.0%}",
+        highlight=False,
+    )
+
+
+def _g(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _us(s: float | None) -> str:
+    return "-" if s is None else f"{s * 1e6:.4g} us"

@@ -1,0 +1,231 @@
+"""Kernel measurements (`experiments.kernels`) and the model checked against them (`kernel_check`).
+
+No GPU here: the measuring code runs on the CPU at tiny shapes; the check is tested on measurements made by
+the model itself, which it must recover exactly (the fitted values) and predict exactly (everything else).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from typer.testing import CliRunner
+
+from swallowtail.arch.specs import load_arch
+from swallowtail.baselines.jetson import JetsonBackend, load_stack, stack_with_overrides
+from swallowtail.cli import app
+from swallowtail.errors import SpecError
+from swallowtail.experiments.kernel_check import DEFAULT_STACKS, check_kernels, preset_for
+from swallowtail.experiments.kernels import (
+    FORMAT,
+    KernelMeasurements,
+    KernelTiming,
+    LaunchRow,
+    Timer,
+    kernel_cases,
+    load_measurements,
+    measure_kernels,
+    measurement_plan,
+    write_measurements,
+)
+from swallowtail.workload import GEMM, Butterfly, Softmax
+from swallowtail.workload.lower import resolve_config
+
+SMALL = "lra-listops"  # d 256, 4 heads: every kind of case, fast on a CPU
+ARCH = "h100-sxm-max"
+#: the values the synthetic "GPU" runs at (none is a stack's shipped value)
+TRUE = {"per_op_overhead_s": 3.5e-6, "dram_efficiency": 0.72, "gemm_efficiency": {"hopper": 0.61}}
+
+
+@pytest.fixture(scope="module")
+def cpu_measurement() -> KernelMeasurements:
+    return measure_kernels(SMALL, (64,), device="cpu", reps=2, stream_numel=4096)
+
+
+def test_cases_cover_the_network_and_fit_cases_come_first() -> None:
+    cases = kernel_cases("fabnet-base", 1024)
+    names = [c.name for c in cases]
+    assert names[:2] == ["dense-linear", "stream"] and len(set(names)) == len(names)
+    assert {c.role for c in cases[:2]} == {"fit"} and {c.role for c in cases[2:]} == {"predict"}
+    kinds = {type(op) for c in cases for op in c.ops}
+    assert {GEMM, Butterfly, Softmax} <= kinds
+    assert not any(op.layer == "head" for c in cases for op in c.ops)
+    (sdpa,) = [c for c in cases if c.fused_attention]
+    # the scores and probabilities never reach memory: 2 x (12 x 1024 x 1024) x 2 bytes each fewer
+    assert sum(o.min_bytes for o in sdpa.ops) - sdpa.min_bytes == 2 * 2 * 12 * 1024 * 1024 * 2
+
+
+def test_a_network_without_attention_has_no_sdpa_case() -> None:
+    assert not any(c.fused_attention for c in kernel_cases("fnet", 256))
+
+
+def test_cpu_measurement_writes_a_file_that_reads_back(cpu_measurement: KernelMeasurements, tmp_path) -> None:
+    m = cpu_measurement
+    assert m.device_type == "cpu" and m.sms is None and m.format == FORMAT
+    assert all((r.time_s is None) != (r.error is None) for r in m.kernels)
+    assert any(r.time_s for r in m.kernels if r.case == "dense-linear")
+    # the stream case does not depend on L: once per dtype
+    assert sum(r.case == "stream" for r in m.kernels) == len(m.dtypes)
+    graph = next(r for r in m.launch if r.mode == "cuda-graph")
+    assert graph.per_op_s is None and "CUDA" in (graph.error or "")
+    path = write_measurements(m, tmp_path / "k.yaml")
+    assert load_measurements(path) == m
+
+
+def test_timer_on_the_cpu_is_positive_and_eager() -> None:
+    import torch
+
+    t, how = Timer(torch.device("cpu"), reps=2, flush_bytes=1024).time(lambda: torch.ones(8).sum())
+    assert t > 0 and how == "eager"
+
+
+def _synthetic(seq_lens: tuple[int, ...] = (64, 128)) -> KernelMeasurements:
+    """A measurement of the model itself on ARCH at the TRUE values, timed as CUDA graphs."""
+    arch = load_arch(ARCH)
+    rows = []
+    for case, dtype in measurement_plan(SMALL, seq_lens, ("fp16", "fp32"), 4096):
+        c = case.in_dtype(dtype)
+        ov = dict(TRUE)
+        if c.fused_attention:
+            ov["attention_fusion_max_seq"] = c.seq_len
+        stack = stack_with_overrides(load_stack(DEFAULT_STACKS[dtype]), ov)
+        t = JetsonBackend(arch, stack).run(c.workload()).latency_s
+        rows.append(
+            KernelTiming(
+                case=c.name,
+                kind=c.kind,
+                seq_len=c.seq_len,
+                dtype=dtype,
+                role=c.role,
+                flops=c.flops,
+                min_bytes=c.min_bytes,
+                time_s=t,
+                timed_as="cuda-graph",
+            )  # fmt: skip
+        )
+    return KernelMeasurements(
+        format=FORMAT, device="NVIDIA H100 80GB HBM3", device_type="cuda", sms=132, torch="x", cuda="12",
+        swallowtail="x", host="x", date="2026-12-07", model=SMALL, config=resolve_config(SMALL).to_dict(),
+        seq_lens=list(seq_lens), dtypes=["fp16", "fp32"], reps=1, flush_bytes=0, stream_numel=4096,
+        launch_chain=64,
+        launch=[
+            LaunchRow(mode="eager", per_op_s=2e-5),
+            LaunchRow(mode="cuda-graph", per_op_s=TRUE["per_op_overhead_s"]),
+        ],
+        kernels=rows,
+    )  # fmt: skip
+
+
+def test_the_check_recovers_the_true_values_and_predicts_the_model_exactly() -> None:
+    report = check_kernels(_synthetic())
+    assert report.arch == ARCH  # found from the device's name and SM count
+    fitted = {(f.dtype, f.parameter): f.value for f in report.fitted}
+    for dtype in ("fp16", "fp32"):
+        assert fitted[(dtype, "per_op_overhead_s (cuda-graph)")] == TRUE["per_op_overhead_s"]
+        assert fitted[(dtype, "dram_efficiency")] == pytest.approx(TRUE["dram_efficiency"], rel=1e-9)
+        assert fitted[(dtype, "gemm_efficiency.hopper")] == pytest.approx(0.61, rel=1e-9)
+    predicted = report.predicted()
+    assert len(predicted) > 20 and report.within_target() == len(predicted)
+    assert max(abs(c.error) for c in predicted if c.error is not None) < 1e-9
+    # dense-linear is fitted at the longest L only; the shorter one is predicted
+    roles = {(c.case, c.seq_len, c.dtype): c.role for c in report.checks}
+    assert roles[("dense-linear", 128, "fp16")] == "fit" and roles[("dense-linear", 64, "fp16")] == "predict"
+    assert all(c.measured_vs_gemm == pytest.approx(c.model_vs_gemm) for c in predicted)
+
+
+def test_a_wrong_assumption_shows_as_a_prediction_error() -> None:
+    m = _synthetic((64,))
+    slow = [
+        r.model_copy(update={"time_s": r.time_s * 2}) if r.kind == "butterfly" and r.time_s else r
+        for r in m.kernels
+    ]
+    report = check_kernels(m.model_copy(update={"kernels": slow}), ARCH)
+    errors = {c.kind: c.error for c in report.predicted()}
+    assert errors["butterfly"] == pytest.approx(-0.5)
+    assert abs(errors["softmax"]) < 1e-9
+
+
+def test_check_refuses_a_preset_with_other_sms_and_a_case_it_does_not_know() -> None:
+    m = _synthetic((64,))
+    with pytest.raises(SpecError, match="--arch.*132 SMs"):
+        check_kernels(m, "h100-pcie-max")
+    with pytest.raises(SpecError, match="--arch.*Jetson|--arch.*a GPU preset named"):
+        check_kernels(m.model_copy(update={"device": "Tesla V100"}))
+    bad = [m.kernels[0].model_copy(update={"case": "nope"}), *m.kernels[1:]]
+    with pytest.raises(SpecError, match=r"kernels\[0\]\.case"):
+        check_kernels(m.model_copy(update={"kernels": bad}), ARCH)
+    skew = [m.kernels[0].model_copy(update={"flops": 1}), *m.kernels[1:]]
+    with pytest.raises(SpecError, match="as this version of swallowtail builds it"):
+        check_kernels(m.model_copy(update={"kernels": skew}), ARCH)
+
+
+def test_preset_for_names_each_datacenter_gpu() -> None:
+    m = _synthetic((64,))
+    for device, sms, preset in (
+        ("NVIDIA H100 80GB HBM3", 132, "h100-sxm-max"),
+        ("NVIDIA H100 PCIe", 114, "h100-pcie-max"),
+        ("NVIDIA H200", 132, "h200-sxm-max"),
+    ):
+        assert preset_for(m.model_copy(update={"device": device, "sms": sms})) == preset
+
+
+def test_a_failed_case_is_recorded_and_shown_not_raised(cpu_measurement: KernelMeasurements) -> None:
+    failed = [r for r in cpu_measurement.kernels if r.error]
+    assert failed  # the CPU's FFT has no FP16
+    assert all(r.kind == "fft" and r.dtype == "fp16" for r in failed)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "cuda"], "--device"),
+        (["--dtype", "bf16"], "--dtype"),
+        (["-L", "100000"], "--seq-len"),
+        (["-m", "no-such-net"], "no-such-net"),
+    ],
+)
+def test_measure_kernels_cli_refuses_bad_input_before_writing(
+    args: list[str], message: str, tmp_path
+) -> None:
+    out = tmp_path / "k.yaml"
+    length = [] if "-L" in args else ["-L", "64"]
+    cmd = ["baseline", "measure-kernels", "-o", str(out), "-m", SMALL, *length, *args]
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code != 0 and message in res.output and not out.exists()
+
+
+def test_cli_measures_and_checks(tmp_path) -> None:
+    out = tmp_path / "k.yaml"
+    r = CliRunner().invoke(
+        app,
+        [
+            "baseline",
+            "measure-kernels",
+            "-o",
+            str(out),
+            "-m",
+            SMALL,
+            "-L",
+            "64",
+            "--reps",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    write_measurements(_synthetic((64,)), out)
+    r = CliRunner().invoke(app, ["baseline", "check-kernels", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"arch": "h100-sxm-max"' in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(out.read_text().replace("format:", "formatt:"))
+    r = CliRunner().invoke(app, ["baseline", "check-kernels", str(bad)])
+    assert r.exit_code != 0 and "formatt" in r.output
+
+
+def test_case_dtype_changes_only_the_dtype() -> None:
+    c = kernel_cases(SMALL, 64)[0]
+    c32 = c.in_dtype("fp32")
+    assert c32.flops == c.flops and c32.min_bytes == 2 * c.min_bytes
+    assert [dataclasses.replace(o, dtype="fp16") for o in c32.ops] == list(c.ops)
