@@ -328,6 +328,8 @@ EXPERIMENTS_IMPORTS = {
     "report_decoder": {"records"},
     "report": {"paper", "records", "report_decoder", "suite"},
     "outputs": {"records", "report"},
+    "kernels": set(),  # kernels timed on a device, and the GPU model checked against them: beside reproduce
+    "kernel_check": {"kernels"},
 }
 
 
