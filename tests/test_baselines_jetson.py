@@ -339,3 +339,20 @@ def test_overrides_are_noted() -> None:
     one_generation = get_backend("jetson", arch="agx-orin-maxn", **{"gemm_efficiency.ampere": 0.25})
     assert one_generation.gemm_efficiency == 0.25 and one_generation.stack.gemm_efficiency["volta"] > 0.25
     assert b.stack.missing_sources() == []
+
+
+def test_a_generation_the_stack_lacks_is_added_by_an_override() -> None:
+    with pytest.raises(SpecError, match="gemm_efficiency.hopper=VALUE"):
+        get_backend("jetson", arch="h100-sxm-max")
+    b = get_backend("jetson", arch="h100-sxm-max", **{"gemm_efficiency.hopper": 0.6})
+    assert (
+        b.gemm_efficiency == 0.6
+        and b.stack.gemm_efficiency["volta"] == load_stack("tensorrt-fp16").gemm_efficiency["volta"]
+    )
+    assert (
+        b.stack.sources["gemm_efficiency.hopper"].startswith("override") and b.stack.missing_sources() == []
+    )
+    with pytest.raises(SpecError, match="gemm_efficiency.hopper"):
+        get_backend("jetson", arch="h100-sxm-max", **{"gemm_efficiency.hopper": 2})
+    with pytest.raises(SpecError, match="gemm_efficiency.hoppr"):  # not a generation: no new key
+        get_backend("jetson", arch="h100-sxm-max", **{"gemm_efficiency.hoppr": 0.6})

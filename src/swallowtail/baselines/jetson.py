@@ -55,7 +55,7 @@ from swallowtail.arch.specbase import (
     load_shipped_spec,
     validate_model,
 )
-from swallowtail.arch.specs import ArchSpec, GPUArch, GPUGeneration, load_arch
+from swallowtail.arch.specs import GPU_GENERATIONS, ArchSpec, GPUArch, GPUGeneration, load_arch
 from swallowtail.baselines._common import OpCost, build_result, gemm_form
 from swallowtail.errors import SpecError, is_real
 from swallowtail.flops import ceil_div
@@ -148,7 +148,13 @@ def stack_with_overrides(stack: GPUStack, overrides: dict[str, Any], what: str =
     eff = overrides.get("gemm_efficiency")
     if is_real(eff):
         overrides = {**overrides, "gemm_efficiency": dict.fromkeys(stack.gemm_efficiency, eff)}
-    d = apply_overrides(d, overrides)
+    new_generations = {  # a generation the stack has no value for: added (the path does not exist yet)
+        k: v
+        for k, v in overrides.items()
+        if k.startswith("gemm_efficiency.") and k[16:] in GPU_GENERATIONS and k[16:] not in stack.gemm_efficiency
+    }
+    d["gemm_efficiency"] = d["gemm_efficiency"] | {k[16:]: v for k, v in new_generations.items()}
+    d = apply_overrides(d, {k: v for k, v in overrides.items() if k not in new_generations})
     kept = {
         k: v for k, v in stack.sources.items() if not any(k == o or k.startswith(o + ".") for o in overrides)
     }
@@ -200,7 +206,8 @@ class JetsonBackend:
             raise SpecError(
                 f"{self.stack.name}.gemm_efficiency",
                 sorted(self.stack.gemm_efficiency),
-                f"a value for {self.arch.name}'s GPU generation {self.arch.generation!r}",
+                f"a value for {self.arch.name}'s GPU generation {self.arch.generation!r} (give one: "
+                f"-o gemm_efficiency.{self.arch.generation}=VALUE, a fraction of the tensor peak)",
             )
         for f in ("butterfly_unit", "fft_unit", "vector_unit"):
             unit = getattr(self.stack, f)
