@@ -148,12 +148,15 @@ def stack_with_overrides(stack: GPUStack, overrides: dict[str, Any], what: str =
     eff = overrides.get("gemm_efficiency")
     if is_real(eff):
         overrides = {**overrides, "gemm_efficiency": dict.fromkeys(stack.gemm_efficiency, eff)}
+    prefix = "gemm_efficiency."
     new_generations = {  # a generation the stack has no value for: added (the path does not exist yet)
         k: v
         for k, v in overrides.items()
-        if k.startswith("gemm_efficiency.") and k[16:] in GPU_GENERATIONS and k[16:] not in stack.gemm_efficiency
+        if k.startswith(prefix)
+        and (g := k[len(prefix) :]) in GPU_GENERATIONS
+        and g not in stack.gemm_efficiency
     }
-    d["gemm_efficiency"] = d["gemm_efficiency"] | {k[16:]: v for k, v in new_generations.items()}
+    d["gemm_efficiency"] = d["gemm_efficiency"] | {k[len(prefix) :]: v for k, v in new_generations.items()}
     d = apply_overrides(d, {k: v for k, v in overrides.items() if k not in new_generations})
     kept = {
         k: v for k, v in stack.sources.items() if not any(k == o or k.startswith(o + ".") for o in overrides)
