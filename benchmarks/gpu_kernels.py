@@ -6,9 +6,10 @@
 
 The same as `swallowtail baseline measure-kernels` followed by `check-kernels`
 (`swallowtail.experiments.kernels`, `swallowtail.experiments.kernel_check`): every distinct op of fabnet-base
-at L = 1024 and 4096, FP16 and FP32, timed alone (CUDA graph, L2 flushed, median of 30); three values fitted
-on it (per-launch time, DRAM efficiency, GEMM efficiency), every other case predicted by the model on the
-GPU's preset with the PyTorch-eager stacks' assumptions. On a CPU it runs, but the times say nothing about a
+at L = 1024 and 4096, FP16 and FP32 (each butterfly also fused into one Triton kernel), timed alone (CUDA
+graph, L2 flushed, median of 30); three values fitted on it (per-launch time, DRAM efficiency, GEMM
+efficiency), every other case predicted by the model on the GPU's preset with the PyTorch-eager stacks'
+assumptions (a fused butterfly with the TensorRT stacks'). On a CPU it runs, but the times say nothing about a
 GPU: use it there only to see that the script works (`--seq-len 256 --model lra-listops`).
 """
 

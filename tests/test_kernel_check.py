@@ -7,6 +7,10 @@ the model itself, which it must recover exactly (the fitted values) and predict 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +19,13 @@ from swallowtail.arch.specs import load_arch
 from swallowtail.baselines.jetson import JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.cli import app
 from swallowtail.errors import SpecError
-from swallowtail.experiments.kernel_check import DEFAULT_STACKS, check_kernels, preset_for
+from swallowtail.experiments.kernel_check import (
+    DEFAULT_STACKS,
+    FUSED_BUTTERFLY_FIELDS,
+    FUSED_BUTTERFLY_STACK,
+    check_kernels,
+    preset_for,
+)
 from swallowtail.experiments.kernels import (
     FORMAT,
     KernelMeasurements,
@@ -88,6 +98,9 @@ def _synthetic(seq_lens: tuple[int, ...] = (64, 128)) -> KernelMeasurements:
         ov = dict(TRUE)
         if c.fused_attention:
             ov["attention_fusion_max_seq"] = c.seq_len
+        if c.fused_butterfly:  # checked against the TensorRT stacks' fused-butterfly assumptions
+            fused = load_stack(FUSED_BUTTERFLY_STACK)
+            ov |= {f: getattr(fused, f) for f in FUSED_BUTTERFLY_FIELDS}
         stack = stack_with_overrides(load_stack(DEFAULT_STACKS[dtype]), ov)
         t = JetsonBackend(arch, stack).run(c.workload()).latency_s
         rows.append(
@@ -170,9 +183,12 @@ def test_preset_for_names_each_datacenter_gpu() -> None:
 
 
 def test_a_failed_case_is_recorded_and_shown_not_raised(cpu_measurement: KernelMeasurements) -> None:
-    failed = [r for r in cpu_measurement.kernels if r.error]
-    assert failed  # the CPU's FFT has no FP16
-    assert all(r.kind == "fft" and r.dtype == "fp16" for r in failed)
+    failed = {(r.case, r.dtype): r.error for r in cpu_measurement.kernels if r.error}
+    fft16 = {k for k in failed if k[1] == "fp16" and "fft" in k[0]}
+    assert fft16  # the CPU's FFT has no FP16
+    fused = set(failed) - fft16
+    assert fused and all(k[0].endswith(".fused") for k in fused)  # a Triton kernel needs CUDA (or Triton)
+    assert all("Triton" in str(failed[k]) for k in fused)
 
 
 @pytest.mark.parametrize(
@@ -229,3 +245,29 @@ def test_case_dtype_changes_only_the_dtype() -> None:
     c32 = c.in_dtype("fp32")
     assert c32.flops == c.flops and c32.min_bytes == 2 * c.min_bytes
     assert [dataclasses.replace(o, dtype="fp16") for o in c32.ops] == list(c.ops)
+
+
+FUSED_CHECK = """
+import torch
+from swallowtail.experiments.triton_butterfly import butterfly_fused
+from swallowtail.nn.butterfly import butterfly_multiply
+g = torch.Generator().manual_seed(0)
+for n in (2, 16, 256):
+    for inc in (True, False):
+        tw = torch.randn(1, n.bit_length() - 1, n // 2, 2, 2, generator=g)
+        x = torch.randn(3, n, generator=g)
+        want = butterfly_multiply(tw, x[:, None, :], inc)[:, 0, :]
+        assert torch.allclose(butterfly_fused(tw, x, inc), want, rtol=1e-4, atol=1e-4), (n, inc)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None, reason="Triton is not installed (CPU PyTorch)"
+)
+def test_the_fused_triton_butterfly_is_the_butterfly_in_the_interpreter() -> None:
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", FUSED_CHECK], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]

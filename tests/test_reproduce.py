@@ -328,7 +328,10 @@ EXPERIMENTS_IMPORTS = {
     "report_decoder": {"records"},
     "report": {"paper", "records", "report_decoder", "suite"},
     "outputs": {"records", "report"},
-    "kernels": set(),  # kernels timed on a device, and the GPU model checked against them: beside reproduce
+    "triton_butterfly": set(),
+    "kernels": {
+        "triton_butterfly"
+    },  # kernels timed on a device, and the GPU model against them: beside reproduce
     "kernel_check": {"kernels"},
 }
 

@@ -35,6 +35,9 @@ from swallowtail.result import Result
 
 #: the stack each measured dtype is checked against: PyTorch eager, as the kernels were run
 DEFAULT_STACKS = {"fp16": "pytorch-eager-fp16", "fp32": "pytorch-eager-fp32"}
+#: the stack whose fused-butterfly assumptions a fused butterfly case checks, and those assumptions
+FUSED_BUTTERFLY_STACK = "tensorrt-fp16"
+FUSED_BUTTERFLY_FIELDS = ("butterfly_unit", "butterfly_efficiency", "butterfly_max_stages_per_kernel")
 #: bisection steps of the GEMM-efficiency fit (2^-60 of the interval: far below any time's resolution)
 FIT_STEPS = 60
 #: a predicted case within this relative error agrees with the model (the published-point target)
@@ -118,6 +121,9 @@ def _run(arch: GPUArch, stack: GPUStack, overrides: dict[str, Any], case: Kernel
     if case.fused_attention:
         longest = max(case.seq_len, stack.attention_fusion_max_seq)
         overrides = {**overrides, "attention_fusion_max_seq": longest}
+    if case.fused_butterfly:
+        fused = load_stack(FUSED_BUTTERFLY_STACK)
+        overrides = {**overrides, **{f: getattr(fused, f) for f in FUSED_BUTTERFLY_FIELDS}}
     return _backend(arch, stack, overrides).run(case.workload())
 
 

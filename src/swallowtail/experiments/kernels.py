@@ -46,6 +46,7 @@ import swallowtail
 from swallowtail.arch.specbase import SpecModel, dump_yaml, read_yaml_file, validate_model
 from swallowtail.atomicio import write_text_atomic
 from swallowtail.errors import SpecError, check_choice, check_int, check_positive_int
+from swallowtail.experiments import triton_butterfly
 from swallowtail.nn.butterfly import butterfly_multiply
 from swallowtail.nn.config import HybridConfig
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
@@ -66,6 +67,9 @@ DEFAULT_REPS = 30
 WARMUP = 3
 #: tiny additions chained to measure the per-launch cost
 LAUNCH_CHAIN = 64
+#: the fused butterfly's largest error relative to the largest output entry, against butterfly_multiply (the
+#: two sum the same products in another order; FP16 storage rounds each stage's output in the reference only)
+FUSED_TOLERANCE = {"fp16": 5e-2, "fp32": 1e-4}
 #: the layer of the lowered network that is not measured (a 1-row GEMM and a 2-element add)
 SKIPPED_LAYERS = ("head",)
 
@@ -97,6 +101,7 @@ class KernelCase:
     role: Role = "predict"
     fits: str | None = None  # the stack parameter a `fit` case sets
     fused_attention: bool = False
+    fused_butterfly: bool = False  # every stage in one kernel (`triton_butterfly`), not two kernels per stage
 
     def in_dtype(self, dtype: str) -> KernelCase:
         return dataclasses.replace(self, ops=tuple(dataclasses.replace(o, dtype=dtype) for o in self.ops))
@@ -138,6 +143,15 @@ def _attention_group(ops: tuple[Op, ...]) -> tuple[Op, ...] | None:
     )
 
 
+def _fusable(op: Op) -> bool:
+    """A butterfly the fused kernel takes: real, every stage, at most 2^MAX_LOG_N points."""
+    return (
+        isinstance(op, Butterfly)
+        and not op.complex
+        and op.stages == op.n.bit_length() - 1 <= triton_butterfly.MAX_LOG_N
+    )
+
+
 def kernel_cases(
     config: HybridConfig | str = DEFAULT_MODEL,
     seq_len: int = DEFAULT_SEQ_LENS[0],
@@ -165,6 +179,10 @@ def kernel_cases(
             continue
         seen.add(op.describe())
         cases.append(KernelCase(op.name, op.kind, seq_len, (_alone(op),)))
+        if _fusable(op):
+            cases.append(
+                KernelCase(f"{op.name}.fused", op.kind, seq_len, (_alone(op),), fused_butterfly=True)
+            )
     group = _attention_group(w.ops)
     if group is not None:
         cases.append(KernelCase("attention-sdpa", "attention", seq_len, group, fused_attention=True))
@@ -198,6 +216,25 @@ def _butterfly(op: Butterfly, dt: torch.dtype, dev: torch.device, g: torch.Gener
     twiddle = _rand((1, logn, op.n // 2, 2, 2), dt, dev, g)
     x = _rand((op.rows, 1, op.n), dt, dev, g)
     return lambda: butterfly_multiply(twiddle, x, op.increasing_stride)
+
+
+def _butterfly_fused(
+    op: Butterfly, dt: torch.dtype, dev: torch.device, g: torch.Generator
+) -> Callable[[], Any]:
+    """The fused kernel, checked against `butterfly_multiply` on the same inputs before it is timed."""
+    logn = op.n.bit_length() - 1
+    twiddle = _rand((1, logn, op.n // 2, 2, 2), dt, dev, g)
+    x = _rand((op.rows, op.n), dt, dev, g)
+    with torch.inference_mode():
+        got = triton_butterfly.butterfly_fused(twiddle, x, op.increasing_stride).float()
+        want = butterfly_multiply(twiddle, x[:, None, :], op.increasing_stride)[:, 0, :].float()
+    scale = want.abs().max().item() or 1.0
+    err = (got - want).abs().max().item() / scale
+    if not err <= FUSED_TOLERANCE[op.dtype]:
+        raise Unsupported(
+            f"the fused kernel disagrees with butterfly_multiply: max error {err:.3g} of the largest"
+        )
+    return lambda: triton_butterfly.butterfly_fused(twiddle, x, op.increasing_stride)
 
 
 def _fft(op: FFT, dt: torch.dtype, dev: torch.device, g: torch.Generator) -> Callable[[], Any]:
@@ -265,6 +302,9 @@ def case_thunk(case: KernelCase, device: torch.device, seed: int = 0) -> Callabl
     if case.fused_attention:
         return _sdpa(case, dt, device, g)
     (op,) = case.ops
+    if case.fused_butterfly:
+        assert isinstance(op, Butterfly)
+        return _butterfly_fused(op, dt, device, g)
     runner = OP_RUNNERS.get(type(op))
     if runner is None:
         raise Unsupported(f"no PyTorch kernel for a {type(op).__name__}")
