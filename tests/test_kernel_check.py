@@ -198,6 +198,8 @@ def test_a_failed_case_is_recorded_and_shown_not_raised(cpu_measurement: KernelM
         (["--dtype", "bf16"], "--dtype"),
         (["-L", "100000"], "--seq-len"),
         (["-m", "no-such-net"], "no-such-net"),
+        (["--dtype", "fp32", "--dtype", "fp32"], "--dtype"),
+        (["-L", "64", "-L", "64"], "--seq-len"),
     ],
 )
 def test_measure_kernels_cli_refuses_bad_input_before_writing(

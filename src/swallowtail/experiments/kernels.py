@@ -558,9 +558,17 @@ def measurement_plan(
         raise SpecError("--dtype", [], f"at least one of {list(DTYPES)}")
     for d in dtypes:
         check_choice("--dtype", d, list(DTYPES))
+    if len(set(dtypes)) != len(dtypes):
+        raise SpecError(
+            "--dtype", list(dtypes), "each dtype at most once (a repeat would time every case twice)"
+        )
     longest = resolve_config(model).max_len  # the network has no positions beyond it
     for L in seq_lens:
         check_int("--seq-len", L, 1, longest)
+    if len(set(seq_lens)) != len(seq_lens):
+        raise SpecError(
+            "--seq-len", list(seq_lens), "each length at most once (a repeat would time every case twice)"
+        )
     cases = [c for L in seq_lens for c in kernel_cases(model, L, stream_numel)]
     first = seq_lens[0]  # the stream case does not depend on L: timed once
     return [(c, d) for c in cases if c.name != "stream" or c.seq_len == first for d in dtypes]
