@@ -7,6 +7,7 @@ the model itself, which it must recover exactly (the fitted values) and predict 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import subprocess
@@ -89,8 +90,9 @@ def test_timer_on_the_cpu_is_positive_and_eager() -> None:
     assert t > 0 and how == "eager"
 
 
+@functools.cache
 def _synthetic(seq_lens: tuple[int, ...] = (64, 128)) -> KernelMeasurements:
-    """A measurement of the model itself on ARCH at the TRUE values, timed as CUDA graphs."""
+    """A measurement of the model itself on ARCH at the TRUE values, timed as CUDA graphs (frozen: cached)."""
     arch = load_arch(ARCH)
     rows = []
     for case, dtype in measurement_plan(SMALL, seq_lens, ("fp16", "fp32"), 4096):
@@ -273,3 +275,37 @@ def test_the_fused_triton_butterfly_is_the_butterfly_in_the_interpreter() -> Non
         [sys.executable, "-c", FUSED_CHECK], env=env, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def _edit_row(m: KernelMeasurements, i: int, **update) -> KernelMeasurements:
+    rows = list(m.kernels)
+    rows[i] = rows[i].model_copy(update=update)
+    return m.model_copy(update={"kernels": rows})
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda m: m.model_copy(update={"dtypes": ["fp16", "fp16", "fp32"]}), "dtypes"),
+        (lambda m: m.model_copy(update={"seq_lens": [64, 64]}), "seq_lens"),
+        (lambda m: m.model_copy(update={"seq_lens": [64, 128]}), r"seq_lens\[1\]"),
+        (lambda m: m.model_copy(update={"dtypes": ["fp16"]}), r"kernels\[1\]\.dtype"),
+        (lambda m: m.model_copy(update={"kernels": [*m.kernels, m.kernels[0]]}), r"kernels\[\d+\] = 'dense"),
+        (lambda m: m.model_copy(update={"launch": [*m.launch, m.launch[0]]}), "launch.mode"),
+        (lambda m: _edit_row(m, 3, time_s=None, timed_as=None), r"kernels\[3\]\.time_s"),
+        (lambda m: _edit_row(m, 3, error="boom"), r"kernels\[3\]\.time_s"),
+        (lambda m: _edit_row(m, 0, timed_as=None), r"kernels\[0\]\.timed_as"),
+        (lambda m: _edit_row(m, 0, seq_len=128), r"kernels\[0\]\.seq_len"),
+    ],
+)
+def test_check_refuses_a_file_whose_parts_disagree(edit, field: str) -> None:
+    with pytest.raises(SpecError, match=field):
+        check_kernels(edit(_synthetic((64,))), ARCH)
+
+
+def test_load_names_the_file_of_a_duplicated_row(tmp_path) -> None:
+    m = _synthetic((64,))
+    twice = m.model_copy(update={"kernels": [*m.kernels, m.kernels[0]]})
+    path = write_measurements(twice, tmp_path / "k.yaml")
+    with pytest.raises(SpecError, match=r"k\.yaml: kernels\[\d+\]"):
+        load_measurements(path)

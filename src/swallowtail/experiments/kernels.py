@@ -488,9 +488,64 @@ class KernelMeasurements(SpecModel):
         return dump_yaml(self.model_dump(mode="json"))
 
 
+def check_measurements(m: KernelMeasurements) -> KernelMeasurements:
+    """`m` if its parts agree with each other as `measure_kernels` writes them; SpecError naming the field
+    otherwise: each length, dtype and launch mode once; a row or launch row with a time or an error, not both
+    or neither (a time with how it was timed); every row in a listed dtype and length, at most one per (case,
+    length, dtype); every listed length with a row."""
+    for field, values in (
+        ("seq_lens", m.seq_lens),
+        ("dtypes", m.dtypes),
+        ("launch.mode", [r.mode for r in m.launch]),
+    ):
+        if len(set(values)) != len(values):
+            raise SpecError(field, list(values), "each value at most once")
+    for i, lr in enumerate(m.launch):
+        if (lr.per_op_s is None) == (lr.error is None):
+            raise SpecError(
+                f"launch[{i}].per_op_s",
+                lr.per_op_s,
+                f"a time or an error, not both or neither (error: {lr.error!r})",
+            )
+    seen: set[tuple[str, int, str]] = set()
+    for i, r in enumerate(m.kernels):
+        if (r.time_s is None) == (r.error is None):
+            raise SpecError(
+                f"kernels[{i}].time_s",
+                r.time_s,
+                f"a time or an error, not both or neither (error: {r.error!r})",
+            )
+        if (r.time_s is None) != (r.timed_as is None):
+            raise SpecError(
+                f"kernels[{i}].timed_as",
+                r.timed_as,
+                "how a timed row ran (cuda-graph or eager), and nothing for a row that could not run",
+            )
+        if r.dtype not in m.dtypes:
+            raise SpecError(f"kernels[{i}].dtype", r.dtype, f"one of the file's dtypes {m.dtypes}")
+        if r.seq_len not in m.seq_lens:
+            raise SpecError(f"kernels[{i}].seq_len", r.seq_len, f"one of the file's seq_lens {m.seq_lens}")
+        key = (r.case, r.seq_len, r.dtype)
+        if key in seen:
+            raise SpecError(
+                f"kernels[{i}]",
+                f"{r.case} @ L={r.seq_len} {r.dtype}",
+                "a case timed once per length and dtype (this one is listed before)",
+            )
+        seen.add(key)
+    for j, L in enumerate(m.seq_lens):
+        if not any(r.seq_len == L for r in m.kernels):
+            raise SpecError(f"seq_lens[{j}]", L, "a length the kernels were timed at (no row has it)")
+    return m
+
+
 def load_measurements(path: str | Path) -> KernelMeasurements:
     """A measurement file written by `measure_kernels` (every problem names the field and the file)."""
-    return validate_model(KernelMeasurements, read_yaml_file(Path(path)), source=str(path))
+    m = validate_model(KernelMeasurements, read_yaml_file(Path(path)), source=str(path))
+    try:
+        return check_measurements(m)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc.field}", exc.value, exc.allowed) from None
 
 
 def write_measurements(m: KernelMeasurements, path: str | Path) -> Path:
@@ -623,6 +678,7 @@ def measure_kernels(
 
 def iter_rows(m: KernelMeasurements) -> Iterator[tuple[KernelCase, KernelTiming]]:
     """Each timing with its case re-derived from the file's network, checked to be the case that was timed."""
+    check_measurements(m)
     cases: dict[tuple[str, int], KernelCase] = {}
     for L in m.seq_lens:
         for c in kernel_cases(m.hybrid_config(), L, m.stream_numel):
@@ -650,6 +706,7 @@ __all__ = [
     "LaunchRow",
     "Timer",
     "case_thunk",
+    "check_measurements",
     "iter_rows",
     "kernel_cases",
     "launch_overheads",
