@@ -296,6 +296,8 @@ def _edit_row(m: KernelMeasurements, i: int, **update) -> KernelMeasurements:
         (lambda m: _edit_row(m, 3, error="boom"), r"kernels\[3\]\.time_s"),
         (lambda m: _edit_row(m, 0, timed_as=None), r"kernels\[0\]\.timed_as"),
         (lambda m: _edit_row(m, 0, seq_len=128), r"kernels\[0\]\.seq_len"),
+        (lambda m: _edit_row(m, 0, kind="fft"), r"kernels\[0\]\.kind = 'fft'.*'gemm'"),
+        (lambda m: _edit_row(m, 0, role="predict"), r"kernels\[0\]\.role"),
     ],
 )
 def test_check_refuses_a_file_whose_parts_disagree(edit, field: str) -> None:

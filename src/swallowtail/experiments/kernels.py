@@ -693,6 +693,13 @@ def iter_rows(m: KernelMeasurements) -> Iterator[tuple[KernelCase, KernelTiming]
                 f"kernels[{i}].flops/min_bytes", (row.flops, row.min_bytes),
                 f"{(c.flops, c.min_bytes)}: the case as this version of swallowtail builds it",
             )  # fmt: skip
+        for field in ("kind", "role"):
+            if getattr(row, field) != getattr(c, field):
+                raise SpecError(
+                    f"kernels[{i}].{field}",
+                    getattr(row, field),
+                    f"{getattr(c, field)!r}: the {field} of {c.name}",
+                )
         yield c, row
 
 
