@@ -311,3 +311,14 @@ def test_load_names_the_file_of_a_duplicated_row(tmp_path) -> None:
     path = write_measurements(twice, tmp_path / "k.yaml")
     with pytest.raises(SpecError, match=r"k\.yaml: kernels\[\d+\]"):
         load_measurements(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "parameter"), [("dense-linear", "gemm_efficiency.hopper"), ("stream", "dram_efficiency")]
+)
+def test_a_fit_below_the_smallest_efficiency_is_reported_not_raised(case: str, parameter: str) -> None:
+    m = _synthetic((64,))
+    slow = [r.model_copy(update={"time_s": 10.0}) if r.case == case else r for r in m.kernels]
+    report = check_kernels(m.model_copy(update={"kernels": slow}), ARCH)
+    fitted = {(f.dtype, f.parameter): f for f in report.fitted}
+    assert fitted[("fp16", parameter)].value is None and "1e-06" in fitted[("fp16", parameter)].note

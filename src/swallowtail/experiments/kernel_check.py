@@ -22,11 +22,11 @@ step (a datacenter GPU has a 50 MB L2 and HBM), which the report leaves to its r
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from swallowtail.arch.specbase import MIN_FRACTION
 from swallowtail.arch.specs import GPUArch, list_gpu_presets, load_arch
 from swallowtail.baselines.jetson import GPUStack, JetsonBackend, load_stack, stack_with_overrides
 from swallowtail.errors import SpecError
@@ -130,9 +130,16 @@ def _run(arch: GPUArch, stack: GPUStack, overrides: dict[str, Any], case: Kernel
 def _fit_dram(arch: GPUArch, case: KernelCase, measured: float, overhead: float) -> tuple[float | None, str]:
     """The DRAM efficiency that makes the stream case take `measured` (closed form: it moves min_bytes)."""
     body = measured - overhead
-    eff = case.min_bytes / (arch.dram_bytes_per_s * body) if body > 0 else math.inf
-    if not 0 < eff <= 1:
+    if body <= 0:
+        return (
+            None,
+            f"the stream case took no longer than the per-launch time ({measured:.3g} <= {overhead:.3g} s)",
+        )
+    eff = case.min_bytes / (arch.dram_bytes_per_s * body)
+    if eff > 1:
         return None, f"the stream case implies {eff:.3g} of the preset's DRAM peak (above 1: a wrong preset?)"
+    if eff < MIN_FRACTION:
+        return None, f"the stream case implies {eff:.3g} of the preset's DRAM peak (below {MIN_FRACTION:g})"
     return eff, ""
 
 
@@ -146,10 +153,12 @@ def _fit_gemm(
 
     if t(1.0) > measured:
         return None, f"the model is slower than measured even at the full peak ({t(1.0):.3g} s)"
-    lo, hi = 0.0, 1.0
+    if t(MIN_FRACTION) < measured:  # a stack's efficiency is at least MIN_FRACTION
+        return None, f"the model is faster than measured even at {MIN_FRACTION:g} of the peak"
+    lo, hi = MIN_FRACTION, 1.0
     for _ in range(FIT_STEPS):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if mid > 0 and t(mid) <= measured else (mid, hi)
+        lo, hi = (lo, mid) if t(mid) <= measured else (mid, hi)
     return hi, ""
 
 
