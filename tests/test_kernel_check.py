@@ -182,6 +182,9 @@ def test_preset_for_names_each_datacenter_gpu() -> None:
         ("NVIDIA H200", 132, "h200-sxm-max"),
     ):
         assert preset_for(m.model_copy(update={"device": device, "sms": sms})) == preset
+    # a Grace Hopper superchip (132 SMs, other memory) is not an H200 for having "h200" inside "GH200"
+    with pytest.raises(SpecError, match="--arch.*no preset"):
+        preset_for(m.model_copy(update={"device": "NVIDIA GH200 480GB", "sms": 132}))
 
 
 def test_a_failed_case_is_recorded_and_shown_not_raised(cpu_measurement: KernelMeasurements) -> None:

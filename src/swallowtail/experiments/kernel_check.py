@@ -22,6 +22,7 @@ step (a datacenter GPU has a 50 MB L2 and HBM), which the report leaves to its r
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -257,12 +258,12 @@ def _gemm_rates(
 def preset_for(m: KernelMeasurements) -> str:
     """The GPU preset of the measured device: the one whose board name (without its form factor: `h100` of
     `h100-sxm`) is in the device's name and whose SM count is the measured one."""
-    name = m.device.lower().replace(" ", "")
+    words = set(re.findall(r"[a-z0-9]+", m.device.lower()))  # a whole word: `h200` is not in `GH200`
     found = []
     for preset in list_gpu_presets():
         a = load_arch(preset)
         assert isinstance(a, GPUArch)
-        if a.board.split("-")[0] in name and a.sms == m.sms:
+        if a.board.split("-")[0] in words and a.sms == m.sms:
             found.append(preset)
     if len(found) != 1:
         got = f"{len(found)} presets ({', '.join(found)})" if found else "no preset"
