@@ -325,3 +325,15 @@ def test_a_fit_below_the_smallest_efficiency_is_reported_not_raised(case: str, p
     report = check_kernels(m.model_copy(update={"kernels": slow}), ARCH)
     fitted = {(f.dtype, f.parameter): f for f in report.fitted}
     assert fitted[("fp16", parameter)].value is None and "1e-06" in fitted[("fp16", parameter)].note
+
+
+def test_a_cuda_device_index_beyond_the_devices_is_refused(monkeypatch) -> None:
+    import torch
+
+    from swallowtail.experiments.kernels import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(SpecError, match=r"--device = 'cuda:1'.*cuda:0 to cuda:0 \(1 CUDA devices"):
+        resolve_device("cuda:1")

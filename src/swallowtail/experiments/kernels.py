@@ -562,6 +562,11 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
         if not torch.cuda.is_available():
             raise SpecError("--device", device, "'cpu' or 'auto': PyTorch sees no CUDA device here")
+        count = torch.cuda.device_count()
+        if device != "cuda" and int(device[5:]) >= count:
+            raise SpecError(
+                "--device", device, f"'cuda' or cuda:0 to cuda:{count - 1} ({count} CUDA devices here)"
+            )
         return torch.device(device)
     raise SpecError("--device", device, "one of 'auto', 'cpu', 'cuda', 'cuda:N'")
 
