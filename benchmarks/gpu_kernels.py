@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/gpu_kernels.py                      # CUDA if present; kernels-<date>.yaml
     .venv/bin/python benchmarks/gpu_kernels.py --out k.yaml --arch h100-sxm-max --seq-len 1024
     .venv/bin/python benchmarks/gpu_kernels.py --check k.yaml       # only check a file already written
+    .venv/bin/python benchmarks/gpu_kernels.py --seq-len 256 --model lra-listops --arch h100-sxm-max  # CPU
 
 The same as `swallowtail baseline measure-kernels` followed by `check-kernels`
 (`swallowtail.experiments.kernels`, `swallowtail.experiments.kernel_check`): every distinct op of fabnet-base
@@ -10,7 +11,8 @@ at L = 1024 and 4096, FP16 and FP32 (each butterfly also fused into one Triton k
 graph, L2 flushed, median of 30); three values fitted on it (per-launch time, DRAM efficiency, GEMM
 efficiency), every other case predicted by the model on the GPU's preset with the PyTorch-eager stacks'
 assumptions (a fused butterfly with the TensorRT stacks'). On a CPU it runs, but the times say nothing about a
-GPU: use it there only to see that the script works (`--seq-len 256 --model lra-listops`).
+GPU: use it there only to see that the script works (`--seq-len 256 --model lra-listops`, and `--arch`: no
+preset describes a CPU). Bad input is one line on stderr and exit status 2, as in the CLI.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 import time
 from pathlib import Path
 
+from swallowtail.errors import SpecError
 from swallowtail.experiments.kernel_check import TARGET_ERROR, check_kernels
 from swallowtail.experiments.kernels import (
     DEFAULT_MODEL,
@@ -46,6 +50,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--json", action="store_true", help="print the check as JSON")
     args = ap.parse_args()
+    try:
+        run(args)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     if args.check is not None:
         m = load_measurements(args.check)

@@ -337,3 +337,20 @@ def test_a_cuda_device_index_beyond_the_devices_is_refused(monkeypatch) -> None:
     assert resolve_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(SpecError, match=r"--device = 'cuda:1'.*cuda:0 to cuda:0 \(1 CUDA devices"):
         resolve_device("cuda:1")
+
+
+def test_benchmark_script_reports_bad_input_in_one_line(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "benchmarks" / "gpu_kernels.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    cpu = _synthetic((64,)).model_copy(update={"device": "x86_64", "device_type": "cpu", "sms": None})
+    path = write_measurements(cpu, tmp_path / "k.yaml")
+    cmd = [sys.executable, str(script), "--check", str(path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("error: --arch") and "name one" in res.stderr
