@@ -180,6 +180,7 @@ def test_preset_for_names_each_datacenter_gpu() -> None:
         ("NVIDIA H100 80GB HBM3", 132, "h100-sxm-max"),
         ("NVIDIA H100 PCIe", 114, "h100-pcie-max"),
         ("NVIDIA H200", 132, "h200-sxm-max"),
+        ("NVIDIA H100 SXM5 80GB", 132, "h100-sxm-max"),
     ):
         assert preset_for(m.model_copy(update={"device": device, "sms": sms})) == preset
     # a Grace Hopper superchip (132 SMs, other memory) is not an H200 for having "h200" inside "GH200"
@@ -354,3 +355,16 @@ def test_benchmark_script_reports_bad_input_in_one_line(tmp_path) -> None:
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.startswith("error: --arch") and "name one" in res.stderr
+
+
+def test_preset_for_refuses_a_form_factor_without_a_preset() -> None:
+    m = _synthetic((64,))
+    with pytest.raises(SpecError, match="no preset match"):  # 132 SMs, but 3.9 TB/s: not the SXM module
+        preset_for(m.model_copy(update={"device": "NVIDIA H100 NVL"}))
+
+
+def test_a_gemm_fit_where_the_model_is_not_compute_bound_says_so() -> None:
+    m = _synthetic((64,))  # L = 64, d = 256: a GEMM far too small to be compute-bound on an H100
+    report = check_kernels(m, ARCH)
+    (gemm16,) = [f for f in report.fitted if f.parameter.startswith("gemm") and f.dtype == "fp16"]
+    assert gemm16.value is not None and "smallest efficiency that fits" in gemm16.note

@@ -36,6 +36,8 @@ from swallowtail.result import Result
 
 #: the stack each measured dtype is checked against: PyTorch eager, as the kernels were run
 DEFAULT_STACKS = {"fp16": "pytorch-eager-fp16", "fp32": "pytorch-eager-fp32"}
+#: form factors a datacenter GPU's name may carry; none: the SXM module ("NVIDIA H100 80GB HBM3")
+FORM_FACTORS = ("sxm", "pcie", "nvl")
 #: the stack whose fused-butterfly assumptions a fused butterfly case checks, and those assumptions
 FUSED_BUTTERFLY_STACK = "tensorrt-fp16"
 FUSED_BUTTERFLY_FIELDS = ("butterfly_unit", "butterfly_efficiency", "butterfly_max_stages_per_kernel")
@@ -160,6 +162,10 @@ def _fit_gemm(
     for _ in range(FIT_STEPS):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if t(mid) <= measured else (mid, hi)
+    fitted = _run(arch, stack, overrides | {"gemm_efficiency": {arch.generation: hi}}, case)
+    bound = fitted.ops[0].bound
+    if bound != "compute":  # the time does not follow the efficiency there: any higher value also fits
+        return hi, f"the model is {bound}-bound at this value: it is the smallest efficiency that fits"
     return hi, ""
 
 
@@ -177,14 +183,9 @@ class _DtypeState:
     gemm_note: str = "dense-linear was not measured"  # why no GEMM efficiency was fitted
 
 
-def _timed(
-    rows: Iterable[tuple[KernelCase, KernelTiming]], name: str, dtype: str, seq_len: int | None = None
-):
-    """The first successful timing of case `name` in `dtype` (at `seq_len` if given), or None."""
-    for c, r in rows:
-        if c.name == name and r.dtype == dtype and r.time_s and (seq_len is None or r.seq_len == seq_len):
-            return c, r
-    return None
+def _timed(rows: Iterable[tuple[KernelCase, KernelTiming]], name: str, dtype: str):
+    """The first successful timing of case `name` in `dtype`, or None."""
+    return next(((c, r) for c, r in rows if c.name == name and r.dtype == dtype and r.time_s), None)
 
 
 def _fit_dtype(
@@ -200,8 +201,15 @@ def _fit_dtype(
     for mode in ("cuda-graph", "eager"):
         launch = _launch_time(m, mode)
         state.overrides[mode] = {"per_op_overhead_s": launch} if launch is not None else {}
+        note = (
+            ""
+            if launch is not None
+            else f"not measured: rows timed {mode} use the stack's value (a Jetson's)"
+        )
         fitted.append(
-            FittedValue(dtype, f"per_op_overhead_s ({mode})", launch, stack.per_op_overhead_s, "launch chain")
+            FittedValue(
+                dtype, f"per_op_overhead_s ({mode})", launch, stack.per_op_overhead_s, "launch chain", note
+            )
         )
     stream = _timed(rows, "stream", dtype)
     if stream is not None:
@@ -212,7 +220,8 @@ def _fit_dtype(
         if eff is not None:
             for o in state.overrides.values():
                 o["dram_efficiency"] = eff
-    linear = _timed(rows, "dense-linear", dtype, max(m.seq_lens))
+    linears = [(c, r) for c, r in rows if c.name == "dense-linear" and r.dtype == dtype and r.time_s]
+    linear = max(linears, key=lambda cr: cr[0].seq_len, default=None)  # the longest that ran: the fullest GPU
     if linear is not None:
         c, r = linear
         eff, note = _fit_gemm(arch, stack, state.overrides[r.timed_as or "eager"], c, r.time_s or 0.0)
@@ -259,11 +268,13 @@ def preset_for(m: KernelMeasurements) -> str:
     """The GPU preset of the measured device: the one whose board name (without its form factor: `h100` of
     `h100-sxm`) is in the device's name and whose SM count is the measured one."""
     words = set(re.findall(r"[a-z0-9]+", m.device.lower()))  # a whole word: `h200` is not in `GH200`
+    form = next((f for f in FORM_FACTORS if f in words), FORM_FACTORS[0])  # NVIDIA names PCIe and NVL cards
     found = []
     for preset in list_gpu_presets():
         a = load_arch(preset)
         assert isinstance(a, GPUArch)
-        if a.board.split("-")[0] in words and a.sms == m.sms:
+        chip, _, preset_form = a.board.partition("-")
+        if chip in words and a.sms == m.sms and preset_form in ("", form):
             found.append(preset)
     if len(found) != 1:
         got = f"{len(found)} presets ({', '.join(found)})" if found else "no preset"

@@ -16,7 +16,8 @@ The cases (`kernel_cases`): every distinct op of one inference of a network pres
   `scaled_dot_product_attention` call (what a fused-attention stack runs).
 
 How the ops run in PyTorch: a GEMM as `matmul` / `bmm`; a butterfly as `swallowtail.nn.butterfly_multiply`
-(plain PyTorch, two element-wise kernels per stage: the "per-stage PyTorch" butterfly); an FFT as
+(plain PyTorch: per stage a multiply and an addcmul over the activations and two small copies of its
+twiddles, four launches, plus a transpose in and out: the "per-stage PyTorch" butterfly); an FFT as
 `torch.fft.fft` along the last axis of contiguous rows; softmax, LayerNorm and the element-wise ops as their
 `torch` functions. On a CUDA device each case is captured in a CUDA graph where it can be (so the host's
 dispatch is not in the time), and the L2 is flushed before every repetition by zeroing a buffer of
@@ -334,6 +335,7 @@ class Timer:
         """`fn` captured as a CUDA graph's replay, or None where it cannot be captured."""
         if not (self.cuda and self.graphs):
             return None
+        before = torch.cuda.current_stream(self.device)
         try:
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
@@ -346,7 +348,8 @@ class Timer:
                 fn()
             self.sync()
             return graph.replay
-        except RuntimeError:
+        except RuntimeError:  # not capturable: timed eagerly. A failed capture can leave its stream current
+            torch.cuda.set_stream(before)
             self.sync()
             return None
 
@@ -396,8 +399,14 @@ def _wall_per_op(run: Callable[[], Any], timer: Timer, n: int) -> float:
 def _launch_row(mode: LaunchMode, measure: Callable[[], float]) -> LaunchRow:
     try:
         return LaunchRow(mode=mode, per_op_s=measure())
-    except (RuntimeError, Unsupported) as exc:  # torch.compile without a compiler, a graph without CUDA
-        return LaunchRow(mode=mode, error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+    except Exception as exc:  # noqa: BLE001 -- recorded: torch.compile without a compiler, no CUDA graphs
+        return LaunchRow(mode=mode, error=_reason(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    """One line naming why a case could not run (the exception's type and first line)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
 
 
 def launch_overheads(timer: Timer, compile_: bool, n: int = LAUNCH_CHAIN) -> list[LaunchRow]:
@@ -583,7 +592,9 @@ def _run_notes(dev: torch.device) -> list[str]:
     tf32 = torch.backends.cuda.matmul.allow_tf32
     notes = [
         "each case timed alone on inputs made once (seeded); an FFT along the last axis of contiguous rows; "
-        "a butterfly as swallowtail.nn.butterfly_multiply (two element-wise kernels per stage)",
+        "a butterfly as swallowtail.nn.butterfly_multiply (per stage: a multiply and an addcmul over the "
+        "activations, two small twiddle copies; a transpose in and out), or fused (<op>.fused: one Triton "
+        "kernel)",
     ]
     if dev.type == "cuda":
         notes.append(
@@ -602,9 +613,9 @@ def _timing(case: KernelCase, dtype: str, timer: Timer) -> KernelTiming:
     }  # fmt: skip
     try:
         t, how = timer.time(case_thunk(c, timer.device))
-    except (Unsupported, RuntimeError, NotImplementedError) as exc:  # e.g. cuFFT half needs 2^k points
+    except Exception as exc:  # noqa: BLE001 -- recorded, never lost: e.g. cuFFT half needs 2^k points
         timer.sync()
-        return KernelTiming(**row, error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+        return KernelTiming(**row, error=_reason(exc))
     return KernelTiming(**row, time_s=t, timed_as=how)
 
 
