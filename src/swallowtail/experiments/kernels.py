@@ -23,7 +23,8 @@ twiddles, four launches, plus a transpose in and out: the "per-stage PyTorch" bu
 dispatch is not in the time), and the L2 is flushed before every repetition by zeroing a buffer of
 `flush_bytes` (so the inputs come from DRAM, as on a Jetson whose L2 is 512 KB); each repetition is timed
 with CUDA events and the median kept. The per-launch cost is measured apart (`launch_overheads`): a chain of
-`LAUNCH_CHAIN` tiny additions, eager, as one CUDA graph, and through `torch.compile`.
+`LAUNCH_CHAIN` tiny additions, eager, as one CUDA graph, and through `torch.compile` (which fuses the chain
+into one kernel: its row is the time per op as written, what a compiler saves, not a launch cost).
 """
 
 from __future__ import annotations
