@@ -17,6 +17,8 @@ Used by the architecture specs (`swallowtail.arch.specs`) and the energy tables 
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -461,15 +463,26 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
         raise SpecProblems([Problem(exc.where, None, exc.what, kind="message")]) from None
 
 
+#: parsed YAML texts kept by `read_yaml_file` (the shipped specs are read again and again: a fit reads a board
+#: file thousands of times, and parsing was 80 % of its time)
+PARSED_YAML_CACHE = 256
+
+
+@functools.lru_cache(maxsize=PARSED_YAML_CACHE)
+def _parsed(text: str, source: str) -> Any:
+    return parse_yaml(text, source)
+
+
 def read_yaml_file(path: Path) -> Any:
-    """Read and parse a YAML file (missing file -> SpecError)."""
+    """Read and parse a YAML file (missing file -> SpecError). The file is read every time; its parse is
+    remembered by its text, so an edited file is parsed again, and each caller gets its own copy."""
     if not is_file(path):
         raise SpecProblems([Problem("path", str(path), "an existing YAML file")])
     try:
         text = read_yaml_text(path)
     except YAMLInputError as exc:
         raise SpecProblems([Problem(exc.where, None, exc.what, kind="message")]) from None
-    return parse_yaml(text, source=str(path))
+    return copy.deepcopy(_parsed(text, str(path)))
 
 
 def load_shipped_spec(model: type[SpecModel], field: str, name_or_path: str | Path, directory: Path) -> Any:
