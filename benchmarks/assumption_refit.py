@@ -6,7 +6,7 @@ published measurements, and what does it do to the headline?
     .venv/bin/python benchmarks/assumption_refit.py --json
 
 For each value: every shipped stack with it (`swallowtail.baselines.validation.refit`), every `role: fit`
-point fitted again (a few minutes each), then every published point checked -- how many fitted points the
+point fitted again (under a minute each), then every published point checked -- how many fitted points the
 fit could still meet (a fitted parameter that hits its bound cannot), how many predicted points fall within
 20 %, the worst -- and the quick suite's headline (the array's geomean speedup against the report's
 denominator, xavier-nx-15w with tensorrt-fp16, and the same engine as a CUDA graph). A value that leaves

@@ -190,8 +190,8 @@ def fit_cmd(
         False, "--write", help="Write the fitted values into the stack, harness and GPU board files."
     ),
 ) -> None:
-    """Fit the parameters named by the `role: fit` published points (by bisection, in file order; a few
-    minutes)."""
+    """Fit the parameters named by the `role: fit` published points (by bisection, in file order; about 20 s
+    on two cores)."""
     from swallowtail.baselines.validation import fit, load_points, write_fitted
 
     points = load_points()
