@@ -242,6 +242,10 @@ def test_cli_measures_and_checks(tmp_path) -> None:
     r = CliRunner().invoke(app, ["baseline", "check-kernels", str(out), "--json"])
     assert r.exit_code == 0, r.output
     assert '"arch": "h100-sxm-max"' in r.output
+    r = CliRunner().invoke(app, ["baseline", "check-kernels", str(out)])
+    assert (
+        r.exit_code == 0 and "predicted cases within 20%" in r.output and "gemm_efficiency.hopper" in r.output
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(out.read_text().replace("format:", "formatt:"))
     r = CliRunner().invoke(app, ["baseline", "check-kernels", str(bad)])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -28,6 +28,9 @@ from swallowtail.cli._common import console, emit_json, err_console, print_resul
 from swallowtail.cli.workload import SEQ_LEN_HELP
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
+
+if TYPE_CHECKING:
+    from swallowtail.experiments.kernel_check import KernelCheckReport
 
 app = typer.Typer(
     help="Baseline machines (Xavier NX, FABNet, Sanger, SpAtten, systolic array): run a network, list them.",
@@ -295,12 +298,26 @@ def check_kernels_cmd(
     if json_out:
         emit_json(report.to_dict())
         return
+    console.print(_fitted_table(report))
+    console.print(_checks_table(report))
+    console.print(
+        f"{report.within_target()} of {len(report.predicted())} predicted cases within {TARGET_ERROR:.0%}",
+        highlight=False,
+    )
+
+
+def _fitted_table(report: KernelCheckReport) -> Table:
+    """The three values fitted on a kernel measurement, beside what the stacks assume."""
     fits = Table(title=f"fitted on the measurement ({report.device} as {report.arch})")
     for col in ("dtype", "parameter", "measured", "stack assumes", "case", "note"):
         fits.add_column(col, overflow="fold")
     for f in report.fitted:
         fits.add_row(f.dtype, f.parameter, _g(f.value), _g(f.shipped), f.case, f.note)
-    console.print(fits)
+    return fits
+
+
+def _checks_table(report: KernelCheckReport) -> Table:
+    """Every timed case: measured vs the model, its role, the model's bound, its FLOP rate vs the GEMM."""
     table = Table(title=f"model ({', '.join(report.stacks.values())}) vs measured")
     for col in (
         "case",
@@ -330,11 +347,7 @@ def check_kernels_cmd(
             f"{c.model_kernels} x {c.bound}" if c.bound else c.note,
             ratio,
         )
-    console.print(table)
-    console.print(
-        f"{report.within_target()} of {len(report.predicted())} predicted cases within {TARGET_ERROR:.0%}",
-        highlight=False,
-    )
+    return table
 
 
 def _g(x: float | None, digits: int = 4) -> str:
