@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
+from swallowtail.arch.specbase import parse_yaml
 from swallowtail.backends import get_backend
 from swallowtail.baselines.validation import TARGET_ERROR, Refit, refit, summarize
+from swallowtail.errors import SpecError
 from swallowtail.experiments import get_suite
 from swallowtail.experiments.compare import ArrayRuns, against, array_runs
 from swallowtail.experiments.explain import GRAPHS_STACK
@@ -63,12 +66,16 @@ def main() -> None:
     ap.add_argument("--values", default="0.5,0.6,0.7,0.8,0.9,1.0", help="comma-separated values")
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
-    values = [float(v) for v in args.values.split(",")]
+    values = [parse_yaml(v, source="--values") for v in args.values.split(",")]  # 7 an int, 0.7 a float
     arrays = array_runs(run_pairs(get_suite(quick=True)))
     rows = []
     for v in values:
         t0 = time.perf_counter()
-        r = refit({args.param: v})
+        try:
+            r = refit({args.param: v})
+        except SpecError as exc:  # a value the field does not take: one line, as the CLI says it
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         rows.append(_row(args.param, v, r, arrays, time.perf_counter() - t0))
         if not args.json:
             x = rows[-1]
