@@ -372,3 +372,13 @@ def test_a_gemm_fit_where_the_model_is_not_compute_bound_says_so() -> None:
     report = check_kernels(m, ARCH)
     (gemm16,) = [f for f in report.fitted if f.parameter.startswith("gemm") and f.dtype == "fp16"]
     assert gemm16.value is not None and "smallest efficiency that fits" in gemm16.note
+
+
+def test_a_cpu_measurement_over_the_memory_budget_is_refused_before_it_runs(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "k.yaml"
+    cmd = ["baseline", "measure-kernels", "-o", str(out), "-m", SMALL, "-L", "64", "--device", "cpu"]
+    r = CliRunner().invoke(app, [*cmd, "--stream-numel", str(2**32)])  # 32 GiB a tensor: was killed by the OS
+    assert r.exit_code == 2 and "--force" in r.output and "memory" in r.output and not out.exists()
+    monkeypatch.setenv("SWALLOWTAIL_MEMORY_BUDGET", "64M")  # below what any measurement holds
+    r = CliRunner().invoke(app, [*cmd, "--stream-numel", "4096"])
+    assert r.exit_code == 2 and not out.exists()

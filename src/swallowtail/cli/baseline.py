@@ -244,6 +244,7 @@ def measure_kernels_cmd(
         "--compile/--no-compile",
         help="Also time the launch chain through torch.compile (default: on CUDA).",
     ),
+    force: bool = typer.Option(False, "--force", help=limits.FORCE_HELP),
 ) -> None:
     """Time the kernels of MODEL on a real device (a CUDA GPU; the CPU only exercises the code) and write them
     to a measurement file for `check-kernels`."""
@@ -253,12 +254,19 @@ def measure_kernels_cmd(
         DTYPES,
         measure_kernels,
         measurement_plan,
+        resolve_device,
         write_measurements,
     )
 
     check_writable(out, "--out")
     seq_lens, dtypes = tuple(seq_len) or DEFAULT_SEQ_LENS, tuple(dtype) or DTYPES
-    total = len(measurement_plan(model, seq_lens, dtypes, stream_numel))
+    plan = measurement_plan(model, seq_lens, dtypes, stream_numel)
+    if (
+        resolve_device(device).type == "cpu"
+    ):  # the host's memory holds every tensor: sized before anything runs
+        sizes = (sum(o.input_elems + o.weight_elems + o.output_elems for o in c.ops) for c, _ in plan)
+        limits.check("measure-kernels", limits.kernel_measurement(sizes, 0), force)
+    total = len(plan)
     columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
     with progress_bar(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("measuring", total=total)

@@ -438,6 +438,24 @@ def kernel(flops: int, elements: int, simd_lanes: int, values: bool) -> Estimate
     return Estimate(KERNEL_FIXED_BYTES + elements * per_elem, seconds, detail)
 
 
+#: measure-kernels' fixed memory (python, torch, the cases): peak RSS of lra-listops at L = 64 with a
+#: 2^20-element stream case, 317 MB
+KERNEL_MEASURE_FIXED_BYTES = 400 * MIB
+#: a timed case's peak over its inputs, weights and output in FP32: the per-stage butterfly holds its input, a
+#: transposed copy, two stage buffers and its output (5 activations against 2). Measured: fabnet-base at
+#: L = 4096, 2.28 GB peak, its largest case (softmax over 12 x 4096^2) 1.61 GB in and out; a 2^26-element
+#: stream adds 0.50 GB (8 bytes an element)
+KERNEL_MEASURE_TEMPORARIES = 2.5
+
+
+def kernel_measurement(case_elements: Iterable[int], flush_bytes: int) -> Estimate:
+    """Timing kernels on the CPU (`measure-kernels --device cpu`): `case_elements`, each case's input, weight
+    and output elements; the cases run one after another, so the largest sets the peak."""
+    biggest = max(case_elements, default=0)
+    memory = KERNEL_MEASURE_FIXED_BYTES + flush_bytes + biggest * 4 * KERNEL_MEASURE_TEMPORARIES
+    return Estimate(memory, 0.0, f"largest case {biggest:,} elements in FP32")
+
+
 def kernel_run(op: Op, arch: DataflowArch, values: bool) -> Estimate:
     """Compiling and simulating the workload op `op` on `arch` (`values`: value mode, --verify)."""
     return kernel(op.flops, op.input_elems + op.output_elems, arch.pe.simd_lanes, values)
