@@ -24,6 +24,7 @@ where its fixed time matters (`harness`: a file of `baselines/params/harnesses/`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -94,7 +95,7 @@ class PublishedPoint(SpecModel):
     stack: str
     workload: str
     scenario: Literal["single-stream", "fixed", "offline"]
-    statistic: Literal["mean", "p90", "max", "latency", "samples_per_s"]
+    statistic: Literal["mean", "p90", "max", "min", "latency", "samples_per_s"]
     value: PosFloat
     role: Literal["fit", "predict"]
     fits: str | None = None
@@ -122,7 +123,7 @@ class PublishedPoint(SpecModel):
                 "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
             )
         wanted = {
-            "single-stream": ("mean", "p90", "max"),
+            "single-stream": ("mean", "p90", "max", "min"),
             "fixed": ("latency",),
             "offline": ("samples_per_s",),
         }
@@ -577,7 +578,8 @@ class FixedTimeLine:
     distribution's mean and 90th-percentile lengths): where it meets zero length is the time every query
     pays whatever its length. As DRAM bytes (x the mode's DRAM bandwidth) and as host cycles (x its CPU
     clock, where the preset gives one), to see which of the two stays constant across power modes. The slope
-    in GPU cycles per token (x the mode's GPU clock) says whether the per-token work scales with the SMs."""
+    in GPU cycles per token (x the mode's GPU clock) says whether the per-token work scales with the SMs.
+    `min_s`: the run's published minimum, where a point gives it -- a fixed time above it cannot be fixed."""
 
     run: str  # the points' id without the statistic
     arch: str
@@ -587,18 +589,21 @@ class FixedTimeLine:
     dram_bytes: float
     cpu_cycles: float | None
     gpu_cycles_per_token: float
+    min_s: float | None = None
 
 
 def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
     """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`); the two must
-    name the same board-mode, stack, harness and length distribution."""
+    name the same board-mode, stack, harness and length distribution. A min point of the run gives `min_s`."""
     pts = load_points() if points is None else points
     runs: dict[str, dict[str, PublishedPoint]] = {}
     for p in pts:
-        if p.scenario == "single-stream" and p.statistic in ("mean", "p90"):
+        if p.scenario == "single-stream" and p.statistic in ("mean", "p90", "min"):
             runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
     return [
-        _line(run, pair["mean"], pair["p90"]) for run, pair in runs.items() if set(pair) == {"mean", "p90"}
+        dataclasses.replace(_line(run, st["mean"], st["p90"]), min_s=st["min"].value if "min" in st else None)
+        for run, st in runs.items()
+        if {"mean", "p90"} <= set(st)
     ]
 
 
