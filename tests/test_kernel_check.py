@@ -306,6 +306,10 @@ def _edit_row(m: KernelMeasurements, i: int, **update) -> KernelMeasurements:
         (lambda m: _edit_row(m, 0, seq_len=128), r"kernels\[0\]\.seq_len"),
         (lambda m: _edit_row(m, 0, kind="fft"), r"kernels\[0\]\.kind = 'fft'.*'gemm'"),
         (lambda m: _edit_row(m, 0, role="predict"), r"kernels\[0\]\.role"),
+        # a model name its config is not: checked as one network, shown as another
+        (lambda m: m.model_copy(update={"model": "fabnet-base"}), r"model = 'fabnet-base'.*d_model 256"),
+        (lambda m: m.model_copy(update={"config": {**m.config, "d_ff": 512}}), r"lra-listops'.*d_ff 512"),
+        (lambda m: m.model_copy(update={"model": "nope"}), r"model = 'nope'.*one of"),
     ],
 )
 def test_check_refuses_a_file_whose_parts_disagree(edit, field: str) -> None:

@@ -50,7 +50,7 @@ from swallowtail.atomicio import write_text_atomic
 from swallowtail.errors import SpecError, check_choice, check_int, check_positive_int
 from swallowtail.experiments import triton_butterfly
 from swallowtail.nn.butterfly import butterfly_multiply
-from swallowtail.nn.config import HybridConfig
+from swallowtail.nn.config import HybridConfig, list_presets
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 from swallowtail.workload.lower import lower, resolve_config
 
@@ -502,7 +502,8 @@ def check_measurements(m: KernelMeasurements) -> KernelMeasurements:
     """`m` if its parts agree with each other as `measure_kernels` writes them; SpecError naming the field
     otherwise: each length, dtype and launch mode once; a row or launch row with a time or an error, not both
     or neither (a time with how it was timed); every row in a listed dtype and length, at most one per (case,
-    length, dtype); every listed length with a row."""
+    length, dtype); every listed length with a row; `model` the preset whose config the file holds."""
+    _check_model(m)
     for field, values in (
         ("seq_lens", m.seq_lens),
         ("dtypes", m.dtypes),
@@ -547,6 +548,19 @@ def check_measurements(m: KernelMeasurements) -> KernelMeasurements:
         if not any(r.seq_len == L for r in m.kernels):
             raise SpecError(f"seq_lens[{j}]", L, "a length the kernels were timed at (no row has it)")
     return m
+
+
+def _check_model(m: KernelMeasurements) -> None:
+    """`m.model` is the network preset `m.config` holds (its cases come from the config, its report names the
+    model: a file edited to another name, or measured before the preset changed, would be checked as one
+    network and shown as another)."""
+    check_choice("model", m.model, list_presets())
+    preset = resolve_config(m.model).to_dict()
+    config = m.hybrid_config().to_dict()
+    differ = [k for k in preset if preset[k] != config[k]]
+    if differ:
+        shown = ", ".join(f"{k} {config[k]!r} (the preset: {preset[k]!r})" for k in differ)
+        raise SpecError("model", m.model, f"the preset whose config the file holds (it differs: {shown})")
 
 
 def load_measurements(path: str | Path) -> KernelMeasurements:
