@@ -175,6 +175,16 @@ def test_bad_options_name_the_field() -> None:
         get_backend("spatten", same_peak_as=5)
 
 
+def test_spatten_fetches_no_more_bits_than_its_word() -> None:
+    """MSBs + LSBs re-fetched are parts of one 12-bit word: 64 + 4 was costed as 68-bit K/V fetches."""
+    for opts in ({"kv_fetch_bits": 64}, {"lsb_bits": 64}, {"kv_fetch_bits": 9}):
+        with pytest.raises(
+            SpecError, match=r"kv_fetch_bits \+ lsb_bits = \d+ is not allowed: at most word_bits = 12"
+        ):
+            get_backend("spatten", **opts)
+    assert get_backend("spatten", kv_fetch_bits=7, lsb_bits=5).run(attention_block()).latency_s > 0
+
+
 def test_node_and_dram_options() -> None:
     for node in (0, 0.5, 1e30):  # 1e30 nm gave an energy of 4e38 J
         with pytest.raises(SpecError, match="node_nm"):

@@ -244,6 +244,18 @@ class SpAttenArch(_PublishedAccel):
     lsb_refetch_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
     lsb_bits: WordBits
 
+    @model_validator(mode="after")
+    def _check(self) -> SpAttenArch:
+        # the MSBs fetched first and the LSBs fetched again are parts of one word (8 + 4 of 12 bits)
+        if self.kv_fetch_bits + self.lsb_bits > self.word_bits:
+            raise spec_error(
+                "kv_fetch_bits + lsb_bits",
+                self.kv_fetch_bits + self.lsb_bits,
+                f"at most word_bits = {self.word_bits} (the MSBs fetched first, {self.kv_fetch_bits} bits, "
+                f"and the LSBs fetched again, {self.lsb_bits}, are parts of one word)",
+            )
+        return self
+
     @property
     def macs_per_cycle(self) -> int:
         return self.qk_multipliers + self.pv_multipliers
