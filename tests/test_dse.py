@@ -77,6 +77,9 @@ def _table(path: Path) -> list[tuple]:
         ({"backends": [{"name": "jetson", "options": {"stack": "tensorrt-fp7"}}]}, "stack"),
         ({"base_arch": "xavier-nx-15w"}, "base_arch"),
         ({"constraints": {"max_area_mm2": -1}}, "max_area_mm2"),
+        # no machine meets 1e-300 mm^2: every point was silently infeasible
+        ({"constraints": {"max_area_mm2": 1e-300}}, "max_area_mm2 = 1e-300 is not allowed: a number >="),
+        ({"constraints": {"max_power_w": 1e308}}, "max_power_w = 1e+308 is not allowed: a number <= 1e+06"),
         ({"mapping": {"residency": ["nowhere"]}}, "residency"),
         ({"params": {"clock_hz": [float("inf")]}}, "clock_hz"),  # was an OverflowError in balance
         ({"params": {"array.rows": [1e300]}}, "array.rows"),

@@ -34,8 +34,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import (
+    MAX_POWER_W,
     NonNegInt,
-    PosFloat,
     PosInt,
     Problem,
     SpecModel,
@@ -58,6 +58,11 @@ MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS
 BALANCE_FACTORS = ("dram", "spm")
 #: the largest balance factor (1,000x the base machine's bytes per FLOP)
 MAX_BALANCE_FACTOR = 1000.0
+#: a budget's range (bounds of the tool, not sources): an area of 1 um^2 (less than one SRAM bit cell: no
+#: machine meets a smaller one, and every point would be silently infeasible) to 1 m^2, a power of 1 nW to
+#: a megawatt
+MIN_BUDGET_AREA_MM2, MAX_BUDGET_AREA_MM2 = 1e-6, 1e6
+MIN_BUDGET_POWER_W = 1e-9
 #: most points one sweep may hold (a grid larger than this is a mistake in the spec, said before any work)
 MAX_POINTS = 100_000
 
@@ -132,8 +137,12 @@ class Constraints(SpecModel):
     """Budgets a point must meet to be simulated: modelled area and on-chip full-load power (array + SPM,
     from the energy tables; `swallowtail.dse.evaluate.budget_of`)."""
 
-    max_area_mm2: PosFloat | None = None
-    max_power_w: PosFloat | None = None
+    max_area_mm2: (
+        Annotated[float, Field(ge=MIN_BUDGET_AREA_MM2, le=MAX_BUDGET_AREA_MM2, allow_inf_nan=False)] | None
+    ) = None
+    max_power_w: (
+        Annotated[float, Field(ge=MIN_BUDGET_POWER_W, le=MAX_POWER_W, allow_inf_nan=False)] | None
+    ) = None
 
 
 class SweepSpec(SpecModel):
