@@ -71,6 +71,7 @@ def _table(path: Path) -> list[tuple]:
         ({"objectives": ["speed"]}, "objectives"),
         ({"tie": {"array.cols": "array.rows"}}, "tie.array.cols"),
         ({"params": {"array.rows": [2]}, "tie": {"nope": "array.rows"}}, "tie.nope"),
+        ({"params": {"array.rows": [2]}, "tie": {"array.cols": "array.cols"}}, "tie.array.cols"),  # no-op
         ({"workloads": [{"model": "no-such-net", "seq_len": [256]}]}, "workloads[0]"),
         ({"workloads": [{"model": "fabnet-base", "seq_len": [0]}]}, "seq_len"),
         ({"backends": ["no-such-backend"]}, "backend"),

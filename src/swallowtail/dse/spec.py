@@ -166,7 +166,7 @@ class SweepSpec(SpecModel):
         for path, target in self.tie.items():
             if path in self.params:
                 raise spec_error(f"tie.{path}", target, "a path that is not also swept in params")
-            if target not in self.params and target != path:
+            if target not in self.params:  # a path tied to itself was silently a no-op
                 raise spec_error(f"tie.{path}", target, f"a swept param: one of {sorted(self.params)}")
         ranges = [p for p, v in self.params.items() if isinstance(v, ParamRange)]
         if ranges and self.sampling.method == "grid":
