@@ -427,6 +427,12 @@ CASES: list[tuple[str, str]] = [
     ("arch dump {tmp}/sanger-rows.yaml", "pe_rows"),
     ("arch dump df-4x4-simd8 --out {tmp}", "--out"),
     ("arch dump df-4x4-simd8 --out {tmp}/a-file/x.yaml", "--out"),
+    # a missing folder of an output file was made silently (dse run --store and dse export refused it)
+    ("arch dump df-4x4-simd8 --out {tmp}/no-such-dir/x.yaml", "no-such-dir does not exist"),
+    ("kernel --op butterfly --n 64 --trace {tmp}/no-such-dir/t.png", "--trace"),
+    ("simulate --model fnet --seq-len 16 --timeline {tmp}/no-such-dir/t.png", "--timeline"),
+    ("baseline measure-kernels -o {tmp}/no-such-dir/k.yaml -m lra-listops -L 64 --device cpu", "--out"),
+    ("dse export {tmp}/store.db {tmp}/no-such-dir/x.csv", "OUT = "),
     ("arch list --bogus", "--bogus"),
     # ---- model / workload ------------------------------------------------------------------------------
     ("model summary {tmp}/empty.yaml --seq-len 128", "mapping"),

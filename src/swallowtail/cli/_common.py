@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from swallowtail.atomicio import check_writable_folder
+from swallowtail.atomicio import check_writable, check_writable_folder
+from swallowtail.errors import SpecError
 
 #: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
 PIPE_WIDTH = 140
@@ -36,6 +37,16 @@ def check_out_dir(path: Path | None, option: str = "--out") -> Path | None:
     """`path` if it can be an output folder (missing, or a folder) this process can write into; a SpecError
     naming `option` if not -- checked before a command starts its work, not when it writes at the end."""
     return None if path is None else check_writable_folder(path, option)
+
+
+def check_out_file(path: Path, option: str) -> Path:
+    """`path` if a command can write its output file there (`check_writable`: a file, a new path or a stream)
+    in a folder that exists: a missing folder is refused, not made -- a typo in a folder name is not a new
+    folder. Checked before a command starts its work."""
+    target = check_writable(path, option)
+    if not target.parent.is_dir():
+        raise SpecError(option, str(path), f"a path in an existing folder ({target.parent} does not exist)")
+    return target
 
 
 def print_error(msg: object) -> None:

@@ -14,8 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from swallowtail.atomicio import check_writable
-from swallowtail.cli._common import console, emit_json, user_errors
+from swallowtail.cli._common import check_out_file, console, emit_json, user_errors
 from swallowtail.errors import SpecError
 
 app = typer.Typer(help="Architecture specs: presets, every value with its source.", no_args_is_help=True)
@@ -169,7 +168,7 @@ def dump(
 
     spec = load_arch(name_or_path)
     if out is not None:
-        check_writable(out, "--out")
+        check_out_file(out, "--out")
     try:
         text = dump_arch(spec, out)
     except OSError as exc:

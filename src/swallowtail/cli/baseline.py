@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from swallowtail.cli import limits
-from swallowtail.cli._common import console, emit_json, err_console, print_result, user_errors
+from swallowtail.cli._common import check_out_file, console, emit_json, err_console, print_result, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
@@ -248,7 +248,6 @@ def measure_kernels_cmd(
 ) -> None:
     """Time the kernels of MODEL on a real device (a CUDA GPU; the CPU only exercises the code) and write them
     to a measurement file for `check-kernels`."""
-    from swallowtail.atomicio import check_writable
     from swallowtail.experiments.kernels import (
         DEFAULT_SEQ_LENS,
         DTYPES,
@@ -258,7 +257,7 @@ def measure_kernels_cmd(
         write_measurements,
     )
 
-    check_writable(out, "--out")
+    check_out_file(out, "--out")
     seq_lens, dtypes = tuple(seq_len) or DEFAULT_SEQ_LENS, tuple(dtype) or DTYPES
     plan = measurement_plan(model, seq_lens, dtypes, stream_numel)
     if (

@@ -20,7 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.table import Table
 
 from swallowtail.cli import limits
-from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, user_errors
+from swallowtail.cli._common import (
+    check_out_dir,
+    check_out_file,
+    console,
+    emit_json,
+    err_console,
+    user_errors,
+)
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
 
@@ -185,8 +192,7 @@ def export(
 
     if fmt not in EXPORT_FORMATS:
         raise SpecError("--format", fmt, f"one of {list(EXPORT_FORMATS)}")
-    if out.is_dir() or not out.parent.is_dir():
-        raise SpecError("OUT", str(out), "a file path in an existing folder")
+    check_out_file(out, "OUT")
     db = _open_store(store, must_exist=True)
     try:
         n = db.export(out, fmt)

@@ -9,9 +9,8 @@ from typing import Any
 
 import typer
 
-from swallowtail.atomicio import check_writable
 from swallowtail.cli import limits
-from swallowtail.cli._common import console, emit_json, err_console, si, user_errors
+from swallowtail.cli._common import check_out_file, console, emit_json, err_console, si, user_errors
 from swallowtail.errors import SpecError, check_choice
 
 #: the op kinds `kernel --op` compiles (every kind `swallowtail.compiler.compile` maps; gelu stands for the
@@ -133,7 +132,7 @@ def kernel(
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
         raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     if trace is not None:
-        check_writable(trace, "--trace")  # before the run, not after it
+        check_out_file(trace, "--trace")  # before the run, not after it
     a = dataflow_arch(arch)
     est = limits.kernel_run(kernel_op_, a, verify)
     limits.check(f"kernel --op {op} --n {n} --rows {rows}", est, force)  # before any allocation

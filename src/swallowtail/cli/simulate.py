@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from swallowtail.atomicio import check_writable, write_atomic, write_text_atomic
+from swallowtail.atomicio import write_atomic, write_text_atomic
 from swallowtail.cli import limits
-from swallowtail.cli._common import console, emit_json, si, user_errors
+from swallowtail.cli._common import check_out_file, console, emit_json, si, user_errors
 from swallowtail.cli.workload import SEQ_LEN_HELP, build_workload
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
@@ -117,7 +117,7 @@ def simulate(
     if timeline is not None and timeline.suffix.lower() not in (".png", ".html"):
         raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
     if timeline is not None:
-        check_writable(timeline, "--timeline")  # before the run, not after it
+        check_out_file(timeline, "--timeline")  # before the run, not after it
     w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN, force=force)
     backend = DataflowBackend(dataflow, arch)
     est = limits.workload_simulation(w, backend.arch)
