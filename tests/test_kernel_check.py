@@ -325,6 +325,16 @@ def test_load_names_the_file_of_a_duplicated_row(tmp_path) -> None:
         load_measurements(path)
 
 
+def test_load_refuses_a_launch_time_no_stack_can_take(tmp_path) -> None:
+    """A per-launch time over a second was fitted into the stack and refused as its per_op_overhead_s (not
+    naming the file); it is refused as the file's field when read."""
+    m = _synthetic((64,))
+    launch = [m.launch[0], m.launch[1].model_copy(update={"per_op_s": 1e300})]
+    path = write_measurements(m.model_copy(update={"launch": launch}), tmp_path / "k.yaml")
+    with pytest.raises(SpecError, match=r"k\.yaml: launch\.1\.per_op_s = 1e\+300 is not allowed: a number"):
+        load_measurements(path)
+
+
 @pytest.mark.parametrize(
     ("case", "parameter"), [("dense-linear", "gemm_efficiency.hopper"), ("stream", "dram_efficiency")]
 )
