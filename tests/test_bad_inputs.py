@@ -514,8 +514,8 @@ CASES: list[tuple[str, str]] = [
     ("kernel --op butterfly --n 64 --precision fp32-acc", "only with --verify"),
     ("kernel --op butterfly --n 64 --seed 3", "only with --verify"),
     ("kernel --op butterfly --n 64 --json --show-program", "--show-program"),
-    ("kernel --op butterfly --n 64 --trace {tmp}/t.txt", "trace"),
-    ("kernel --op butterfly --n 64 --trace {tmp}/t", "trace"),
+    ("kernel --op butterfly --n 64 --trace {tmp}/t.txt", "--trace = "),  # was named 'trace', not the option
+    ("kernel --op butterfly --n 64 --trace {tmp}/t", "--trace = "),
     ("kernel --op butterfly --n 64 --gemm-k 8", "gemm-k"),
     ("kernel --op fft --n 64 --complex", "complex"),
     ("kernel --op gemm --n 64 --complex", "complex"),

@@ -130,7 +130,7 @@ def kernel(
         raise SpecError("--show-program", True, "not with --json (which prints exactly the Result)")
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_, sparse_block, pattern)
     if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
-        raise SpecError("trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
+        raise SpecError("--trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     if trace is not None:
         check_out_file(trace, "--trace")  # before the run, not after it
     a = dataflow_arch(arch)
