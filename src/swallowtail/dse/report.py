@@ -464,9 +464,7 @@ def build_report(store: Store, sweep: str | None = None, backend: str | None = N
     where = str(store.path)
     rows = store.rows(sweep)
     if not store.count():
-        raise SpecError(
-            "--store", where, "a store with rows to report (this one is empty: run a sweep into it)"
-        )
+        raise SpecError("STORE", where, "a store with rows to report (this one is empty: run a sweep in)")
     point_rows = [s for s in rows if not _is_reference(s)]
     ref_rows = [s for s in rows if _is_reference(s)]
     backends = sorted({s.row.backend for s in point_rows})
@@ -484,7 +482,7 @@ def build_report(store: Store, sweep: str | None = None, backend: str | None = N
             g = _failures(point_rows)[0]
             hint = f"; most common: {g.status} -- {g.reason}"
         raise SpecError(
-            "--store",
+            "STORE",
             where,
             f"a store with ok rows of a swept point{of}{on} to report (its point rows: {found}{hint})",
         )
