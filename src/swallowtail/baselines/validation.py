@@ -24,12 +24,11 @@ where its fixed time matters (`harness`: a file of `baselines/params/harnesses/`
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -601,7 +600,7 @@ def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTi
         if p.scenario == "single-stream" and p.statistic in ("mean", "p90", "min"):
             runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
     return [
-        dataclasses.replace(_line(run, st["mean"], st["p90"]), min_s=st["min"].value if "min" in st else None)
+        replace(_line(run, st["mean"], st["p90"]), min_s=st["min"].value if "min" in st else None)
         for run, st in runs.items()
         if {"mean", "p90"} <= set(st)
     ]
