@@ -15,6 +15,10 @@ power modes says what bounds the fixed time (baselines/params/harnesses/mlperf-n
 slope in GPU cycles per token says whether the per-token work speeds up with more SMs at the same clock.
 The run's published minimum (its fastest query) beside the intercept: an intercept above it cannot be a time
 every query pays.
+
+Last, each run's published min, p50, p90 and p99 at the lengths the measured distribution puts them (binned),
+as one curve: its slope per token over each stretch. A slope that falls with the length -- the Xavier runs,
+under DVFS -- is a curve that flattens; the harness file's open question.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import asdict
 from swallowtail.baselines.validation import (
     TARGET_ERROR,
     fixed_time_lines,
+    latency_curves,
     summarize,
     validate,
     validation_rows,
@@ -84,6 +89,15 @@ def main() -> None:
             f"{line.dram_bytes / 1e9:>6.2f} GB {cycles:>12} "
             f"{line.gpu_cycles_per_token / 1e3:>14.1f} k {low:>9}"
         )
+    print()
+    print(
+        f"{'SingleStream run (min, p50, p90, p99)':<{wid}} {'board-mode':<{warch}} "
+        f"{'at tokens':<18} us per token"
+    )
+    for c in latency_curves():
+        at = "/".join(str(n) for n in c.lengths)
+        slopes = "  ".join(f"{s * 1e6:6.1f}" for s in c.per_token_s)
+        print(f"{c.run:<{wid}} {c.arch:<{warch}} {at:<18} {slopes}")
 
 
 if __name__ == "__main__":

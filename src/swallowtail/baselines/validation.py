@@ -94,7 +94,7 @@ class PublishedPoint(SpecModel):
     stack: str
     workload: str
     scenario: Literal["single-stream", "fixed", "offline"]
-    statistic: Literal["mean", "p90", "max", "min", "latency", "samples_per_s"]
+    statistic: Literal["mean", "p50", "p90", "p99", "max", "min", "latency", "samples_per_s"]
     value: PosFloat
     role: Literal["fit", "predict"]
     fits: str | None = None
@@ -122,7 +122,7 @@ class PublishedPoint(SpecModel):
                 "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
             )
         wanted = {
-            "single-stream": ("mean", "p90", "max", "min"),
+            "single-stream": ("mean", "p50", "p90", "p99", "max", "min"),
             "fixed": ("latency",),
             "offline": ("samples_per_s",),
         }
@@ -606,6 +606,50 @@ def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTi
     ]
 
 
+#: the statistics a latency curve joins, in length order, and the quantile of each (None: the shortest length)
+CURVE_STATISTICS = (("min", None), ("p50", 0.50), ("p90", P90), ("p99", 0.99))
+
+
+@dataclass(frozen=True)
+class LatencyCurve:
+    """One SingleStream run's published min, p50, p90 and p99 at the lengths its distribution puts them (the
+    shortest length and the quantile lengths): where the latency per query rises with the length, those are
+    points of one curve, and `per_token_s` is its slope over each stretch -- a curve that flattens pays most
+    for the first tokens."""
+
+    run: str
+    arch: str
+    lengths: tuple[int, ...]
+    latency_s: tuple[float, ...]
+
+    @property
+    def per_token_s(self) -> tuple[float, ...]:
+        pairs = list(zip(self.lengths, self.latency_s, strict=True))
+        return tuple((t1 - t0) / (n1 - n0) for (n0, t0), (n1, t1) in zip(pairs, pairs[1:], strict=False))
+
+
+def latency_curves(points: list[PublishedPoint] | None = None) -> list[LatencyCurve]:
+    """A curve for every SingleStream run with a point for each of `CURVE_STATISTICS`."""
+    pts = load_points() if points is None else points
+    runs: dict[str, dict[str, PublishedPoint]] = {}
+    for p in pts:
+        if p.scenario == "single-stream":
+            runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
+    curves = []
+    for run, st in runs.items():
+        if not all(s in st for s, _ in CURVE_STATISTICS):
+            continue
+        first = st["min"]
+        assert first.lengths is not None  # a single-stream point names its distribution (PublishedPoint)
+        dist = load_lengths(first.lengths)
+        lengths = tuple(
+            dist.lengths[0] if q is None else dist.quantile_length(q) for _, q in CURVE_STATISTICS
+        )
+        latency = tuple(st[s].value for s, _ in CURVE_STATISTICS)
+        curves.append(LatencyCurve(run, first.arch, lengths, latency))
+    return curves
+
+
 def _line(run: str, mean: PublishedPoint, p90: PublishedPoint) -> FixedTimeLine:
     for field in ("arch", "stack", "harness", "lengths"):
         if getattr(mean, field) != getattr(p90, field):
@@ -649,11 +693,13 @@ __all__ = [
     "FitState",
     "FittedParameter",
     "FixedTimeLine",
+    "LatencyCurve",
     "PublishedPoint",
     "Refit",
     "ValidationSummary",
     "fit",
     "fixed_time_lines",
+    "latency_curves",
     "load_points",
     "model_value",
     "refit",
