@@ -591,14 +591,20 @@ class FixedTimeLine:
     min_s: float | None = None
 
 
+def _single_stream_runs(points: list[PublishedPoint] | None) -> dict[str, dict[str, PublishedPoint]]:
+    """The SingleStream points (default: the shipped file's) by run -- the id without `-<statistic>` -- and
+    statistic."""
+    runs: dict[str, dict[str, PublishedPoint]] = {}
+    for p in load_points() if points is None else points:
+        if p.scenario == "single-stream":
+            runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
+    return runs
+
+
 def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
     """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`); the two must
     name the same board-mode, stack, harness and length distribution. A min point of the run gives `min_s`."""
-    pts = load_points() if points is None else points
-    runs: dict[str, dict[str, PublishedPoint]] = {}
-    for p in pts:
-        if p.scenario == "single-stream" and p.statistic in ("mean", "p90", "min"):
-            runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
+    runs = _single_stream_runs(points)
     return [
         replace(_line(run, st["mean"], st["p90"]), min_s=st["min"].value if "min" in st else None)
         for run, st in runs.items()
@@ -630,13 +636,8 @@ class LatencyCurve:
 
 def latency_curves(points: list[PublishedPoint] | None = None) -> list[LatencyCurve]:
     """A curve for every SingleStream run with a point for each of `CURVE_STATISTICS`."""
-    pts = load_points() if points is None else points
-    runs: dict[str, dict[str, PublishedPoint]] = {}
-    for p in pts:
-        if p.scenario == "single-stream":
-            runs.setdefault(p.id.removesuffix(f"-{p.statistic}"), {})[p.statistic] = p
     curves = []
-    for run, st in runs.items():
+    for run, st in _single_stream_runs(points).items():
         if not all(s in st for s, _ in CURVE_STATISTICS):
             continue
         first = st["min"]
