@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 from dataclasses import asdict, dataclass
 
 from swallowtail.baselines.jetson import JetsonBackend, load_stack
-from swallowtail.baselines.scenarios import SingleStream, load_lengths, weighted_quantile
+from swallowtail.baselines.scenarios import load_lengths, single_stream
 from swallowtail.baselines.validation import TARGET_ERROR, PublishedPoint, validate
+from swallowtail.workload import Workload
 from swallowtail.workload.named import named_workload
 
 HARNESS = "mlperf-nvidia-bert-xavier"
@@ -39,6 +39,8 @@ STEPS = 40
 TAU_MAX_S = 0.2
 #: a fit run's statistic counts as met within this relative error
 MET = 0.005
+#: rounds of the alternating fit at most
+ROUNDS = 20
 
 
 @dataclass(frozen=True)
@@ -51,30 +53,29 @@ class Form:
         return w / self.r if w <= self.r * self.tau_s else w + (1 - self.r) * self.tau_s
 
 
+@dataclass(frozen=True)
+class _Latency:
+    latency_s: float
+
+
 @functools.cache
-def gpu_seconds(arch: str, efficiency: float, dist: str) -> tuple[float, ...]:
-    """The GPU model's time alone (no harness) at each length of `dist`."""
+def _workload(n: int) -> Workload:
+    return named_workload("bert-large", seq_len=n)
+
+
+@functools.cache
+def gpu_seconds(arch: str, efficiency: float, n: int) -> float:
+    """The GPU model's time alone (no harness) for one query of `n` tokens, at a GEMM efficiency."""
     stack = load_stack("tensorrt-int8")
     stack = stack.model_copy(update={"gemm_efficiency": {**stack.gemm_efficiency, "volta": efficiency}})
-    backend = JetsonBackend(arch, stack=stack)
-    return tuple(
-        backend.run(named_workload("bert-large", seq_len=n)).latency_s for n in load_lengths(dist).lengths
-    )
+    return JetsonBackend(arch, stack=stack).run(_workload(n)).latency_s
 
 
 def statistic(point: PublishedPoint, form: Form) -> float:
-    assert point.lengths is not None
+    assert point.lengths is not None  # a single-stream point names its distribution
     dist = load_lengths(point.lengths)
-    lat = [form.latency(w) for w in gpu_seconds(point.arch, form.efficiency, point.lengths)]
-    probs = tuple(dist.probabilities)
-    ss = SingleStream(
-        mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
-        p90_s=weighted_quantile(lat, probs, 0.9),
-        max_s=max(lat),
-        min_s=min(lat),
-        per_length=tuple(zip(dist.lengths, lat, strict=True)),
-        probabilities=probs,
-    )
+    gpu = {id(_workload(n)): gpu_seconds(point.arch, form.efficiency, n) for n in dist.lengths}
+    ss = single_stream(lambda w: _Latency(form.latency(gpu[id(w)])), _workload, dist)
     return ss.statistic(point.statistic)
 
 
@@ -87,10 +88,11 @@ def _bisect(f, lo: float, hi: float) -> float:
 
 
 def _step(run: dict[str, PublishedPoint], efficiency: float) -> Form:
-    """One round: r on the fastest query, tau on the mean (at `efficiency`), the efficiency on the p90."""
-    lo = run["min"]
-    r = min(1.0, gpu_seconds(lo.arch, efficiency, lo.lengths or "")[0] / lo.value)
-    mean, p90 = run["mean"], run["p90"]
+    """One round: r on the fastest query, tau on the mean (at `efficiency`), the efficiency on the p90. `r`
+    assumes the fastest query ends before the clock comes up (`fit` checks it)."""
+    lo, mean, p90 = run["min"], run["mean"], run["p90"]
+    assert lo.lengths is not None  # a single-stream point names its distribution
+    r = min(1.0, gpu_seconds(lo.arch, efficiency, load_lengths(lo.lengths).lengths[0]) / lo.value)
     tau = _bisect(lambda t: statistic(mean, Form(efficiency, r, t)) - mean.value, 0, TAU_MAX_S)
     eff = _bisect(lambda e: p90.value - statistic(p90, Form(e, r, tau)), 0.05, 1.0)
     return Form(round(eff, 6), r, tau)
@@ -99,8 +101,19 @@ def _step(run: dict[str, PublishedPoint], efficiency: float) -> Form:
 def fit(run: dict[str, PublishedPoint]) -> Form:
     """Efficiency on the p90, r on the fastest query, tau on the mean, alternated until they settle."""
     form = Form(efficiency=0.55, r=1.0, tau_s=0.0)
-    for _ in range(6):
-        form = _step(run, form.efficiency)
+    for _ in range(ROUNDS):
+        new = _step(run, form.efficiency)
+        settled = abs(new.efficiency - form.efficiency) < 1e-6
+        form = new
+        if settled:
+            break
+    else:
+        raise RuntimeError(f"the fit did not settle in {ROUNDS} rounds: {form}")
+    lo = run["min"]
+    assert lo.lengths is not None  # a single-stream point names its distribution
+    w0 = gpu_seconds(lo.arch, form.efficiency, load_lengths(lo.lengths).lengths[0])
+    if w0 > form.r * form.tau_s:
+        raise RuntimeError(f"the fastest query outlasts the slow start ({w0:.4f} s > r tau): r is wrong")
     return form
 
 

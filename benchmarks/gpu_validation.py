@@ -17,8 +17,9 @@ The run's published minimum (its fastest query) beside the intercept: an interce
 every query pays.
 
 Last, each run's published min, p50, p90 and p99 at the lengths the measured distribution puts them (binned),
-as one curve: its slope per token over each stretch. A slope that falls with the length -- the Xavier runs,
-under DVFS -- is a curve that flattens; the harness file's open question.
+as one curve: its slope per token over each stretch. Every board's last stretch is cheap; only the Xavier NX
+runs' first stretch costs more than their second -- they pay most for a query's first tokens (the harness
+file's open question).
 """
 
 from __future__ import annotations

@@ -245,10 +245,11 @@ def test_single_stream_statistics() -> None:
     b = get_backend("jetson", stack="tensorrt-int8")
     ss = single_stream(b.run, lambda n: named_workload("bert-large", n), dist)
     per = dict(ss.per_length)
-    assert ss.max_s == per[384] and ss.p90_s == per[128]  # 90% of queries are <= 128 tokens
+    assert ss.max_s == per[384] and ss.statistic("p90") == per[128]  # 90% of queries are <= 128 tokens
     assert ss.min_s == per[64] == ss.statistic("min")  # the shortest length: the fastest query
-    assert ss.statistic("p50") == per[64] and ss.statistic("p90") == ss.p90_s  # nearest-rank percentiles
-    assert ss.statistic("p99") == per[384]
+    assert ss.statistic("p50") == per[64] and ss.statistic("p99") == per[384]  # nearest-rank percentiles
+    with pytest.raises(SpecError, match="statistic"):
+        ss.statistic("p95")
     assert ss.mean_s == pytest.approx(0.5 * per[64] + 0.4 * per[128] + 0.1 * per[384])
     assert weighted_quantile([3.0, 1.0, 2.0], [0.2, 0.5, 0.3], 0.5) == 1.0
     with pytest.raises(SpecError, match="weights"):

@@ -319,6 +319,19 @@ def test_only_the_xavier_nx_pays_most_for_the_first_tokens() -> None:
         assert last < 0.6 * second, c.run
 
 
+def test_a_latency_curve_is_one_machine_at_increasing_lengths(tmp_path) -> None:
+    """Points joined as one curve must name one board-mode; a distribution that puts two statistics at one
+    length draws no curve (no stretch to divide by)."""
+    run = [p for p in load_points() if p.id.startswith("mlperf-v1.1-nx20w-bert-ss-")]
+    assert [c.run for c in latency_curves(run)] == ["mlperf-v1.1-nx20w-bert-ss"]
+    mixed = [p.model_copy(update={"arch": "xavier-nx-15w"}) if p.statistic == "p99" else p for p in run]
+    with pytest.raises(SpecError, match="arch"):
+        latency_curves(mixed)
+    short = tmp_path / "short.yaml"
+    short.write_text("name: short\nlengths: [41, 164, 384]\nweights: [1, 4, 5]\nsources: {lengths: t}\n")
+    assert latency_curves([p.model_copy(update={"lengths": str(short)}) for p in run]) == []
+
+
 def test_the_shipped_lengths_are_the_fixture_binned() -> None:
     """lengths/squad-v1.1-dev-384.yaml is tests/fixtures/squad_lengths' exact histogram binned by its header's
     rule: the shortest length alone, 8-token bins from 42 at their features' mean length, 384 alone."""

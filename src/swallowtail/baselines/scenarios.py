@@ -181,7 +181,6 @@ class SingleStream:
     query's); `statistic` also gives the nearest-rank percentiles of `PERCENTILES`."""
 
     mean_s: float
-    p90_s: float
     max_s: float
     min_s: float
     per_length: tuple[tuple[int, float], ...]
@@ -190,7 +189,10 @@ class SingleStream:
     def statistic(self, name: str) -> float:
         if name in PERCENTILES:
             return weighted_quantile([t for _, t in self.per_length], self.probabilities, PERCENTILES[name])
-        return {"mean": self.mean_s, "max": self.max_s, "min": self.min_s}[name]
+        plain = {"mean": self.mean_s, "max": self.max_s, "min": self.min_s}
+        if name not in plain:
+            raise SpecError("statistic", name, f"one of {[*plain, *PERCENTILES]}")
+        return plain[name]
 
 
 def single_stream(
@@ -204,7 +206,6 @@ def single_stream(
     probs = dist.probabilities
     return SingleStream(
         mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
-        p90_s=weighted_quantile(lat, probs, P90),
         max_s=max(lat),
         min_s=min(lat),
         per_length=tuple(zip(dist.lengths, lat, strict=True)),

@@ -48,6 +48,7 @@ from swallowtail.baselines.jetson import (
 from swallowtail.baselines.scenarios import (
     HARNESS_DIR,
     P90,
+    PERCENTILES,
     Harness,
     load_harness,
     load_lengths,
@@ -122,7 +123,7 @@ class PublishedPoint(SpecModel):
                 "harness", self.harness, "the harness whose parameter the point fits (and no shared_with)"
             )
         wanted = {
-            "single-stream": ("mean", "p50", "p90", "p99", "max", "min"),
+            "single-stream": ("mean", *PERCENTILES, "max", "min"),
             "fixed": ("latency",),
             "offline": ("samples_per_s",),
         }
@@ -613,7 +614,7 @@ def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTi
 
 
 #: the statistics a latency curve joins, in length order, and the quantile of each (None: the shortest length)
-CURVE_STATISTICS = (("min", None), ("p50", 0.50), ("p90", P90), ("p99", 0.99))
+CURVE_STATISTICS: tuple[tuple[str, float | None], ...] = (("min", None), *PERCENTILES.items())
 
 
 @dataclass(frozen=True)
@@ -635,30 +636,40 @@ class LatencyCurve:
 
 
 def latency_curves(points: list[PublishedPoint] | None = None) -> list[LatencyCurve]:
-    """A curve for every SingleStream run with a point for each of `CURVE_STATISTICS`."""
+    """A curve for every SingleStream run with a point for each of `CURVE_STATISTICS`, where its distribution
+    puts them at increasing lengths (a distribution whose p90 and p99 share a length draws no curve)."""
     curves = []
     for run, st in _single_stream_runs(points).items():
         if not all(s in st for s, _ in CURVE_STATISTICS):
             continue
-        first = st["min"]
+        first, *others = (st[s] for s, _ in CURVE_STATISTICS)
+        _check_one_run(first, *others)
         assert first.lengths is not None  # a single-stream point names its distribution (PublishedPoint)
         dist = load_lengths(first.lengths)
         lengths = tuple(
             dist.lengths[0] if q is None else dist.quantile_length(q) for _, q in CURVE_STATISTICS
         )
-        latency = tuple(st[s].value for s, _ in CURVE_STATISTICS)
-        curves.append(LatencyCurve(run, first.arch, lengths, latency))
+        if all(a < b for a, b in zip(lengths, lengths[1:], strict=False)):
+            latency = tuple(st[s].value for s, _ in CURVE_STATISTICS)
+            curves.append(LatencyCurve(run, first.arch, lengths, latency))
     return curves
 
 
+def _check_one_run(first: PublishedPoint, *others: PublishedPoint) -> None:
+    """Points joined as one run must name the same board-mode, stack, harness and length distribution (else
+    the line or curve mixes two machines)."""
+    for p in others:
+        for field in ("arch", "stack", "harness", "lengths"):
+            if getattr(first, field) != getattr(p, field):
+                raise SpecError(
+                    f"points.{p.id}.{field}",
+                    getattr(p, field),
+                    f"the same as {first.id}'s: {getattr(first, field)}",
+                )
+
+
 def _line(run: str, mean: PublishedPoint, p90: PublishedPoint) -> FixedTimeLine:
-    for field in ("arch", "stack", "harness", "lengths"):
-        if getattr(mean, field) != getattr(p90, field):
-            raise SpecError(
-                f"points.{p90.id}.{field}",
-                getattr(p90, field),
-                f"the same as {mean.id}'s: {getattr(mean, field)}",
-            )
+    _check_one_run(mean, p90)
     assert mean.lengths is not None  # a single-stream point names its distribution (PublishedPoint)
     dist = load_lengths(mean.lengths)
     x0, x1 = dist.mean_length, dist.quantile_length(P90)
