@@ -317,6 +317,21 @@ def test_only_the_xavier_nx_pays_most_for_the_first_tokens() -> None:
         nx = c.arch.startswith("xavier-nx")
         assert (1.6 < first / second < 1.8) if nx else (first / second < 1.0), c.run
         assert last < 0.6 * second, c.run
+    # in GPU cycles per token: the second stretch alike on both Xavier boards, the first dearer on the NX
+    kcycles = {
+        c.run: [s * load_arch(c.arch).mode.gpu_clock_hz / 1e3 for s in c.per_token_s]  # type: ignore[union-attr]
+        for c in curves
+        if "xavier" in c.arch
+    }
+    assert len(kcycles) == 11 and all(107.5 <= k[1] < 130.5 for k in kcycles.values())
+    nx_first = [k[0] for r, k in kcycles.items() if "-nx" in r]
+    agx_first = [k[0] for r, k in kcycles.items() if "-agx-" in r]
+    assert (
+        min(nx_first) >= 179.5
+        and max(nx_first) < 206.5
+        and min(agx_first) >= 104.5
+        and max(agx_first) < 122.5
+    )
 
 
 def test_a_latency_curve_is_one_machine_at_increasing_lengths(tmp_path) -> None:
