@@ -12,6 +12,7 @@ most 384 - query - 3 pieces that advance by 128) and counts each feature's real 
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import re
@@ -53,10 +54,17 @@ def feature_lengths(squad: dict, tok: BertWordPieceTokenizer) -> list[int]:
     return out
 
 
-def main(squad_path: str, vocab_path: str) -> None:
-    with open(squad_path, encoding="utf-8") as f:
-        squad = json.load(f)
-    tok = BertWordPieceTokenizer(vocab_path, lowercase=True)
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("squad", help="SQuAD v1.1 dev-v1.1.json")
+    ap.add_argument("vocab", help="BERT uncased vocab.txt")
+    args = ap.parse_args()
+    try:
+        with open(args.squad, encoding="utf-8") as f:
+            squad = json.load(f)
+        tok = BertWordPieceTokenizer(args.vocab, lowercase=True)
+    except Exception as exc:  # a missing file, bad JSON, or tokenizers' own error on a bad vocab
+        sys.exit(f"record.py: cannot read {args.squad} / {args.vocab}: {exc}")
     counts = collections.Counter(feature_lengths(squad, tok))
     print("length\tcount")
     for n in sorted(counts):
@@ -64,4 +72,4 @@ def main(squad_path: str, vocab_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
