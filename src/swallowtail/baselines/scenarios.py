@@ -20,13 +20,13 @@ query, and once per batch in Offline (where the batch amortises it). It has two 
 bounds it on the board's power mode: host CPU work, `host_cycles_per_inference` at the mode's CPU clock
 (`PowerMode.cpu_clock_hz`), and DRAM traffic, `dram_bytes_per_inference` at the mode's DRAM bandwidth. The
 case it exists for: NVIDIA's MLPerf BERT harness on the Xavier boards (packed variable-length queries, no CUDA
-graphs) pays a fixed time per query that follows the mode's DRAM bandwidth, not its CPU clock (the harness
-file gives the evidence); it is why the Xavier boards' Offline throughput at batch 8 is twice their
-SingleStream rate, and why their SingleStream mean sits closer to their p90 than the GPU's time alone would
-put it. With CUDA graphs (NVIDIA's Orin configurations) there is none. A limit of the form: on the Xavier
-NX the published minima (the fastest, shortest queries) are faster than that fixed time allows -- the latency
-flattens with the query's length (the harness file's open question), so the model meets means, percentiles
-and maxima and misses minima.
+graphs) pays a fixed time per query that follows the mode's DRAM bandwidth across the Xavier NX modes, not
+its CPU clock (the harness file gives the evidence); it is why the Xavier boards' Offline throughput at batch
+8 is twice their SingleStream rate, and why their SingleStream mean sits closer to their p90 than the GPU's
+time alone would put it. With CUDA graphs (NVIDIA's Orin configurations) it is a tenth of that. A limit of
+the form: on the Xavier NX the published minima (the fastest, shortest queries) are faster than that fixed
+time allows -- the NX pays most for a query's first tokens (the harness file's open question), so the model
+meets means, percentiles and maxima and misses minima.
 """
 
 from __future__ import annotations
