@@ -299,9 +299,9 @@ def test_only_the_xavier_nx_pays_most_for_the_first_tokens() -> None:
     assert round(peak_us) == 44 and nx[0] > 3 * peak_us and nx[-1] < peak_us
     dist = load_lengths("squad-v1.1-dev-384")
     assert dist.lengths[0] == 41 and dist.lengths[-1] == 384  # the binned file keeps the two ends exact
-    # why a slower start (benchmarks/dvfs_candidate.py) cannot answer it: scaling the short queries' time
-    # keeps their ratio, and the model's GPU time (weight streaming a floor) rises less from 41 to 164 tokens
-    # (2.2x) than the run's latency (2.6x)
+    # why a slower start (benchmarks/harness_candidates.py --form slow-start) cannot answer it: scaling the
+    # short queries' time keeps their ratio, and the model's GPU time (weight streaming a floor) rises less
+    # from 41 to 164 tokens (2.2x) than the run's latency (2.6x)
     gpu = JetsonBackend("xavier-nx-20w", stack="tensorrt-int8")
     w41, w164 = (gpu.run(named_workload("bert-large", seq_len=n)).latency_s for n in (41, 164))
     run = "mlperf-v1.1-nx20w-bert-ss"
