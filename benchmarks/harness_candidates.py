@@ -31,7 +31,13 @@ from dataclasses import asdict, dataclass
 from swallowtail.arch.specs import load_arch
 from swallowtail.baselines.jetson import JetsonBackend, load_stack
 from swallowtail.baselines.scenarios import load_lengths, single_stream
-from swallowtail.baselines.validation import TARGET_ERROR, Check, PublishedPoint, validate
+from swallowtail.baselines.validation import (
+    TARGET_ERROR,
+    Check,
+    PublishedPoint,
+    single_stream_runs,
+    validate,
+)
 from swallowtail.workload import Workload
 from swallowtail.workload.named import named_workload
 
@@ -225,9 +231,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print JSON")
     args = ap.parse_args()
     checks = [c for c in validate() if c.point.harness == HARNESS and c.point.scenario == "single-stream"]
-    runs: dict[str, dict[str, PublishedPoint]] = {}
-    for c in checks:
-        runs.setdefault(c.point.id.removesuffix(f"-{c.point.statistic}"), {})[c.point.statistic] = c.point
+    runs = single_stream_runs([c.point for c in checks])
     out = {}
     for name in STEPS_OF if args.form == "both" else [args.form]:
         form = fit(name, runs[FIT_RUN])

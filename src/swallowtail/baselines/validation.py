@@ -592,7 +592,7 @@ class FixedTimeLine:
     min_s: float | None = None
 
 
-def _single_stream_runs(points: list[PublishedPoint] | None) -> dict[str, dict[str, PublishedPoint]]:
+def single_stream_runs(points: list[PublishedPoint] | None) -> dict[str, dict[str, PublishedPoint]]:
     """The SingleStream points (default: the shipped file's) by run -- the id without `-<statistic>` -- and
     statistic."""
     runs: dict[str, dict[str, PublishedPoint]] = {}
@@ -605,7 +605,7 @@ def _single_stream_runs(points: list[PublishedPoint] | None) -> dict[str, dict[s
 def fixed_time_lines(points: list[PublishedPoint] | None = None) -> list[FixedTimeLine]:
     """A line for every SingleStream run with both a mean and a p90 point (`FixedTimeLine`); the two must
     name the same board-mode, stack, harness and length distribution. A min point of the run gives `min_s`."""
-    runs = _single_stream_runs(points)
+    runs = single_stream_runs(points)
     return [
         replace(_line(run, st["mean"], st["p90"]), min_s=st["min"].value if "min" in st else None)
         for run, st in runs.items()
@@ -639,7 +639,7 @@ def latency_curves(points: list[PublishedPoint] | None = None) -> list[LatencyCu
     """A curve for every SingleStream run with a point for each of `CURVE_STATISTICS`, where its distribution
     puts them at increasing lengths (a distribution whose p90 and p99 share a length draws no curve)."""
     curves = []
-    for run, st in _single_stream_runs(points).items():
+    for run, st in single_stream_runs(points).items():
         if not all(s in st for s, _ in CURVE_STATISTICS):
             continue
         first, *others = (st[s] for s, _ in CURVE_STATISTICS)
@@ -715,6 +715,7 @@ __all__ = [
     "load_points",
     "model_value",
     "refit",
+    "single_stream_runs",
     "summarize",
     "validate",
     "validation_rows",
