@@ -1,8 +1,9 @@
 """Candidate forms for the Xavier BERT SingleStream time beside the GPU, tested against every published
 statistic and not adopted.
 
-    .venv/bin/python benchmarks/harness_candidates.py                      # both forms (a few minutes)
-    .venv/bin/python benchmarks/harness_candidates.py --form slow-start    # one form
+    .venv/bin/python benchmarks/harness_candidates.py                      # all three (2-3 minutes)
+    .venv/bin/python benchmarks/harness_candidates.py --form slow-start    # one (slow-start, saturating,
+                                                                           # min-host)
     .venv/bin/python benchmarks/harness_candidates.py --json
 
 The shipped model adds a fixed time to every Xavier BERT query (harnesses/mlperf-nvidia-bert-xavier.yaml) and
