@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from swallowtail.cli import app
@@ -57,3 +58,15 @@ def test_demo_runs() -> None:
     out = runner.invoke(app, ["demo"])
     assert out.exit_code == 0, out.output
     assert "roofline on df-4x4-simd8" in out.stdout and "roofline on xavier-nx-15w" in out.stdout
+
+
+def test_json_output_is_strict_json(capsys) -> None:
+    """--json prints RFC 8259 JSON: a non-finite number (a ratio over an absurd timing, say) is null."""
+    from swallowtail.cli._common import emit_json
+
+    emit_json({"ratio": float("inf"), "rows": [(1.0, float("nan"))]})
+    out = capsys.readouterr().out
+    assert json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard {c}")) == {
+        "ratio": None,
+        "rows": [[1.0, None]],
+    }

@@ -297,6 +297,10 @@ def _edit_row(m: KernelMeasurements, i: int, **update) -> KernelMeasurements:
         (lambda m: m.model_copy(update={"dtypes": ["fp16", "fp16", "fp32"]}), "dtypes"),
         (lambda m: m.model_copy(update={"seq_lens": [64, 64]}), "seq_lens"),
         (lambda m: m.model_copy(update={"seq_lens": [64, 128]}), r"seq_lens\[1\]"),
+        (
+            lambda m: m.model_copy(update={"kernels": [r for r in m.kernels if r.dtype == "fp32"]}),
+            r"dtypes\[0\] = 'fp16'",
+        ),
         (lambda m: m.model_copy(update={"dtypes": ["fp16"]}), r"kernels\[1\]\.dtype"),
         (lambda m: m.model_copy(update={"kernels": [*m.kernels, m.kernels[0]]}), r"kernels\[\d+\] = 'dense"),
         (lambda m: m.model_copy(update={"launch": [*m.launch, m.launch[0]]}), "launch.mode"),

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from swallowtail.atomicio import check_writable, check_writable_folder
+from swallowtail.atomicio import check_writable, check_writable_folder, finite_json
 from swallowtail.errors import SpecError
 
 #: width of tables when stdout is not a terminal (pipes, files, CI logs): wide enough for every table
@@ -27,10 +27,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def emit_json(obj: Any) -> None:
-    """Print `obj` as JSON on stdout (sorted keys, stable across runs)."""
+    """Print `obj` as strict JSON on stdout (sorted keys, stable across runs; a non-finite number is null)."""
     if hasattr(obj, "to_dict"):
         obj = obj.to_dict()
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(json.dumps(finite_json(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def check_out_dir(path: Path | None, option: str = "--out") -> Path | None:

@@ -551,6 +551,9 @@ def check_measurements(m: KernelMeasurements) -> KernelMeasurements:
     for j, L in enumerate(m.seq_lens):
         if not any(r.seq_len == L for r in m.kernels):
             raise SpecError(f"seq_lens[{j}]", L, "a length the kernels were timed at (no row has it)")
+    for j, d in enumerate(m.dtypes):
+        if not any(r.dtype == d for r in m.kernels):
+            raise SpecError(f"dtypes[{j}]", d, "a dtype the kernels were timed in (no row has it)")
     return m
 
 
