@@ -101,6 +101,11 @@ def _table(path: Path) -> list[tuple]:
             "backends.1 = 'sanger same_peak_as=df-8x8-simd8'",
         ),
         ({"mapping": {"residency": ["dram", "dram"]}}, "mapping.residency"),
+        # naming fields say nothing about the machine: a sweep over them silently collapsed or was dropped
+        ({"params": {"description": ["a", "b"]}}, "params.description"),
+        ({"params": {"sources.clock_hz": ["x", "y"]}}, "params.sources.clock_hz"),
+        ({"params": {"name": ["a", "b"], "pe.simd_lanes": [8, 16]}}, "params.name"),
+        ({"name": "a" * 300}, "name"),  # its store's file name would exceed the file system's limit
     ],
 )
 def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):
@@ -189,10 +194,43 @@ def test_local_pool_and_ray_give_identical_rows(tmp_path):
 
 def test_budgets_make_points_infeasible_without_simulating_them(tmp_path):
     with Store(tmp_path / "c.db") as st:
-        run_sweep(_spec(constraints={"max_power_w": 1e-3}), st, workers=1)
+        summary = run_sweep(_spec(constraints={"max_power_w": 1e-3}), st, workers=1)
         rows = [r.row for r in st.rows() if not r.row.point_id.startswith("ref-")]
     assert rows and all(r.status == "infeasible" and "max_power_w" in r.reason for r in rows)
     assert all(r.result is None for r in rows)
+    assert summary.rows_infeasible == len(rows) and summary.rows_invalid == 0
+
+
+def test_the_summary_counts_and_shows_rows_the_backend_refused(tmp_path):
+    """A workload the array cannot map (an FFT of 1 point) passes the check and is stored as invalid on
+    every machine: the run says so instead of only `2 added`."""
+    bad = {
+        "name": "bad",
+        "params": {"pe.simd_lanes": [8, 16]},
+        "workloads": [{"model": "fnet", "seq_len": [1]}],
+    }
+    with Store(tmp_path / "b.db") as st:
+        summary = run_sweep(parse_sweep(bad), st, workers=1)
+    assert summary.rows_invalid == 2 and "fft.n = 1" in (summary.first_invalid_reason or "")
+    sweep = tmp_path / "bad.yaml"
+    sweep.write_text(json.dumps(bad))
+    out = CliRunner().invoke(app, ["dse", "run", str(sweep), "--store", str(tmp_path / "c.db")])
+    assert out.exit_code == 0 and "2 invalid" in out.output and "fft.n = 1" in out.output
+
+
+def test_reading_commands_name_their_store_argument(tmp_path):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE x (a)")
+    for cmd in (
+        ["report", str(other), "-o", str(tmp_path / "r")],
+        ["export", str(other), str(tmp_path / "x.csv")],
+    ):
+        out = CliRunner().invoke(app, ["dse", *cmd])
+        assert out.exit_code == 2 and "STORE = " in out.output and "written by dse run" in out.output, (
+            out.output
+        )
+        assert "--store" not in out.output and "new file" not in out.output
 
 
 def test_random_and_optuna_sampling_are_deterministic(tmp_path):

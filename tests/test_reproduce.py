@@ -415,6 +415,8 @@ def test_an_atomic_write_follows_links_streams_into_pipes_and_never_replaces_the
     (tmp_path / "t.png").mkdir()
     with pytest.raises(SpecError, match="--timeline"):
         atomicio.check_writable(tmp_path / "t.png", "--timeline")
+    with pytest.raises(SpecError, match="an empty path names the current folder"):
+        atomicio.check_writable("", "--out")  # typer passes an empty option as Path(".")
     out = CliRunner().invoke(
         cli_app,
         ["simulate", "-m", "fnet", "-L", "128", "--timeline", str(tmp_path / "t.png")],

@@ -67,6 +67,8 @@ def check_writable(path: str | Path, field: str = "output") -> Path:
     if _is_stream(Path(path)):  # stat follows links: /dev/stdout -> /proc/self/fd/1 -> a pipe or a tty
         return Path(path)
     target = Path(path).resolve() if Path(path).is_symlink() else Path(path)
+    if str(path) in ("", "."):  # an empty option is Path("."): say so, not just "not a folder"
+        raise SpecError(field, str(path), "a file path (an empty path names the current folder)")
     if target.exists() and not target.is_file():
         raise SpecError(field, str(path), "a file, a new path or a stream (not a folder or a block device)")
     _check_folder_writable(target.parent, field, Path(path))

@@ -105,7 +105,8 @@ Ports = Annotated[int, Field(gt=0, le=MAX_PORTS)]
 PerClock = Annotated[float, Field(ge=MIN_PER_CLOCK, le=MAX_PER_CLOCK, allow_inf_nan=False)]
 GPUGeneration = Literal[GPU_GENERATIONS]
 TransfersPerClock = Annotated[int, Field(gt=0, le=MAX_TRANSFERS_PER_CLOCK)]
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+#: a spec's name: at most 128 characters (it becomes part of file names: a sweep's store, outputs)
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 #: a GPU power mode's key: part of the preset name `<board>-<mode>` and of source keys
 #: `power_modes.<mode>.<field>`, so no dots
 ModeName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]

@@ -46,7 +46,7 @@ def _open_store(path: Path, must_exist: bool = False):  # noqa: ANN202 -- Store,
 
     if must_exist and not is_sqlite_file(path):
         raise SpecError("STORE", str(path), "an existing sweep store (written by `swallowtail dse run`)")
-    return Store(path)
+    return Store(path, field="STORE", new_ok=False) if must_exist else Store(path)
 
 
 @app.command("check")
@@ -146,6 +146,13 @@ def run(
         f"{summary.workers} workers); rate cache {summary.cache_entries} entries; store {path}",
         highlight=False,
     )
+    if summary.rows_invalid or summary.rows_infeasible:
+        console.print(
+            f"of the rows added: {summary.rows_invalid} invalid, {summary.rows_infeasible} infeasible"
+            + (f"; first invalid: {summary.first_invalid_reason}" if summary.first_invalid_reason else ""),
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command("report")

@@ -81,6 +81,9 @@ class SweepSummary:
     executor: str
     workers: int
     cache_entries: int
+    rows_invalid: int = 0  # of the rows added: a machine or workload the backend refused
+    rows_infeasible: int = 0  # of the rows added: over a budget or constraint
+    first_invalid_reason: str | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -203,6 +206,8 @@ class _Driver:
         self.spec, self.store, self.ex, self.progress = spec, store, ex, progress
         self.caches = ex.caches
         self.added = self.skipped = self.total = self.done = 0
+        self.by_status: dict[str, int] = {}
+        self.first_invalid_reason: str | None = None
         self.last_save = time.monotonic()
         # the row keys every point has (workload x point backend), and the references' ids
         self.point_keys = [
@@ -223,8 +228,10 @@ class _Driver:
         self.total += sum(len(t.workloads) * len(t.backends) * t.size for t in tasks)
         self.skipped += (len(points) - len(todo)) * per_point + sum(len(t.workloads) for t in stored_refs)
         self.added += self.store.write(bad, [], self.spec.name)  # refused machines: stored once, as invalid
+        self._count(bad)
         for task, result in self.ex.run(tasks):
             self.added += self.store.write(result.rows, task.points, self.spec.name)
+            self._count(result.rows)
             for model, delta in result.cache_delta.items():
                 self.caches.setdefault(model, RateCache(dense_cost_model=model)).merge(delta)
             self.done += len(result.rows)
@@ -232,6 +239,12 @@ class _Driver:
                 self.progress(self.done, self.total)
             if time.monotonic() - self.last_save > CACHE_SAVE_INTERVAL_S:
                 self.save()
+
+    def _count(self, rows: list[Row]) -> None:
+        for r in rows:
+            self.by_status[r.status] = self.by_status.get(r.status, 0) + 1
+            if r.status == "invalid" and self.first_invalid_reason is None:
+                self.first_invalid_reason = f"{r.workload} on {r.backend}: {r.reason}"
 
     def save(self) -> None:
         self.store.save_caches(self.caches)
@@ -318,6 +331,9 @@ def run_sweep(
         executor,
         workers,
         sum(len(c) for c in drv.caches.values()),
+        rows_invalid=drv.by_status.get("invalid", 0),
+        rows_infeasible=drv.by_status.get("infeasible", 0),
+        first_invalid_reason=drv.first_invalid_reason,
     )
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from swallowtail.arch.specbase import Problem, SpecProblems, apply_overrides
 from swallowtail.arch.specs import DataflowArch, load_arch
-from swallowtail.dse.spec import MAX_POINTS, ParamRange, SweepSpec
+from swallowtail.dse.spec import MAX_POINTS, NAMING_FIELDS, ParamRange, SweepSpec
 from swallowtail.errors import SpecError, is_real
 
 #: largest DRAM bandwidth of one channel when balance adds channels (GB/s): a 64-bit LPDDR5-6400 channel
@@ -54,8 +54,6 @@ BALANCED_FIELDS = (
     "noc.topology",
     "pe.register_file.bytes_per_entry",
 )
-#: arch fields that say nothing about the machine (left out of a point's id)
-NAMING_FIELDS = ("name", "description", "sources")
 #: the prefix of a mapping knob among a point's params
 MAPPING_PREFIX = "mapping."
 #: the prefix of a balance factor among a sweep's params: `balance.dram` / `balance.spm` multiply the

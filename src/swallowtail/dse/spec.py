@@ -54,6 +54,8 @@ OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
 METHODS = ("grid", "random", "nsga2", "tpe")
 #: the mapping knobs a sweep may vary (options of the dataflow backends) and their values
 MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS}
+#: arch fields that say nothing about the machine (not swept; left out of a point's id)
+NAMING_FIELDS = ("name", "description", "sources")
 #: the balance factors a sweep may vary (`balance.<factor>` params: multipliers of the balanced bandwidth)
 BALANCE_FACTORS = ("dram", "spm")
 #: the largest balance factor (1,000x the base machine's bytes per FLOP)
@@ -172,6 +174,12 @@ class SweepSpec(SpecModel):
         if ranges and self.sampling.method == "grid":
             raise spec_error(f"params.{ranges[0]}", "a range", "a list of values with sampling.method 'grid'")
         for path, dom in self.params.items():
+            if path.split(".")[0] in NAMING_FIELDS:
+                raise spec_error(
+                    f"params.{path}",
+                    path,
+                    "a machine parameter (name, description and sources name the spec)",
+                )
             if path.startswith("balance."):
                 _check_balance_factor(path, dom, self.balance)
             if isinstance(dom, list):
@@ -257,6 +265,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
 __all__ = [
     "MAX_POINTS",
     "METHODS",
+    "NAMING_FIELDS",
     "OBJECTIVES",
     "BackendAxis",
     "Constraints",

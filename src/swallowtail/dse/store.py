@@ -102,16 +102,20 @@ def is_sqlite_file(path: str | Path) -> bool:
 class Store:
     """A sweep results store (SQLite, WAL). Open one per process; it is not shared across processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, field: str = "--store", new_ok: bool = True) -> None:
+        """`field`: the option or argument that named `path`, for errors; `new_ok`: whether a new (empty)
+        store is what the caller may want (`dse run`) or not (`dse report`, `export`: `what` says so)."""
         p = Path(path)
+        self.field = field
+        self.what = "an SQLite sweep store or a new file" if new_ok else "a sweep store written by dse run"
         if p.is_dir():
-            raise SpecError("--store", str(p), "a file path (an SQLite store), not a folder")
+            raise SpecError(field, str(p), "a file path (an SQLite store), not a folder")
         if p.exists() and not p.is_file():
             raise SpecError(
-                "--store", str(p), "a file path (an SQLite store), not a device or other special file"
+                field, str(p), "a file path (an SQLite store), not a device or other special file"
             )
         if not p.parent.is_dir():
-            raise SpecError("--store", str(p), f"a path in an existing folder ({p.parent} does not exist)")
+            raise SpecError(field, str(p), f"a path in an existing folder ({p.parent} does not exist)")
         self.path = p
         try:
             self.conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -125,9 +129,9 @@ class Store:
                 self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
             schema = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise SpecError("--store", str(p), f"an SQLite sweep store or a new file ({exc})") from None
+            raise SpecError(field, str(p), f"{self.what} ({exc})") from None
         if schema != str(STORE_SCHEMA):
-            raise SpecError("--store", str(p), f"a store of schema {STORE_SCHEMA} (this one: {schema})")
+            raise SpecError(field, str(p), f"a store of schema {STORE_SCHEMA} (this one: {schema})")
 
     def _refuse_other_databases(self) -> None:
         """An SQLite file with tables is a sweep store only if it has a store's tables and schema row: any
@@ -140,9 +144,7 @@ class Store:
         if missing or schema is None:
             self.conn.close()
             found = ", ".join(sorted(tables))
-            raise SpecError(
-                "--store", str(self.path), f"an SQLite sweep store or a new file (its tables: {found})"
-            )
+            raise SpecError(self.field, str(self.path), f"{self.what} (its tables: {found})")
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.conn)
