@@ -295,6 +295,24 @@ def test_an_integer_input_used_as_numbers_names_its_dtype() -> None:
     assert not isinstance(err.value, InputDtypeError)
 
 
+def test_an_output_shape_the_values_decide_is_a_clean_error() -> None:
+    """A boolean-mask index (or unique, nonzero) gives later ops a size no cost can follow: an error naming
+    the op and its module, not torch's guard error from inside the importer (bad-input hunt)."""
+
+    class KeepsPositives(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc(x)
+            return y[y > 0] * 2.0
+
+    for allow_unknown in (False, True):
+        with pytest.raises(SpecError, match=r"aten\.mul in KeepsPositives.*depends on the values"):
+            from_torch(KeepsPositives(), torch.ones(2, 4), allow_unknown=allow_unknown)
+
+
 # ---- the CLI --------------------------------------------------------------------------------------------
 MODEL_FILE = """
 import torch

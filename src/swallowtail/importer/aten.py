@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 from torch import fx
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from swallowtail.errors import SpecError
 from swallowtail.importer.rules import LeafCall
@@ -149,6 +150,22 @@ def numel(node: fx.Node) -> int:
 def _floating(node: fx.Node) -> bool:
     v = _val(node)
     return isinstance(v, torch.Tensor) and (v.dtype.is_floating_point or v.dtype.is_complex)
+
+
+def _static_numel(node: fx.Node, out: Any) -> int:
+    """The elements of an op's output, which the input shapes must fix: an op after a boolean-mask index,
+    `unique` or `nonzero` has a size only the values decide, which no cost can follow (a SpecError naming
+    the module it is in, not torch's guard error from deep inside)."""
+    try:
+        return math.prod(int(d) for d in out.shape)
+    except GuardOnDataDependentSymNode:
+        path, cls = module_path(node)
+        raise SpecError(
+            path or "module",
+            f"{_packet(node)} in {cls}",
+            "an op whose output shape the input shapes fix (this one's depends on the values: boolean-mask "
+            "indexing, unique, nonzero); make its module a leaf with a workload rule",
+        ) from None
 
 
 def _floating_outputs(node: fx.Node) -> list[torch.Tensor]:
@@ -284,7 +301,7 @@ class Builder:
         outs = _floating_outputs(node)
         if name in FREE_OPS or not outs or not acts:  # data movement, index / mask math, weights only
             return passthrough
-        size = math.prod(outs[0].shape)
+        size = _static_numel(node, outs[0])
         if size == 0:
             return passthrough
         handler = HANDLERS.get(name)
