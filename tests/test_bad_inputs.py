@@ -311,6 +311,13 @@ CASES: list[tuple[str, str]] = [
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o stack=~", "'stack=~'"),  # was: default
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o arch=null", "~ / null is none"),
     ("baseline --target sanger --model fabnet-base --seq-len 128 -o warp=9", "warp"),
+    # cache takes a RateCache from Python: the CLI listed it as allowed, then refused every value
+    (
+        "baseline -t dataflow-multilayer -m fabnet-base -L 64 -o bogus=1",
+        "'residency' (and, from Python, 'cache')",
+    ),
+    ("kernel --trace '' -n 16 -r 4", "an empty path names the current folder"),
+    ("simulate --timeline '' -L 16", "an empty path names the current folder"),
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o stack=no-such-stack", "stack"),
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o arch=xavier-nx-99w", "arch"),
     ("baseline --target jetson --model fabnet-base --seq-len 128 -o gemm_efficiency=2", "gemm_efficiency"),

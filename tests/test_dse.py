@@ -106,6 +106,8 @@ def _table(path: Path) -> list[tuple]:
         ({"params": {"sources.clock_hz": ["x", "y"]}}, "params.sources.clock_hz"),
         ({"params": {"name": ["a", "b"], "pe.simd_lanes": [8, 16]}}, "params.name"),
         ({"name": "a" * 300}, "name"),  # its store's file name would exceed the file system's limit
+        # an FFT of 1 point: no machine of the sweep can map it (every row was stored invalid)
+        ({"workloads": [{"model": "fnet", "seq_len": [1]}]}, "workloads[0] = 'fnet@L1xB1'"),
     ],
 )
 def test_bad_sweep_specs_fail_before_any_work_naming_the_field(changes, field):
@@ -201,21 +203,21 @@ def test_budgets_make_points_infeasible_without_simulating_them(tmp_path):
     assert summary.rows_infeasible == len(rows) and summary.rows_invalid == 0
 
 
-def test_the_summary_counts_and_shows_rows_the_backend_refused(tmp_path):
-    """A workload the array cannot map (an FFT of 1 point) passes the check and is stored as invalid on
-    every machine: the run says so instead of only `2 added`."""
-    bad = {
+def test_the_summary_counts_and_shows_the_rows_refused(tmp_path):
+    """A machine the array cannot run the workload on (a 1 KB SPM) is stored as invalid: the run says so, with
+    the reason, instead of only `N added`."""
+    sweep = {
         "name": "bad",
-        "params": {"pe.simd_lanes": [8, 16]},
-        "workloads": [{"model": "fnet", "seq_len": [1]}],
+        "params": {"spm.size_bytes": [1024, 2097152]},
+        "workloads": [{"model": "fabnet-base", "seq_len": [64]}],
     }
     with Store(tmp_path / "b.db") as st:
-        summary = run_sweep(parse_sweep(bad), st, workers=1)
-    assert summary.rows_invalid == 2 and "fft.n = 1" in (summary.first_invalid_reason or "")
-    sweep = tmp_path / "bad.yaml"
-    sweep.write_text(json.dumps(bad))
-    out = CliRunner().invoke(app, ["dse", "run", str(sweep), "--store", str(tmp_path / "c.db")])
-    assert out.exit_code == 0 and "2 invalid" in out.output and "fft.n = 1" in out.output
+        summary = run_sweep(parse_sweep(sweep), st, workers=1)
+    assert summary.rows_invalid == 1 and "spm.size_bytes = 1024" in (summary.first_invalid_reason or "")
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(sweep))
+    out = CliRunner().invoke(app, ["dse", "run", str(path), "--store", str(tmp_path / "c.db")])
+    assert out.exit_code == 0 and "1 invalid" in out.output and "spm.size_bytes = 1024" in out.output
 
 
 def test_reading_commands_name_their_store_argument(tmp_path):

@@ -204,6 +204,8 @@ def test_a_failed_case_is_recorded_and_shown_not_raised(cpu_measurement: KernelM
         (["--dtype", "bf16"], "--dtype"),
         (["-L", "100000"], "--seq-len"),
         (["-m", "no-such-net"], "no-such-net"),
+        (["-m", "resnet-50"], "--model = 'resnet-50' is not allowed: one of the network presets"),  # not "or
+        # the named workloads", which it listed and refused
         (["--dtype", "fp32", "--dtype", "fp32"], "--dtype"),
         (["-L", "64", "-L", "64"], "--seq-len"),
     ],

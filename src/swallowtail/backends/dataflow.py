@@ -17,11 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
+from swallowtail.compiler.dense_cost import split_mixed_radix
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
 from swallowtail.sim.network import RESIDENCIES, NetworkRun, RateCache, default_cache, simulate_network
 from swallowtail.sim.timing.machine import check_engine_fits
 from swallowtail.workload import Workload
+from swallowtail.workload.ops import FFT
 
 #: the architecture a bare `get_backend("dataflow-multilayer")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
@@ -53,6 +55,13 @@ class DataflowBackend:
         self.cache = default_cache() if cache is None else cache
         self.residency = check_choice(f"{self.name} option residency", residency, RESIDENCIES)
 
+    def check(self, workload: Workload) -> None:
+        """A SpecError, before any simulation, for what no mapping of the array can run: an FFT whose length
+        is neither 2^k nor 3 x 2^k (a sweep checks its workloads with it)."""
+        for op in workload.ops:
+            if isinstance(op, FFT):
+                split_mixed_radix(op.n)
+
     def simulate(self, workload: Workload, progress: Any = None) -> NetworkRun:
         """The Result plus the timeline and the residency plan."""
         return simulate_network(
@@ -65,9 +74,9 @@ class DataflowBackend:
 
 def _make(dataflow: str, arch: ArchSpec | str | None, options: dict[str, Any]) -> DataflowBackend:
     extra = sorted(set(options) - set(OPTIONS))
-    if extra:
+    if extra:  # cache takes a RateCache object, so it is listed as the Python API's
         raise SpecError(
-            f"dataflow-{dataflow} option", extra[0], f"one of 'arch', {', '.join(map(repr, OPTIONS))}"
+            f"dataflow-{dataflow} option", extra[0], "one of 'arch', 'residency' (and, from Python, 'cache')"
         )
     return DataflowBackend(dataflow, arch, **options)
 

@@ -193,8 +193,8 @@ def fit_cmd(
         False, "--write", help="Write the fitted values into the stack, harness and GPU board files."
     ),
 ) -> None:
-    """Fit the parameters named by the `role: fit` published points (by bisection, in file order; about 20 s
-    on two cores)."""
+    """Fit the parameters named by the `role: fit` published points (by bisection, in file order; about a
+    minute on two cores)."""
     from swallowtail.baselines.validation import fit, load_points, write_fitted
 
     points = load_points()
@@ -256,8 +256,11 @@ def measure_kernels_cmd(
         resolve_device,
         write_measurements,
     )
+    from swallowtail.nn.config import list_presets
 
     check_out_file(out, "--out")
+    if model not in list_presets():  # a named workload (bert-large, resnet-50, llama-*) has no kernel cases
+        raise SpecError("--model", model, f"one of the network presets {list(list_presets())}")
     seq_lens, dtypes = tuple(seq_len) or DEFAULT_SEQ_LENS, tuple(dtype) or DTYPES
     plan = measurement_plan(model, seq_lens, dtypes, stream_numel)
     if (

@@ -129,10 +129,10 @@ def kernel(
     if show_program and as_json:
         raise SpecError("--show-program", True, "not with --json (which prints exactly the Result)")
     kernel_op_ = kernel_op(op, n, rows, gemm_k, batch, complex_, sparse_block, pattern)
-    if trace is not None and trace.suffix.lower() not in TRACE_SUFFIXES:
-        raise SpecError("--trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     if trace is not None:
-        check_out_file(trace, "--trace")  # before the run, not after it
+        check_out_file(trace, "--trace")  # before the run, not after it (an empty path says it is one)
+        if trace.suffix.lower() not in TRACE_SUFFIXES:
+            raise SpecError("--trace", str(trace), f"a file name ending in one of {list(TRACE_SUFFIXES)}")
     a = dataflow_arch(arch)
     est = limits.kernel_run(kernel_op_, a, verify)
     limits.check(f"kernel --op {op} --n {n} --rows {rows}", est, force)  # before any allocation

@@ -114,10 +114,10 @@ def simulate(
 
     if dataflow not in DATAFLOWS:
         raise SpecError("--dataflow", dataflow, f"one of {list(DATAFLOWS)}")
-    if timeline is not None and timeline.suffix.lower() not in (".png", ".html"):
-        raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
     if timeline is not None:
-        check_out_file(timeline, "--timeline")  # before the run, not after it
+        check_out_file(timeline, "--timeline")  # before the run, not after it (an empty path says it is one)
+        if timeline.suffix.lower() not in (".png", ".html"):
+            raise SpecError("--timeline", str(timeline), "a path ending in .png or .html")
     w = build_workload(model, seq_len, batch, DEFAULT_SEQ_LEN, force=force)
     backend = DataflowBackend(dataflow, arch)
     est = limits.workload_simulation(w, backend.arch)

@@ -98,9 +98,10 @@ def check_sweep(spec: SweepSpec) -> None:
     """Everything a sweep needs, checked before any work: base arch, param values, workloads, backends."""
     base = load_base(spec)
     check_points(spec, base)
+    workloads = []
     for i, w in enumerate(workload_keys(spec.workloads)):
         try:
-            w.lower()
+            workloads.append(w.lower())
         except (SpecError, ValueError) as exc:
             raise SpecError(f"workloads[{i}]", w.key, str(exc)) from None
     for b in backend_keys(spec.backend_axes):
@@ -108,7 +109,14 @@ def check_sweep(spec: SweepSpec) -> None:
         opts = {k: base if v == POINT_ARCH else v for k, v in b.options}
         if b.name in POINT_BACKENDS:
             opts["arch"] = base
-        get_backend(b.name, **opts)  # refuses unknown options and bad values, at the base machine
+        backend = get_backend(b.name, **opts)  # refuses unknown options and bad values, at the base machine
+        check = getattr(backend, "check", None)  # what no machine of the sweep could map (every row invalid)
+        for i, (w, key) in enumerate(zip(workloads, workload_keys(spec.workloads), strict=True)):
+            try:
+                if check is not None:
+                    check(w)
+            except SpecError as exc:
+                raise SpecError(f"workloads[{i}]", key.key, f"a workload {b.name} can map ({exc})") from None
 
 
 # ---- executors -------------------------------------------------------------------------------------------
