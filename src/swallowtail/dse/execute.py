@@ -98,8 +98,9 @@ def check_sweep(spec: SweepSpec) -> None:
     """Everything a sweep needs, checked before any work: base arch, param values, workloads, backends."""
     base = load_base(spec)
     check_points(spec, base)
+    keys = workload_keys(spec.workloads)
     workloads = []
-    for i, w in enumerate(workload_keys(spec.workloads)):
+    for i, w in enumerate(keys):
         try:
             workloads.append(w.lower())
         except (SpecError, ValueError) as exc:
@@ -111,10 +112,11 @@ def check_sweep(spec: SweepSpec) -> None:
             opts["arch"] = base
         backend = get_backend(b.name, **opts)  # refuses unknown options and bad values, at the base machine
         check = getattr(backend, "check", None)  # what no machine of the sweep could map (every row invalid)
-        for i, (w, key) in enumerate(zip(workloads, workload_keys(spec.workloads), strict=True)):
+        if check is None:
+            continue
+        for i, (w, key) in enumerate(zip(workloads, keys, strict=True)):
             try:
-                if check is not None:
-                    check(w)
+                check(w)
             except SpecError as exc:
                 raise SpecError(f"workloads[{i}]", key.key, f"a workload {b.name} can map ({exc})") from None
 
