@@ -75,9 +75,8 @@ class DataflowBackend:
 def _make(dataflow: str, arch: ArchSpec | str | None, options: dict[str, Any]) -> DataflowBackend:
     extra = sorted(set(options) - set(OPTIONS))
     if extra:  # cache takes a RateCache object, so it is listed as the Python API's
-        raise SpecError(
-            f"dataflow-{dataflow} option", extra[0], "one of 'arch', 'residency' (and, from Python, 'cache')"
-        )
+        cli = ", ".join(repr(o) for o in ("arch", *OPTIONS) if o != "cache")
+        raise SpecError(f"dataflow-{dataflow} option", extra[0], f"one of {cli} (and, from Python, 'cache')")
     return DataflowBackend(dataflow, arch, **options)
 
 
