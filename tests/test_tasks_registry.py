@@ -93,10 +93,12 @@ def test_second_load_hits_the_cache(_private_cache, monkeypatch):
 def test_cache_rebuilds_corrupt_files_and_can_be_off(_private_cache):
     first = load_task("pathfinder", n_images=10, contour_length=6, seed=2)
     (path,) = list(_private_cache.glob("pathfinder-*.pt"))
-    path.write_bytes(b"not a torch file")
-    again = load_task("pathfinder", n_images=10, contour_length=6, seed=2)
-    _same(first, again)
-    assert path.stat().st_size > 100
+    whole = path.read_bytes()
+    for bad in (b"not a torch file", b"", whole[: len(whole) // 2]):  # foreign, empty, truncated
+        path.write_bytes(bad)
+        again = load_task("pathfinder", n_images=10, contour_length=6, seed=2)
+        _same(first, again)
+        assert path.read_bytes() == whole
     path.unlink()
     load_task("pathfinder", n_images=10, contour_length=6, seed=2, cache=False)
     assert not path.exists()

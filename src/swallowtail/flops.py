@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 
+#: FLOPs an FMA (a multiply-accumulate) counts
+FLOPS_PER_FMA = 2
+
 # ---- conventions (per element unless stated) -----------------------------------------------------------
 #: real radix-2 butterfly: each output is a*x0 + b*x1 = one multiply + one FMA.
 REAL_BUTTERFLY_FLOPS_PER_OUTPUT = 3

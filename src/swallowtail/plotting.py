@@ -24,7 +24,17 @@ PALETTE = (
     "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
 )  # fmt: skip
 #: SI prefixes, largest first, for labels
-SI_PREFIXES = (("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12))
+SI_PREFIXES = (
+    ("T", 1e12),
+    ("G", 1e9),
+    ("M", 1e6),
+    ("k", 1e3),
+    ("", 1.0),
+    ("m", 1e-3),
+    ("u", 1e-6),
+    ("n", 1e-9),
+    ("p", 1e-12),
+)
 
 
 @dataclass(frozen=True)
@@ -51,15 +61,16 @@ def pyplot() -> Any:
     return plt
 
 
-def si(x: float, unit: str) -> str:
-    """3 significant digits with an SI prefix: si(0.0745, 's') -> '74.5 ms', si(2420.0, 'J') -> '2.42 kJ'."""
+def si(x: float, unit: str = "", decimals: int | None = None) -> str:
+    """A number with an SI prefix, 3 significant digits: si(0.0745, 's') -> '74.5 ms', si(2420.0, 'J') ->
+    '2.42 kJ'; with `decimals`, a prefixed number gets that many decimals (tables that line up:
+    si(1.5e9, 'FLOP', 2) -> '1.50 GFLOP'), an unprefixed one still 3 significant digits."""
     if x == 0 or not math.isfinite(x):
-        return f"{x:g} {unit}"
-    for prefix, scale in SI_PREFIXES:
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {prefix}{unit}"
-    prefix, scale = SI_PREFIXES[-1]
-    return f"{x / scale:.3g} {prefix}{unit}"
+        return f"{x:g} {unit}".rstrip()
+    prefix, scale = next(((p, s) for p, s in SI_PREFIXES if abs(x) >= s), SI_PREFIXES[-1])
+    v = x / scale
+    text = f"{v:.{decimals}f}" if decimals is not None and prefix else f"{v:.3g}"
+    return f"{text} {prefix}{unit}".rstrip()
 
 
 def png(fig: Any) -> bytes:

@@ -36,7 +36,7 @@ from swallowtail.arch.specbase import (
     spec_error,
 )
 from swallowtail.arch.specs import (
-    FMA_FLOPS,
+    BITS_PER_BYTE,
     MAX_BUS_BITS,
     MAX_BYTES,
     ArchBase,
@@ -45,6 +45,7 @@ from swallowtail.arch.specs import (
     GBytesPerS,
     register_arch_kind,
 )
+from swallowtail.flops import FLOPS_PER_FMA
 
 EnergyTableName = Annotated[str, Field(min_length=1)]
 
@@ -65,8 +66,6 @@ PortBits = Annotated[int, Field(gt=0, le=MAX_BUS_BITS)]
 Kilobytes = Annotated[int, Field(gt=0, le=MAX_BYTES // 1024)]
 OpsPerS = Annotated[float, Field(ge=MIN_OPS_PER_S, le=MAX_OPS_PER_S, allow_inf_nan=False)]
 
-#: bits per byte
-BITS_PER_BYTE = 8
 #: real multiplies of a radix-2 FFT butterfly: one complex twiddle multiply
 FFT_BUTTERFLY_MULTS = 4
 #: FLOPs of a radix-2 FFT butterfly under the 5 n log2 n convention (`swallowtail.flops`)
@@ -139,7 +138,7 @@ class FabnetArch(ArchBase):
 
     @property
     def attention_peak_ops_per_s(self) -> float:
-        return self.attention_macs_per_cycle * FMA_FLOPS * self.clock_hz
+        return self.attention_macs_per_cycle * FLOPS_PER_FMA * self.clock_hz
 
     @property
     def peak_ops_per_s(self) -> float:
@@ -194,7 +193,7 @@ class _PublishedAccel(ArchBase):
 
     @property
     def peak_ops_per_s(self) -> float:
-        return self.macs_per_cycle * FMA_FLOPS * self.clock_hz
+        return self.macs_per_cycle * FLOPS_PER_FMA * self.clock_hz
 
     @property
     def dram_bytes_per_s(self) -> float:
@@ -298,7 +297,7 @@ class SystolicArch(ArchBase):
 
     @property
     def peak_ops_per_s(self) -> float:
-        return self.n_pes * FMA_FLOPS * self.clock_hz
+        return self.n_pes * FLOPS_PER_FMA * self.clock_hz
 
     @property
     def dram_bytes_per_s(self) -> float:

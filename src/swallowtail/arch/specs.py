@@ -42,6 +42,7 @@ from swallowtail.arch.specbase import (
 )
 from swallowtail.atomicio import write_text_atomic
 from swallowtail.errors import SpecError, check_choice
+from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.yamlio import is_file
 
 #: where the shipped presets live
@@ -51,8 +52,6 @@ GPU_BOARD_DIR = PRESET_DIR / "gpu"
 #: file suffixes read as spec files
 YAML_SUFFIXES = (".yaml", ".yml")
 
-#: FLOPs an FMA counts (the convention of `swallowtail.flops`)
-FMA_FLOPS = 2
 #: FUs every PE must have: multiply-accumulate, add, special function (exp, rsqrt, tanh, divide)
 REQUIRED_FUS = ("fma", "add", "special")
 #: FMA vector instructions a PE issues per cycle at most (peak and utilization are defined per one)
@@ -152,9 +151,11 @@ class PESpec(SpecModel):
         if unknown:  # no op runs on another FU class, but its latency would still set the pipeline depth
             raise spec_error(f"fus.{unknown[0]}", unknown[0], f"an FU class of {list(REQUIRED_FUS)}")
         fma = self.fus["fma"]
-        if fma.ops_per_lane != FMA_FLOPS:
+        if fma.ops_per_lane != FLOPS_PER_FMA:
             raise spec_error(
-                "fus.fma.ops_per_lane", fma.ops_per_lane, f"{FMA_FLOPS} (an FMA counts 2 FLOPs everywhere)"
+                "fus.fma.ops_per_lane",
+                fma.ops_per_lane,
+                f"{FLOPS_PER_FMA} (an FMA counts 2 FLOPs everywhere)",
             )
         if fma.issue_per_cycle != FMA_ISSUE_PER_CYCLE:
             raise spec_error(
@@ -170,8 +171,8 @@ class PESpec(SpecModel):
         return self.register_file.entries * self.register_file.bytes_per_entry
 
 
-#: bytes per element of each PE dtype
-DTYPE_BYTES = {"fp16": 2}
+#: bytes per element of each dtype a PE may compute in (the workload's op dtypes: workload.ops.DTYPE_BYTES)
+PE_DTYPE_BYTES = {"fp16": 2}
 
 
 class ArrayGeom(SpecModel):

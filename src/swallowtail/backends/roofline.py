@@ -27,13 +27,12 @@ from typing import Any
 from swallowtail.arch.specs import ArchSpec, DataflowArch, GPUArch, load_arch
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, check_bool
+from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import Workload
 
 #: the architecture a bare `get_backend("roofline")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
-#: FLOPs per FMA-equivalent lane op
-FLOPS_PER_FMA = 2
 #: relative slack when rounding a latency to whole cycles (float noise must not add a cycle)
 CYCLE_ROUND_EPS = 1e-9
 

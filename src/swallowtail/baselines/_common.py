@@ -29,11 +29,10 @@ from swallowtail.arch.accelerators import MAX_OPS_PER_S, MIN_OPS_PER_S
 from swallowtail.arch.specs import MAX_TECH_NODE_NM, ArchBase, ArchSpec, load_arch
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, is_real
+from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import FFT, Butterfly, Op, Workload, expand_structured
 
-#: FLOPs per MAC (an FMA counts 2, `swallowtail.flops`)
-FLOPS_PER_MAC = 2
 #: a complex number is two reals
 COMPLEX_FACTOR = 2
 #: the energy table whose logic scaling curve and DRAM energy the accelerator models use by default
@@ -226,7 +225,7 @@ class GemmShape:
 
     @property
     def flops(self) -> int:
-        return FLOPS_PER_MAC * self.macs
+        return FLOPS_PER_FMA * self.macs
 
 
 def dense_equivalent(op: Butterfly) -> GemmShape:
@@ -314,7 +313,6 @@ def dram_j_per_byte(table: str = DEFAULT_ENERGY_TABLE) -> float:
 
 __all__ = [
     "BUTTERFLY_MAPPINGS",
-    "FLOPS_PER_MAC",
     "GemmShape",
     "OpCost",
     "block_equivalent",

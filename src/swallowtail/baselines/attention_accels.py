@@ -43,11 +43,10 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any
 
-from swallowtail.arch.accelerators import BITS_PER_BYTE, SangerArch, SpAttenArch, _PublishedAccel
-from swallowtail.arch.specs import ArchSpec, load_arch
+from swallowtail.arch.accelerators import SangerArch, SpAttenArch, _PublishedAccel
+from swallowtail.arch.specs import BITS_PER_BYTE, ArchSpec, load_arch
 from swallowtail.baselines._common import (
     BUTTERFLY_MAPPINGS,
-    FLOPS_PER_MAC,
     GemmShape,
     OpCost,
     block_equivalent,
@@ -64,6 +63,7 @@ from swallowtail.baselines._common import (
     resolve_peak,
 )
 from swallowtail.errors import SpecError, check_choice
+from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Op, Softmax, Workload
 
@@ -142,7 +142,7 @@ class _ScaledAccelBackend(ABC):
 
     @property
     def peak_ops_per_s(self) -> float:
-        return self.macs_per_cycle * FLOPS_PER_MAC * self.clock_hz
+        return self.macs_per_cycle * FLOPS_PER_FMA * self.clock_hz
 
     @property
     def full_load_w(self) -> float:
@@ -214,7 +214,7 @@ class _ScaledAccelBackend(ABC):
         if isinstance(op, GEMM):
             dram = op.min_bytes
             cycles = macs / rate
-        return self._cost(op, cycles, dram, FLOPS_PER_MAC * macs, macs, "compute")
+        return self._cost(op, cycles, dram, FLOPS_PER_FMA * macs, macs, "compute")
 
     def vector_cost(self, op: Op, elems: float | None = None, dram: int | None = None) -> OpCost:
         e = op.output_elems if elems is None else elems
@@ -300,7 +300,7 @@ class SangerBackend(_ScaledAccelBackend):
         first, last = ops[0], ops[-1]
         for op in ops:
             if isinstance(op, GEMM):
-                macs = op.flops / FLOPS_PER_MAC
+                macs = op.flops / FLOPS_PER_FMA
                 kept = macs * d
                 cycles = kept / (self.macs_per_cycle * a.load_balance)
                 pred = macs * a.prediction_relative_cost if op is first else 0.0
@@ -311,7 +311,7 @@ class SangerBackend(_ScaledAccelBackend):
                 else:
                     assert op is last
                     dram = (op.k * op.n * op.batch + op.output_elems) * op.elem_bytes
-                flops = FLOPS_PER_MAC * (kept + pred)
+                flops = FLOPS_PER_FMA * (kept + pred)
                 out.append(self._cost(op, cycles, dram, flops, kept + pred, "sparse-attention"))
             else:
                 out.append(self.vector_cost(op, elems=op.output_elems * d, dram=0))
@@ -382,14 +382,14 @@ class SpAttenBackend(_ScaledAccelBackend):
             if isinstance(op, GEMM):
                 first = op is scores
                 p = dataclasses.replace(op, m=t2, k=hs if first else n2, n=n2 if first else op.n, batch=h2)
-                macs = p.flops / FLOPS_PER_MAC
+                macs = p.flops / FLOPS_PER_FMA
                 rate = self.qk_per_cycle if first else self.pv_per_cycle
                 stage_cycles.append(macs / rate)
                 if first:  # Q and K, quantized
                     drams.append(self._kv_bytes(p.input_elems))
                 else:  # V quantized in, the output out
                     drams.append(self._kv_bytes(p.k * p.n * p.batch) + p.output_elems * p.elem_bytes)
-                execs.append(FLOPS_PER_MAC * macs)
+                execs.append(FLOPS_PER_FMA * macs)
                 macs_list.append(macs)
             else:
                 elems = h2 * t2 * n2

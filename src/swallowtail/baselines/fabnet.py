@@ -81,8 +81,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swallowtail.arch.accelerators import BITS_PER_BYTE, FFT_BUTTERFLY_MULTS, FabnetArch
-from swallowtail.arch.specs import ArchSpec, load_arch
+from swallowtail.arch.accelerators import FFT_BUTTERFLY_MULTS, FabnetArch
+from swallowtail.arch.specs import BITS_PER_BYTE, ArchSpec, load_arch
 from swallowtail.baselines._common import OpCost, build_result, gemm_form, options_to_overrides
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.flops import ceil_div, log2_exact, next_pow2
@@ -122,7 +122,9 @@ def simulator_pipeline_cycles(stage_cycles: Sequence[int], batches: int) -> int:
     One step fewer than a textbook pipeline's B - 1 (so 1- and 2-batch ops cost the fill alone)."""
     p = len(stage_cycles)
     if p < 2 or batches < 1:
-        raise ValueError("a pipeline of >= 2 stages over >= 1 batches")
+        raise ValueError(
+            f"a pipeline needs >= 2 stages over >= 1 batches, got {p} stages over {batches} batches"
+        )
     cycles = sum(stage_cycles[:-1]) + max(0, batches - p) * max(stage_cycles)
     for k in range(1, p - 1):
         if batches - p + k >= 1:

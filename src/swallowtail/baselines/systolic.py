@@ -45,7 +45,6 @@ from swallowtail.arch.accelerators import SystolicArch
 from swallowtail.arch.specs import ArchSpec, load_arch
 from swallowtail.baselines._common import (
     BUTTERFLY_MAPPINGS,
-    FLOPS_PER_MAC,
     GemmShape,
     OpCost,
     block_equivalent,
@@ -58,7 +57,7 @@ from swallowtail.baselines._common import (
 )
 from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, check_choice, check_positive_int
-from swallowtail.flops import ceil_div
+from swallowtail.flops import FLOPS_PER_FMA, ceil_div
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Op, Workload
 
@@ -209,7 +208,7 @@ class SystolicBackend:
             utilization=macs / (self.arch.n_pes * cycles) if cycles else 0.0,
             bytes={"dram": dram, "spm": sum(sram.values())},
             stalls={"dram": stall} if stall else {},
-            executed_flops=FLOPS_PER_MAC * macs,
+            executed_flops=FLOPS_PER_FMA * macs,
             energy_parts={
                 "fu": macs * self._fma_j,
                 "spm": sum(sram[k] * self._sram_j[k] for k in sram),
@@ -253,7 +252,7 @@ class SystolicBackend:
         costs = [self.op_cost(op) for op in workload.ops]
         cycles = sum(int(c.cycles or 0) for c in costs)
         macs = (
-            sum(c.executed_flops for c in costs if isinstance(c.op, GEMM | Butterfly | FFT)) / FLOPS_PER_MAC
+            sum(c.executed_flops for c in costs if isinstance(c.op, GEMM | Butterfly | FFT)) / FLOPS_PER_FMA
         )
         util = macs / (a.n_pes * cycles) if cycles else 0.0
         notes = [

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from swallowtail import plotting
 from swallowtail.atomicio import check_writable, check_writable_folder, finite_json
 from swallowtail.errors import SpecError
 
@@ -70,14 +71,9 @@ def user_errors(fn: F) -> F:
 
 
 def si(x: float, unit: str = "") -> str:
-    """A number with an SI prefix: si(1.5e9, 'FLOP') -> '1.50 GFLOP'."""
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f} {prefix}{unit}"
-    for prefix, scale in (("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12)):
-        if 0 < abs(x) < scale * 1e3 and abs(x) < 1:
-            return f"{x / scale:.2f} {prefix}{unit}"
-    return f"{x:.3g} {unit}".rstrip()
+    """A number with an SI prefix and 2 decimals, as the CLI's tables print it: si(1.5e9, 'FLOP') ->
+    '1.50 GFLOP' (`swallowtail.plotting.si`)."""
+    return plotting.si(x, unit, decimals=2)
 
 
 def print_result(result: Any, top_ops: int = 10) -> None:

@@ -44,7 +44,14 @@ from swallowtail.arch.specbase import (
     spec_error,
     validate_model,
 )
-from swallowtail.arch.specs import DTYPE_BYTES, MAX_BYTES, MAX_TECH_NODE_NM, ArchSpec, DataflowArch, load_arch
+from swallowtail.arch.specs import (
+    MAX_BYTES,
+    MAX_TECH_NODE_NM,
+    PE_DTYPE_BYTES,
+    ArchSpec,
+    DataflowArch,
+    load_arch,
+)
 from swallowtail.errors import SpecError, check_choice
 
 #: where the shipped tables live
@@ -405,7 +412,7 @@ class FullLoad:
         return cls(noc_links_per_pe=0.0, spm_utilization=0.0, dram_utilization=0.0)
 
     def statement(self, arch: DataflowArch) -> str:
-        vec = arch.pe.simd_lanes * DTYPE_BYTES[arch.pe.dtype]
+        vec = arch.pe.simd_lanes * PE_DTYPE_BYTES[arch.pe.dtype]
         noc = self.noc_links_per_pe * arch.noc.link_bytes_per_cycle
         spm = self.spm_utilization * arch.spm.bytes_per_cycle
         return (
@@ -421,7 +428,7 @@ class FullLoad:
 def full_load_counts(arch: DataflowArch, load: FullLoad) -> dict[str, float]:
     """Action counts per cycle (whole array) at full load."""
     n = arch.n_pes
-    vec = arch.pe.simd_lanes * DTYPE_BYTES[arch.pe.dtype]
+    vec = arch.pe.simd_lanes * PE_DTYPE_BYTES[arch.pe.dtype]
     noc_bytes_pe = load.noc_links_per_pe * arch.noc.link_bytes_per_cycle
     spm_bytes = load.spm_utilization * arch.spm.bytes_per_cycle
     spm_read = spm_bytes * load.spm_read_fraction

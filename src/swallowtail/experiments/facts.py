@@ -101,14 +101,10 @@ def roofs(run: SuiteRun) -> dict[str, Roof]:
         rs = [r.result for r in run.runs if r.target == t.key]
         if not rs:
             continue
-        bw = None
-        try:
-            backend = get_backend(t.backend, **t.options_dict)
-            bw = getattr(backend, "dram_bytes_per_s", None)
-            if bw is None:
-                bw = getattr(getattr(backend, "arch", None), "dram_bytes_per_s", None)
-        except Exception:  # a backend that cannot say: the plot shows its compute roof only
-            bw = None
+        backend = get_backend(t.backend, **t.options_dict)  # it ran these Results, so it builds
+        bw = getattr(backend, "dram_bytes_per_s", None)
+        if bw is None:  # a backend that cannot say: the plot shows its compute roof only
+            bw = getattr(getattr(backend, "arch", None), "dram_bytes_per_s", None)
         out[t.key] = Roof(peak_ops_per_s=rs[0].peak_ops_per_s, dram_bytes_per_s=float(bw) if bw else 0.0)
     return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from swallowtail.tasks.base import SPLITS, TaskData
 
 #: environment variable naming the cache directory
 CACHE_ENV = "SWALLOWTAIL_CACHE"
+#: what reading a truncated, corrupt or foreign cache file raises (torch.load: RuntimeError from its zip
+#: reader, UnpicklingError from the restricted unpickler; TaskData.from_state: KeyError / ValueError)
+UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError)
 #: where the cache lives when the variable is unset
 DEFAULT_CACHE_DIR = Path("~/.cache/swallowtail")
 
@@ -91,7 +95,7 @@ def cached(
     if path.exists():
         try:
             return load(path)
-        except Exception:  # a truncated or foreign file: rebuild it
+        except UNREADABLE:  # a truncated or foreign file: rebuild it (a bug in load() still raises)
             pass
     data = build()
     save_atomic(data, path)

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from swallowtail.arch.specs import DataflowArch
 from swallowtail.compiler.dense import default_units_per_batch, dense_spec
-from swallowtail.compiler.dense_cost import DenseCost, dense_cost, radix3_combine_cost, split_mixed_radix
+from swallowtail.compiler.dense_cost import (
+    MIXED_RADIX,
+    DenseCost,
+    dense_cost,
+    radix3_combine_cost,
+    split_mixed_radix,
+)
 from swallowtail.errors import SpecError
 from swallowtail.flops import ceil_div
 from swallowtail.sim import PE_ACTIONS
@@ -31,9 +37,6 @@ from swallowtail.sim.network.probes import (
     kernel_rate,
 )
 from swallowtail.workload import FFT, GEMM, BlockSparseMatmul, Butterfly, Op
-
-#: the mixed radix the kernel compiler splits off a non-power-of-two FFT
-MIXED_RADIX = 3
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.compiler.dense import compile_dense
+from swallowtail.compiler.plan import DATAFLOWS
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim import simulate_kernel
@@ -34,7 +35,6 @@ from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.timing.machine import check_engine_fits
 from swallowtail.workload import Op, Workload, expand_structured
 
-DATAFLOWS = ("multilayer", "single-layer")
 #: most op names a note lists (on chip / spilled) before "..."
 NOTE_MAX_NAMES = 40
 
