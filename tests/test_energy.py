@@ -10,6 +10,7 @@ from swallowtail.arch import load_arch
 from swallowtail.arch.specbase import apply_overrides, parse_yaml
 from swallowtail.energy import (
     FullLoad,
+    estimate,
     full_load_counts,
     full_load_power,
     full_load_report,
@@ -237,3 +238,15 @@ def test_spm_banks_and_the_instruction_buffer_change_energy_not_cycles():
     small_ibuf = table.for_arch(base.with_overrides({"pe.instruction_buffer": 8}))
     assert more_banks.spm_read_j_per_byte < e0.spm_read_j_per_byte
     assert small_ibuf.instruction_j < e0.instruction_j
+
+
+def test_estimate_costs_every_action_and_refuses_an_unknown_one() -> None:
+    arch = load_arch("df-4x4-simd8")
+    e = estimate(arch, {"fma_lane_ops": 1000, "dram_bytes": 64}, latency_s=1e-6)
+    assert set(e.breakdown_j) == {"fu", "dram", "leakage"}
+    assert e.total_j == pytest.approx(e.dynamic_j + e.leakage_w * 1e-6)
+    assert e.breakdown_j["fu"] > 0 and e.breakdown_j["dram"] > 0
+    with pytest.raises(SpecError, match="fma_lane_op"):  # a misspelt count is an error, never 0 J
+        estimate(arch, {"fma_lane_op": 1000}, latency_s=1e-6)
+    with pytest.raises(SpecError, match="cycles"):
+        estimate(arch, {"cycles": 10}, latency_s=1e-6)

@@ -461,6 +461,39 @@ ACTION_COMPONENT = {
 }
 
 
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """A run's energy: action counts x per-action energy (`dynamic_j`, by component) + leakage x latency."""
+
+    breakdown_j: dict[str, float]  # by component (ACTION_COMPONENT), leakage included
+    dynamic_j: float
+    leakage_w: float
+    note: str
+
+    @property
+    def total_j(self) -> float:
+        return sum(self.breakdown_j.values())
+
+
+def estimate(arch: DataflowArch, actions: Mapping[str, float], latency_s: float) -> EnergyEstimate:
+    """Energy of a run on `arch` with these action counts (keys from `ActionEnergies.ACTION_FIELDS`; any
+    other key is an error, never costed at 0 J) over `latency_s` seconds."""
+    e = load_energy_table(arch.energy_table).for_arch(arch)
+    by_comp: dict[str, float] = {}
+    for k, j in e.cost(actions).items():
+        comp = ACTION_COMPONENT[k]
+        by_comp[comp] = by_comp.get(comp, 0.0) + j
+    dynamic = sum(by_comp.values())
+    by_comp["leakage"] = e.leakage_total_w * latency_s
+    note = (
+        f"energy: {e.table} at {e.node_nm} nm: action counts x per-action energy + leakage "
+        f"{e.leakage_total_w:.3g} W x latency (FMA / FMS lane ops at the table's FMA energy, the other "
+        "multiplies, adds and compares at its add / mul energy, EXP / RECIP / RSQRT / TANH at its special "
+        "energy)"
+    )
+    return EnergyEstimate(by_comp, dynamic, e.leakage_total_w, note)
+
+
 def _full_load_dynamic_w(arch: DataflowArch, e: ActionEnergies, load: FullLoad) -> dict[str, float]:
     out = {c: 0.0 for c in ("fu", "rf", "noc", "control", "spm", "dram")}
     for action, joules in e.cost(full_load_counts(arch, load)).items():

@@ -25,6 +25,7 @@ from swallowtail.compiler.geometry import route_links
 from swallowtail.compiler.isa import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
+from swallowtail.energy.tables import estimate
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim.stats import CAUSES, DRAIN, Stats
@@ -108,7 +109,7 @@ PE_ACTIONS = (
 )
 
 
-def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str, int]:
+def action_counts(program: Program, arch: DataflowArch) -> dict[str, int]:
     """Static action counts of a program -- butterfly / FFT kernel or dense operator -- (independent of
     timing): every issued instruction's effects; lane ops by energy class (`kernels.LANE_OP_ACTION`)."""
     sch = program.schedule
@@ -149,29 +150,7 @@ def action_counts(program: Program, arch: DataflowArch, cycles: int) -> dict[str
             acts["spm_read_bytes"] += d.spm_bytes
         else:
             acts["spm_write_bytes"] += d.spm_bytes
-    acts["cycles"] = cycles
     return acts
-
-
-def _energy(
-    arch: DataflowArch, actions: dict[str, int], latency_s: float
-) -> tuple[float, dict[str, float], str]:
-    from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
-
-    e = load_energy_table(arch.energy_table).for_arch(arch)
-    counts = {k: v for k, v in actions.items() if k in e.ACTION_FIELDS}
-    by_comp: dict[str, float] = {}
-    for k, j in e.cost(counts).items():
-        comp = ACTION_COMPONENT.get(k, k)
-        by_comp[comp] = by_comp.get(comp, 0.0) + j
-    by_comp["leakage"] = e.leakage_total_w * latency_s
-    note = (
-        f"energy: {e.table} at {e.node_nm} nm: action counts x per-action energy + leakage "
-        f"{e.leakage_total_w:.3g} W x latency (FMA / FMS lane ops at the table's FMA energy, the other "
-        "multiplies, adds and compares at its add / mul energy, EXP / RECIP / RSQRT / TANH at its special "
-        "energy)"
-    )
-    return sum(by_comp.values()), by_comp, note
 
 
 def run(
@@ -204,14 +183,15 @@ def run(
     slots = a.n_pes * a.pe.simd_lanes * cycles
     util = lane_ops / slots if slots else 0.0
     latency = cycles / a.clock_hz
-    actions = action_counts(program, a, cycles)
+    actions = action_counts(program, a)
     traffic = {
         "dram": actions["dram_bytes"],
         "spm": actions["spm_read_bytes"] + actions["spm_write_bytes"],
         "noc": actions["noc_byte_hops"],
         "rf": actions["rf_read_bytes"] + actions["rf_write_bytes"],
     }
-    energy, breakdown, enote = _energy(a, actions, latency)
+    est = estimate(a, actions, latency)
+    energy, breakdown = est.total_j, est.breakdown_j
     outputs = None
     report = None
     if values:
@@ -231,7 +211,7 @@ def run(
         f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions "
         f"simulated; arbitration: {ts.arbitration}",
         "model: " + "; ".join(program.model.describe()),
-        enote,
+        est.note,
     ]
     if report is not None:
         notes.append(report.describe())

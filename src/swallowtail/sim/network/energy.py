@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swallowtail.arch.specs import DataflowArch
-from swallowtail.energy.tables import ACTION_COMPONENT, load_energy_table
+from swallowtail.energy.tables import estimate, load_energy_table
 from swallowtail.sim import PE_ACTIONS
 from swallowtail.sim.network.pipeline import DramTraffic
 
@@ -58,11 +58,6 @@ def network_energy(
         for k, v in acts.items():
             total[k] = total.get(k, 0.0) + v
         per_op.append(acts)
-        dyn.append(sum(e.cost({k: v for k, v in acts.items() if k in e.ACTION_FIELDS}).values()))
-    by_comp: dict[str, float] = {}
-    for k, j in e.cost({k: v for k, v in total.items() if k in e.ACTION_FIELDS}).items():
-        comp = ACTION_COMPONENT.get(k, k)
-        by_comp[comp] = by_comp.get(comp, 0.0) + j
-    by_comp["leakage"] = e.leakage_total_w * latency_s
-    note = f"energy: {e.table} at {e.node_nm} nm, action counts x per-action energy + leakage x latency"
-    return NetworkEnergy(per_op, dyn, total, by_comp, e.leakage_total_w, note)
+        dyn.append(sum(e.cost(acts).values()))
+    est = estimate(arch, total, latency_s)
+    return NetworkEnergy(per_op, dyn, total, est.breakdown_j, est.leakage_w, est.note)

@@ -102,7 +102,7 @@ def _bound(stalls: dict[str, int], util: float) -> str:
 def _pe_actions(prog: Any, arch: DataflowArch) -> dict[str, float]:
     """A program's array-side action counts: DMA bytes through the SPM taken out (the block level decides
     what moves)."""
-    acts = action_counts(prog, arch, 0)
+    acts = action_counts(prog, arch)
     a = {k: float(acts.get(k, 0)) for k in PE_ACTIONS}
     for d in prog.dma:
         a["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] -= d.spm_bytes
@@ -377,7 +377,7 @@ def _probe_dense(spec: Any, arch: DataflowArch) -> DenseRate:
     dram = sum(d.dram_bytes for d in prog.dma)
     fill_drain = 2 * arch.dma.latency_cycles + 2 * g * dram / units / arch.dram_bytes_per_cycle
     overhead = max(0.0, ts.cycles - per * units - fill_drain)
-    acts = action_counts(prog, arch, 0)
+    acts = action_counts(prog, arch)
     acts_u = {k: float(acts.get(k, 0)) / units for k in PE_ACTIONS}
     for d in prog.dma:  # DMA bytes through the SPM: the block level's
         acts_u["spm_read_bytes" if d.kind == "store" else "spm_write_bytes"] -= d.spm_bytes / units
