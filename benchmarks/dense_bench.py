@@ -31,7 +31,7 @@ from swallowtail.compiler import compile as compile_op
 from swallowtail.compiler import dataflow_arch
 from swallowtail.compiler.geometry import SpmGeometry
 from swallowtail.compiler.isa import COMPUTE_OPS, OPCODE_NAMES, SPECIAL_OPS
-from swallowtail.compiler.model import COMPUTE_DISPATCH_PER_CYCLE
+from swallowtail.compiler.model import FIXED_ASSUMPTIONS
 from swallowtail.sim import run
 from swallowtail.sim.network import array_side_arch
 from swallowtail.sim.timing import simulate_timing
@@ -67,7 +67,8 @@ def bounds(program, arch) -> dict[str, float]:
     per_pe = {k: v / program.n_active for k, v in counts.items()}
     geo = SpmGeometry.of(arch)
     return {
-        "issue": sum(per_pe.get(OPCODE_NAMES[o], 0) for o in COMPUTE_OPS) / COMPUTE_DISPATCH_PER_CYCLE,
+        "issue": sum(per_pe.get(OPCODE_NAMES[o], 0) for o in COMPUTE_OPS)
+        / FIXED_ASSUMPTIONS["compute_dispatch_per_cycle"],
         "special": sum(per_pe.get(OPCODE_NAMES[o], 0) for o in SPECIAL_OPS)
         * arch.pe.fus["special"].initiation_interval,
         "spm": (counts.get("LD", 0) + counts.get("ST", 0)) * geo.occupancy / geo.groups,

@@ -131,7 +131,6 @@ def test_xavier_nx() -> None:
     assert g.peak_flops["fp16_cuda"] == pytest.approx(1.7e12, rel=0.01)
     assert g.peak_flops["fp16_tensor"] == pytest.approx(6.8e12, rel=0.01)  # the data sheet rounds to 6
     assert g.dram_bytes_per_s == pytest.approx(51.2e9)
-    assert g.l2_bytes == 512 * 1024
     assert g.mode.board_power_w == 15.0 and g.mode.measured_power_w == 13.5
     # 10 W mode: peak scales with the GPU clock
     assert g.peak_flops_at("fp16_tensor", "10w") < g.peak_ops_per_s

@@ -238,6 +238,7 @@ def test_throughput_rises_with_batch_and_saturates(board: str) -> None:
     assert all(t2 >= t1 * 0.999 for t1, t2 in zip(thr, thr[1:], strict=False))  # throughput rises
     assert thr[-1] / thr[-2] < 1.1 < thr[1] / thr[0]  # and saturates
     assert res.samples_per_s == max(thr)
+    assert res.per_batch[[n for n, _, _ in res.per_batch].index(res.best_batch)][2] == res.samples_per_s
 
 
 def test_single_stream_statistics() -> None:

@@ -91,7 +91,8 @@ def test_more_link_spm_or_dram_bandwidth_is_never_slower(op, arch_name, dataflow
 @given(op=kernels, arch_name=st.sampled_from(ARCHS), dataflow=st.sampled_from(["multilayer", "single-layer"]))
 def test_static_order_replay_at_the_compile_arch_is_the_greedy_schedule(op, arch_name, dataflow):
     """The recorded arbitration order, replayed at the compile arch, gives the greedy engine's timing exactly
-    (cycles, stall attribution, per-batch completions, DMA completions)."""
+    (cycles, stall attribution, per-batch completions, DMA completions, when each PE last computed, the DMA's
+    busy cycles); those last two bound the run."""
     arch = load_arch(arch_name)
     p = compile_kernel(op, arch, dataflow)
     greedy = simulate_timing(p, arch)
@@ -103,6 +104,10 @@ def test_static_order_replay_at_the_compile_arch_is_the_greedy_schedule(op, arch
         greedy.batch_end,
         greedy.dma_done,
     )
+    assert static.pe_last_compute == greedy.pe_last_compute
+    assert static.dma_busy_cycles == greedy.dma_busy_cycles
+    assert len(greedy.pe_last_compute) == p.n_active and max(greedy.pe_last_compute) <= greedy.cycles
+    assert 0 < greedy.dma_busy_cycles <= greedy.cycles * arch.dma.channels
 
 
 def test_doubling_link_bandwidth_former_counterexample():

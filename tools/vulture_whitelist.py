@@ -9,12 +9,10 @@ belong here: it goes.
 
 from swallowtail.backends.dataflow import make_multilayer, make_single_layer
 from swallowtail.backends.roofline import make_roofline
-from swallowtail.baselines.scenarios import Offline
 from swallowtail.energy.tables import ActionEnergies
 from swallowtail.experiments.records import GpuHeadlineRow, RatioSummary
 from swallowtail.nn.config import CLS_ID
 from swallowtail.result import Result
-from swallowtail.sim.stats import TimingStats
 from swallowtail.tasks.listops import OP_SM
 from swallowtail.train.loop import TrainResult
 
@@ -39,9 +37,6 @@ TrainResult.train_acc  # result.json of a training run: TrainResult.to_dict writ
 TrainResult.train_time_s  # result.json of a training run
 
 # ---- measurements a result hands its caller (no reader inside the package) ---------------------------------
-TimingStats.pe_last_compute  # per PE: when its compute pipeline was last busy (where its drain starts)
-TimingStats.dma_busy_cycles  # DMA channel-cycles spent transferring (greedy engine and static-order replay)
-Offline.best_batch  # the batch size an MLPerf Offline run reports its throughput at
 
 # ---- named constants kept for what they document ----------------------------------------------------------
 CLS_ID  # the token convention nn.config documents: the classification token at position 0 (pooling "cls")

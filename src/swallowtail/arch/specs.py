@@ -394,7 +394,6 @@ class GPUArch(ArchBase):
     flops_per_clk_per_sm: dict[str, PerClock] = Field(min_length=1)  # per "dtype_unit" (an FMA counts 2)
     sfu_ops_per_clk_per_sm: PerClock  # special-function results (exp, rsqrt, tanh) per clock per SM
     l2_bytes_per_clk: PerClock  # L2 -> SM operand bandwidth of the whole GPU per GPU clock
-    l2_bytes: Bytes
     dram_bus_bits: Annotated[int, Field(gt=0, le=MAX_BUS_BITS)]
     dram_transfers_per_clock: TransfersPerClock = DDR_TRANSFERS_PER_CLOCK
     power_modes: dict[ModeName, PowerMode] = Field(min_length=1)

@@ -33,8 +33,6 @@ FIXED_ASSUMPTIONS: dict[str, object] = {
     "coefficient_by_element": True,
     "compute_dispatch_per_cycle": 1,
 }
-#: compute vector instructions a PE issues per cycle (FIXED_ASSUMPTIONS)
-COMPUTE_DISPATCH_PER_CYCLE = 1
 
 
 @dataclass(frozen=True)
