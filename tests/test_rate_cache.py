@@ -115,3 +115,19 @@ def test_sim_does_not_import_backends():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_entries_since_is_a_rate_cache_and_merge_checks_the_dense_cost_model(filled):
+    cache, _ = filled
+    snap = cache.keys()
+    assert len(cache.entries_since(snap)) == 0
+    every = cache.entries_since(None)
+    assert isinstance(every, RateCache) and every.dense_cost_model == cache.dense_cost_model
+    assert len(every) == len(cache) and (every.hits, every.misses) == (0, 0)
+    fresh = RateCache()
+    fresh.merge(every)
+    assert fresh.keys() == cache.keys() and (fresh.hits, fresh.misses) == (0, 0)
+    with pytest.raises(SpecError, match="dense_cost_model"):
+        RateCache(dense_cost_model="analytic").merge(every)
+    with pytest.raises(SpecError, match="a RateCache"):
+        fresh.merge({"kernels": {}})  # a bare dict would skip the dense cost model's check

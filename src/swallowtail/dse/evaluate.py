@@ -2,9 +2,9 @@
 
 A sweep is cut into `Task`s (a few points each, or one reference backend); `evaluate_task` runs one in
 whatever process it lands in -- the caller's, a pool worker, a Ray worker -- and returns its rows plus the
-rate-cache entries it probed (`CacheDelta`), which the driver merges into the sweep's shared cache. Every
-row carries the same metrics for every backend (`metrics_of`), so reports and Pareto fronts never care
-which backend made a number.
+rate-cache entries it probed (a `RateCache` per dense cost model), which the driver merges into the sweep's
+shared cache. Every row carries the same metrics for every backend (`metrics_of`), so reports and Pareto
+fronts never care which backend made a number.
 
 A point that breaks a budget (area, full-load power) is not simulated: its rows say `infeasible`. A point the
 compiler or the arch spec refuses (a streaming buffer that no SPM size holds, a mesh the NoC cannot route)
@@ -153,13 +153,10 @@ class Task:
         return max(1, len(self.points))
 
 
-CacheDelta = dict[str, dict[str, dict[tuple, Any]]]  # dense cost model -> table -> new entries
-
-
 @dataclass
 class TaskOut:
     rows: list[Row]
-    cache_delta: CacheDelta = field(default_factory=dict)
+    cache_delta: dict[str, RateCache] = field(default_factory=dict)  # by dense cost model: new entries
 
 
 #: the rate caches of this process, by dense cost model (shared by every task the process runs)
@@ -194,7 +191,7 @@ def evaluate_task(task: Task) -> TaskOut:
     else:
         rows = _reference_rows(task.backends[0], task.workloads)
     delta = {m: c.entries_since(before.get(m)) for m, c in _CACHES.items()}
-    return TaskOut(rows, {m: d for m, d in delta.items() if any(d.values())})
+    return TaskOut(rows, {m: d for m, d in delta.items() if len(d)})
 
 
 def _point_rows(p: DesignPoint, task: Task) -> list[Row]:
@@ -274,7 +271,6 @@ __all__ = [
     "POINT_BACKENDS",
     "TABLES",
     "BackendKey",
-    "CacheDelta",
     "Row",
     "Task",
     "TaskOut",

@@ -37,6 +37,7 @@ from swallowtail.progress import progress as progress_bar
 from swallowtail.tasks.base import TaskData, check_task_data
 from swallowtail.train.config import TrainConfig
 from swallowtail.train.loop import train
+from swallowtail.workload.lower import lower
 
 SWEEP_FILE = "sweep.json"
 SWEEP_PLOT = "sweep.png"
@@ -152,8 +153,6 @@ def latency_backend() -> tuple[Any, str, str]:
 
 
 def _latency(backend: Any, config: HybridConfig, seq_len: int) -> float:
-    from swallowtail.workload.lower import lower
-
     return float(backend.run(lower(config, seq_len, batch=1)).latency_s)
 
 

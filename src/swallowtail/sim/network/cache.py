@@ -86,28 +86,30 @@ class RateCache:
         """The keys of every table (a snapshot, for `entries_since`)."""
         return {t: set(self._table(t)) for t in TABLES}
 
-    def entries_since(self, keys: Mapping[str, set[tuple]] | None) -> dict[str, dict[tuple, Any]]:
-        """Entries whose key is not in the snapshot `keys` (None: every entry), by table: what this cache
-        probed since, to send to the caches of other processes."""
-        return {
-            t: {k: v for k, v in self._table(t).items() if keys is None or k not in keys.get(t, ())}
-            for t in TABLES
-        }
+    def entries_since(self, keys: Mapping[str, set[tuple]] | None) -> RateCache:
+        """A RateCache of the entries whose key is not in the snapshot `keys` (None: every entry), with this
+        cache's dense cost model and no counts: what this cache probed since, to send to other processes."""
+        new = RateCache(dense_cost_model=self.dense_cost_model)
+        for t in TABLES:
+            seen = () if keys is None else keys.get(t, ())
+            new._table(t).update((k, v) for k, v in self._table(t).items() if k not in seen)
+        return new
 
-    def merge(self, entries: RateCache | Mapping[str, Mapping[tuple, Any]]) -> None:
-        """Add entries probed elsewhere (another RateCache of the same dense cost model, or `entries_since`
-        of one); an entry already here is kept (a probe's value depends only on its key). Counts unchanged."""
-        if isinstance(entries, RateCache):
-            if entries.dense_cost_model != self.dense_cost_model:
-                raise SpecError(
-                    "RateCache.dense_cost_model",
-                    entries.dense_cost_model,
-                    f"{self.dense_cost_model!r} (the cache merged into)",
-                )
-            entries = {t: entries._table(t) for t in TABLES}
-        for t, table in entries.items():
+    def merge(self, other: RateCache) -> None:
+        """Add the entries of `other` (probed elsewhere, or its `entries_since`), which must have this cache's
+        dense cost model; an entry already here is kept (a probe's value depends only on its key). Counts
+        unchanged."""
+        if not isinstance(other, RateCache):
+            raise SpecError("RateCache.merge", type(other).__name__, "a RateCache")
+        if other.dense_cost_model != self.dense_cost_model:
+            raise SpecError(
+                "RateCache.dense_cost_model",
+                other.dense_cost_model,
+                f"{self.dense_cost_model!r} (the cache merged into)",
+            )
+        for t in TABLES:
             store = self._table(t)
-            for k, v in table.items():
+            for k, v in other._table(t).items():
                 store.setdefault(k, v)
 
     def __len__(self) -> int:
