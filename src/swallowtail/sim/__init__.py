@@ -178,72 +178,22 @@ def run(
     t0 = time.perf_counter()
     ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
     cycles = ts.cycles
-    spec = program.spec
     lane_ops = program.lane_ops()
     slots = a.n_pes * a.pe.simd_lanes * cycles
     util = lane_ops / slots if slots else 0.0
     latency = cycles / a.clock_hz
     actions = action_counts(program, a)
-    traffic = {
-        "dram": actions["dram_bytes"],
-        "spm": actions["spm_read_bytes"] + actions["spm_write_bytes"],
-        "noc": actions["noc_byte_hops"],
-        "rf": actions["rf_read_bytes"] + actions["rf_write_bytes"],
-    }
+    traffic = _traffic(actions)
     est = estimate(a, actions, latency)
-    energy, breakdown = est.total_j, est.breakdown_j
-    outputs = None
-    report = None
+    outputs = report = None
     if values:
         data, outputs, report = _values(program, data, seed, precision, verify_values is not False)
     wall = time.perf_counter() - t0
     stalls = {**{c: ts.stalls.get(c, 0) for c in CAUSES}, DRAIN: ts.stalls.get(DRAIN, 0)}
-    top = max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "none"
-    notes = [
-        program.mapping_note(),
-        f"utilization {util:.3f} = {lane_ops} useful lane-instructions / "
-        f"({a.n_pes} PEs x {a.pe.simd_lanes} lanes x "
-        f"{cycles} cycles); largest stall cause: {top}",
-        "stalls: PE-cycles (summed over active PEs) in which the compute pipeline issued nothing",
-        "traffic: dram = DMA bytes, spm = bytes read + written (PE loads / stores + DMA), noc = byte-hops, "
-        "rf = register bytes read + written",
-        f"timing: {ts.exact_iterations} iterations simulated exactly, {ts.skipped_iterations} fast-forwarded "
-        f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions "
-        f"simulated; arbitration: {ts.arbitration}",
-        "model: " + "; ".join(program.model.describe()),
-        est.note,
-    ]
+    notes = _notes(program, a, ts, lane_ops, util, stalls) + [est.note]
     if report is not None:
         notes.append(report.describe())
-    result = Result(
-        backend=program.backend,
-        arch=a.name,
-        workload=spec.op_name,
-        latency_s=latency,
-        energy_j=energy,
-        useful_ops=spec.flops,
-        peak_ops_per_s=a.peak_ops_per_s,
-        cycles=cycles,
-        clock_hz=a.clock_hz,
-        utilization=util,
-        energy_breakdown_j=breakdown,
-        traffic_bytes=traffic,
-        stalls=stalls,
-        ops=[
-            OpResult(
-                name=spec.op_name,
-                kind={"real": "butterfly", "cplx": "butterfly"}.get(spec.kind, spec.kind),
-                flops=spec.flops,
-                latency_s=latency,
-                cycles=cycles,
-                utilization=util,
-                bytes=dict(traffic),
-                energy_j=energy,
-                bound=top,
-            )
-        ],
-        notes=notes,
-    )
+    result = _result(program, a, ts, util, traffic, stalls, est.total_j, est.breakdown_j, notes)
     stats = Stats(
         cycles=cycles,
         latency_s=latency,
@@ -255,10 +205,88 @@ def run(
         timing=ts,
         sim_wall_s=wall,
         cycles_per_s=cycles / ts.wall_s if ts.wall_s else 0.0,
-        energy_j=energy,
-        energy_breakdown_j=breakdown,
+        energy_j=est.total_j,
+        energy_breakdown_j=est.breakdown_j,
     )
     return SimOutput(stats=stats, result=result, outputs=outputs, inputs=data, verify=report, program=program)
+
+
+def _traffic(actions: dict[str, int]) -> dict[str, int]:
+    """Bytes by level: dram = DMA bytes, spm = read + written, noc = byte-hops, rf = read + written."""
+    return {
+        "dram": actions["dram_bytes"],
+        "spm": actions["spm_read_bytes"] + actions["spm_write_bytes"],
+        "noc": actions["noc_byte_hops"],
+        "rf": actions["rf_read_bytes"] + actions["rf_write_bytes"],
+    }
+
+
+def _largest_stall(stalls: dict[str, int]) -> str:
+    return max(stalls, key=lambda k: stalls[k]) if any(stalls.values()) else "none"
+
+
+def _notes(
+    program: Program, a: DataflowArch, ts: TimingStats, lane_ops: int, util: float, stalls: dict[str, int]
+) -> list[str]:
+    """What a kernel's Result says about its mapping, utilization, stalls, traffic, timing and model."""
+    return [
+        program.mapping_note(),
+        f"utilization {util:.3f} = {lane_ops} useful lane-instructions / "
+        f"({a.n_pes} PEs x {a.pe.simd_lanes} lanes x "
+        f"{ts.cycles} cycles); largest stall cause: {_largest_stall(stalls)}",
+        "stalls: PE-cycles (summed over active PEs) in which the compute pipeline issued nothing",
+        "traffic: dram = DMA bytes, spm = bytes read + written (PE loads / stores + DMA), noc = byte-hops, "
+        "rf = register bytes read + written",
+        f"timing: {ts.exact_iterations} iterations simulated exactly, {ts.skipped_iterations} fast-forwarded "
+        f"({len(ts.skips)} skips of a periodic steady state); {ts.exact_instructions} instructions "
+        f"simulated; arbitration: {ts.arbitration}",
+        "model: " + "; ".join(program.model.describe()),
+    ]
+
+
+def _result(
+    program: Program,
+    a: DataflowArch,
+    ts: TimingStats,
+    util: float,
+    traffic: dict[str, int],
+    stalls: dict[str, int],
+    energy: float,
+    breakdown: dict[str, float],
+    notes: list[str],
+) -> Result:
+    """The kernel's Result: one op, the whole program."""
+    spec = program.spec
+    latency = ts.cycles / a.clock_hz
+    return Result(
+        backend=program.backend,
+        arch=a.name,
+        workload=spec.op_name,
+        latency_s=latency,
+        energy_j=energy,
+        useful_ops=spec.flops,
+        peak_ops_per_s=a.peak_ops_per_s,
+        cycles=ts.cycles,
+        clock_hz=a.clock_hz,
+        utilization=util,
+        energy_breakdown_j=breakdown,
+        traffic_bytes=traffic,
+        stalls=stalls,
+        ops=[
+            OpResult(
+                name=spec.op_name,
+                kind={"real": "butterfly", "cplx": "butterfly"}.get(spec.kind, spec.kind),
+                flops=spec.flops,
+                latency_s=latency,
+                cycles=ts.cycles,
+                utilization=util,
+                bytes=dict(traffic),
+                energy_j=energy,
+                bound=_largest_stall(stalls),
+            )
+        ],
+        notes=notes,
+    )
 
 
 def _values(program: Program, data: Any, seed: int, precision: str, check: bool) -> tuple[Any, Any, Any]:
