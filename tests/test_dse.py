@@ -101,6 +101,11 @@ def _table(path: Path) -> list[tuple]:
             "backends.1 = 'sanger same_peak_as=df-8x8-simd8'",
         ),
         ({"mapping": {"residency": ["dram", "dram"]}}, "mapping.residency"),
+        ({"mapping": {"spm_resident_fraction": [0]}}, "mapping.spm_resident_fraction = 0"),
+        ({"mapping": {"spm_resident_fraction": [1.5]}}, "mapping.spm_resident_fraction = 1.5"),
+        ({"mapping": {"spm_resident_fraction": ["0.5"]}}, "spm_resident_fraction = '0.5'"),
+        ({"mapping": {"spm_resident_fraction": [True]}}, "mapping.spm_resident_fraction = True"),
+        ({"mapping": {"residency": [0.5]}}, "mapping.residency = 0.5"),
         # naming fields say nothing about the machine: a sweep over them silently collapsed or was dropped
         ({"params": {"description": ["a", "b"]}}, "params.description"),
         ({"params": {"sources.clock_hz": ["x", "y"]}}, "params.sources.clock_hz"),

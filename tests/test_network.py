@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from swallowtail.arch.specs import load_arch
 from swallowtail.backends import get_backend
 from swallowtail.errors import SpecError
-from swallowtail.sim.network import PROBE_ROW_GROUPS, simulate_network
+from swallowtail.sim.network import PROBE_ROW_GROUPS, plan_residency, simulate_network
+from swallowtail.sim.network.simulate import array_form
 from swallowtail.workload import FFT, Butterfly, Workload
 from swallowtail.workload.lower import lower
 
@@ -68,6 +69,20 @@ def test_the_residency_and_spill_notes_count_the_same_outputs():
     listed = next(n for n in r.notes if n.startswith("spilled to DRAM ("))
     counted = int(re.search(r"; (\d+) of \d+ intermediate op outputs", plan).group(1))  # type: ignore[union-attr]
     assert listed.startswith(f"spilled to DRAM ({counted} intermediate op outputs)")
+
+
+def test_a_larger_resident_share_of_the_spm_spills_no_more():
+    """`spm_resident_fraction` (an assumption, a dataflow-backend option and a sweep's mapping knob) bounds
+    what stays on chip across a layout barrier: more of the SPM spills no more, the note says which share."""
+    w = array_form(lower("lra-image", 1024))
+    a = load_arch(ARCH)
+    spills = [sum(plan_residency(w, a, "multilayer", "plan", f).spilled.values()) for f in (0.05, 0.5, 1.0)]
+    assert spills[0] > spills[1] >= spills[2] >= 1  # the network's output always goes to DRAM
+    r = get_backend("dataflow-multilayer", arch=ARCH, spm_resident_fraction=0.25).run(lower("lra-image", 64))
+    assert any("spm_resident_fraction = 0.25" in n for n in r.notes)
+    for bad in (0, 1.5, float("nan"), "0.5", True):
+        with pytest.raises(SpecError, match="spm_resident_fraction"):
+            get_backend("dataflow-multilayer", arch=ARCH, spm_resident_fraction=bad)
 
 
 def test_bad_inputs():

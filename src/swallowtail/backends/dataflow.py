@@ -20,7 +20,15 @@ from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
 from swallowtail.compiler.dense_cost import split_mixed_radix
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
-from swallowtail.sim.network import RESIDENCIES, NetworkRun, RateCache, default_cache, simulate_network
+from swallowtail.sim.network import (
+    RESIDENCIES,
+    SPM_RESIDENT_FRACTION,
+    NetworkRun,
+    RateCache,
+    check_resident_fraction,
+    default_cache,
+    simulate_network,
+)
 from swallowtail.sim.timing.machine import check_engine_fits
 from swallowtail.workload import Workload
 from swallowtail.workload.ops import FFT
@@ -28,7 +36,7 @@ from swallowtail.workload.ops import FFT
 #: the architecture a bare `get_backend("dataflow-multilayer")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
 #: the options a dataflow backend's factory takes besides `arch`
-OPTIONS = ("cache", "residency")
+OPTIONS = ("cache", "residency", "spm_resident_fraction")
 
 
 class DataflowBackend:
@@ -40,6 +48,7 @@ class DataflowBackend:
         arch: ArchSpec | str | None = None,
         cache: RateCache | None = None,
         residency: str = "plan",
+        spm_resident_fraction: float = SPM_RESIDENT_FRACTION,
     ) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, DataflowArch):
@@ -54,6 +63,9 @@ class DataflowBackend:
         self.name = f"dataflow-{dataflow}"
         self.cache = default_cache() if cache is None else cache
         self.residency = check_choice(f"{self.name} option residency", residency, RESIDENCIES)
+        self.spm_resident_fraction = check_resident_fraction(
+            spm_resident_fraction, f"{self.name} option spm_resident_fraction"
+        )
 
     def check(self, workload: Workload) -> None:
         """A SpecError, before any simulation, for what no mapping of the array can run: an FFT whose length
@@ -65,7 +77,13 @@ class DataflowBackend:
     def simulate(self, workload: Workload, progress: Any = None) -> NetworkRun:
         """The Result plus the timeline and the residency plan."""
         return simulate_network(
-            workload, self.arch, self.dataflow, progress=progress, residency=self.residency, cache=self.cache
+            workload,
+            self.arch,
+            self.dataflow,
+            progress=progress,
+            residency=self.residency,
+            cache=self.cache,
+            spm_resident_fraction=self.spm_resident_fraction,
         )
 
     def run(self, workload: Workload) -> Result:

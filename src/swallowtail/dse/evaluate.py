@@ -20,7 +20,7 @@ from typing import Any
 
 from swallowtail.backends import get_backend
 from swallowtail.dse.space import DesignPoint
-from swallowtail.dse.spec import BackendAxis, Constraints, SweepSpec, WorkloadAxis
+from swallowtail.dse.spec import BACKEND_MAPPING_KNOBS, BackendAxis, Constraints, SweepSpec, WorkloadAxis
 from swallowtail.energy.tables import full_load_report, load_energy_table
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
@@ -209,7 +209,7 @@ def _point_rows(p: DesignPoint, task: Task) -> list[Row]:
                 opts["arch"] = p.arch
             if b.name in MAPPED_BACKENDS:
                 cache = _cache(p.mapping.get("dense_cost_model", DEFAULT_DENSE_COST_MODEL))
-                opts.update(cache=cache, **{k: v for k, v in p.mapping.items() if k == "residency"})
+                opts.update(cache=cache, **{k: v for k, v in p.mapping.items() if k in BACKEND_MAPPING_KNOBS})
             try:
                 res = get_backend(b.name, **opts).run(_workload(w))
             except SpecError as exc:

@@ -68,7 +68,7 @@ class DesignPoint:
     point_id: str
     params: dict[str, Any]  # dotted path -> value, as sampled (arch paths and mapping.<knob>)
     arch: DataflowArch
-    mapping: dict[str, str]  # residency / dense_cost_model (absent: the backend's default)
+    mapping: dict[str, str | float]  # the mapping knobs sampled (absent: the backend's default)
 
 
 # ---- balance -------------------------------------------------------------------------------------------

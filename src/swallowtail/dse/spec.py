@@ -11,6 +11,7 @@
     tie: {array.cols: array.rows}      # a path that always equals another
     mapping:                           # compiler / mapping knobs of the dataflow backends
       residency: [plan]
+      spm_resident_fraction: [0.25, 0.5, 0.75]   # SPM share for tensors held across a layout barrier
     workloads:
       - {model: fabnet-base, seq_len: [1024], batch: [1]}
     backends:                          # run on every point (dataflow-*, roofline) or once (references)
@@ -45,15 +46,20 @@ from swallowtail.arch.specbase import (
     validate_model,
 )
 from swallowtail.arch.specs import Name
+from swallowtail.errors import SpecError
 from swallowtail.sim.network.cache import DENSE_COST_MODELS
-from swallowtail.sim.network.residency import RESIDENCIES
+from swallowtail.sim.network.residency import RESIDENCIES, check_resident_fraction
 
 #: the objectives a sweep can minimise or report (each a field of a stored row's metrics)
 OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
 #: how points are chosen
 METHODS = ("grid", "random", "nsga2", "tpe")
-#: the mapping knobs a sweep may vary (options of the dataflow backends) and their values
+#: the categorical mapping knobs a sweep may vary (options of the dataflow backends) and their values
 MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS}
+#: the numeric mapping knob: the share of the SPM whole tensors may hold across a layout barrier, in (0, 1]
+RESIDENT_FRACTION_KNOB = "spm_resident_fraction"
+#: the knobs a point passes to the dataflow backends as options (dense_cost_model picks their RateCache)
+BACKEND_MAPPING_KNOBS = ("residency", RESIDENT_FRACTION_KNOB)
 #: arch fields that say nothing about the machine (not swept; left out of a point's id)
 NAMING_FIELDS = ("name", "description", "sources")
 #: the balance factors a sweep may vary (`balance.<factor>` params: multipliers of the balanced bandwidth)
@@ -154,7 +160,10 @@ class SweepSpec(SpecModel):
     balance: bool = True
     params: dict[str, Choices | ParamRange] = {}
     tie: dict[str, str] = {}
-    mapping: dict[Literal["residency", "dense_cost_model"], Annotated[list[str], Field(min_length=1)]] = {}
+    mapping: dict[
+        Literal["residency", "dense_cost_model", "spm_resident_fraction"],
+        Annotated[list[Any], Field(min_length=1)],  # each value checked by its knob (_check_mapping_value)
+    ] = {}
     workloads: Annotated[list[WorkloadAxis], Field(min_length=1)]
     backends: Annotated[list[str | BackendAxis], Field(min_length=1)] = ["dataflow-multilayer"]
     objectives: Annotated[
@@ -192,10 +201,8 @@ class SweepSpec(SpecModel):
         _check_no_repeats("backends", self.backends)
         _check_backend_configs(self.backend_axes)
         for knob, values in self.mapping.items():
-            allowed = MAPPING_KNOBS[knob]
             for v in values:
-                if v not in allowed:
-                    raise spec_error(f"mapping.{knob}", v, f"one of {list(allowed)}")
+                _check_mapping_value(knob, v)
         if len(set(self.objectives)) != len(self.objectives):
             raise spec_error("objectives", self.objectives, "objectives without repeats")
         return self
@@ -203,6 +210,19 @@ class SweepSpec(SpecModel):
     @property
     def backend_axes(self) -> list[BackendAxis]:
         return [BackendAxis(name=b) if isinstance(b, str) else b for b in self.backends]
+
+
+def _check_mapping_value(knob: str, v: str | float) -> None:
+    """A categorical knob takes one of its names; the resident fraction a number in (0, 1]."""
+    if knob == RESIDENT_FRACTION_KNOB:
+        if isinstance(v, str):
+            raise spec_error(f"mapping.{knob}", v, "a number in (0, 1] (a fraction of the SPM)")
+        try:
+            check_resident_fraction(v, f"mapping.{knob}")
+        except SpecError as exc:
+            raise spec_error(f"mapping.{knob}", v, "a number in (0, 1] (a fraction of the SPM)") from exc
+    elif v not in MAPPING_KNOBS[knob]:
+        raise spec_error(f"mapping.{knob}", v, f"one of {list(MAPPING_KNOBS[knob])}")
 
 
 def _check_no_repeats(path: str, values: list[Any]) -> None:

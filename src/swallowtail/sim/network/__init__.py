@@ -56,7 +56,13 @@ from swallowtail.sim.network.probes import (
     dense_rate,
     kernel_rate,
 )
-from swallowtail.sim.network.residency import RESIDENCIES, SPM_RESIDENT_FRACTION, Plan, plan_residency
+from swallowtail.sim.network.residency import (
+    RESIDENCIES,
+    SPM_RESIDENT_FRACTION,
+    Plan,
+    check_resident_fraction,
+    plan_residency,
+)
 from swallowtail.sim.network.simulate import DATAFLOWS, NetworkRun, cycle_level_workload, simulate_network
 
 __all__ = [
@@ -75,6 +81,7 @@ __all__ = [
     "PROBE_FULL_BATCHES",
     "PROBE_ROW_GROUPS",
     "RESIDENCIES",
+    "check_resident_fraction",
     "SPM_FIT_FIELDS",
     "SPM_RESIDENT_FRACTION",
     "DenseRate",

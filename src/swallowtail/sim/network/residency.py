@@ -19,11 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swallowtail.arch.specs import DataflowArch
+from swallowtail.errors import SpecError, is_real
 from swallowtail.workload import FFT, GEMM, Elementwise, Op, Workload
 
 #: assumption: fraction of the SPM the compiler may give to whole tensors held across a layout barrier
-#: (the rest: streaming buffers, coefficient tables)
+#: (the rest: streaming buffers, coefficient tables); the default of the dataflow backends' option
+#: `spm_resident_fraction`
 SPM_RESIDENT_FRACTION = 0.5
+
+
+def check_resident_fraction(value: float, field: str = "spm_resident_fraction") -> float:
+    """`value` if it is a share of the SPM in (0, 1], else a SpecError naming `field`."""
+    if not (is_real(value) and 0 < value <= 1):
+        raise SpecError(field, value, "a fraction of the SPM in (0, 1]")
+    return float(value)
+
+
 #: residency policies: "plan" (the dataflow's: fusion and on-chip tensors as below) | "dram" (nothing fused,
 #: every op's output to DRAM: each op runs DRAM to DRAM, as its own Program would standalone)
 RESIDENCIES = ("plan", "dram")
@@ -55,8 +66,16 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_residency(w: Workload, arch: DataflowArch, dataflow: str, residency: str = "plan") -> Plan:
-    """The residency Plan of `w` on `arch` with `dataflow`; `residency`: one of RESIDENCIES."""
+def plan_residency(
+    w: Workload,
+    arch: DataflowArch,
+    dataflow: str,
+    residency: str = "plan",
+    resident_fraction: float = SPM_RESIDENT_FRACTION,
+) -> Plan:
+    """The residency Plan of `w` on `arch` with `dataflow`; `residency`: one of RESIDENCIES;
+    `resident_fraction`: the share of the SPM whole tensors may hold across a layout barrier (multilayer)."""
+    check_resident_fraction(resident_fraction)
     ops = list(w.ops)
     if residency == "dram":
         return Plan(
@@ -80,7 +99,7 @@ def plan_residency(w: Workload, arch: DataflowArch, dataflow: str, residency: st
             spilled[op.name] = not (len(nxt) == 1 and fused[nxt[0].name]) or op.name == last
         notes = ["single-layer: every op's output goes to DRAM (bias adds fused into their producer)"]
         return Plan(dataflow, fused, spilled, core, notes)
-    return _multilayer_plan(ops, consumers, fused, core, arch, dataflow)
+    return _multilayer_plan(ops, consumers, fused, core, arch, dataflow, resident_fraction)
 
 
 def _fusion(ops: list[Op], consumers: dict[str, list[int]], dataflow: str) -> dict[str, bool]:
@@ -132,10 +151,11 @@ def _multilayer_plan(
     core: dict[str, int],
     arch: DataflowArch,
     dataflow: str,
+    resident_fraction: float,
 ) -> Plan:
     """Multilayer: what crosses a layout barrier stays on chip within the budget (largest spill first); the
     attention cores that do not fit beside it are unfused."""
-    budget = SPM_RESIDENT_FRACTION * arch.spm.size_bytes
+    budget = resident_fraction * arch.spm.size_bytes
     barrier = [is_seq_fft(op) or (op.name in core) for op in ops]
 
     def crosses(i: int) -> bool:
@@ -158,7 +178,7 @@ def _multilayer_plan(
     notes.append(
         f"multilayer: token-wise ops stream token chunks on chip, epilogues fused; tensors held across a "
         f"layout barrier (sequence FFT, attention core) stay on chip within {budget:.0f} B "
-        f"({SPM_RESIDENT_FRACTION:.0%} of the SPM); {len(n_sp)} of {len(ops) - 1} intermediate op outputs "
+        f"({resident_fraction:.0%} of the SPM); {len(n_sp)} of {len(ops) - 1} intermediate op outputs "
         "spill to DRAM"
     )
     return Plan(dataflow, fused, spilled, core, notes)

@@ -70,10 +70,12 @@ def simulate_network(
     progress: Callable[[int, int], None] | None = None,
     residency: str = "plan",
     cache: RateCache | None = None,
+    spm_resident_fraction: float = SPM_RESIDENT_FRACTION,
 ) -> NetworkRun:
     """Simulate `workload` on a dataflow array with `dataflow` (multilayer | single-layer); `residency`: one
     of RESIDENCIES; `cache`: the RateCache the probes are read from and stored in (None: the process-wide
-    `default_cache()`), whose dense_cost_model decides how dense ops are costed."""
+    `default_cache()`), whose dense_cost_model decides how dense ops are costed; `spm_resident_fraction`: the
+    share of the SPM whole tensors may hold across a layout barrier (an assumption: SPM_RESIDENT_FRACTION)."""
     a = _dataflow_arch(arch)
     check_choice("dataflow", dataflow, DATAFLOWS)
     check_choice("residency", residency, RESIDENCIES)
@@ -81,7 +83,7 @@ def simulate_network(
     cache = default_cache() if cache is None else cache
     workload = array_form(workload)
     ops = list(workload.ops)
-    plan = plan_residency(workload, a, dataflow, residency)
+    plan = plan_residency(workload, a, dataflow, residency, spm_resident_fraction)
     costs: list[OpCost] = []
     for k, op in enumerate(ops):
         costs.append(op_cost(op, a, dataflow, plan.fused[op.name], cache))
@@ -118,7 +120,7 @@ def simulate_network(
         },
         stalls={"dma_wait": round(pipe.idle_cycles)},
         ops=_op_results(ops, costs, traffic, pipe, energy, a),
-        notes=_notes(ops, plan, pipe, energy, a, dataflow, cache),
+        notes=_notes(ops, plan, pipe, energy, a, dataflow, cache, spm_resident_fraction),
     )
     return NetworkRun(result=result, timeline=pipe.timeline, plan=plan)
 
@@ -177,6 +179,7 @@ def _notes(
     a: DataflowArch,
     dataflow: str,
     cache: RateCache,
+    resident_fraction: float,
 ) -> list[str]:
     """The residency plan's notes, what stays on chip and spills, the pipeline, the kernels used, the
     assumptions and the energy model, in words."""
@@ -193,7 +196,7 @@ def _notes(
         r = cache.peek("kernels", key)
         notes.append(f"kernel {key[1]}: {r.plan}; {r.cycles_per_row:.1f} cycles/row, bound {r.bound}")
     notes.append(
-        f"assumptions: SPM_RESIDENT_FRACTION = {SPM_RESIDENT_FRACTION}; kernel steady state from "
+        f"assumptions: spm_resident_fraction = {resident_fraction}; kernel steady state from "
         f"cycle-level probes of {PROBE_ROW_GROUPS} row groups per batch; dense ops by "
         f"DENSE_COST_MODEL = {cache.dense_cost_model!r} (cycle: probes of their dense programs; analytic: "
         "the per-PE models of swallowtail.compiler.dense); each DMA transfer split over the channels"
