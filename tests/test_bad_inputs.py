@@ -314,7 +314,7 @@ CASES: list[tuple[str, str]] = [
     # cache takes a RateCache from Python: the CLI listed it as allowed, then refused every value
     (
         "baseline -t dataflow-multilayer -m fabnet-base -L 64 -o bogus=1",
-        "'residency' (and, from Python, 'cache')",
+        "'spm_resident_fraction' (and, from Python, 'cache')",
     ),
     ("kernel --trace '' -n 16 -r 4", "an empty path names the current folder"),
     ("simulate --timeline '' -L 16", "an empty path names the current folder"),
