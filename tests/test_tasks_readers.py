@@ -151,7 +151,7 @@ def test_cifar_refuses_foreign_pickles(tmp_path):
     _write_cifar(tmp_path)
     with open(tmp_path / "data_batch_3", "wb") as f:
         pickle.dump({b"data": Evil(), b"labels": []}, f, protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+    with pytest.raises(ValueError, match="refusing"):
         load_task("image", cifar_dir=tmp_path)
 
 
@@ -302,3 +302,65 @@ def test_text_errors(tmp_path):
     bad.write_bytes(b"1.0\ta\tb\tonly four fields\n")
     with pytest.raises(ValueError, match=r"train.tsv:1: expected 5"):
         text.read_aan_tsv(bad)
+
+
+def test_image_files_that_break_are_refused_naming_them(tmp_path):
+    """Found by a bad-input hunt: each was a traceback from deep inside (or silently accepted)."""
+    arrs = _write_idx(tmp_path / "ok", gz=False)
+    bad_labels = tmp_path / "labels"
+    _write_idx(bad_labels, gz=False)
+    (bad_labels / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.full(10, 200, np.uint8)))
+    with pytest.raises(ValueError, match="train label 200 is not a class"):  # was an IndexError in the loss
+        load_task("image", idx_dir=bad_labels)
+    (tmp_path / "head").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 8]))
+    with pytest.raises(ValueError, match="truncated IDX header"):  # was a struct.error
+        image.read_idx(tmp_path / "head")
+    (tmp_path / "x.gz").write_bytes(b"\x00\x00\x08\x01")
+    with pytest.raises(ValueError, match="x.gz: not a gzip-compressed IDX file"):
+        image.read_idx(tmp_path / "x.gz")
+    empty = tmp_path / "empty"
+    _write_idx(empty, gz=False)
+    (empty / "train-images-idx3-ubyte").write_bytes(_idx_bytes(np.zeros((10, 0, 0), np.uint8)))
+    with pytest.raises(ValueError, match="at least 1x1"):  # trained on padding alone
+        load_task("image", idx_dir=empty)
+    data = load_task("image", idx_dir=tmp_path / "ok", val_fraction=0.0)  # was a reshape error
+    assert len(data.val) == 0 and data.val.inputs.shape == (0, 32 * 32)
+    assert len(data.train) == len(arrs["train-labels-idx1-ubyte"])
+    with pytest.raises(SpecError, match="cifar_dir"):  # was silently ignored
+        load_task("image", source="idx", idx_dir=tmp_path / "ok", cifar_dir=tmp_path)
+    with pytest.raises(SpecError, match="idx_dir"):
+        load_task("image", cifar_dir=tmp_path, idx_dir=tmp_path / "ok")
+    _write_cifar(tmp_path / "cifar")
+    (tmp_path / "cifar" / "data_batch_2").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="data_batch_2: not a CIFAR-10 python batch"):  # an UnpicklingError
+        load_task("image", cifar_dir=tmp_path / "cifar")
+
+
+def test_text_labels_and_tables_that_break_are_refused_naming_them(tmp_path):
+    cases = (("1", True), ("1.0", True), ("inf", False), ("nan", False), ("1.9", False), ("x", False))
+    for label, ok in cases:
+        d = tmp_path / f"t{label}"
+        d.mkdir()
+        for split in ("train", "test"):
+            (d / f"{split}.tsv").write_text(f"text\tlabel\ngood movie\t0\nbad movie\t{label}\n")
+        if ok:
+            assert load_task("text", data_dir=d, seq_len=16).train.labels.tolist()[-1:] in ([1], [])
+        else:  # inf was an OverflowError, 1.9 was silently 1
+            with pytest.raises(ValueError, match=r"train.tsv:3: label .* is not an integer"):
+                load_task("text", data_dir=d, seq_len=16)
+    big = tmp_path / "big"
+    big.mkdir()
+    for split in ("train", "test"):
+        (big / f"{split}.csv").write_text('text,label\n"' + "a" * 200_000 + '",1\n')
+    with pytest.raises(ValueError, match=r"train.csv: not a readable UTF-8 table"):  # a _csv.Error
+        load_task("text", data_dir=big, seq_len=16)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for split in ("train", "test"):
+        (raw / f"{split}.tsv").write_bytes(b"text\tlabel\n\xff\xfe\t1\n")
+    with pytest.raises(ValueError, match=r"train.tsv: not a readable UTF-8 table"):  # named no file
+        load_task("text", data_dir=raw, seq_len=16)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_bytes(b"inf\ta\tb\tx\ty\n")
+    with pytest.raises(ValueError, match=r"pairs.tsv:1: label 'inf' is not an integer"):
+        text.read_aan_tsv(pairs)

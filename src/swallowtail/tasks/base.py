@@ -7,6 +7,7 @@ sequence per example (`inputs2`). Splits are plain tensors; batching and shuffli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,23 @@ class TaskData:
     n_classes: int
     seq_len: int  # every split's inputs have this many columns
     source: str  # where the data came from, e.g. "generated ListOps (seed=0, ...)" or "CIFAR-10 ... at PATH"
+
+    def __post_init__(self) -> None:
+        """Labels in [0, n_classes), token ids in [0, vocab_size), `seq_len` columns: a data file that breaks
+        one is refused here, naming it, not deep inside a loss function."""
+        for name, split in self.splits().items():
+            y = split.labels
+            if y.numel() and not (int(y.min()) >= 0 and int(y.max()) < self.n_classes):
+                bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+                raise ValueError(f"{self.source}: {name} label {bad} is not a class (0-{self.n_classes - 1})")
+            for x in (split.inputs, split.inputs2):
+                if x is None:
+                    continue
+                if x.shape[1] != self.seq_len:
+                    cols = x.shape[1]
+                    raise ValueError(f"{self.source}: {name} inputs have {cols} columns, not {self.seq_len}")
+                if x.numel() and not (int(x.min()) >= 0 and int(x.max()) < self.vocab_size):
+                    raise ValueError(f"{self.source}: {name} token ids outside [0, {self.vocab_size})")
 
     @property
     def two_towers(self) -> bool:
@@ -158,6 +176,19 @@ def count_lines(path: Path, limit: int | None = None) -> tuple[int, int]:
 
 
 # ---- checks shared by the task modules ------------------------------------------------------------------
+def parse_label(text: str | bytes, where: str) -> int:
+    """A class label written in a data file ("1", "1.0", b"0") as an int; a ValueError naming `where` (file
+    and line) for anything else: words, a fraction, inf, nan."""
+    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value)):
+        raise ValueError(f"{where}: label {raw[:20]!r} is not an integer")
+    return int(value)
+
+
 def check_task_data(value: object, field: str = "task_data") -> TaskData:
     """`value` if it is a TaskData; SpecError naming `field` otherwise (not an AttributeError later)."""
     if not isinstance(value, TaskData):

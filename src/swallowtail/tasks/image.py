@@ -96,7 +96,10 @@ def _get(d: dict, key: str) -> Any:
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch -> (images (N, 32, 32, 3) uint8, labels (N,) int64)."""
     with open(path, "rb") as f:
-        d = _ArrayUnpickler(f, encoding="bytes").load()
+        try:
+            d = _ArrayUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+            raise ValueError(f"{path}: not a CIFAR-10 python batch ({e})") from None
     try:
         data = np.asarray(_get(d, "data"), dtype=np.uint8)
         labels = np.asarray(_get(d, "labels"), dtype=np.int64)
@@ -126,13 +129,20 @@ def _cifar_root(cifar_dir: Path) -> Path | None:
 def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (raw or .gz) -> numpy array. Header: 2 zero bytes, type code, ndim, big-endian dims."""
     path = Path(path)
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path}: not a gzip-compressed IDX file ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic)")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if raw[2] not in dtypes:
         raise ValueError(f"{path}: unknown IDX type code {raw[2]:#x}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(
+            f"{path}: a truncated IDX header ({len(raw)} bytes, {ndim} dimensions need {4 + 4 * ndim})"
+        )
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     dtype = np.dtype(dtypes[raw[2]])
     body = raw[4 + 4 * ndim :]
@@ -155,6 +165,8 @@ def _idx_paths(idx_dir: Path) -> dict[str, Path] | None:
 def _pad_to(images: np.ndarray, size: int) -> np.ndarray:
     """(N, h, w) -> (N, size, size), zero padding split evenly (28 -> 32: 2 px each side)."""
     h, w = images.shape[1:]
+    if len(images) == 0 or h == 0 or w == 0:
+        raise ValueError(f"{len(images)} images of {h}x{w} pixels: at least one image of at least 1x1")
     if h > size or w > size:
         raise ValueError(f"images {h}x{w} are larger than {size}x{size}")
     top, left = (size - h) // 2, (size - w) // 2
@@ -221,8 +233,8 @@ def _task(
     n_val = int(round(len(train_y) * val_fraction))
     n_tr = len(train_y) - n_val
 
-    def tok(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(x.reshape(len(x), -1).astype(np.int64) + 1)  # pixel + 1, 0 = pad
+    def tok(x: np.ndarray) -> torch.Tensor:  # pixel + 1, 0 = pad; an empty split keeps its columns
+        return torch.from_numpy(x.reshape(len(x), IMAGE_SIZE * IMAGE_SIZE).astype(np.int64) + 1)
 
     def lab(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(y.astype(np.int64))
@@ -244,10 +256,30 @@ def _task(
 CIFAR_RECORD_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE + 1
 
 
+#: the folder parameter each source reads (mnist-package reads none: it finds the installed package)
+SOURCE_FOLDER = {"cifar10": "cifar_dir", "idx": "idx_dir", "mnist-package": None}
+
+
+def _check_one_folder(source: str, cifar_dir: str | Path | None, idx_dir: str | Path | None) -> None:
+    """A folder parameter the source would not read is an error, not silently ignored."""
+    given = [k for k, v in (("cifar_dir", cifar_dir), ("idx_dir", idx_dir)) if v is not None]
+    if source == "auto":
+        if len(given) > 1:
+            raise SpecError("idx_dir", str(idx_dir), "not given beside cifar_dir (source 'auto' reads one)")
+        return
+    for k in given:
+        if k != SOURCE_FOLDER[source]:
+            value = cifar_dir if k == "cifar_dir" else idx_dir
+            raise SpecError(
+                k, str(value), f"not given with source={source!r} (it reads {SOURCE_FOLDER[source]})"
+            )
+
+
 def _locate(source: str, cifar_dir: str | Path | None, idx_dir: str | Path | None) -> tuple[str, Any]:
     """Which data `load` reads: ("cifar10", root), ("idx", (dir, paths)) or ("mnist-package", path);
     SpecError naming what is missing (nothing is read here)."""
     check_choice("source", source, SOURCES)
+    _check_one_folder(source, cifar_dir, idx_dir)
     if source == "cifar10" or (source == "auto" and cifar_dir is not None):
         if cifar_dir is None:
             raise SpecError("cifar_dir", None, "a CIFAR-10 python-batches directory when source='cifar10'")
@@ -353,6 +385,10 @@ def load(
     for x, y, which in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or x.dtype != np.uint8:
             raise ValueError(f"{d}: {which} IDX files are not (N, h, w) uint8 images with (N,) labels")
+        if 0 in x.shape:
+            raise ValueError(
+                f"{d}: {which} IDX images are {x.shape}: at least one image of at least 1x1 pixels"
+            )
     return _task(
         _pad_to(train_x, IMAGE_SIZE),
         train_y,

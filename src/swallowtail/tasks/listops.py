@@ -31,13 +31,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows, split_rows
+from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows, parse_label, split_rows
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------
 LRA_LISTOPS_MAX_DEPTH = 10  # LRA listops generator, flag max_depth
@@ -316,26 +317,36 @@ LRA_LISTOPS_FILES = {"train": "{prefix}_train.tsv", "val": "{prefix}_val.tsv", "
 def read_tsv(path: str | Path, seq_len: int = LRA_LISTOPS_MAX_LENGTH) -> Split:
     """One LRA ListOps TSV (header `Source<TAB>Target`) -> Split; sequences truncated to `seq_len`."""
     path = Path(path)
-    rows: list[list[int]] = []
-    labels: list[int] = []
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["Source", "Target"]:
-            raise ValueError(f"{path}: expected a header 'Source<TAB>Target', got {header!r}")
-        for lineno, rec in enumerate(reader, start=2):
-            if not rec:
-                continue
-            if len(rec) < 2:
-                raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns, got {len(rec)}")
-            try:
-                rows.append(encode(rec[0]))
-                labels.append(int(float(rec[1])))
-            except ValueError as e:
-                raise ValueError(f"{path}:{lineno}: {e}") from None
+        try:
+            rows, labels = _tsv_rows(path, reader)
+        except (csv.Error, UnicodeDecodeError) as exc:  # a field over csv's limit, bytes that are not UTF-8
+            raise ValueError(
+                f"{path}: not a readable UTF-8 TSV after line {reader.line_num} ({exc})"
+            ) from None
     if any(not 0 <= y < LRA_LISTOPS_N_CLASSES for y in labels):
         raise ValueError(f"{path}: labels must be digits 0-9")
     return Split(pad_rows(rows, seq_len), torch.tensor(labels, dtype=torch.int64))
+
+
+def _tsv_rows(path: Path, reader: Any) -> tuple[list[list[int]], list[int]]:
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[:2]] != ["Source", "Target"]:
+        raise ValueError(f"{path}: expected a header 'Source<TAB>Target', got {header!r}")
+    rows: list[list[int]] = []
+    labels: list[int] = []
+    for lineno, rec in enumerate(reader, start=2):
+        if not rec:
+            continue
+        if len(rec) < 2:
+            raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns, got {len(rec)}")
+        labels.append(parse_label(rec[1], f"{path}:{lineno}"))
+        try:
+            rows.append(encode(rec[0]))
+        except ValueError as e:
+            raise ValueError(f"{path}:{lineno}: {e}") from None
+    return rows, labels
 
 
 def _split_token(name: str) -> str:

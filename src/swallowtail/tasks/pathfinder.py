@@ -46,7 +46,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import TaskData, TaskShape, check_float, split_rows
+from swallowtail.tasks.base import TaskData, TaskShape, check_float, parse_label, split_rows
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------
 LRA_PF32_IMAGE_SIZE = 32  # args.window_size = [32, 32]
@@ -576,7 +576,7 @@ def read_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
             if images and arr.shape != images[0].shape:
                 raise ValueError(f"{img_path}: size {arr.shape} differs from {images[0].shape}")
             images.append(arr)
-            labels.append(int(float(row[3])))
+            labels.append(parse_label(str(row[3]), f"{meta}:{lineno}"))
     if not images:
         raise SpecError("data_dir", str(root), "a Pathfinder folder with at least one readable image")
     return np.stack(images), np.asarray(labels, dtype=np.int64), skipped

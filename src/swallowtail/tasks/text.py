@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows
+from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows, parse_label
 
 BYTE_OFFSET = 1  # token = byte + 1 (tfds ByteTextEncoder reserves id 0 for padding)
 VOCAB_SIZE = 256 + BYTE_OFFSET
@@ -57,27 +58,33 @@ def _read_table(path: Path, limit: int | None = None) -> tuple[list[bytes], list
     delim = "\t" if path.suffix == ".tsv" else ","
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f, delimiter=delim)
-        header = next(reader, None) or []
-        cols = [h.strip() for h in header]
-        ti = next((cols.index(c) for c in TEXT_COLUMNS if c in cols), None)
-        li = next((cols.index(c) for c in LABEL_COLUMNS if c in cols), None)
-        if ti is None or li is None:
-            need = f"a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}"
-            raise ValueError(f"{path}: header {header!r} needs {need}")
-        texts: list[bytes] = []
-        labels: list[int] = []
-        for lineno, rec in enumerate(reader, start=2):
-            if limit is not None and len(texts) >= limit:
-                break
-            if not rec:
-                continue
-            if len(rec) <= max(ti, li):
-                raise ValueError(f"{path}:{lineno}: {len(rec)} columns, header has {len(cols)}")
-            texts.append(rec[ti].encode("utf-8"))
-            try:
-                labels.append(int(float(rec[li])))
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: label {rec[li]!r} is not a number") from None
+        try:
+            return _table_rows(path, reader, limit)
+        except (csv.Error, UnicodeDecodeError) as exc:  # a field over csv's limit, bytes that are not UTF-8
+            raise ValueError(
+                f"{path}: not a readable UTF-8 table after line {reader.line_num} ({exc})"
+            ) from None
+
+
+def _table_rows(path: Path, reader: Any, limit: int | None) -> tuple[list[bytes], list[int]]:
+    header = next(reader, None) or []
+    cols = [h.strip() for h in header]
+    ti = next((cols.index(c) for c in TEXT_COLUMNS if c in cols), None)
+    li = next((cols.index(c) for c in LABEL_COLUMNS if c in cols), None)
+    if ti is None or li is None:
+        need = f"a text column {TEXT_COLUMNS} and a label column {LABEL_COLUMNS}"
+        raise ValueError(f"{path}: header {header!r} needs {need}")
+    texts: list[bytes] = []
+    labels: list[int] = []
+    for lineno, rec in enumerate(reader, start=2):
+        if limit is not None and len(texts) >= limit:
+            break
+        if not rec:
+            continue
+        if len(rec) <= max(ti, li):
+            raise ValueError(f"{path}:{lineno}: {len(rec)} columns, header has {len(cols)}")
+        texts.append(rec[ti].encode("utf-8"))
+        labels.append(parse_label(rec[li], f"{path}:{lineno}"))
     return texts, labels
 
 
@@ -200,10 +207,7 @@ def read_aan_tsv(path: str | Path, seq_len: int = DEFAULT_SEQ_LEN, limit: int | 
                     f"{path}:{lineno}: expected 5 tab-separated fields (label id1 id2 text1 text2), "
                     f"got {len(fields)}"
                 )
-            try:
-                labels.append(int(float(fields[0])))
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: label {fields[0][:20]!r} is not a number") from None
+            labels.append(parse_label(fields[0], f"{path}:{lineno}"))
             t1.append(fields[3][:LRA_AAN_MAX_BYTES])
             t2.append(fields[4][:LRA_AAN_MAX_BYTES])
     if not labels:
