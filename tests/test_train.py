@@ -133,6 +133,22 @@ def test_out_dir_and_resume_checks(tmp_path):
     assert fresh.resumed_from is None and fresh.steps == 2  # resume with no checkpoint: a fresh start
 
 
+def test_a_broken_checkpoint_is_refused_naming_it(tmp_path):
+    """Found by a bad-input hunt: a garbage, a truncated and a partial checkpoint were tracebacks (an
+    UnpicklingError, a zip RuntimeError, a bare KeyError 'model_config') when a run resumed from them."""
+    tc = BASE.replace(steps=2, out_dir=str(tmp_path / "run"))
+    train(TINY, TASK, tc, progress=False)
+    path = tmp_path / "run" / ckpt.CHECKPOINT_FILE
+    whole = path.read_bytes()
+    for bad, why in ((b"garbage", "not a readable"), (whole[:3000], "not a readable")):
+        path.write_bytes(bad)
+        with pytest.raises(ValueError, match=f"{path}.* is {why} swallowtail training checkpoint"):
+            train(TINY, TASK, tc, resume=True, progress=False)
+    ckpt.atomic_save({"version": ckpt.CHECKPOINT_VERSION}, path)
+    with pytest.raises(ValueError, match="not a whole swallowtail training checkpoint .no step, model"):
+        train(TINY, TASK, tc, resume=True, progress=False)
+
+
 def test_nan_loss_refused_naming_the_step(tmp_path):
     out = tmp_path / "nan"
     tc = BASE.replace(lr=1e3, warmup_steps=0, grad_clip=None, checkpoint_every=1, out_dir=str(out))

@@ -11,6 +11,7 @@ tensors and plain values only.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,21 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     write_atomic(path, lambda f: torch.save(obj, f), mode="wb")
 
 
+#: what a training checkpoint holds beside its version (the resumed run reads each)
+CHECKPOINT_KEYS = (
+    "step", "model", "optimizer", "scheduler", "rng", "data", "best_val_acc", "best_step", "best_model",
+    "model_config", "trajectory", "task",
+)  # fmt: skip
+
+
 def load(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by `atomic_save` (tensors and plain values only)."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """A checkpoint written by `atomic_save` (tensors and plain values only); a ValueError naming the file
+    for anything else: a truncated or foreign file, another version, a key missing."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:  # RuntimeError: a broken zip
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path} is not a readable swallowtail training checkpoint ({why})") from None
     if not isinstance(state, dict) or "version" not in state:
         raise ValueError(f"{path} is not a swallowtail training checkpoint")
     if state["version"] != CHECKPOINT_VERSION:
@@ -39,4 +52,7 @@ def load(path: str | Path) -> dict[str, Any]:
             f"{path} is a version {state['version']} checkpoint; this swallowtail reads version "
             f"{CHECKPOINT_VERSION}: start the run again in a new directory"
         )
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a whole swallowtail training checkpoint (no {', '.join(missing)})")
     return state
