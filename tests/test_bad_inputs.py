@@ -13,9 +13,11 @@ import shlex
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from swallowtail.cli import app
+from swallowtail.cli._common import repeated_option
 
 runner = CliRunner()
 
@@ -791,3 +793,28 @@ def test_one_active_tag_is_named_as_the_problem() -> None:
     with pytest.raises(SpecError, match=r"pe\.active_tags"):
         compile_op(op, arch)
     assert compile_op(op, arch, block=128).plan.block == 128
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("roofline -L 64 -L 128 --json", "--seq-len / -L"),  # the last value silently won
+        ("roofline -L64 --seq-len=128", "--seq-len / -L"),
+        ("kernel -n 16 -n 32", "--n / -n"),
+        ("train --steps 1 --steps 5 --task listops", "--steps"),
+        ("baseline -t jetson -t systolic -m fabnet-base -L 64", "--target / -t"),  # a group's own option
+        ("dse run around-df-4x4-simd8 --workers 1 -w 2", "--workers / -w"),  # a sub-command's
+    ],
+)
+def test_an_option_of_one_value_given_twice_is_refused(command: str, option: str) -> None:
+    out = runner.invoke(app, shlex.split(command))
+    assert out.exit_code == 2, out.output
+    text = " ".join(out.output.replace("│", " ").split())  # the error box may wrap the line
+    assert f"Invalid value for {option}: given twice" in text, text
+
+
+def test_repeatable_options_and_values_after_double_dash_still_pass() -> None:
+    cmd = typer.main.get_command(app).commands["baseline"]
+    assert repeated_option(cmd, ["-o", "a=1", "-o", "b=2"]) is None  # --option is repeatable
+    assert repeated_option(cmd, ["-m", "x", "--", "-m", "y"]) is None
+    assert repeated_option(cmd, ["-m", "x", "validate", "-m", "y"], stop={"validate"}) is None

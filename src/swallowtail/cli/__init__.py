@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from swallowtail.cli._common import once_everywhere
+
 app = typer.Typer(
     name="swallowtail",
     help="Butterfly-sparse attention on reconfigurable dataflow accelerators (arXiv 2411.00734).",
@@ -40,6 +42,7 @@ def _register() -> None:
     app.command("train")(train.train)
     app.command("accuracy-sweep")(train.accuracy_sweep)
     app.command("demo")(demo.demo)
+    once_everywhere(app)
 
 
 _register()

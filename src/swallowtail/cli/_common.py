@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from swallowtail import plotting
 from swallowtail.atomicio import check_writable, check_writable_folder, finite_json
@@ -68,6 +69,64 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def repeated_option(command: Any, args: list[str], stop: Container[str] = ()) -> str | None:
+    """The first option of `command` that takes one value and appears twice in `args` (click keeps the
+    last silently), or None. Long options as `--name VALUE` or `--name=VALUE`, short ones as `-x VALUE` or
+    `-xVALUE`; nothing after `--` or a word in `stop` (a group's sub-command) counts."""
+    single: dict[str, str] = {}
+    for p in command.params:
+        if p.param_type_name == "option" and not (p.multiple or p.is_flag or p.count):
+            for opt in p.opts:
+                single[opt] = " / ".join(p.opts)
+    seen: set[str] = set()
+    for arg in args:
+        if arg == "--" or arg in stop:
+            break
+        key = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2] if arg.startswith("-") else None
+        name = single.get(key) if key else None
+        if name is None:
+            continue
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _refuse_repeats(command: Any, ctx: Any, args: list[str], stop: Container[str] = ()) -> None:
+    name = repeated_option(command, args, stop)
+    if name is not None:
+        raise typer.BadParameter("given twice: give it once (it takes one value)", ctx=ctx, param_hint=name)
+
+
+class OnceCommand(TyperCommand):
+    """A command whose single-value options may each be given once: a repeat is an error, not the last
+    value silently winning."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _refuse_repeats(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+class OnceGroup(TyperGroup):
+    """A group whose own single-value options may each be given once (its sub-commands check theirs)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _refuse_repeats(self, ctx, args, stop=self.commands)
+        return super().parse_args(ctx, args)
+
+
+def once_everywhere(app: typer.Typer) -> None:
+    """Make every command of `app` and of its sub-apps an `OnceCommand`, and every sub-app an `OnceGroup`
+    (unless one names a class of its own)."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = OnceCommand
+    for group in app.registered_groups:
+        group.cls = OnceGroup  # the add_typer entry's class wins over its sub-app's own default
+        if group.typer_instance is not None:
+            once_everywhere(group.typer_instance)
 
 
 def si(x: float, unit: str = "") -> str:

@@ -302,7 +302,8 @@ def split_mixed_radix(n: int) -> tuple[int, int]:
     raise SpecError(
         "fft.n",
         n,
-        "a power of two or 3 x a power of two (the array's FFT mappings: radix-2, and mixed radix 3 x 2^k)",
+        "2, 4, 8, ... or 6, 12, 24, ... (a power of two >= 2, or 3 x a power of two >= 2: the array's FFT "
+        "mappings, radix-2 and mixed radix 3 x 2^k)",
         hint="choose a sequence length / hidden size of the form 2^k or 3 x 2^k",
     )
 

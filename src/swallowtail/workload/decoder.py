@@ -231,7 +231,14 @@ def llama(
     tokens, a power of two; prefill only). Named `label@L<seq_len>[xB<batch>]` (module docstring)."""
     check_int("seq_len", seq_len, 1, MAX_CONTEXT)
     check_int("batch", batch, 1, MAX_BATCH)
-    check_int("new_tokens", new_tokens, 0, MAX_CONTEXT - seq_len)
+    check_int(
+        "new_tokens",
+        new_tokens,
+        0,
+        MAX_CONTEXT - seq_len,
+        f"an integer in [0, {MAX_CONTEXT - seq_len:,}]: the prompt ({seq_len:,} tokens) and the new tokens "
+        f"fit a context of at most {MAX_CONTEXT:,} tokens",
+    )
     check_choice("mlp", mlp, MLPS)
     check_choice("mixer", mixer, MIXERS)
     check_int("window", window, 1)
