@@ -113,6 +113,7 @@ FILES: dict[str, str | bytes] = {
     "string-clock.yaml": _arch_yaml(clock_hz="fast"),
     "big.yaml": "a: 1\n" + "#" * (1 << 20) + "\n",
     "a-file": "not a folder\n",
+    "run-out/figures": "a file where reproduce writes its figures folder\n",
     "empty.yaml": "",
     "model-neg-layers.yaml": "preset: fnet\nn_layers: -1\n",
     "model-bad-preset.yaml": "preset: nope\n",
@@ -599,6 +600,8 @@ CASES: list[tuple[str, str]] = [
     ("demo extra", "extra"),
     # ---- output paths ------------------------------------------------------------------------------------
     ("reproduce --quick --out {tmp}/a-file", "--out"),
+    # its figures folder was checked only when written, after results.json: one without its report
+    ("reproduce --quick --out {tmp}/run-out", "run-out/figures"),
     ("train --task listops --steps 1 --out {tmp}/a-file", "--out"),
     ("accuracy-sweep --task listops --out {tmp}/a-file", "--out"),
     # ---- found by tests/test_fuzz.py (before: a traceback, a hang, gigabytes, or silently accepted) --------
@@ -709,6 +712,7 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_files(d: Path) -> None:
     """FILES and SPARSE_FILES in folder `d` (tests/test_fuzz.py writes them too)."""
     for name, text in FILES.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
         if isinstance(text, bytes):
             (d / name).write_bytes(text)
         else:

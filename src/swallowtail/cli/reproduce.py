@@ -22,8 +22,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from swallowtail.atomicio import check_writable
 from swallowtail.cli import limits
-from swallowtail.cli._common import check_out_dir, console, emit_json, err_console, user_errors
+from swallowtail.cli._common import console, emit_json, err_console, user_errors
 from swallowtail.errors import SpecError
 from swallowtail.progress import progress as progress_bar
 
@@ -80,8 +81,11 @@ def reproduce(
     """Run the paper's evaluation on the array and every baseline, write the report."""
     # loaded when the command runs, not at CLI start-up (see headline_table)
     from swallowtail.experiments import answer_decoder, answer_inverse, get_suite, run_suite, write_outputs
+    from swallowtail.experiments.outputs import check_outputs
 
-    check_out_dir(out)
+    check_outputs(out)  # every file it writes, before the work: no results.json without its report
+    if inverse:
+        check_writable(out / INVERSE_STORE, "--out")
     if jobs < 1:  # before the progress bar starts
         raise SpecError("--jobs", jobs, "1 (in process) or more (a process pool)")
     suite = get_suite(quick=quick)

@@ -13,7 +13,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swallowtail.atomicio import write_atomic, write_json_atomic, write_text_atomic
+from swallowtail.atomicio import (
+    check_writable,
+    check_writable_folder,
+    write_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from swallowtail.experiments.records import RESULTS_SCHEMA, ReproduceRun
 from swallowtail.experiments.report import render_figures, render_html, render_summary
 
@@ -31,6 +37,16 @@ def load_results(path: str | Path) -> ReproduceRun:
     return ReproduceRun.from_dict(data)
 
 
+def check_outputs(out: str | Path, field: str = "--out") -> None:
+    """A SpecError naming `field`, before any work, when a file or folder `write_outputs` writes under `out`
+    could not be written (a read-only figures folder left results.json without its report)."""
+    out = Path(out)
+    check_writable_folder(out, field)
+    check_writable_folder(out / FIGURE_DIR, field)
+    for name in (RESULTS_FILE, SUMMARY_FILE, REPORT_FILE):
+        check_writable(out / name, field)
+
+
 def write_outputs(run: ReproduceRun, out: str | Path) -> dict[str, Path]:
     """results.json, summary.md, report.html (figures embedded) and figures/*.png into `out`."""
     out = Path(out)
@@ -44,4 +60,12 @@ def write_outputs(run: ReproduceRun, out: str | Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["FIGURE_DIR", "REPORT_FILE", "RESULTS_FILE", "SUMMARY_FILE", "load_results", "write_outputs"]
+__all__ = [
+    "FIGURE_DIR",
+    "REPORT_FILE",
+    "RESULTS_FILE",
+    "SUMMARY_FILE",
+    "check_outputs",
+    "load_results",
+    "write_outputs",
+]
