@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from swallowtail.errors import SpecError
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Softmax, Workload
+from swallowtail.workload.structured import block_layout
 
 
 def test_butterfly_flops_and_bytes_by_hand() -> None:
@@ -78,3 +80,31 @@ def test_result_json_round_trip() -> None:
     assert Result.from_dict(d) == r
     with pytest.raises(ValueError, match="schema_version"):
         Result.from_dict({**d, "schema_version": 99})
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [  # found by a bad-input hunt: accepted, and a backend then reported negative energy and traffic
+        (lambda: Elementwise("e", "relu", 16, weight=-1), "e.weight"),
+        (lambda: Elementwise("e", "relu", 16, weight=float("nan")), "e.weight"),
+        (lambda: Elementwise("e", "relu", 16, operands=True), "e.operands"),
+        (lambda: Elementwise(None, "relu", 16), "op.name"),  # type: ignore[arg-type]
+        (lambda: Elementwise("e", "relu", 16, deps=["a"]), "e.deps"),  # type: ignore[arg-type]
+        (lambda: Elementwise("e", "relu", 16, layer=1.5), "e.layer"),  # type: ignore[arg-type]
+        (lambda: Butterfly("b", n=16, rows=2, stages=True), "b.stages"),
+        (lambda: Workload("w", "abc"), "w.ops"),  # type: ignore[arg-type]
+        (lambda: Workload("w", (), elem_bytes=-1), "w.elem_bytes"),
+        (lambda: Workload("w", (), elem_bytes=True), "w.elem_bytes"),
+        (lambda: Workload("w", (), input_elems=-5), "w.input_elems"),
+        (lambda: Workload("w", (), meta="abc"), "w.meta"),  # type: ignore[arg-type]
+        (lambda: Workload("", ()), "workload.name"),
+        (lambda: block_layout("butterfly", 0, 64, 32), "k"),  # was a ZeroDivisionError
+        (lambda: block_layout("butterfly", 64, 64, 0), "block"),
+        (lambda: block_layout("dense", float("nan"), 64, 32), "k"),  # type: ignore[arg-type]
+        (lambda: block_layout("butterfly", 10**18, 10**18, 1), "block"),  # was a hang
+    ],
+)
+def test_ops_and_workloads_refuse_fields_of_the_wrong_kind(make, field):
+    with pytest.raises(SpecError) as e:
+        make()
+    assert e.value.field == field

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from swallowtail.errors import SpecError
-from swallowtail.workload.ops import Op
+from swallowtail.errors import SpecError, check_int, is_int
+from swallowtail.workload.ops import DTYPE_BYTES, Op
 
 #: the most inputs one inference may batch (a million: far past any accelerator's batch, so a larger one is a
 #: typo; the op sizes it would give overflow what the cost models handle meaningfully)
@@ -36,6 +36,17 @@ class Workload:
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError("workload.name", self.name, "a non-empty string")
+        if not isinstance(self.ops, tuple) or not all(isinstance(op, Op) for op in self.ops):
+            raise SpecError(f"{self.name}.ops", type(self.ops).__name__, "a tuple of workload ops")
+        check_int(f"{self.name}.input_elems", self.input_elems, 0)
+        check_int(f"{self.name}.output_elems", self.output_elems, 0)
+        sizes = sorted(set(DTYPE_BYTES.values()))
+        if not is_int(self.elem_bytes) or self.elem_bytes not in sizes:
+            raise SpecError(f"{self.name}.elem_bytes", self.elem_bytes, f"one of {sizes} (bytes per element)")
+        if not isinstance(self.meta, dict):
+            raise SpecError(f"{self.name}.meta", self.meta, "a dict")
         seen: set[str] = set()
         for op in self.ops:
             if op.name in seen:

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from swallowtail import flops as F
-from swallowtail.errors import SpecError, check_positive_int, is_int
+from swallowtail.errors import SpecError, check_int, check_positive_int, is_int
 
 #: bytes per element of each storage dtype
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "int8": 1}
@@ -29,6 +29,12 @@ class Op(ABC):
     kind = "op"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError("op.name", self.name, "a non-empty string")
+        if not isinstance(self.deps, tuple) or not all(isinstance(d, str) for d in self.deps):
+            raise SpecError(f"{self.name}.deps", self.deps, "a tuple of op names (strings)")
+        if not isinstance(self.layer, str):
+            raise SpecError(f"{self.name}.layer", self.layer, "a string (the network layer's name)")
         if self.dtype not in DTYPE_BYTES:
             raise SpecError(f"{self.name}.dtype", self.dtype, f"one of {sorted(DTYPE_BYTES)}")
 
@@ -100,7 +106,7 @@ class Butterfly(Op):
             raise SpecError(f"{self.name}.n", self.n, "a power of two >= 2")
         if self.stages is None:
             object.__setattr__(self, "stages", logn)
-        if not isinstance(self.stages, int) or not 1 <= self.stages <= logn:
+        if not is_int(self.stages) or not 1 <= self.stages <= logn:
             raise SpecError(f"{self.name}.stages", self.stages, f"an integer in 1..log2(n) = 1..{logn}")
 
     @property
@@ -389,8 +395,9 @@ class Elementwise(Op):
             allowed = sorted(F.ELEMENTWISE_FLOPS) + sorted(F.POOL_FLOPS_BEYOND_WINDOW)
             raise SpecError(f"{self.name}.op", self.op, f"one of {allowed}")
         check_positive_int(f"{self.name}.numel", self.numel)
-        if self.operands not in (1, 2):
+        if self.operands not in (1, 2) or isinstance(self.operands, bool):
             raise SpecError(f"{self.name}.operands", self.operands, "1 or 2")
+        check_int(f"{self.name}.weight", self.weight, 0)
         check_positive_int(f"{self.name}.window", self.window)
         if self.window > 1 and not pool:
             raise SpecError(f"{self.name}.window", self.window, f"1 for {self.op!r} (a window is a pool's)")

@@ -27,12 +27,25 @@ from swallowtail.workload.ops import GEMM, Op
 
 #: the layouts `block_layout` makes
 BLOCK_PATTERNS = ("butterfly", "diagonal", "dense")
+#: the most tiles a block layout may list (16 M: a 64 k x 64 k weight in 16 x 16 tiles; more is a typo)
+MAX_BLOCKS = 1 << 24
 
 
-def block_layout(pattern: str, k: int, n: int, block: int) -> tuple[tuple[int, int], ...]:
-    """The nonzero (block row, block column) tiles of a k x n weight in `block` x `block` tiles, sorted."""
+def block_layout(pattern: str, k: int, n: int, block: int, op: str = "") -> tuple[tuple[int, int], ...]:
+    """The nonzero (block row, block column) tiles of a k x n weight in `block` x `block` tiles, sorted;
+    `op`: the op's name, to name its fields in an error."""
     check_choice("pattern", pattern, BLOCK_PATTERNS)
+    at = f"{op}." if op else ""
+    for f, v in (("k", k), ("n", n), ("block", block)):
+        check_positive_int(at + f, v)
+    if k % block or n % block:
+        raise SpecError(at + "block", block, f"a divisor of k = {k} and n = {n}")
     nbr, nbc = k // block, n // block
+    tiles = {"dense": nbr * nbc, "diagonal": nbr, "butterfly": nbc * nbr.bit_length()}[pattern]  # at most
+    if tiles > MAX_BLOCKS:
+        raise SpecError(
+            at + "block", block, f"a tile size giving at most {MAX_BLOCKS:,} tiles (up to {tiles:,})"
+        )
     if pattern == "dense":
         return tuple((i, j) for i in range(nbr) for j in range(nbc))
     if pattern == "diagonal":
@@ -89,11 +102,8 @@ class BlockSparseMatmul(Op):
     def with_pattern(
         cls, name: str, m: int, k: int, n: int, block: int, pattern: str = "butterfly", **kw: object
     ) -> BlockSparseMatmul:
-        for f, v in (("m", m), ("k", k), ("n", n), ("block", block)):
-            check_positive_int(f"{name}.{f}", v)
-        if k % block or n % block:
-            raise SpecError(f"{name}.block", block, f"a divisor of k = {k} and n = {n}")
-        return cls(name, m, k, n, block, block_layout(pattern, k, n, block), pattern, **kw)  # type: ignore[arg-type]
+        check_positive_int(f"{name}.m", m)
+        return cls(name, m, k, n, block, block_layout(pattern, k, n, block, name), pattern, **kw)  # type: ignore[arg-type]
 
     @property
     def density(self) -> float:
