@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from swallowtail.backends import get_backend
 from swallowtail.errors import SpecError
 from swallowtail.result import OpResult, Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Elementwise, LayerNorm, Softmax, Workload
@@ -108,3 +109,21 @@ def test_ops_and_workloads_refuse_fields_of_the_wrong_kind(make, field):
     with pytest.raises(SpecError) as e:
         make()
     assert e.value.field == field
+
+
+@pytest.mark.parametrize(
+    "backend", ["roofline", "jetson", "systolic", "sanger", "fabnet-be40", "dataflow-multilayer"]
+)
+@pytest.mark.parametrize("value", [None, "fabnet-base"])
+def test_a_backend_given_no_workload_says_so(backend, value):
+    """Found by a bad-input hunt: an AttributeError from deep inside each backend."""
+    with pytest.raises(SpecError, match="a Workload") as e:
+        get_backend(backend).run(value)
+    assert e.value.field == "workload"
+
+
+def test_a_network_given_no_config_says_so():
+    from swallowtail.nn.model import HybridTransformer
+
+    with pytest.raises(SpecError, match="a HybridConfig"):
+        HybridTransformer("fabnet-base")  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, check_bool
 from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.result import OpResult, Result
-from swallowtail.workload import Workload
+from swallowtail.workload import Workload, check_workload
 
 #: the architecture a bare `get_backend("roofline")` uses
 DEFAULT_ARCH = "df-4x4-simd8"
@@ -95,7 +95,7 @@ class RooflineBackend:
 
     # ---- run ------------------------------------------------------------------------------------------
     def run(self, workload: Workload) -> Result:
-        flops = workload.flops
+        flops = check_workload(workload).flops
         dram = workload.compulsory_dram_bytes
         latency, t_c, t_m = self.bound(flops, dram)
         clock = self.clock_hz

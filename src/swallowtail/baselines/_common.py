@@ -31,7 +31,7 @@ from swallowtail.energy.tables import load_energy_table
 from swallowtail.errors import SpecError, is_real
 from swallowtail.flops import FLOPS_PER_FMA
 from swallowtail.result import OpResult, Result
-from swallowtail.workload import FFT, Butterfly, Op, Workload, expand_structured
+from swallowtail.workload import FFT, Butterfly, Op, Workload, check_workload, expand_structured
 
 #: a complex number is two reals
 COMPLEX_FACTOR = 2
@@ -335,5 +335,5 @@ def gemm_form(workload: Workload) -> Workload:
     block-sparse matmul as the batched GEMM of its nonzero blocks, every Monarch product as its two
     block-diagonal batched GEMMs (`swallowtail.workload.structured`); each GEMM is then costed at its own
     shape (a b x b block GEMM at the efficiency of its tiles, not a dense GEMM's)."""
-    ops = expand_structured(workload.ops)
+    ops = expand_structured(check_workload(workload).ops)
     return workload if ops is workload.ops else dataclasses.replace(workload, ops=ops)

@@ -95,6 +95,10 @@ class HybridTransformer(nn.Module):
 
     def __init__(self, config: HybridConfig) -> None:
         super().__init__()
+        if not isinstance(config, HybridConfig):  # a preset name or a dict: say what to pass
+            raise SpecError(
+                "config", type(config).__name__, "a HybridConfig (swallowtail.nn.config: get_preset(name))"
+            )
         self.config = config
         self.embed = Embedding(config)
         self.blocks = nn.ModuleList([BLOCKS[kind](config) for kind in config.block_kinds()])

@@ -5,7 +5,7 @@ not HybridConfigs (`bert-large`, `resnet-50` of `cnn`, the `llama-*` decoders of
 decode with a KV cache as `llama-7b@decode<N>`), which `lower` and the CLI find by name too.
 """
 
-from swallowtail.workload.graph import Workload
+from swallowtail.workload.graph import Workload, check_workload
 from swallowtail.workload.ops import (
     BASE_OP_TYPES,
     FFT,
@@ -35,6 +35,7 @@ __all__ = [
     "Op",
     "Softmax",
     "Workload",
+    "check_workload",
     "block_layout",
     "expand_structured",
 ]

@@ -122,3 +122,15 @@ class Workload:
                 for op in self.ops
             ],
         }
+
+
+def check_workload(value: object, field: str = "workload") -> Workload:
+    """`value` if it is a Workload; a SpecError naming `field` otherwise (a backend given None, a network
+    name or a config, not a deep AttributeError)."""
+    if not isinstance(value, Workload):
+        raise SpecError(
+            field,
+            type(value).__name__,
+            "a Workload (swallowtail.workload: lower a network with swallowtail.workload.lower.lower)",
+        )
+    return value

@@ -33,7 +33,7 @@ from swallowtail.sim.network.probes import PROBE_ROW_GROUPS
 from swallowtail.sim.network.residency import RESIDENCIES, SPM_RESIDENT_FRACTION, Plan, plan_residency
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.timing.machine import check_engine_fits
-from swallowtail.workload import Op, Workload, expand_structured
+from swallowtail.workload import Op, Workload, check_workload, expand_structured
 
 #: most op names a note lists (on chip / spilled) before "..."
 NOTE_MAX_NAMES = 40
@@ -52,7 +52,7 @@ def array_form(workload: Workload) -> Workload:
     """The workload as the network level costs it: a Monarch product as its two block-sparse stages (R, then
     L through the regrouping: `Monarch.stage_ops`), so that residency decides where the intermediate goes
     (`compile()` of a Monarch op alone keeps it in each row unit's SPM record)."""
-    ops = expand_structured(workload.ops, "stages")
+    ops = expand_structured(check_workload(workload).ops, "stages")
     return workload if ops is workload.ops else replace(workload, ops=ops)
 
 
