@@ -18,6 +18,11 @@ from typer.testing import CliRunner
 
 from swallowtail.cli import app
 from swallowtail.cli._common import repeated_option
+from swallowtail.errors import SpecError
+from swallowtail.nn.butterfly import sylvester_hadamard, twiddle_init
+from swallowtail.nn.sizes import linear_counts
+from swallowtail.sim import simulate_kernel
+from swallowtail.workload import FFT
 
 runner = CliRunner()
 
@@ -822,3 +827,26 @@ def test_repeatable_options_and_values_after_double_dash_still_pass() -> None:
     assert repeated_option(cmd, ["-o", "a=1", "-o", "b=2"]) is None  # --option is repeatable
     assert repeated_option(cmd, ["-m", "x", "--", "-m", "y"]) is None
     assert repeated_option(cmd, ["-m", "x", "validate", "-m", "y"], stop={"validate"}) is None
+
+
+def _api_cases() -> list[tuple[str, object]]:
+    fft = FFT("f", n=16, rows=4)
+    return [  # found by a bad-input hunt: accepted (a flag of any type), or a torch storage overflow
+        ("nstacks", lambda: twiddle_init(8, "random", nstacks=10**18)),
+        ("complex", lambda: twiddle_init(8, "random", complex=float("nan"))),
+        ("normalized", lambda: sylvester_hadamard(8, normalized="abc")),
+        ("bias", lambda: linear_counts(64, 64, bias="abc")),
+        ("complex", lambda: linear_counts(64, 64, complex=[])),
+        ("verify", lambda: simulate_kernel(fft, "df-4x4-simd8", verify="abc")),
+        ("trace", lambda: simulate_kernel(fft, "df-4x4-simd8", trace=[])),
+        ("fast_forward", lambda: simulate_kernel(fft, "df-4x4-simd8", fast_forward=float("nan"))),
+        ("seed", lambda: simulate_kernel(fft, "df-4x4-simd8", seed="abc")),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_python_api_flags_and_sizes_are_checked(case: int) -> None:
+    field, call = _api_cases()[case]
+    with pytest.raises(SpecError) as e:
+        call()  # type: ignore[operator]
+    assert e.value.field == field

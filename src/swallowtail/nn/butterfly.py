@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from swallowtail.errors import SpecError, check_choice, check_positive_int
+from swallowtail.errors import SpecError, check_bool, check_choice, check_int
 from swallowtail.nn.sizes import check_power_of_two
 
 # ---- names -----------------------------------------------------------------------------------------------
@@ -45,6 +45,8 @@ from swallowtail.nn.sizes import check_power_of_two
 TWIDDLE_INITS = ("random", "orthogonal", "identity", "fft", "hadamard")
 #: per-entry standard deviation of a "random" twiddle: each output a*x0 + b*x1 then keeps the variance of x.
 RANDOM_TWIDDLE_STD = 1.0 / math.sqrt(2.0)
+#: the most twiddle elements one init may make (2^34: 256 GB of complex128; more is a typo, not a model)
+MAX_TWIDDLE_ELEMS = 1 << 34
 #: scale of a normalised Hadamard / FFT stage: makes every stage (and so the product) orthonormal.
 ORTHONORMAL_STAGE_SCALE = 1.0 / math.sqrt(2.0)
 #: default dtypes of real and complex twiddles.
@@ -365,6 +367,7 @@ def bit_reversal_permutation(n: int) -> torch.Tensor:
 def sylvester_hadamard(n: int, normalized: bool = False, dtype: torch.dtype = REAL_DTYPE) -> torch.Tensor:
     """The Sylvester Hadamard matrix H_n = H_2 (x) H_{n/2}, H_1 = [1] (scaled by n^-1/2 if normalized)."""
     log_n = check_power_of_two("n", n)
+    check_bool("normalized", normalized)
     h = torch.ones(1, 1, dtype=dtype)
     h2 = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=dtype)
     for _ in range(log_n):
@@ -409,8 +412,20 @@ def twiddle_init(
     - hadamard: the Sylvester Hadamard matrix in natural order, either direction (normalized: orthonormal).
     """
     log_n = check_power_of_two("n", n)
-    check_positive_int("nstacks", nstacks)
+    check_int(
+        "nstacks",
+        nstacks,
+        1,
+        MAX_TWIDDLE_ELEMS // (2 * n * max(1, log_n)),
+        f"a positive integer: nstacks x 2 n log2 n twiddles, at most {MAX_TWIDDLE_ELEMS:,}",
+    )
     check_choice("kind", kind, TWIDDLE_INITS)
+    for name, flag in (
+        ("complex", complex),
+        ("increasing_stride", increasing_stride),
+        ("normalized", normalized),
+    ):
+        check_bool(name, flag)
     if kind == "fft" and not complex:
         raise SpecError("complex", complex, "True for kind='fft' (the DFT is complex)")
     if dtype is None:

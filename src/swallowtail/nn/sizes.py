@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swallowtail import flops
-from swallowtail.errors import SpecError, check_choice, check_positive_int, is_int
+from swallowtail.errors import SpecError, check_bool, check_choice, check_positive_int, is_int
 
 #: ButterflyLinear weight kinds
 LINEAR_KINDS = ("butterfly", "monarch")
@@ -58,6 +58,8 @@ def linear_counts(
     """
     check_positive_int("in_features", in_features)
     check_positive_int("out_features", out_features)
+    check_bool("bias", bias)
+    check_bool("complex", complex)
     check_linear_kind(kind, complex)
     n = flops.next_pow2(in_features)
     nstacks = flops.ceil_div(out_features, n)

@@ -26,7 +26,7 @@ from swallowtail.compiler.isa import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION,
 from swallowtail.compiler.model import MachineModel
 from swallowtail.compiler.program import Program
 from swallowtail.energy.tables import estimate
-from swallowtail.errors import SpecError, check_choice
+from swallowtail.errors import SpecError, check_bool, check_choice, check_int
 from swallowtail.result import OpResult, Result
 from swallowtail.sim.stats import CAUSES, DRAIN, Stats
 from swallowtail.sim.stats import TimingStats as TimingStats  # re-exported
@@ -175,6 +175,11 @@ def run(
     a = dataflow_arch(arch)
     check_compatible(program, a)
     check_choice("precision", precision, PRECISIONS)
+    for name, flag in (("values", values), ("fast_forward", fast_forward), ("trace", trace)):
+        check_bool(name, flag)
+    check_int("seed", seed, 0)
+    if verify_values is not None:
+        check_bool("verify_values", verify_values)
     t0 = time.perf_counter()
     ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
     cycles = ts.cycles
@@ -314,6 +319,7 @@ def simulate_kernel(
     **knobs: Any,
 ) -> SimOutput:
     """Compile `op` for `arch` with `dataflow` and simulate it (values + verification with `verify`)."""
+    check_bool("verify", verify)
     a = dataflow_arch(arch)
     program = compile_kernel(op, a, dataflow, model=model, **knobs)
     return run(
