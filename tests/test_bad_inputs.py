@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -22,6 +23,9 @@ from swallowtail.errors import SpecError
 from swallowtail.nn.butterfly import sylvester_hadamard, twiddle_init
 from swallowtail.nn.sizes import linear_counts
 from swallowtail.sim import simulate_kernel
+from swallowtail.tasks import load_task
+from swallowtail.train import toy_task
+from swallowtail.train.data import fit_length
 from swallowtail.workload import FFT
 
 runner = CliRunner()
@@ -841,10 +845,15 @@ def _api_cases() -> list[tuple[str, object]]:
         ("trace", lambda: simulate_kernel(fft, "df-4x4-simd8", trace=[])),
         ("fast_forward", lambda: simulate_kernel(fft, "df-4x4-simd8", fast_forward=float("nan"))),
         ("seed", lambda: simulate_kernel(fft, "df-4x4-simd8", seed="abc")),
+        ("n_train", lambda: load_task("listops", n_train=10**18)),  # was a hang
+        ("n_images", lambda: load_task("pathfinder", n_images=10**18)),
+        ("n_train", lambda: toy_task(n_train=10**18)),  # was a torch storage-size overflow
+        ("seq_len", lambda: fit_length(torch.zeros(2, 3, dtype=torch.int64), 10**18)),
+        ("x", lambda: fit_length([[1, 2]], 4)),
     ]
 
 
-@pytest.mark.parametrize("case", range(9))
+@pytest.mark.parametrize("case", range(14))
 def test_python_api_flags_and_sizes_are_checked(case: int) -> None:
     field, call = _api_cases()[case]
     with pytest.raises(SpecError) as e:

@@ -24,6 +24,11 @@ PAD_ID = 0
 SPLITS = ("train", "val", "test")
 
 
+#: the most examples a generated split may hold (64 M: LRA's largest task, Pathfinder, has 200 k; more is a
+#: typo that would otherwise run for hours or overflow a tensor's size)
+MAX_EXAMPLES = 1 << 26
+
+
 @dataclass(frozen=True)
 class Split:
     """One split: `inputs` (N, L) int64 token ids (0 = pad), `labels` (N,) int64; `inputs2` for two towers."""

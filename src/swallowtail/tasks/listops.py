@@ -38,7 +38,16 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import Split, TaskData, TaskShape, count_lines, pad_rows, parse_label, split_rows
+from swallowtail.tasks.base import (
+    MAX_EXAMPLES,
+    Split,
+    TaskData,
+    TaskShape,
+    count_lines,
+    pad_rows,
+    parse_label,
+    split_rows,
+)
 
 # ---- constants of the LRA generator (lra_benchmarks/data/listops.py flags and globals) --------------------
 LRA_LISTOPS_MAX_DEPTH = 10  # LRA listops generator, flag max_depth
@@ -384,9 +393,9 @@ def _read_paths(data_dir: str | Path, prefix: str, gen_params: dict[str, object]
 def _generator_params(max_len: int, **given: int | None) -> dict[str, int]:
     """The generator's parameters, checked: LRA's where not given (min_len: see `_default_min_len`)."""
     p = {
-        "n_train": check_int("n_train", _given(given["n_train"], LRA_LISTOPS_N_TRAIN), 1),
-        "n_val": check_int("n_val", _given(given["n_val"], LRA_LISTOPS_N_VAL), 0),
-        "n_test": check_int("n_test", _given(given["n_test"], LRA_LISTOPS_N_TEST), 0),
+        "n_train": check_int("n_train", _given(given["n_train"], LRA_LISTOPS_N_TRAIN), 1, MAX_EXAMPLES),
+        "n_val": check_int("n_val", _given(given["n_val"], LRA_LISTOPS_N_VAL), 0, MAX_EXAMPLES),
+        "n_test": check_int("n_test", _given(given["n_test"], LRA_LISTOPS_N_TEST), 0, MAX_EXAMPLES),
         "min_len": check_int("min_len", _given(given["min_len"], _default_min_len(max_len)), 1),
         "max_len": max_len,
         "max_depth": _given(given["max_depth"], LRA_LISTOPS_MAX_DEPTH),

@@ -46,7 +46,7 @@ import torch
 
 import swallowtail.tasks.cache as _cache
 from swallowtail.errors import SpecError, check_int
-from swallowtail.tasks.base import TaskData, TaskShape, check_float, parse_label, split_rows
+from swallowtail.tasks.base import MAX_EXAMPLES, TaskData, TaskShape, check_float, parse_label, split_rows
 
 # ---- LRA Pathfinder32 settings (lra_benchmarks/data/pathfinder.py, docstring of Pathfinder32) -------------
 LRA_PF32_IMAGE_SIZE = 32  # args.window_size = [32, 32]
@@ -634,7 +634,7 @@ def shape(
         metas = list((root / "metadata").glob("*.npy"))
         n = sum(len(_metadata_rows(m)) for m in metas)
         return TaskShape("pathfinder", *_split_sizes(n), size, read_bytes=n * size)
-    n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3)
+    n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3, MAX_EXAMPLES)
     params = _params(n, check_int("seed", 0 if seed is None else seed, 0), contour_length)
     cfg_size = params["image_size"] ** 2
     cached = cache and _cache.cache_path("pathfinder", _cache_version(), params).is_file()
@@ -670,7 +670,7 @@ def load(
         note = f", {skipped} unreadable skipped" if skipped else ""
         return _to_task(images, labels, f"Pathfinder PNG folder at {root} ({len(labels)} images{note})")
 
-    n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3)
+    n = check_int("n_images", LRA_PF_N_IMAGES if n_images is None else n_images, 3, MAX_EXAMPLES)
     seed = check_int("seed", 0 if seed is None else seed, 0)
     cfg = PathfinderConfig(contour_length=contour_length)
     params = _params(n, seed, contour_length)

@@ -34,6 +34,9 @@ EPOCH_SEED_STRIDE = 1 << 20
 
 def fit_length(x: torch.Tensor, seq_len: int) -> torch.Tensor:
     """(N, L) token ids -> (N, seq_len): truncated, or right-padded with PAD_ID."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise SpecError("x", type(x).__name__, "an (N, L) tensor of token ids")
+    check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
     n, length = x.shape
     if length >= seq_len:
         return x[:, :seq_len].contiguous()

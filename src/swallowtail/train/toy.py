@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from swallowtail.errors import check_int
-from swallowtail.tasks.base import PAD_ID, TaskData, split_rows
+from swallowtail.tasks.base import MAX_EXAMPLES, PAD_ID, TaskData, split_rows
 from swallowtail.train.config import MAX_SEED, MAX_SEQ_LEN
 
 MARKER_A = 1
@@ -28,9 +28,9 @@ def toy_task(
     seed: int = 0,
 ) -> TaskData:
     """The marker-count task as a TaskData (deterministic in `seed`)."""
-    check_int("n_train", n_train, 1)
-    check_int("n_val", n_val, 0)
-    check_int("n_test", n_test, 0)
+    check_int("n_train", n_train, 1, MAX_EXAMPLES)
+    check_int("n_val", n_val, 0, MAX_EXAMPLES)
+    check_int("n_test", n_test, 0, MAX_EXAMPLES)
     check_int("seq_len", seq_len, 2, MAX_SEQ_LEN)  # a row of seq_len // 2 = 0 tokens is all padding
     check_int("vocab_size", vocab_size, MARKER_B + 1, allowed=f"an integer >= {MARKER_B + 1} (both markers)")
     check_int("seed", seed, 0, MAX_SEED)
