@@ -215,7 +215,8 @@ def test_measure_kernels_cli_refuses_bad_input_before_writing(
 ) -> None:
     out = tmp_path / "k.yaml"
     length = [] if "-L" in args else ["-L", "64"]
-    cmd = ["baseline", "measure-kernels", "-o", str(out), "-m", SMALL, *length, *args]
+    model = [] if "-m" in args else ["-m", SMALL]
+    cmd = ["baseline", "measure-kernels", "-o", str(out), *model, *length, *args]
     res = CliRunner().invoke(app, cmd)
     assert res.exit_code != 0 and message in res.output and not out.exists()
 

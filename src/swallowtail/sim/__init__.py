@@ -20,7 +20,7 @@ import numpy as np
 from swallowtail.arch.specs import ArchSpec, DataflowArch
 from swallowtail.compiler import compile as compile_kernel
 from swallowtail.compiler import dataflow_arch
-from swallowtail.compiler.dense.data import dense_random_data, value_view
+from swallowtail.compiler.dense.data import DenseData, dense_random_data, value_view
 from swallowtail.compiler.geometry import route_links
 from swallowtail.compiler.isa import COMPUTE_OPS, COMPUTE_READS, LANE_OP_ACTION, OP_LD, OP_ST, OP_XFER
 from swallowtail.compiler.model import MachineModel
@@ -161,7 +161,7 @@ def run(
     precision: str = "fp16",
     fast_forward: bool = True,
     trace: bool = False,
-    data: KernelData | None = None,
+    data: KernelData | DenseData | None = None,
     verify_values: bool | None = None,
 ) -> SimOutput:
     """Simulate `program` on `arch` (default: the arch it was compiled for; another arch may differ from it
@@ -294,8 +294,13 @@ def _result(
     )
 
 
-def _values(program: Program, data: Any, seed: int, precision: str, check: bool) -> tuple[Any, Any, Any]:
+def _values(
+    program: Program, data: KernelData | DenseData | None, seed: int, precision: str, check: bool
+) -> tuple[Any, Any, Any]:
     """(inputs, outputs, verification report or None) of executing `program` with values."""
+    kind = KernelData if program.kind in KERNEL_KINDS else DenseData
+    if data is not None and not isinstance(data, kind):
+        raise SpecError("data", type(data).__name__, f"a {kind.__name__} for a {program.kind} program")
     if program.kind in KERNEL_KINDS:
         data = data if data is not None else random_data(program, seed)
         outputs = execute(program, data, precision)

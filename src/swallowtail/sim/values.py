@@ -33,6 +33,7 @@ import numpy as np
 from swallowtail.compiler.butterfly.build import coefficient_table
 from swallowtail.compiler.butterfly.kernels import rounding_depth
 from swallowtail.compiler.dense.data import (
+    DenseData,
     dense_coefficients,
     dense_place_inputs,
     dense_read_outputs,
@@ -387,9 +388,9 @@ def verify(program: Program, data: KernelData, out: np.ndarray, precision: str, 
 
 # ---- dense-operator programs (swallowtail.compiler.dense) ----------------------------------------------
 def execute_dense(
-    program: Program, data: dict, precision: str = "fp16", drop_store: tuple[int, int] | None = None
+    program: Program, data: DenseData, precision: str = "fp16", drop_store: tuple[int, int] | None = None
 ) -> np.ndarray:
-    """Run a dense Program on `data` (see `dense_program.dense_random_data`); NaN where never written.
+    """Run a dense Program on `data` (a `DenseData`, e.g. `dense_random_data`); NaN where never written.
 
     Every SPM buffer starts poisoned (NaN): an output the program does not store stays NaN. Iterations of one
     (batch, pass) are independent row units and run together. `drop_store` = (pass, index of a store in
@@ -497,40 +498,43 @@ def _run_dense_uniform(t, p, b, off, cb, table, vbuf, round_mid, drop_store, dea
                 re[int(t.dst[0, k])] = _round16(val) if t.final[0, k] else round_mid(val)
 
 
-def dense_reference(program: Program, data: dict) -> tuple[np.ndarray, str]:
+def dense_reference(program: Program, data: DenseData) -> tuple[np.ndarray, str]:
     """(exact result in float64, what computed it): torch in float64."""
     import torch
 
     spec = program.spec
-    f64 = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in data.items() if np.ndim(v)}
+
+    def f64(field: str) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(data.need(field), dtype=np.float64))
+
     kind = spec.kind
     if kind == "gemm" and spec.structure is not None and spec.structure.op_kind == "monarch":
         from swallowtail.nn.monarch import monarch_multiply  # torch: loaded only to verify
 
-        x = f64["a"][0][:, None, :]  # (rows, 1, n): one input shared by the stacks
-        y = monarch_multiply(f64["w1"], f64["w2"], x).reshape(1, spec.rows, -1)
+        x = f64("a")[0][:, None, :]  # (rows, 1, n): one input shared by the stacks
+        y = monarch_multiply(f64("w1"), f64("w2"), x).reshape(1, spec.rows, -1)
         return y.numpy(), "torch (swallowtail.nn.monarch.monarch_multiply, float64)"
     if kind == "gemm":
-        y = f64["a"] @ f64["b"]
+        y = f64("a") @ f64("b")
     elif kind == "softmax":
-        y = torch.softmax(f64["x"], dim=-1)
+        y = torch.softmax(f64("x"), dim=-1)
     elif kind == "layernorm":
-        y = torch.nn.functional.layer_norm(f64["x"], (spec.n,), f64["gamma"], f64["beta"], data["eps"])
+        y = torch.nn.functional.layer_norm(f64("x"), (spec.n,), f64("gamma"), f64("beta"), data.need("eps"))
     elif kind in ("add", "mul"):
-        y = f64["x"] + f64["x2"] if kind == "add" else f64["x"] * f64["x2"]
+        y = f64("x") + f64("x2") if kind == "add" else f64("x") * f64("x2")
     elif kind == "add-bias":
-        y = f64["x"] + f64["bias"]
+        y = f64("x") + f64("bias")
     elif kind == "scale":
-        y = f64["x"] * data["scale"]
+        y = f64("x") * data.need("scale")
     elif kind == "relu":
-        y = torch.relu(f64["x"])
+        y = torch.relu(f64("x"))
     else:
         assert kind == "gelu"
-        y = torch.nn.functional.gelu(f64["x"], approximate="tanh")
+        y = torch.nn.functional.gelu(f64("x"), approximate="tanh")
     return y.numpy(), f"torch ({kind}, float64)"
 
 
-def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> np.ndarray:
+def dense_error_bound(program: Program, data: DenseData, precision: str = "fp16") -> np.ndarray:
     """Componentwise bound on |computed - exact| for every output, from the roundings of the mapped
     algorithm (u = 2^-11 per fp16 rounding, 2^-24 per fp32 one; each instruction rounds once):
 
@@ -570,13 +574,13 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
         levels = lay.ky.bit_length() - 1
         m = lay.n_chunks * (kq + levels) + (lay.n_chunks - 1)
         eta = (1 + u) ** m * ((1 + U16) ** lay.n_chunks if precision != "fp16" else 1.0) - 1
-        scale = np.abs(np.asarray(data["a"])) @ np.abs(np.asarray(data["b"]))
+        scale = np.abs(np.asarray(data.need("a"))) @ np.abs(np.asarray(data.need("b")))
         return eta * scale + slack
     if kind in ("add", "mul", "add-bias", "scale"):
         return U16 * np.abs(ref) + slack
     if kind == "relu":
         return np.full(ref.shape, slack)
-    x = np.asarray(data["x"], dtype=np.float64)
+    x = np.asarray(data.need("x"), dtype=np.float64)
     # roundings of a row sum: the chains and tree of one chunk of w (the whole row in one pass), then, chunked
     # (n_cchunks > 1), one ADD per later chunk into the running sum stored in the SPM (fp16 in both modes)
     w, n_chunks = lay.w, lay.n_cchunks
@@ -600,10 +604,10 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
         err = np.abs(h) * (np.abs(v) * dv + U16 * np.abs(t) + 2 * U16 * np.abs(1 + t)) + U16 * np.abs(ref)
         return err * (1 + U16) ** 8 + slack
     assert kind == "layernorm"
-    g, bta = np.asarray(data["gamma"]), np.asarray(data["beta"])
+    g, bta = np.asarray(data.need("gamma")), np.asarray(data.need("beta"))
     mu = x.mean(axis=1, keepdims=True)
     var = x.var(axis=1, keepdims=True)
-    rstd = 1 / np.sqrt(var + data["eps"])
+    rstd = 1 / np.sqrt(var + data.need("eps"))
     e_mean = ((1 + U16) ** (depth + 2) - 1) * np.abs(x).mean(axis=1, keepdims=True)
     ex2 = (x * x).mean(axis=1, keepdims=True)
     e_ex2 = ((1 + U16) ** (depth + 3) - 1) * ex2
@@ -615,7 +619,7 @@ def dense_error_bound(program: Program, data: dict, precision: str = "fp16") -> 
     return err + U16 * np.abs(bta) + slack
 
 
-def _structured_bound(program: Program, data: dict, precision: str) -> np.ndarray:
+def _structured_bound(program: Program, data: DenseData, precision: str) -> np.ndarray:
     """A chain of stages as the GEMM bound over the product: every product of |A| |B_0| |B_1| .. passes
     through at most the roundings of every stage's chains (FMA chain, reduce-scatter, partial sums; in
     fp32-acc mode plus the fp16 rounding of each stored k-chunk and stage output)."""
@@ -626,7 +630,7 @@ def _structured_bound(program: Program, data: dict, precision: str) -> np.ndarra
         m += g.n_chunks * (g.kc // g.ky + g.ky.bit_length() - 1) + (g.n_chunks - 1)
         stores += g.n_chunks
     eta = (1 + u) ** m * ((1 + U16) ** stores if precision != "fp16" else 1.0) - 1
-    scale = np.abs(np.asarray(data["a"])[0])
+    scale = np.abs(np.asarray(data.need("a"))[0])
     for g, b in zip(lay.stages, stage_matrices(program.spec, data), strict=True):  # type: ignore[arg-type]
         if g.k_slot is not None:  # reduction index i reads the previous output at k_slot[i]
             scale = scale[:, list(g.k_slot)]
@@ -655,7 +659,7 @@ class DenseVerify:
         return s + (f"; {self.unwritten} outputs never written (NaN)" if self.unwritten else "")
 
 
-def verify_dense(program: Program, data: dict, out: np.ndarray, precision: str = "fp16") -> DenseVerify:
+def verify_dense(program: Program, data: DenseData, out: np.ndarray, precision: str = "fp16") -> DenseVerify:
     ref, who = dense_reference(program, data)
     bound = dense_error_bound(program, data, precision)
     err = np.abs(out - ref)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from swallowtail.compiler.dense.build import compile_dense
 from swallowtail.compiler.dense.data import (
+    DenseData,
     dense_coefficients,
     dense_place_inputs,
     dense_random_data,
@@ -51,6 +52,7 @@ __all__ = [
     "WeightTiling",
     "compile_dense",
     "default_units_per_batch",
+    "DenseData",
     "dense_coefficients",
     "dense_layout",
     "dense_place_inputs",

@@ -11,7 +11,7 @@ reloaded only after every read of the tables it held: `gemm.WeightTiling`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,38 @@ import numpy as np
 from swallowtail.compiler.dense.gemm import WeightTiling
 from swallowtail.compiler.dense.spec import DenseLayout, DenseSpec, GemmStage
 from swallowtail.compiler.program import Program
+from swallowtail.errors import SpecError
 from swallowtail.flops import GELU_C1, GELU_K
 
 
-def dense_random_data(program: Program, seed: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DenseData:
+    """The inputs of one dense-op value run (float64 arrays of fp16-representable values); an op sets the
+    fields it reads: a GEMM `a` (batch, rows, k) and `b` (batch, k, n) -- a block-sparse op's `b` zero outside
+    its blocks, a Monarch op's weights `w1`, `w2` in `swallowtail.nn.monarch`'s layout --, a row-wise op `x`
+    (rows, n) and, by kind, `x2`, `bias`, `scale`, LayerNorm's `gamma`, `beta`, `eps`."""
+
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+    w1: np.ndarray | None = None
+    w2: np.ndarray | None = None
+    x: np.ndarray | None = None
+    x2: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    scale: float | None = None
+    gamma: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    eps: float | None = None
+
+    def need(self, field: str) -> Any:
+        """The value of `field`, which this op's run reads; a SpecError if it was not given."""
+        value = getattr(self, field)
+        if value is None:
+            raise SpecError(f"data.{field}", None, "an array: this op reads it")
+        return value
+
+
+def dense_random_data(program: Program, seed: int) -> DenseData:
     """Random fp16-representable inputs of the op (N(0, 1); softmax scores x 3; LayerNorm gamma, beta)."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
     rng = np.random.default_rng(seed)
@@ -33,20 +61,20 @@ def dense_random_data(program: Program, seed: int) -> dict[str, Any]:
     if spec.kind == "gemm" and spec.structure is not None:
         return _structured_data(spec, h)
     if spec.kind == "gemm":
-        return {"a": h(spec.batch, spec.rows, spec.k), "b": h(spec.batch, spec.k, spec.n)}
-    d: dict[str, Any] = {"x": h(spec.rows, spec.n, scale=3.0 if spec.kind == "softmax" else 1.0)}
+        return DenseData(a=h(spec.batch, spec.rows, spec.k), b=h(spec.batch, spec.k, spec.n))
+    x = h(spec.rows, spec.n, scale=3.0 if spec.kind == "softmax" else 1.0)
     if spec.kind in ("add", "mul"):
-        d["x2"] = h(spec.rows, spec.n)
+        return DenseData(x=x, x2=h(spec.rows, spec.n))
     if spec.kind == "add-bias":
-        d["bias"] = h(spec.n)
+        return DenseData(x=x, bias=h(spec.n))
     if spec.kind == "scale":
-        d["scale"] = float(np.float16(0.125))
+        return DenseData(x=x, scale=float(np.float16(0.125)))
     if spec.kind == "layernorm":
-        d["gamma"], d["beta"], d["eps"] = h(spec.n), h(spec.n), spec.eps
-    return d
+        return DenseData(x=x, gamma=h(spec.n), beta=h(spec.n), eps=spec.eps)
+    return DenseData(x=x)
 
 
-def _structured_data(spec: DenseSpec, h: Any) -> dict[str, Any]:
+def _structured_data(spec: DenseSpec, h: Any) -> DenseData:
     """A block-sparse op: A and B (zero outside the nonzero blocks); a Monarch op: A and the weights w1, w2
     in `swallowtail.nn.monarch`'s layout (nstacks, blocks, block, block)."""
     st = spec.structure
@@ -56,9 +84,9 @@ def _structured_data(spec: DenseSpec, h: Any) -> dict[str, Any]:
         r, l_ = st.stages
         b1, b2 = r.block, l_.block
         s_ = r.n // spec.k
-        return {"a": a, "w1": h(s_, b2, b1, b1), "w2": h(s_, b1, b2, b2)}
+        return DenseData(a=a, w1=h(s_, b2, b1, b1), w2=h(s_, b1, b2, b2))
     (stage,) = st.stages
-    return {"a": a, "b": block_masked(h(1, stage.k, stage.n)[0], stage)[None]}
+    return DenseData(a=a, b=block_masked(h(1, stage.k, stage.n)[0], stage)[None])
 
 
 def block_masked(b: np.ndarray, stage: GemmStage) -> np.ndarray:
@@ -70,15 +98,15 @@ def block_masked(b: np.ndarray, stage: GemmStage) -> np.ndarray:
     return np.where(mask, b, 0.0)
 
 
-def stage_matrices(spec: DenseSpec, data: dict[str, Any]) -> list[np.ndarray]:
+def stage_matrices(spec: DenseSpec, data: DenseData) -> list[np.ndarray]:
     """Each stage's B (k x n) from the op's data: a block-sparse op's B; a Monarch op's R and L in the
     stage index orders of `dense.spec.gemm_structure` (R[k b1 + j, s n + k b1 + i] = w1[s, k, i, j];
     L[s n + i b2 + k, s n + i b2 + a] = w2[s, i, a, k])."""
     st = spec.structure
     assert st is not None
     if st.op_kind == "block_sparse":
-        return [np.asarray(data["b"])[0]]
-    w1, w2 = np.asarray(data["w1"]), np.asarray(data["w2"])
+        return [np.asarray(data.need("b"))[0]]
+    w1, w2 = np.asarray(data.need("w1")), np.asarray(data.need("w2"))
     s_, b2, b1, _ = w1.shape
     n = b1 * b2
     r = np.zeros((n, s_ * n))
@@ -108,7 +136,7 @@ def value_view(program: Program) -> Program:
     )
 
 
-def dense_coefficients(program: Program, data: dict[str, Any]) -> np.ndarray:
+def dense_coefficients(program: Program, data: DenseData) -> np.ndarray:
     """The SPM coefficient region, (coef_slots, lanes) float64 (rounded to fp16 by the caller); a
     weight-tiled GEMM: of its `value_view`."""
     lay: DenseLayout = program.meta["dense_layout"]
@@ -122,7 +150,7 @@ def dense_coefficients(program: Program, data: dict[str, Any]) -> np.ndarray:
     return out
 
 
-def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray) -> None:
+def _gemm_coefficients(program: Program, data: DenseData, lay: DenseLayout, out: np.ndarray) -> None:
     """B's entries, one table per (segment, pass (k-chunk, column tile)) of the whole op, in order: PE e's
     coefficient j * kq + kk is B[k-chunk row of (y, kk), column j of its column block]."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
@@ -135,7 +163,7 @@ def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout,
     arch_cols = max(x for x, _ in program.pe_coords) + 1
     pos = 0
     for sgi in range(lay.segments):
-        b = np.asarray(data["b"])[sgi]
+        b = np.asarray(data.need("b"))[sgi]
         for q, tt in lay.pass_index:
             scal = np.zeros((n_pe, cv * lanes))
             for e, (x, y) in enumerate(program.pe_coords):
@@ -150,9 +178,7 @@ def _gemm_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout,
             pos += cv * n_pe
 
 
-def _structured_coefficients(
-    program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray
-) -> None:
+def _structured_coefficients(program: Program, data: DenseData, lay: DenseLayout, out: np.ndarray) -> None:
     """Per pass, in order: its stage's B entries, PE e's coefficient j * kq + kk = B_s[k, column] for the
     reduction index k of (y, kk) in the pass's k-chunk and column j of its column block in the pass's tile."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
@@ -180,7 +206,7 @@ def _structured_coefficients(
         pos += cv * n_pe
 
 
-def _rowwise_coefficients(program: Program, data: dict[str, Any], lay: DenseLayout, out: np.ndarray) -> None:
+def _rowwise_coefficients(program: Program, data: DenseData, lay: DenseLayout, out: np.ndarray) -> None:
     """Per pass (column chunk / phase): the scalars its template reads (bias, scale, 0, GELU constants,
     LayerNorm gamma / beta / 1 / n / eps)."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
@@ -192,21 +218,21 @@ def _rowwise_coefficients(program: Program, data: dict[str, Any], lay: DenseLayo
             continue
         j0 = lay.pass_index[p][0] * lay.w
         if spec.kind == "add-bias":
-            vals = np.asarray(data["bias"])[j0 : j0 + lay.w]
+            vals = np.asarray(data.need("bias"))[j0 : j0 + lay.w]
         elif spec.kind == "scale":
-            vals = np.array([data["scale"]])
+            vals = np.array([data.need("scale")])
         elif spec.kind == "relu":
             vals = np.zeros(1)
         elif spec.kind == "gelu":
             vals = np.array([GELU_C1 * GELU_K, GELU_K, 0.5, 1.0])
         elif lay.phase_of(p) == "stats":  # chunked LayerNorm, last stats pass
-            vals = np.array([1.0 / spec.n, data["eps"]])
+            vals = np.array([1.0 / spec.n, data.need("eps")])
         elif lay.phase_of(p) == "normalise":  # chunked LayerNorm: the chunk's gamma, beta
-            g_, b_ = np.asarray(data["gamma"]), np.asarray(data["beta"])
+            g_, b_ = np.asarray(data.need("gamma")), np.asarray(data.need("beta"))
             vals = np.concatenate([g_[j0 : j0 + lay.w], b_[j0 : j0 + lay.w]])
         else:
             assert spec.kind == "layernorm"
-            vals = np.concatenate([data["gamma"], data["beta"], [1.0 / spec.n, data["eps"]]])
+            vals = np.concatenate([data.need("gamma"), data.need("beta"), [1.0 / spec.n, data.need("eps")]])
         scal = np.zeros((n_pe, cv * lanes))
         scal[:, : len(vals)] = vals
         _put(out, pos, scal, cv, lanes)
@@ -227,7 +253,7 @@ def _record(program: Program) -> DenseLayout:
     return tiling.layout if tiling else program.meta["dense_layout"]
 
 
-def dense_place_inputs(program: Program, data: dict[str, Any], vbuf: np.ndarray) -> None:
+def dense_place_inputs(program: Program, data: DenseData, vbuf: np.ndarray) -> None:
     """What the load DMA writes: every input record of every batch into `vbuf` (batches, slots, lanes)."""
     spec: DenseSpec = program.spec  # type: ignore[assignment]
     lay = _record(program)
@@ -238,7 +264,7 @@ def dense_place_inputs(program: Program, data: dict[str, Any], vbuf: np.ndarray)
             if lay.kind == "gemm":
                 rows = np.arange(u * lanes, min(spec.rows, (u + 1) * lanes))
                 a = np.zeros((lay.kc * lay.n_chunks, len(rows)))
-                a[: spec.k] = np.asarray(data["a"])[sgi, rows].T
+                a[: spec.k] = np.asarray(data.need("a"))[sgi, rows].T
                 vbuf[b, rel : rel + a.shape[0], : len(rows)] = a
                 continue
             for e in range(program.n_active):
@@ -249,7 +275,7 @@ def dense_place_inputs(program: Program, data: dict[str, Any], vbuf: np.ndarray)
                 for f in ("x", "x2"):
                     if f in lay.fields:
                         lo = rel + e * lay.rec + lay.fields[f]
-                        vbuf[b, lo : lo + spec.n, : len(rows)] = np.asarray(data[f])[rows].T
+                        vbuf[b, lo : lo + spec.n, : len(rows)] = np.asarray(data.need(f))[rows].T
 
 
 def dense_read_outputs(program: Program, vbuf: np.ndarray) -> np.ndarray:
@@ -281,6 +307,7 @@ def dense_read_outputs(program: Program, vbuf: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
+    "DenseData",
     "dense_coefficients",
     "dense_place_inputs",
     "dense_random_data",
