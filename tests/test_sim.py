@@ -211,7 +211,7 @@ def test_deterministic_bit_for_bit():
 
 def test_trace_events_cover_compute():
     out = simulate_kernel(Butterfly("b", n=256, rows=16), ARCH, trace=True)
-    ev = out.stats.timing.trace["events"]
+    ev = out.stats.timing.trace.events
     assert (ev[:, 1] == 0).sum() * 1 == out.stats.timing.compute_issues
 
 

@@ -29,6 +29,7 @@ from swallowtail.energy.tables import estimate
 from swallowtail.errors import SpecError, check_bool, check_choice, check_int
 from swallowtail.result import OpResult, Result
 from swallowtail.sim.stats import CAUSES, DRAIN, Stats
+from swallowtail.sim.stats import KernelTrace as KernelTrace  # re-exported
 from swallowtail.sim.stats import TimingStats as TimingStats  # re-exported
 from swallowtail.sim.timing import simulate_timing
 from swallowtail.sim.values import (
@@ -334,6 +335,7 @@ def simulate_kernel(
 
 __all__ = [
     "KernelData",
+    "KernelTrace",
     "SimOutput",
     "Stats",
     "VerifyReport",

@@ -55,7 +55,7 @@ from swallowtail.sim.events import (
     ROUND_EPS,
     EventGraph,
 )
-from swallowtail.sim.stats import C_RFPORT, CAUSES, DRAIN, TimingStats, compute_issues
+from swallowtail.sim.stats import C_RFPORT, CAUSES, DRAIN, KernelTrace, TimingStats, compute_issues
 
 #: on an arch not at least as fast as the compile arch in every duration: re-evaluations of one event after
 #: which the replay gives up (a positive cycle of constraints: the recorded order would deadlock). On a
@@ -347,11 +347,7 @@ def replay(program: Program, arch: DataflowArch, g: EventGraph, trace: bool = Fa
     trace_d = None
     if trace:
         ev = [(g.pe[v], TRACE_KIND[g.kind[v]], T[v]) for v in range(n) if g.kind[v] in TRACE_KIND]
-        trace_d = {
-            "events": np.array(ev, dtype=np.int64).reshape(-1, 3),
-            "cycles": end,
-            "pes": program.pe_coords,
-        }
+        trace_d = KernelTrace(np.array(ev, dtype=np.int64).reshape(-1, 3), int(end), list(program.pe_coords))
     return TimingStats(
         cycles=int(end),
         stalls=stall_d,

@@ -26,6 +26,17 @@ CAUSES = ("operand", "noc", "spm", "dma", "tag_window", "rf_port")
 DRAIN = "drain"
 
 
+@dataclass(frozen=True)
+class KernelTrace:
+    """What a traced simulation records for its timeline (`swallowtail.sim.trace` draws it): one row per
+    issued instruction or stall, (PE index, activity kind, cycle), the run's cycles and the PEs' mesh
+    coordinates."""
+
+    events: np.ndarray  # (N, 3) int64: PE index, kind (index into sim.trace.KINDS), cycle
+    cycles: int
+    pes: list[tuple[int, int]]
+
+
 @dataclass
 class TimingStats:
     """What the timing engine measured."""
@@ -41,7 +52,7 @@ class TimingStats:
     skips: list[tuple[int, int, int, int]] = field(default_factory=list)  # (at iteration, period, copies, T)
     wall_s: float = 0.0
     dma_done: list[int] = field(default_factory=list)
-    trace: dict | None = None
+    trace: KernelTrace | None = None
     # per batch simulated exactly to its end: the latest completion of any iteration of it or an earlier batch
     batch_end: dict[int, int] = field(default_factory=dict)
     replay_sweeps: int = 0  # > 0: a static-order replay (swallowtail.sim.replay): event evaluations

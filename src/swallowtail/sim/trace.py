@@ -17,6 +17,7 @@ import numpy as np
 
 from swallowtail.atomicio import write_atomic, write_text_atomic
 from swallowtail.errors import SpecError
+from swallowtail.sim.stats import KernelTrace
 
 #: activity kinds in the timing engine's trace events, and their colours
 KINDS = ("compute", "xfer", "load", "store", "stall")
@@ -26,14 +27,14 @@ MAX_BINS = 1200
 TRACE_SUFFIXES = (".png", ".html", ".htm")
 
 
-def activity(trace: dict[str, Any], bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def activity(trace: KernelTrace, bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fractions (PEs, kinds, bins), bin edges in cycles) from the engine's trace events."""
-    cycles = max(1, int(trace["cycles"]))
-    n_pe = len(trace["pes"])
+    cycles = max(1, trace.cycles)
+    n_pe = len(trace.pes)
     nb = bins or min(MAX_BINS, cycles)
     edges = np.linspace(0, cycles, nb + 1)
     width = np.diff(edges)
-    ev = np.array(trace["events"], dtype=np.int64).reshape(-1, 3)
+    ev = np.asarray(trace.events, dtype=np.int64).reshape(-1, 3)
     counts = np.zeros((n_pe, len(KINDS), nb))
     if ev.size:
         b = np.clip(np.searchsorted(edges, ev[:, 2], side="right") - 1, 0, nb - 1)
@@ -43,7 +44,7 @@ def activity(trace: dict[str, Any], bins: int | None = None) -> tuple[np.ndarray
     return np.clip(frac, 0.0, 1.0), edges
 
 
-def _figure(trace: dict[str, Any], title: str) -> Any:
+def _figure(trace: KernelTrace, title: str) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,7 +62,7 @@ def _figure(trace: dict[str, Any], title: str) -> Any:
     fig, ax = plt.subplots(figsize=(12, max(3.0, 0.32 * n_pe + 1.5)))
     ax.imshow(img, aspect="auto", interpolation="nearest", extent=(edges[0], edges[-1], img.shape[0], 0))
     ax.set_yticks([e * (n_k + 1) + n_k / 2 for e in range(n_pe)])
-    ax.set_yticklabels([f"PE {tuple(p)}" for p in trace["pes"]], fontsize=7)
+    ax.set_yticklabels([f"PE {tuple(p)}" for p in trace.pes], fontsize=7)
     ax.set_xlabel("cycle")
     ax.set_title(title)
     ax.legend(
@@ -72,7 +73,7 @@ def _figure(trace: dict[str, Any], title: str) -> Any:
 
 
 def write_trace(
-    trace: dict[str, Any], path: str | Path, title: str = "", summary: list[str] | None = None
+    trace: KernelTrace, path: str | Path, title: str = "", summary: list[str] | None = None
 ) -> Path:
     """Write the timeline to `path`: .png (image) or .html / .htm (a self-contained page)."""
     path = Path(path)

@@ -10,6 +10,7 @@ from array import array
 import numpy as np
 
 from swallowtail.sim import engine
+from swallowtail.sim.stats import KernelTrace
 
 #: event codes are PE * LOG_KINDS + kind
 LOG_KINDS = 4
@@ -62,11 +63,8 @@ class Trace:
             self._chunks.append((codes[a:z], times[a:z] + c * period))
             self._flushed += z - a
 
-    def result(self, cycles: int, pes: list) -> dict:
+    def result(self, cycles: int, pes: list) -> KernelTrace:
         """The trace `swallowtail.sim.trace` draws: events as (PE, kind, cycle) rows, the cycles, the PEs."""
         codes, times = self._events()
-        return {
-            "events": np.stack([codes // LOG_KINDS, codes % LOG_KINDS, times], axis=1),
-            "cycles": cycles,
-            "pes": pes,
-        }
+        events = np.stack([codes // LOG_KINDS, codes % LOG_KINDS, times], axis=1).astype(np.int64)
+        return KernelTrace(events, int(cycles), list(pes))
