@@ -15,7 +15,7 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.importer.aten import Builder, shape
 from swallowtail.importer.rules import Rule, RuleFn, resolve_rules
-from swallowtail.importer.trace import capture
+from swallowtail.importer.trace import Capture, capture
 from swallowtail.workload.graph import Workload
 from swallowtail.workload.ops import DTYPE_BYTES
 
@@ -184,9 +184,36 @@ def from_torch(
     if not isinstance(allow_unknown, bool):
         raise SpecError("allow_unknown", allow_unknown, "True or False")
     args, kw = _inputs(module, example_inputs, kwargs)
-    resolved = resolve_rules(rules)
+    cap = _capture(module, args, kw, resolve_rules(rules))
+    program = cap.program
+    user_inputs = {s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT}
+    builder = Builder(dtype, cap.calls, allow_unknown)
+    builder.run(program.graph, user_inputs)
+    if builder.unsupported and not allow_unknown:
+        raise _unsupported_error(module, builder.unsupported)
+    if not builder.ops:
+        raise SpecError(
+            "module", type(module).__name__, "a module that computes something: no op of its graph has FLOPs"
+        )
+    out_node = next(n for n in program.graph.nodes if n.op == "output")
+    outputs = [a for a in torch.utils._pytree.tree_leaves(out_node.args) if isinstance(a, torch.fx.Node)]
+    output_elems = sum(math.prod(shape(a)) for a in outputs if isinstance(a.meta.get("val"), torch.Tensor))
+    return Workload(
+        name=name or type(module).__name__,
+        ops=tuple(builder.ops),
+        input_elems=builder.input_elems,
+        output_elems=output_elems,
+        elem_bytes=DTYPE_BYTES[dtype],
+        meta=_meta(module, args, cap, builder),
+    )
+
+
+def _capture(
+    module: nn.Module, args: tuple[Any, ...], kw: dict[str, Any], resolved: dict[type, Rule]
+) -> Capture:
+    """`capture` of the module's graph; whatever torch.export raises, as a SpecError saying what to change."""
     try:
-        cap = capture(module, args, kw, resolved)
+        return capture(module, args, kw, resolved)
     except SpecError:
         raise
     except GuardOnDataDependentSymNode as exc:
@@ -205,19 +232,10 @@ def from_torch(
             type(module).__name__,
             f"a module torch.export can trace on these example inputs; it raised {_first_line(exc)}",
         ) from exc
-    program = cap.program
-    user_inputs = {s.arg.name for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT}
-    builder = Builder(dtype, cap.calls, allow_unknown)
-    builder.run(program.graph, user_inputs)
-    if builder.unsupported and not allow_unknown:
-        raise _unsupported_error(module, builder.unsupported)
-    if not builder.ops:
-        raise SpecError(
-            "module", type(module).__name__, "a module that computes something: no op of its graph has FLOPs"
-        )
-    out_node = next(n for n in program.graph.nodes if n.op == "output")
-    outputs = [a for a in torch.utils._pytree.tree_leaves(out_node.args) if isinstance(a, torch.fx.Node)]
-    output_elems = sum(math.prod(shape(a)) for a in outputs if isinstance(a.meta.get("val"), torch.Tensor))
+
+
+def _meta(module: nn.Module, args: tuple[Any, ...], cap: Capture, builder: Builder) -> dict[str, Any]:
+    """What the workload says of where it came from: the module, its inputs, the placeholders."""
     meta: dict[str, Any] = {
         "source": "torch.export",
         "module": f"{type(module).__module__}.{type(module).__qualname__}",
@@ -231,14 +249,7 @@ def from_torch(
         meta["decided_by_input_values"] = True
     if builder.placeholders:
         meta["unsupported"] = list(builder.placeholders)
-    return Workload(
-        name=name or type(module).__name__,
-        ops=tuple(builder.ops),
-        input_elems=builder.input_elems,
-        output_elems=output_elems,
-        elem_bytes=DTYPE_BYTES[dtype],
-        meta=meta,
-    )
+    return meta
 
 
 __all__ = ["InputDtypeError", "from_torch"]
