@@ -36,7 +36,7 @@ from swallowtail.progress import PlainProgress
 from swallowtail.progress import progress as progress_bar
 from swallowtail.tasks.base import TaskData, check_task_data
 from swallowtail.train.config import TrainConfig
-from swallowtail.train.loop import train
+from swallowtail.train.loop import TrainResult, train
 from swallowtail.workload.lower import lower
 
 SWEEP_FILE = "sweep.json"
@@ -184,17 +184,7 @@ def accuracy_sweep(
     entries: list[SweepEntry] = []
     seq_len = task_data.seq_len if train_config.seq_len is None else train_config.seq_len
     source = task_data.source
-    bar: Progress | PlainProgress | None = None
-    if progress:
-        bar = progress_bar(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
-        bar.start()
+    bar = _sweep_bar() if progress else None
     try:
         outer = None if bar is None else bar.add_task("sweep", total=len(models), info="")
         for m in models:
@@ -204,23 +194,7 @@ def accuracy_sweep(
             r = train(m.config, task_data, tc, resume=resume, progress=bar if bar is not None else False)
             used = HybridConfig.from_dict(r.model_config)
             seq_len, source = r.seq_len, r.source
-            entries.append(
-                SweepEntry(
-                    name=m.name,
-                    kind=m.kind,
-                    attention_layers=m.attention_layers,
-                    accuracy=_nan_to_none(r.test_acc),
-                    best_val_acc=_nan_to_none(r.best_val_acc),
-                    flops=r.flops,
-                    params=r.params,
-                    flop_ratio_vs_transformer=None,
-                    train_samples_per_s=_nan_to_none(r.train_samples_per_s),
-                    latency_s=_latency(backend, used, r.seq_len),
-                    train_wall_s=r.wall_s,
-                    out_dir=r.out_dir,
-                    block_kinds=used.block_kinds(),
-                )
-            )
+            entries.append(_entry(m, r, used, _latency(backend, used, r.seq_len)))
             if bar is not None:
                 acc = "-" if entries[-1].accuracy is None else f"{entries[-1].accuracy:.3f}"
                 bar.update(outer, advance=1, info=f"{m.name}: test acc {acc}")
@@ -246,6 +220,39 @@ def accuracy_sweep(
         write_text_atomic(out / SWEEP_FILE, json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
         plot_sweep(result, out / SWEEP_PLOT)
     return result
+
+
+def _sweep_bar() -> Progress | PlainProgress:
+    """The sweep's progress bar (on stderr), started: one row per model trained."""
+    bar = progress_bar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
+    bar.start()
+    return bar
+
+
+def _entry(m: SweepModel, r: TrainResult, used: HybridConfig, latency_s: float) -> SweepEntry:
+    """The sweep's row of model `m` (a `sweep_models` entry) from its training result `r`."""
+    return SweepEntry(
+        name=m.name,
+        kind=m.kind,
+        attention_layers=m.attention_layers,
+        accuracy=_nan_to_none(r.test_acc),
+        best_val_acc=_nan_to_none(r.best_val_acc),
+        flops=r.flops,
+        params=r.params,
+        flop_ratio_vs_transformer=None,
+        train_samples_per_s=_nan_to_none(r.train_samples_per_s),
+        latency_s=latency_s,
+        train_wall_s=r.wall_s,
+        out_dir=r.out_dir,
+        block_kinds=used.block_kinds(),
+    )
 
 
 def plot_sweep(result: SweepResult, path: str | Path) -> None:
