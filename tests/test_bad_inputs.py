@@ -19,9 +19,12 @@ from typer.testing import CliRunner
 
 from swallowtail.cli import app
 from swallowtail.cli._common import repeated_option
+from swallowtail.compiler import compile as compile_kernel
+from swallowtail.compiler.dense import DenseData
 from swallowtail.errors import SpecError
 from swallowtail.nn.butterfly import sylvester_hadamard, twiddle_init
 from swallowtail.nn.sizes import linear_counts
+from swallowtail.sim import run as sim_run
 from swallowtail.sim import simulate_kernel
 from swallowtail.tasks import load_task
 from swallowtail.train import toy_task
@@ -818,6 +821,7 @@ def test_one_active_tag_is_named_as_the_problem() -> None:
         ("train --steps 1 --steps 5 --task listops", "--steps"),
         ("baseline -t jetson -t systolic -m fabnet-base -L 64", "--target / -t"),  # a group's own option
         ("dse run around-df-4x4-simd8 --workers 1 -w 2", "--workers / -w"),  # a sub-command's
+        ("baseline -t list -t sanger list", "--target / -t"),  # a value that is a sub-command's name
     ],
 )
 def test_an_option_of_one_value_given_twice_is_refused(command: str, option: str) -> None:
@@ -831,7 +835,13 @@ def test_repeatable_options_and_values_after_double_dash_still_pass() -> None:
     cmd = typer.main.get_command(app).commands["baseline"]
     assert repeated_option(cmd, ["-o", "a=1", "-o", "b=2"]) is None  # --option is repeatable
     assert repeated_option(cmd, ["-m", "x", "--", "-m", "y"]) is None
-    assert repeated_option(cmd, ["-m", "x", "validate", "-m", "y"], stop={"validate"}) is None
+    assert repeated_option(cmd, ["-m", "-m"]) is None  # a value that looks like an option
+    assert repeated_option(cmd, ["-L", "1", "-L", "2", "--help"]) is None  # help was asked for
+    # a group's option and its sub-command's of the same name, through the CLI: the sub-command's own error
+    out = runner.invoke(app, ["baseline", "-m", "a", "measure-kernels", "-m", "b"])
+    assert "given twice" not in out.output
+    out = runner.invoke(app, ["simulate", "-m", "transformer", "-L", "128", "--timeline", "-m"])
+    assert "given twice" not in out.output and "--timeline" in out.output
 
 
 def _api_cases() -> list[tuple[str, object]]:
@@ -851,10 +861,11 @@ def _api_cases() -> list[tuple[str, object]]:
         ("n_train", lambda: toy_task(n_train=10**18)),  # was a torch storage-size overflow
         ("seq_len", lambda: fit_length(torch.zeros(2, 3, dtype=torch.int64), 10**18)),
         ("x", lambda: fit_length([[1, 2]], 4)),
+        ("data", lambda: sim_run(compile_kernel(fft, "df-4x4-simd8"), values=True, data=DenseData())),
     ]
 
 
-@pytest.mark.parametrize("case", range(14))
+@pytest.mark.parametrize("case", range(15))
 def test_python_api_flags_and_sizes_are_checked(case: int) -> None:
     field, call = _api_cases()[case]
     with pytest.raises(SpecError) as e:

@@ -106,6 +106,12 @@ def _table(path: Path) -> list[tuple]:
         ({"mapping": {"spm_resident_fraction": ["0.5"]}}, "spm_resident_fraction = '0.5'"),
         ({"mapping": {"spm_resident_fraction": [True]}}, "mapping.spm_resident_fraction = True"),
         ({"mapping": {"residency": [0.5]}}, "mapping.residency = 0.5"),
+        # a point's mapping overrode these silently: rows labelled with a value that did not run
+        (
+            {"backends": [{"name": "dataflow-multilayer", "options": {"spm_resident_fraction": [0.1, 0.9]}}]},
+            "backends.0.options.spm_resident_fraction",
+        ),
+        ({"backends": [{"name": "dataflow-single-layer", "options": {"residency": "dram"}}]}, ".residency"),
         # naming fields say nothing about the machine: a sweep over them silently collapsed or was dropped
         ({"params": {"description": ["a", "b"]}}, "params.description"),
         ({"params": {"sources.clock_hz": ["x", "y"]}}, "params.sources.clock_hz"),

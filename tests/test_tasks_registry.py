@@ -94,7 +94,11 @@ def test_cache_rebuilds_corrupt_files_and_can_be_off(_private_cache):
     first = load_task("pathfinder", n_images=10, contour_length=6, seed=2)
     (path,) = list(_private_cache.glob("pathfinder-*.pt"))
     whole = path.read_bytes()
-    for bad in (b"not a torch file", b"", whole[: len(whole) // 2]):  # foreign, empty, truncated
+    other = []
+    for obj in ([1, 2], {"train": [1]}):  # torch files of another structure
+        torch.save(obj, path)
+        other.append(path.read_bytes())
+    for bad in (b"not a torch file", b"", whole[: len(whole) // 2], *other):  # foreign, empty, cut short
         path.write_bytes(bad)
         again = load_task("pathfinder", n_images=10, contour_length=6, seed=2)
         _same(first, again)

@@ -74,21 +74,31 @@ def user_errors(fn: F) -> F:
 def repeated_option(command: Any, args: list[str], stop: Container[str] = ()) -> str | None:
     """The first option of `command` that takes one value and appears twice in `args` (click keeps the
     last silently), or None. Long options as `--name VALUE` or `--name=VALUE`, short ones as `-x VALUE` or
-    `-xVALUE`; nothing after `--` or a word in `stop` (a group's sub-command) counts."""
-    single: dict[str, str] = {}
+    `-xVALUE`; an option's value is skipped (it may look like an option); nothing after `--` or a word in
+    `stop` (a group's sub-command, where it is not a value) counts, and nothing at all with `--help`."""
+    takes: dict[str, tuple[str, int, bool]] = {}  # option string -> (its names, values it takes, single)
     for p in command.params:
-        if p.param_type_name == "option" and not (p.multiple or p.is_flag or p.count):
+        if p.param_type_name == "option" and not (p.is_flag or p.count):
             for opt in p.opts:
-                single[opt] = " / ".join(p.opts)
+                takes[opt] = (" / ".join(p.opts), p.nargs, not p.multiple)
+    head = args[: args.index("--")] if "--" in args else args
+    if "--help" in head:  # help is what was asked for
+        return None
     seen: set[str] = set()
-    for arg in args:
-        if arg == "--" or arg in stop:
+    i = 0
+    while i < len(head):
+        arg = head[i]
+        i += 1
+        if arg in stop:
             break
         key = arg.split("=", 1)[0] if arg.startswith("--") else arg[:2] if arg.startswith("-") else None
-        name = single.get(key) if key else None
-        if name is None:
+        if key not in takes:
             continue
-        if name in seen:
+        name, nargs, single = takes[key]
+        attached = "=" in arg if arg.startswith("--") else len(arg) > 2
+        if not attached:
+            i += nargs  # its value, whatever it looks like
+        if single and name in seen:
             return name
         seen.add(name)
     return None

@@ -20,7 +20,14 @@ from typing import Any
 
 from swallowtail.backends import get_backend
 from swallowtail.dse.space import DesignPoint
-from swallowtail.dse.spec import BACKEND_MAPPING_KNOBS, BackendAxis, Constraints, SweepSpec, WorkloadAxis
+from swallowtail.dse.spec import (
+    BACKEND_MAPPING_KNOBS,
+    MAPPED_BACKENDS,
+    BackendAxis,
+    Constraints,
+    SweepSpec,
+    WorkloadAxis,
+)
 from swallowtail.energy.tables import full_load_report, load_energy_table
 from swallowtail.errors import SpecError
 from swallowtail.result import Result
@@ -35,8 +42,6 @@ POINT_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer", "roofline")
 #: an option value that stands for the point's machine (`{name: sanger, options: {same_peak_as: "@point"}}`:
 #: Sanger scaled to each point's peak); a backend with one runs on every point
 POINT_ARCH = "@point"
-#: backends that take the mapping knobs of a point
-MAPPED_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer")
 #: row statuses
 OK, INFEASIBLE, INVALID = "ok", "infeasible", "invalid"
 

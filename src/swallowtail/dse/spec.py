@@ -60,6 +60,8 @@ MAPPING_KNOBS = {"residency": RESIDENCIES, "dense_cost_model": DENSE_COST_MODELS
 RESIDENT_FRACTION_KNOB = "spm_resident_fraction"
 #: the knobs a point passes to the dataflow backends as options (dense_cost_model picks their RateCache)
 BACKEND_MAPPING_KNOBS = ("residency", RESIDENT_FRACTION_KNOB)
+#: backends that take the mapping knobs of a point (and its RateCache): the dataflow arrays
+MAPPED_BACKENDS = ("dataflow-multilayer", "dataflow-single-layer")
 #: arch fields that say nothing about the machine (not swept; left out of a point's id)
 NAMING_FIELDS = ("name", "description", "sources")
 #: the balance factors a sweep may vary (`balance.<factor>` params: multipliers of the balanced bandwidth)
@@ -200,6 +202,7 @@ class SweepSpec(SpecModel):
             _check_no_repeats(f"mapping.{knob}", values)
         _check_no_repeats("backends", self.backends)
         _check_backend_configs(self.backend_axes)
+        _check_no_mapping_options(self.backend_axes)
         for knob, values in self.mapping.items():
             for v in values:
                 _check_mapping_value(knob, v)
@@ -210,6 +213,21 @@ class SweepSpec(SpecModel):
     @property
     def backend_axes(self) -> list[BackendAxis]:
         return [BackendAxis(name=b) if isinstance(b, str) else b for b in self.backends]
+
+
+def _check_no_mapping_options(axes: list[BackendAxis]) -> None:
+    """A dataflow backend's option that a point sets (a mapping knob, its RateCache) would be overridden
+    silently, its rows labelled with a value that did not run: it belongs in `mapping:`."""
+    for i, axis in enumerate(axes):
+        if axis.name not in MAPPED_BACKENDS:
+            continue
+        for key, value in axis.options.items():
+            if key in (*MAPPING_KNOBS, RESIDENT_FRACTION_KNOB):
+                raise spec_error(f"backends.{i}.options.{key}", value, f"absent: vary it in mapping.{key}")
+            if key == "cache":
+                raise spec_error(
+                    f"backends.{i}.options.cache", value, "absent: the sweep gives each point its cache"
+                )
 
 
 def _check_mapping_value(knob: str, v: str | float) -> None:

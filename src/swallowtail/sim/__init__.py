@@ -176,11 +176,12 @@ def run(
     a = dataflow_arch(arch)
     check_compatible(program, a)
     check_choice("precision", precision, PRECISIONS)
-    for name, flag in (("values", values), ("fast_forward", fast_forward), ("trace", trace)):
-        check_bool(name, flag)
-    check_int("seed", seed, 0)
+    _check_flags(values=values, fast_forward=fast_forward, trace=trace, seed=seed)
     if verify_values is not None:
         check_bool("verify_values", verify_values)
+    kind = KernelData if program.kind in KERNEL_KINDS else DenseData
+    if data is not None and not isinstance(data, kind):  # before the simulation, not after it
+        raise SpecError("data", type(data).__name__, f"a {kind.__name__} for a {program.kind} program")
     t0 = time.perf_counter()
     ts = simulate_timing(program, a, fast_forward=fast_forward, trace=trace)
     cycles = ts.cycles
@@ -299,9 +300,6 @@ def _values(
     program: Program, data: KernelData | DenseData | None, seed: int, precision: str, check: bool
 ) -> tuple[Any, Any, Any]:
     """(inputs, outputs, verification report or None) of executing `program` with values."""
-    kind = KernelData if program.kind in KERNEL_KINDS else DenseData
-    if data is not None and not isinstance(data, kind):
-        raise SpecError("data", type(data).__name__, f"a {kind.__name__} for a {program.kind} program")
     if program.kind in KERNEL_KINDS:
         data = data if data is not None else random_data(program, seed)
         outputs = execute(program, data, precision)
@@ -310,6 +308,13 @@ def _values(
     data = data if data is not None else dense_random_data(program, seed)
     outputs = execute_dense(view, data, precision)
     return data, outputs, verify_dense(view, data, outputs, precision) if check else None
+
+
+def _check_flags(*, seed: object, **flags: object) -> None:
+    """Each flag true or false, the seed an integer >= 0: a SpecError naming the one that is not."""
+    for name, flag in flags.items():
+        check_bool(name, flag)
+    check_int("seed", seed, 0)
 
 
 def simulate_kernel(
@@ -325,7 +330,7 @@ def simulate_kernel(
     **knobs: Any,
 ) -> SimOutput:
     """Compile `op` for `arch` with `dataflow` and simulate it (values + verification with `verify`)."""
-    check_bool("verify", verify)
+    _check_flags(verify=verify, fast_forward=fast_forward, trace=trace, seed=seed)  # before compiling
     a = dataflow_arch(arch)
     program = compile_kernel(op, a, dataflow, model=model, **knobs)
     return run(

@@ -27,8 +27,11 @@ from swallowtail.tasks.base import SPLITS, TaskData
 #: environment variable naming the cache directory
 CACHE_ENV = "SWALLOWTAIL_CACHE"
 #: what reading a truncated, corrupt or foreign cache file raises (torch.load: RuntimeError from its zip
-#: reader, UnpicklingError from the restricted unpickler; TaskData.from_state: KeyError / ValueError)
-UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError)
+#: reader, UnpicklingError from the restricted unpickler; a file of another structure, in _unpack and
+#: TaskData.from_state: KeyError, TypeError, AttributeError, ValueError)
+UNREADABLE = (
+    OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, AttributeError, pickle.UnpicklingError
+)  # fmt: skip
 #: where the cache lives when the variable is unset
 DEFAULT_CACHE_DIR = Path("~/.cache/swallowtail")
 

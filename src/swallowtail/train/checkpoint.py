@@ -38,8 +38,10 @@ CHECKPOINT_KEYS = (
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by `atomic_save` (tensors and plain values only); a ValueError naming the file
-    for anything else: a truncated or foreign file, another version, a key missing."""
+    """A training checkpoint (`CHECKPOINT_FILE`, what a resumed run reads: tensors and plain values only); a
+    ValueError naming the file for anything else: a truncated or foreign file, another version, a key
+    missing. `BEST_FILE` is not one (the best weights, for users): read it with
+    `torch.load(path, weights_only=True)`."""
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:  # RuntimeError: a broken zip
