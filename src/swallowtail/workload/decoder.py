@@ -212,23 +212,10 @@ def _head(e: Emitter, shape: DecoderShape, rows: int) -> None:
     e.linear("lm_head", "dense", shape.d_model, shape.vocab, rows, bias=False)
 
 
-def llama(
-    shape: DecoderShape,
-    seq_len: int = PREFILL_SEQ_LEN,
-    batch: int = 1,
-    dtype: str = "fp16",
-    *,
-    mlp: str = "dense",
-    mixer: str = "causal",
-    window: int = SWA_WINDOW,
-    chunk: int = FFT_CHUNK,
-    new_tokens: int = 0,
-    label: str = "llama",
-) -> Workload:
-    """A Llama-style decoder of `shape` on `batch` sequences: the prefill of `seq_len` prompt tokens
-    (`new_tokens=0`), or the decode of `new_tokens` tokens after a prompt of `seq_len` tokens in the KV
-    cache. `mlp`: one of MLPS; `mixer`: causal | swa (a `window` of tokens) | fft (chunks of `chunk`
-    tokens, a power of two; prefill only). Named `label@L<seq_len>[xB<batch>]` (module docstring)."""
+def _check_args(
+    seq_len: int, batch: int, new_tokens: int, mlp: str, mixer: str, window: int, chunk: int
+) -> None:
+    """A SpecError naming the first argument of `llama` out of its range."""
     check_int("seq_len", seq_len, 1, MAX_CONTEXT)
     check_int("batch", batch, 1, MAX_BATCH)
     check_int(
@@ -253,31 +240,77 @@ def llama(
             new_tokens,
             "0 for mixer='fft': a chunk mixes later tokens into earlier ones (no decode)",
         )
+
+
+def _prefill(
+    e: Emitter, shape: DecoderShape, seq_len: int, batch: int, mlp: str, mixer: str, window: int, chunk: int
+) -> tuple[int, int, int, int]:
+    """The prefill's ops into `e`; (tokens in, logits, K / V elements written, K / V elements read)."""
+    d, L = shape.d_model, shape.n_layers
+    rows = batch * seq_len
+    parts = attention_parts(seq_len, mixer, window)
+    for i in range(L):
+        e.layer = e.prefix = f"layer{i}"
+        _layer(e, shape, rows, batch, seq_len, mlp, mixer, parts, chunk, cache=False)
+    e.layer = e.prefix = "head"
+    _head(e, shape, rows)
+    return rows, rows * shape.vocab, 0 if mixer == "fft" else 2 * L * rows * d, 0
+
+
+def _decode(
+    e: Emitter,
+    shape: DecoderShape,
+    seq_len: int,
+    batch: int,
+    mlp: str,
+    mixer: str,
+    window: int,
+    chunk: int,
+    steps: int,
+) -> tuple[int, int, int, int]:
+    """`steps` decode steps after a `seq_len`-token prompt, into `e`; (tokens in, logits, K / V elements
+    written, K / V elements read)."""
+    d, L = shape.d_model, shape.n_layers
+    kv_read = 0
+    for s in range(steps):
+        t = seq_len + s + 1  # tokens in the cache when step s attends (its own included)
+        keys = min(t, window) if mixer == "swa" else t
+        kv_read += 2 * L * batch * keys * d
+        for i in range(L):
+            e.layer, e.prefix = f"layer{i}", f"layer{i}.step{s}"
+            _layer(e, shape, batch, batch, 1, mlp, mixer, [("attn", 1, keys)], chunk, cache=True)
+        e.layer, e.prefix = "head", f"head.step{s}"
+        _head(e, shape, batch)
+    tokens_in = batch * steps
+    return tokens_in, tokens_in * shape.vocab, 2 * L * tokens_in * d, kv_read
+
+
+def llama(
+    shape: DecoderShape,
+    seq_len: int = PREFILL_SEQ_LEN,
+    batch: int = 1,
+    dtype: str = "fp16",
+    *,
+    mlp: str = "dense",
+    mixer: str = "causal",
+    window: int = SWA_WINDOW,
+    chunk: int = FFT_CHUNK,
+    new_tokens: int = 0,
+    label: str = "llama",
+) -> Workload:
+    """A Llama-style decoder of `shape` on `batch` sequences: the prefill of `seq_len` prompt tokens
+    (`new_tokens=0`), or the decode of `new_tokens` tokens after a prompt of `seq_len` tokens in the KV
+    cache. `mlp`: one of MLPS; `mixer`: causal | swa (a `window` of tokens) | fft (chunks of `chunk`
+    tokens, a power of two; prefill only). Named `label@L<seq_len>[xB<batch>]` (module docstring)."""
+    _check_args(seq_len, batch, new_tokens, mlp, mixer, window, chunk)
     d, L = shape.d_model, shape.n_layers
     e = Emitter(dtype)
-    kv_read = 0
-    if not new_tokens:  # prefill
-        rows = batch * seq_len
-        parts = attention_parts(seq_len, mixer, window)
+    if not new_tokens:
         chunk = min(chunk, next_pow2(seq_len))
-        for i in range(L):
-            e.layer = e.prefix = f"layer{i}"
-            _layer(e, shape, rows, batch, seq_len, mlp, mixer, parts, chunk, cache=False)
-        e.layer = e.prefix = "head"
-        _head(e, shape, rows)
-        tokens_in, logits, kv_written = rows, rows * shape.vocab, 0 if mixer == "fft" else 2 * L * rows * d
+        counts = _prefill(e, shape, seq_len, batch, mlp, mixer, window, chunk)
     else:
-        for s in range(new_tokens):
-            t = seq_len + s + 1  # tokens in the cache when step s attends (its own included)
-            keys = min(t, window) if mixer == "swa" else t
-            kv_read += 2 * L * batch * keys * d
-            for i in range(L):
-                e.layer, e.prefix = f"layer{i}", f"layer{i}.step{s}"
-                _layer(e, shape, batch, batch, 1, mlp, mixer, [("attn", 1, keys)], chunk, cache=True)
-            e.layer, e.prefix = "head", f"head.step{s}"
-            _head(e, shape, batch)
-        tokens_in = batch * new_tokens
-        logits, kv_written = tokens_in * shape.vocab, 2 * L * tokens_in * d
+        counts = _decode(e, shape, seq_len, batch, mlp, mixer, window, chunk, new_tokens)
+    tokens_in, logits, kv_written, kv_read = counts
     elem = e.ops[0].elem_bytes
     return Workload(
         name=f"{label}@L{seq_len}" + (f"xB{batch}" if batch > 1 else ""),
