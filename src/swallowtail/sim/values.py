@@ -26,12 +26,14 @@ Underflow adds at most 2^-25 absolute per rounding; the check allows L * m * 2^-
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from swallowtail.compiler.butterfly.build import coefficient_table
 from swallowtail.compiler.butterfly.kernels import rounding_depth
+from swallowtail.compiler.butterfly.template import PassTemplate
 from swallowtail.compiler.dense.data import (
     DenseData,
     dense_coefficients,
@@ -128,23 +130,26 @@ def execute(
     The SPM starts poisoned (NaN); with `poison_consumed` every slot a pass has loaded is poisoned again
     before the pass's stores, so an output the program never writes is NaN even when it computes in place."""
     check_choice("precision", precision, PRECISIONS)
-    spec = program.spec
-    lanes = program.lanes
-    n, comps = spec.n, spec.comps
-    sch = program.schedule
-    spm = program.spm
-    batches = program.plan.batches
-    n_batches = len(batches)
     # the SPM: one virtual copy of the buffer region per batch (batches reuse physical buffers in time)
-    vbuf = np.full((n_batches, spm.buffer_slots, lanes), np.nan)
-    table = coefficient_table(program, data.coefs)
-    table = _round16(table)
+    vbuf = np.full((len(program.plan.batches), program.spm.buffer_slots, program.lanes), np.nan)
+    _kernel_dma_in(program, data.x, vbuf)
+    table = _round16(coefficient_table(program, data.coefs))
+    round_mid = _round16 if precision == "fp16" else _round32
+    for p, t in enumerate(program.templates):
+        its = np.nonzero(program.schedule.pass_ == p)[0]
+        for c0 in range(0, len(its), CHUNK_ITERATIONS):
+            _run_iterations(
+                program, t, its[c0 : c0 + CHUNK_ITERATIONS], vbuf, table, round_mid, poison_consumed
+            )
+    return _kernel_dma_out(program, vbuf)
 
-    # DMA in: row r of batch b, row group g, lane r - (r0_b + g * lanes); element i -> position q
+
+def _kernel_dma_in(program: Program, x: np.ndarray, vbuf: np.ndarray) -> None:
+    """DMA in: row r of batch b, row group g, lane r - (r0_b + g * lanes); element i -> position q."""
+    spec = program.spec
+    lanes, n, comps = program.lanes, spec.n, spec.comps
     pos_of = bitrev(n) if spec.bit_reversed_input else np.arange(n)
-    x = data.x
-    for b in range(n_batches):
-        r0, r1 = batches[b]
+    for b, (r0, r1) in enumerate(program.plan.batches):
         for g in range(ceil_div(r1 - r0, lanes)):
             rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
             for c in range(comps):
@@ -155,56 +160,62 @@ def execute(
                 )
                 vbuf[b, (g * comps + c) * n + pos_of, : len(rows_)] = part.T
 
-    round_final = _round16
-    round_mid = _round16 if precision == "fp16" else _round32
-    n_pe = program.n_active
-    for p, t in enumerate(program.templates):
-        its = np.nonzero(sch.pass_ == p)[0]
-        for c0 in range(0, len(its), CHUNK_ITERATIONS):
-            ii = its[c0 : c0 + CHUNK_ITERATIONS]
-            bat = sch.batch[ii]
-            off = sch.base[ii] - np.array(spm.buffer_base)[bat % program.plan.buffers]  # (I,)
-            u = sch.seq[ii]
-            cbase = program.instance_coef_base[u]  # (I,)
-            regs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
-            coefregs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
-            for e in range(n_pe):
-                for v in range(t.coef_vectors):
-                    coefregs[e][v] = table[cbase + int(t.coef_slot[e, v])]  # (I, lanes)
-            s0_ld = s1_ld = 0
-            for kind, s0, s1 in t.steps:
-                if kind == STEP_ST and poison_consumed:
-                    # every slot this pass loaded is dead now: poison it, so a value the pass does not
-                    # store back reaches the output as NaN
-                    for e in range(n_pe):
-                        for k in range(s0_ld, s1_ld):
-                            vbuf[bat, off + int(t.slot[e, k])] = np.nan
-                if kind == STEP_LD:
-                    s0_ld, s1_ld = s0, s1
-                for e in range(n_pe):
-                    re = regs[e]
-                    for k in range(s0, s1):
-                        o = int(t.op[e, k])
-                        if o == OP_LD:
-                            re[int(t.dst[e, k])] = vbuf[bat, off + int(t.slot[e, k])]
-                        elif o == OP_ST:
-                            vbuf[bat, off + int(t.slot[e, k])] = re[int(t.a[e, k])]
-                        elif o == OP_XFER:
-                            regs[int(t.peer[e, k])][int(t.dst[e, k])] = re[int(t.a[e, k])]
-                        else:
-                            val = _compute(t, e, k, re, coefregs[e])
-                            re[int(t.dst[e, k])] = round_final(val) if t.final[e, k] else round_mid(val)
 
-    # DMA out
-    out = np.full(
-        (spec.rows, n), np.nan, dtype=np.complex128 if comps == 2 and not spec.real_output else np.float64
-    )
-    for b in range(n_batches):
-        r0, r1 = batches[b]
+def _run_iterations(
+    program: Program,
+    t: PassTemplate,
+    ii: np.ndarray,
+    vbuf: np.ndarray,
+    table: np.ndarray,
+    round_mid: Callable[[np.ndarray], np.ndarray],
+    poison_consumed: bool,
+) -> None:
+    """Iterations `ii` of pass template `t`, together (they are independent row units)."""
+    sch, spm, n_pe = program.schedule, program.spm, program.n_active
+    bat = sch.batch[ii]
+    off = sch.base[ii] - np.array(spm.buffer_base)[bat % program.plan.buffers]  # (I,)
+    cbase = program.instance_coef_base[sch.seq[ii]]  # (I,)
+    regs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
+    coefregs: list[dict[int, np.ndarray]] = [{} for _ in range(n_pe)]
+    for e in range(n_pe):
+        for v in range(t.coef_vectors):
+            coefregs[e][v] = table[cbase + int(t.coef_slot[e, v])]  # (I, lanes)
+    s0_ld = s1_ld = 0
+    for kind, s0, s1 in t.steps:
+        if kind == STEP_ST and poison_consumed:
+            # every slot this pass loaded is dead now: poison it, so a value the pass does not store back
+            # reaches the output as NaN
+            for e in range(n_pe):
+                for k in range(s0_ld, s1_ld):
+                    vbuf[bat, off + int(t.slot[e, k])] = np.nan
+        if kind == STEP_LD:
+            s0_ld, s1_ld = s0, s1
+        for e in range(n_pe):
+            re = regs[e]
+            for k in range(s0, s1):
+                o = int(t.op[e, k])
+                if o == OP_LD:
+                    re[int(t.dst[e, k])] = vbuf[bat, off + int(t.slot[e, k])]
+                elif o == OP_ST:
+                    vbuf[bat, off + int(t.slot[e, k])] = re[int(t.a[e, k])]
+                elif o == OP_XFER:
+                    regs[int(t.peer[e, k])][int(t.dst[e, k])] = re[int(t.a[e, k])]
+                else:
+                    val = _compute(t, e, k, re, coefregs[e])
+                    re[int(t.dst[e, k])] = _round16(val) if t.final[e, k] else round_mid(val)
+
+
+def _kernel_dma_out(program: Program, vbuf: np.ndarray) -> np.ndarray:
+    """DMA out: the kernel's output (rows, n), NaN where no store wrote."""
+    spec = program.spec
+    lanes, n, comps = program.lanes, spec.n, spec.comps
+    complex_out = comps == 2 and not spec.real_output
+    out = np.full((spec.rows, n), np.nan, dtype=np.complex128 if complex_out else np.float64)
+    for b, (r0, r1) in enumerate(program.plan.batches):
         for g in range(ceil_div(r1 - r0, lanes)):
             rows_ = np.arange(r0 + g * lanes, min(r1, r0 + (g + 1) * lanes))
             re_ = vbuf[b, (g * comps) * n + np.arange(n), : len(rows_)].T
-            if comps == 2 and not spec.real_output:
+            if complex_out:
                 im_ = vbuf[b, (g * comps + 1) * n + np.arange(n), : len(rows_)].T
                 out[rows_] = re_ + 1j * im_
             else:
