@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from swallowtail.dse.space import balanced_overrides, load_base, make_point
 from swallowtail.dse.spec import parse_sweep
 from swallowtail.dse.store import Store, is_sqlite_file
 from swallowtail.errors import SpecError
+from swallowtail.sim.network import RateCache
 
 #: a small, fast sweep: 4 machines on fabnet-base at 256 tokens, and one reference backend
 SMALL = {
@@ -394,3 +396,47 @@ def test_a_point_option_runs_a_baseline_at_each_machines_peak(tmp_path):
     assert len(rows) == 2 and not any(r.point_id.startswith("ref-") for r in rows)
     peaks = sorted(r.metrics["peak_ops_per_s"] for r in rows)
     assert peaks[1] == pytest.approx(2 * peaks[0])  # scaled to 256 and 512 GOPS
+
+
+def test_a_damaged_store_is_refused_naming_it_and_its_cache_never_runs_code(tmp_path):
+    """Found by a bad-input hunt: a row or cache edited by hand gave a traceback from report and export, and
+    a rate cache pickled with a callable ran it when a sweep resumed into the store."""
+    path = tmp_path / "s.db"
+    with Store(path) as st:
+        run_sweep(_spec(), st, workers=1)
+    pristine = path.read_bytes()
+    damage = [
+        ("UPDATE rows SET metrics = '[1, 2]' WHERE rowid = 1", "metrics is not a JSON object"),
+        ("UPDATE rows SET metrics = 'null' WHERE rowid = 1", "metrics is not a JSON object"),
+        ("UPDATE rows SET metrics = 'not json' WHERE rowid = 1", "metrics is not JSON"),
+        ("UPDATE rows SET params = '[]' WHERE rowid = 1", "params is not a JSON object"),
+        ("UPDATE rows SET metrics = '{}' WHERE rowid = 1", "metrics.latency_s is not a finite number"),
+        ("""UPDATE rows SET metrics = '{"latency_s": "abc"}' WHERE rowid = 1""", "metrics.latency_s = 'abc'"),
+        ("UPDATE sweeps SET spec = 'garbage'", "whose sweep 'small' reads back"),
+    ]
+    for sql, message in damage:
+        path.write_bytes(pristine)
+        conn = sqlite3.connect(path)
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+        export = ["dse", "export", str(path), str(tmp_path / "o.jsonl"), "--format", "jsonl"]
+        report = ["dse", "report", str(path), "-o", str(tmp_path / "r"), "--json"]
+        for cmd in (export, report) if "sweeps" not in sql else ([*report, "--sweep", "small"],):
+            out = CliRunner().invoke(app, cmd)
+            assert out.exit_code == 2 and message in out.output, (sql, cmd, out.output)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    path.write_bytes(pristine)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE rate_cache SET blob = ?", (pickle.dumps(Evil()),))
+    conn.commit()
+    conn.close()
+    with Store(path) as st:
+        assert st.load_caches() == {}  # refused and left out: the sweep probes again
+    assert not (tmp_path / "PWNED").exists()
+    with pytest.raises(ValueError, match="refusing to load posix.system|refusing to load os.system"):
+        RateCache.loads(pickle.dumps(Evil()))

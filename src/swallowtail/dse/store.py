@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -35,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import swallowtail
-from swallowtail.atomicio import write_atomic
+from swallowtail.atomicio import finite_json, write_atomic
 from swallowtail.dse.evaluate import Row, backend_keys, row_key, workload_keys
 from swallowtail.dse.space import DesignPoint
 from swallowtail.dse.spec import SweepSpec
-from swallowtail.errors import SpecError
+from swallowtail.errors import SpecError, is_real
 from swallowtail.sim.network import RateCache
 from swallowtail.yamlio import is_file
 
@@ -202,24 +203,45 @@ class Store:
 
     # ---- reading --------------------------------------------------------------------------------------
     def load_caches(self) -> dict[str, RateCache]:
-        """The stored rate caches (pickles this store's writers made: open only stores you trust)."""
+        """The stored rate caches (`RateCache.loads`: records only, never code); one that cannot be read is
+        left out (the sweep probes again what it needs)."""
         out = {}
-        for model, blob in self.conn.execute("SELECT dense_cost_model, blob FROM rate_cache"):
-            cache = pickle.loads(blob)
-            if isinstance(cache, RateCache):
+        for model, blob in self._query("SELECT dense_cost_model, blob FROM rate_cache"):
+            try:
+                cache = RateCache.loads(blob if isinstance(blob, bytes) else b"")
+            except ValueError:
+                continue
+            if cache.dense_cost_model == model:
                 out[model] = cache
         return out
 
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        """The rows of a read; a damaged file (SQLite's DatabaseError) as a SpecError naming the store."""
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise SpecError(self.field, str(self.path), f"{self.what} that can be read ({exc})") from None
+
+    def _stored(self, t: tuple) -> StoredRow:
+        """A row as read, checked: a row edited or damaged by hand is a SpecError naming it and its column."""
+        try:
+            return _stored(t)
+        except (ValueError, TypeError) as exc:
+            key = ", ".join(str(v) for v in t[:3])
+            raise SpecError(
+                self.field, str(self.path), f"{self.what} whose rows read back: row ({key}): {exc}"
+            ) from None
+
     def done(self) -> set[tuple[str, str, str]]:
-        return {tuple(r) for r in self.conn.execute("SELECT point_id, workload, backend FROM rows")}
+        return {tuple(r) for r in self._query("SELECT point_id, workload, backend FROM rows")}
 
     def rows(self, sweep: str | None = None) -> list[StoredRow]:
         """Every stored row, ordered by key; with `sweep`: the rows of its points, workloads and backends,
         whichever sweep wrote them."""
         if sweep is None:
             return [
-                _stored(r)
-                for r in self.conn.execute("SELECT * FROM rows ORDER BY point_id, workload, backend")
+                self._stored(r)
+                for r in self._query("SELECT * FROM rows ORDER BY point_id, workload, backend")
             ]
         specs = self.sweeps()
         if sweep not in specs:
@@ -231,7 +253,7 @@ class Store:
             "SELECT r.* FROM rows r JOIN members m ON m.point_id = r.point_id AND m.sweep = ? "
             "ORDER BY r.point_id, r.workload, r.backend"
         )
-        rows = [_stored(r) for r in self.conn.execute(q, (sweep,))]
+        rows = [self._stored(r) for r in self._query(q, (sweep,))]
         return [s for s in rows if s.row.workload in workloads and s.row.backend in backends]
 
     def rows_of(self, point_ids: Iterable[str]) -> list[StoredRow]:
@@ -242,17 +264,23 @@ class Store:
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             q = f"SELECT * FROM rows WHERE point_id IN ({marks}) ORDER BY point_id, workload, backend"
-            out.extend(_stored(r) for r in self.conn.execute(q, chunk))
+            out.extend(self._stored(r) for r in self._query(q, chunk))
         return out
 
     def sweeps(self) -> dict[str, SweepSpec]:
-        return {
-            name: SweepSpec.model_validate_json(spec)
-            for name, spec, _ in self.conn.execute("SELECT * FROM sweeps ORDER BY name")
-        }
+        out = {}
+        for name, spec, _ in self._query("SELECT * FROM sweeps ORDER BY name"):
+            try:
+                out[name] = SweepSpec.model_validate_json(spec)
+            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                why = str(exc).splitlines()[0]
+                raise SpecError(
+                    self.field, str(self.path), f"{self.what} whose sweep {name!r} reads back ({why})"
+                ) from None
+        return out
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        return self._query("SELECT COUNT(*) FROM rows")[0][0]
 
     # ---- export ---------------------------------------------------------------------------------------
     def export(self, path: str | Path, fmt: str = "csv") -> int:
@@ -270,7 +298,10 @@ class Store:
         def write(f: Any) -> None:
             if fmt == "jsonl":
                 for r in rows:
-                    f.write(json.dumps(_flat(r, with_result=True), sort_keys=True) + "\n")
+                    f.write(
+                        json.dumps(finite_json(_flat(r, with_result=True)), sort_keys=True, allow_nan=False)
+                        + "\n"
+                    )
                 return
             flat = [_flat(r) for r in rows]
             cols = sorted({k for d in flat for k in d}, key=lambda k: (k.count("."), k))
@@ -310,11 +341,35 @@ def _row_tuple(r: Row, sweep: str) -> tuple:
     )
 
 
+#: the metrics an ok row must hold as finite numbers (every report and front reads them)
+OK_METRICS = ("latency_s", "energy_j", "edp_js")
+
+
 def _stored(t: tuple) -> StoredRow:
+    """A row as read; a ValueError naming the column that is not what `dse run` writes."""
     pid, wl, be, status, params, metrics, result, reason, sweep, version = t
-    return StoredRow(
-        Row(pid, wl, be, status, json.loads(params), json.loads(metrics), result, reason), sweep, version
-    )
+    p, m = _json_object("params", params), _json_object("metrics", metrics)
+    bad = [k for k, v in m.items() if v is not None and not is_real(v)]
+    if bad:
+        raise ValueError(f"metrics.{bad[0]} = {m[bad[0]]!r} is not a number")
+    if status == "ok":
+        missing = [k for k in OK_METRICS if not (is_real(m.get(k)) and math.isfinite(m[k]))]
+        if missing:
+            raise ValueError(f"metrics.{missing[0]} is not a finite number in an ok row")
+    if result is not None and not isinstance(result, str):
+        raise ValueError("result is not JSON text")
+    return StoredRow(Row(pid, wl, be, status, p, m, result, reason), sweep, version)
+
+
+def _json_object(column: str, text: Any) -> dict[str, Any]:
+    """The JSON object a column holds; a ValueError naming the column otherwise."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{column} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{column} is not a JSON object")
+    return value
 
 
 def _flat(s: StoredRow, with_result: bool = False) -> dict[str, Any]:
@@ -331,7 +386,10 @@ def _flat(s: StoredRow, with_result: bool = False) -> dict[str, Any]:
     d.update({f"param.{k}": json.dumps(v) if isinstance(v, list) else v for k, v in r.params.items()})
     d.update({f"metric.{k}": v for k, v in r.metrics.items()})
     if with_result:
-        d["result"] = json.loads(r.result) if r.result else None
+        try:
+            d["result"] = json.loads(r.result) if r.result else None
+        except json.JSONDecodeError as exc:
+            raise SpecError("result", r.result[:40], f"the Result JSON a stored row holds ({exc})") from None
     return d
 
 

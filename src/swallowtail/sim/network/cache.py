@@ -21,6 +21,8 @@ comparison). It does not change what the tables hold, only whether the dense tab
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -122,16 +124,41 @@ class RateCache:
 
     @classmethod
     def load(cls, path: str | Path) -> RateCache:
-        """A cache written by `save` (pickle: load only files you wrote)."""
-        obj = pickle.loads(Path(path).read_bytes())
+        """A cache written by `save`; a SpecError naming the file for anything else (`loads`)."""
+        try:
+            return cls.loads(Path(path).read_bytes())
+        except ValueError as exc:
+            raise SpecError("RateCache file", str(path), f"a RateCache that `save` wrote ({exc})") from None
+
+    @classmethod
+    def loads(cls, blob: bytes) -> RateCache:
+        """A cache pickled by `save` or a store. Only swallowtail's dataclasses (the cache and its rate
+        records) are rebuilt, never a callable, so a tampered file cannot run code; anything else is a
+        ValueError."""
+        try:
+            obj = _RecordUnpickler(io.BytesIO(blob)).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, IndexError) as exc:
+            raise ValueError(f"not a pickled RateCache: {exc}") from None
         if not isinstance(obj, cls):
-            raise SpecError("RateCache file", str(path), "a pickled RateCache")
+            raise ValueError(f"not a pickled RateCache: a {type(obj).__name__}")
         return obj
 
     def _table(self, table: str) -> dict:
         if table not in TABLES:
             raise KeyError(f"no RateCache table {table!r}: one of {list(TABLES)}")
         return getattr(self, table)
+
+
+class _RecordUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds swallowtail's dataclasses only (what a RateCache holds), never a function
+    or any other class: loading a cache cannot run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] == "swallowtail":
+            obj = super().find_class(module, name)
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj):
+                return obj
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not a swallowtail record)")
 
 
 #: the cache of runs and backends given none: one per process, as the memo was before RateCache
