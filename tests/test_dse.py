@@ -440,3 +440,16 @@ def test_a_damaged_store_is_refused_naming_it_and_its_cache_never_runs_code(tmp_
     assert not (tmp_path / "PWNED").exists()
     with pytest.raises(ValueError, match="refusing to load posix.system|refusing to load os.system"):
         RateCache.loads(pickle.dumps(Evil()))
+
+
+def test_a_sweep_rerun_with_another_spec_reports_its_own_points(tmp_path):
+    """Found by a bad-input hunt: a changed spec run under the same name into the same store reported the
+    old spec's points beside the new ones."""
+    with Store(tmp_path / "s.db") as st:
+        run_sweep(_spec(), st, workers=1)
+        narrower = _spec(params={"pe.simd_lanes": [8], "dma.gbytes_per_s_per_channel": [12.8, 25.6]})
+        summary = run_sweep(narrower, st, workers=1)
+        points = {r.row.point_id for r in st.rows(sweep="small") if not r.row.point_id.startswith("ref-")}
+        assert summary.rows_added == 0 and len(points) == 2  # its rows were stored: reused, not rerun
+        assert len({r.row.point_id for r in st.rows()}) == 5  # every row stays in the store
+        assert st.begin_sweep(narrower) is False and st.begin_sweep(_spec()) is True

@@ -160,12 +160,20 @@ class Store:
         self.close()
 
     # ---- writing --------------------------------------------------------------------------------------
-    def begin_sweep(self, spec: SweepSpec) -> None:
+    def begin_sweep(self, spec: SweepSpec) -> bool:
+        """Record `spec` under its name. A stored spec of that name that differs is replaced, and the points
+        its runs listed are dropped from the sweep (their rows stay, for any sweep that meets the same
+        machine again): `report --sweep` shows the current spec's points only. True if it replaced one."""
+        text = spec.model_dump_json()
         with self._tx():
+            old = self.conn.execute("SELECT spec FROM sweeps WHERE name = ?", (spec.name,)).fetchone()
+            replaced = old is not None and old[0] != text
+            if replaced:
+                self.conn.execute("DELETE FROM members WHERE sweep = ?", (spec.name,))
             self.conn.execute(
-                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?)",
-                (spec.name, spec.model_dump_json(), swallowtail.__version__),
+                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?)", (spec.name, text, swallowtail.__version__)
             )
+        return replaced
 
     def write(self, rows: Iterable[Row], points: Iterable[DesignPoint], sweep: str) -> int:
         """Store `rows` (and the machines of `points`) in one transaction; rows already stored are kept as
