@@ -272,3 +272,14 @@ def test_first_result_sizes_give_way_to_flags_and_to_read_data():
     given = [f"{k}=1" for k in ("n_train", "n_val", "n_test")]
     full = train_cli.resolve_size("listops", False, 5, 4, 3, given)
     assert "steps" not in full.note
+
+
+def test_budgets_parse_exponents_and_refuse_overflow():
+    """`1e-3` was refused while `0.001` passed; `1e308h` overflowed to an unlimited budget."""
+    assert limits.parse_duration("T", "1e-3") == limits.parse_duration("T", "0.001") == 0.001
+    assert limits.parse_size("M", "1e9") == 1e9 and limits.parse_size("M", "2G") == 2 * 1024**3
+    for bad in ("1e308h", "1e400", "-5", "abc"):
+        with pytest.raises(SpecError):
+            limits.parse_duration("T", bad)
+    with pytest.raises(SpecError, match="at least one byte"):
+        limits.parse_size("M", "0.0001")

@@ -186,10 +186,13 @@ _TIME_SUFFIX = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_size(field: str, text: str) -> float:
-    """'2G' / '512M' / '1e9' -> bytes (K, M, G, T are powers of 1024); SpecError naming `field` otherwise."""
-    return _parse_scaled(
-        field, text, r"([kKmMgGtT]?)i?[bB]?", _SIZE_SUFFIX, "a positive size in bytes, e.g. 4G, 512M or 1e9"
-    )
+    """'2G' / '512M' / '1e9' -> bytes (K, M, G, T are powers of 1024); SpecError naming `field` otherwise
+    (a size under one byte too: it would read as a budget of 0 B)."""
+    expected = "a size of at least one byte, e.g. 4G, 512M or 1e9"
+    size = _parse_scaled(field, text, r"([kKmMgGtT]?)i?[bB]?", _SIZE_SUFFIX, expected)
+    if size < 1:
+        raise SpecError(field, text, expected)
+    return size
 
 
 def parse_duration(field: str, text: str) -> float:
@@ -202,11 +205,12 @@ def parse_duration(field: str, text: str) -> float:
 def _parse_scaled(field: str, text: str, unit: str, scale: Mapping[str, float], expected: str) -> float:
     """A positive number, then a unit (`unit`: a regex whose one group, lower-cased, is a key of `scale`) ->
     the number x its scale; SpecError naming `field` with `expected` otherwise."""
-    m = re.fullmatch(rf"\s*([0-9.eE+]+)\s*{unit}\s*", text)
+    m = re.fullmatch(rf"\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*{unit}\s*", text)
     value = _number(m.group(1)) if m else None
-    if value is None or value <= 0:
+    scaled = value * scale[m.group(2).lower()] if m and value is not None else None
+    if scaled is None or not 0 < scaled < math.inf:  # 1e308h overflows to inf: not a budget
         raise SpecError(field, text, expected)
-    return value * scale[m.group(2).lower()]
+    return scaled
 
 
 def _number(text: str) -> float | None:

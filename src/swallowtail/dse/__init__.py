@@ -19,6 +19,7 @@ from pathlib import Path
 from swallowtail.arch.specbase import read_yaml_file
 from swallowtail.dse.spec import SweepSpec, load_sweep, parse_sweep
 from swallowtail.errors import SpecError
+from swallowtail.yamlio import is_file
 
 #: the sweeps shipped with the package
 SWEEP_DIR = Path(__file__).parent / "sweeps"
@@ -34,7 +35,7 @@ def resolve_sweep(name_or_path: str | Path) -> SweepSpec:
     s = str(name_or_path)
     shipped = SWEEP_DIR / f"{s}.yaml"
     if "/" not in s and not s.endswith((".yaml", ".yml")):
-        if shipped.is_file():
+        if is_file(shipped):  # False, not an OSError, for a name too long to look up
             return parse_sweep(read_yaml_file(shipped), source=f"sweep {s}")
         raise SpecError("SWEEP", s, f"a sweep YAML file or one of {sorted(list_sweeps())}")
     return load_sweep(s)

@@ -53,6 +53,7 @@ from swallowtail.arch.specs import (
     load_arch,
 )
 from swallowtail.errors import SpecError, check_choice
+from swallowtail.yamlio import is_file
 
 #: where the shipped tables live
 TABLE_DIR = Path(__file__).parent / "tables"
@@ -609,6 +610,6 @@ def load_energy_table(name_or_path: str | Path | EnergyTable) -> EnergyTable:
     if isinstance(name_or_path, Path) or s.endswith(YAML_SUFFIXES) or "/" in s:
         return parse_energy_table(read_yaml_file(Path(s)), source=s)
     shipped = TABLE_DIR / f"{s}.yaml"
-    if shipped.is_file():
+    if is_file(shipped):  # False, not an OSError, for a name too long to look up
         return parse_energy_table(read_yaml_file(shipped), source=f"energy table {s}")
     raise SpecError("energy_table", s, f"one of {list_energy_tables()} or a path to a YAML file")

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from swallowtail.errors import SpecError
+
 #: torch.distributed backend for CPU tensors
 BACKEND = "gloo"
 
@@ -42,7 +44,10 @@ def setup() -> DistContext:
     """Join (or reuse) the process group when launched with WORLD_SIZE > 1; else a single-process context."""
     if dist.is_available() and dist.is_initialized():
         return DistContext(dist.get_rank(), dist.get_world_size(), owns_group=False)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    raw = os.environ.get("WORLD_SIZE", "1")
+    if not raw.strip().isdigit():
+        raise SpecError("WORLD_SIZE", raw, "a process count >= 1 (torchrun sets it; unset it to train alone)")
+    world = int(raw)
     if world <= 1:
         return DistContext()
     dist.init_process_group(backend=BACKEND)
