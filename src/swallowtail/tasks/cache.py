@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from swallowtail.atomicio import write_atomic
+from swallowtail.errors import SpecError
 from swallowtail.tasks.base import SPLITS, TaskData
 
 #: environment variable naming the cache directory
@@ -37,9 +38,18 @@ DEFAULT_CACHE_DIR = Path("~/.cache/swallowtail")
 
 
 def cache_dir() -> Path:
-    """The directory datasets are cached in (not created here)."""
+    """The directory datasets are cached in (not created here); a SpecError naming `SWALLOWTAIL_CACHE` when
+    it cannot be one (a file, a `~user` that does not exist)."""
     root = os.environ.get(CACHE_ENV)
-    return (Path(root) if root else DEFAULT_CACHE_DIR).expanduser() / "tasks"
+    field = CACHE_ENV if root else "the default cache folder"
+    try:
+        base = (Path(root) if root else DEFAULT_CACHE_DIR).expanduser()
+    except RuntimeError as exc:  # expanduser of ~nosuchuser, or no home directory
+        raise SpecError(field, root or str(DEFAULT_CACHE_DIR), f"a folder path ({exc})") from None
+    for p in (base, base / "tasks"):
+        if p.exists() and not p.is_dir():
+            raise SpecError(field, str(base), f"a folder ({p} is a file)")
+    return base / "tasks"
 
 
 def cache_key(name: str, version: str, params: dict[str, Any]) -> str:
