@@ -615,7 +615,7 @@ CASES: list[tuple[str, str]] = [
     # ---- found by the third hunt: environment variables and names past the file system's limit -------------
     ("WORLD_SIZE=abc train --task listops --steps 1 --task-param n_train=8", "WORLD_SIZE = 'abc'"),
     ("SWALLOWTAIL_MEMORY_BUDGET=0.0001 reproduce --quick", "at least one byte"),
-    ("SWALLOWTAIL_CACHE={tmp}/a-file train --task listops --steps 1 --task-param n_train=8", "SWALLOWTAIL_CACHE"),
+    ("SWALLOWTAIL_CACHE={tmp}/a-file train --task listops --task-param n_train=8", "SWALLOWTAIL_CACHE"),
     ("SWALLOWTAIL_TIME_BUDGET=1e308h reproduce --quick", "SWALLOWTAIL_TIME_BUDGET"),
     ("dse check " + "a" * 300, "SWEEP = 'aaa"),  # was Errno 36 naming the package's own folder
     # its figures folder was checked only when written, after results.json: one without its report
