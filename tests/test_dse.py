@@ -453,3 +453,19 @@ def test_a_sweep_rerun_with_another_spec_reports_its_own_points(tmp_path):
         assert summary.rows_added == 0 and len(points) == 2  # its rows were stored: reused, not rerun
         assert len({r.row.point_id for r in st.rows()}) == 5  # every row stays in the store
         assert st.begin_sweep(narrower) is False and st.begin_sweep(_spec()) is True
+
+
+def test_reading_commands_open_the_store_read_only(tmp_path):
+    """Found by a bad-input hunt: report and export opened the store for writing (its tables made, WAL mode),
+    so a read-only store was refused as not a store."""
+    path = tmp_path / "s.db"
+    with Store(path) as st:
+        run_sweep(_spec(), st, workers=1)
+    with Store(path, field="STORE", new_ok=False, read_only=True) as st:
+        assert len(st.rows()) == 5 and "small" in st.sweeps()
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            st.begin_sweep(_spec())
+    new = tmp_path / "new.db"
+    with pytest.raises(SpecError, match="STORE"):
+        Store(new, field="STORE", new_ok=False, read_only=True)
+    assert not new.exists()

@@ -46,7 +46,7 @@ def _open_store(path: Path, must_exist: bool = False):  # noqa: ANN202 -- Store,
 
     if must_exist and not is_sqlite_file(path):
         raise SpecError("STORE", str(path), "an existing sweep store (written by `swallowtail dse run`)")
-    return Store(path, field="STORE", new_ok=False) if must_exist else Store(path)
+    return Store(path, field="STORE", new_ok=False, read_only=True) if must_exist else Store(path)
 
 
 @app.command("check")

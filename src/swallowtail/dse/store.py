@@ -103,9 +103,12 @@ def is_sqlite_file(path: str | Path) -> bool:
 class Store:
     """A sweep results store (SQLite, WAL). Open one per process; it is not shared across processes."""
 
-    def __init__(self, path: str | Path, field: str = "--store", new_ok: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, field: str = "--store", new_ok: bool = True, read_only: bool = False
+    ) -> None:
         """`field`: the option or argument that named `path`, for errors; `new_ok`: whether a new (empty)
-        store is what the caller may want (`dse run`) or not (`dse report`, `export`: `what` says so)."""
+        store is what the caller may want (`dse run`) or not (`dse report`, `export`: `what` says so);
+        `read_only`: open an existing store only to read it (a store on a read-only file or medium)."""
         p = Path(path)
         self.field = field
         self.what = "an SQLite sweep store or a new file" if new_ok else "a sweep store written by dse run"
@@ -119,20 +122,32 @@ class Store:
             raise SpecError(field, str(p), f"a path in an existing folder ({p.parent} does not exist)")
         self.path = p
         try:
-            self.conn = sqlite3.connect(p, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            self._refuse_other_databases()
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            with self._tx():
-                for stmt in filter(str.strip, _SCHEMA.split(";")):
-                    self.conn.execute(stmt)
-                self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
+            self._connect(read_only)
             schema = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):
+                why = f"a store no other process holds locked (locked for {BUSY_TIMEOUT_MS // 1000} s)"
+                raise SpecError(field, str(p), why) from None
             raise SpecError(field, str(p), f"{self.what} ({exc})") from None
         if schema != str(STORE_SCHEMA):
             raise SpecError(field, str(p), f"a store of schema {STORE_SCHEMA} (this one: {schema})")
+
+    def _connect(self, read_only: bool) -> None:
+        """Open the database: read-only as it is, or for writing with the store's tables made (WAL)."""
+        if read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._refuse_other_databases()
+            return
+        self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        self._refuse_other_databases()
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        with self._tx():
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self.conn.execute(stmt)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(STORE_SCHEMA),))
 
     def _refuse_other_databases(self) -> None:
         """An SQLite file with tables is a sweep store only if it has a store's tables and schema row: any
