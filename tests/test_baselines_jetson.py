@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -361,3 +362,21 @@ def test_a_generation_the_stack_lacks_is_added_by_an_override() -> None:
         get_backend("jetson", arch="h100-sxm-max", **{"gemm_efficiency.hopper": 2})
     with pytest.raises(SpecError, match="gemm_efficiency.hoppr"):  # not a generation: no new key
         get_backend("jetson", arch="h100-sxm-max", **{"gemm_efficiency.hoppr": 0.6})
+
+
+def test_scenarios_refuse_what_they_cannot_time():
+    """Found by a bad-input hunt: a generator of batches was read twice (an empty max()), a zero latency
+    divided by zero, a negative or NaN one was accepted, a distribution's name was an AttributeError."""
+    b = get_backend("jetson", stack="tensorrt-int8")
+    build = lambda n: named_workload("bert-large", 32, batch=n)  # noqa: E731
+    gen = offline(b.run, build, (n for n in (1, 2)))
+    assert gen.per_batch == offline(b.run, build, [1, 2]).per_batch
+    for latency in (0.0, -1.0, float("nan")):
+        with pytest.raises(SpecError, match="latency_s"):
+            offline(lambda w, t=latency: SimpleNamespace(latency_s=t), build, [1])
+    by_name = single_stream(b.run, lambda n: named_workload("bert-large", n), "squad-v1.1-dev-384")
+    assert by_name.min_s > 0
+    with pytest.raises(SpecError, match="probabilities"):
+        weighted_quantile([], [], 0.5)
+    with pytest.raises(ValueError, match="lengths"):  # pydantic's: load_lengths names the file
+        LengthDistribution(name="d", lengths=[10**30], weights=[1], sources={"lengths": "t"})

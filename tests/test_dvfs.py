@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,3 +193,17 @@ def test_the_governor_holds_the_top_clock_on_a_busy_xavier_nx_run():
     assert governed.share_at(TOP) == pytest.approx(1.0)
     assert governed.statistic("min") == pytest.approx(run["min"].value)
     assert governed.statistic("p50") / run["p50"].value - 1 < -0.28  # -28.5 to -37.5 % on the NX runs
+
+
+def test_inputs_of_other_kinds_are_refused_or_read_as_intended():
+    """Found by a bad-input hunt: a generator or an array of clocks, a seed or a governor of the wrong kind
+    were raw errors, and a numpy float GPU time was refused."""
+    base = simulate(gpu_cycles(), DIST, NX, host_s=0.004, duration_s=1)
+    as_gen = simulate(gpu_cycles(), DIST, (f for f in NX), host_s=0.004, duration_s=1)
+    as_arr = simulate(gpu_cycles(), DIST, np.array(NX), host_s=0.004, duration_s=1)
+    f32 = simulate(lambda n, hz: np.float32(gpu_cycles()(n, hz)), DIST, NX, host_s=0.004, duration_s=1)
+    assert as_gen.latencies_s == base.latencies_s == as_arr.latencies_s and len(f32.latencies_s) > 0
+    for bad, field in (({"seed": -1}, "seed"), ({"seed": "a"}, "seed"), ({"governor": "podgov"}, "governor")):
+        with pytest.raises(SpecError) as e:
+            simulate(gpu_cycles(), DIST, NX, host_s=0.004, duration_s=1, **bad)
+        assert e.value.field == field

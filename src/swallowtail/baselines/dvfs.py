@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from swallowtail.baselines.scenarios import PERCENTILES, LengthDistribution
-from swallowtail.errors import SpecError, is_int, is_real
+from swallowtail.errors import SpecError, check_int, is_int, is_real
 
 #: the steps of the GPU clock table of each Xavier board, Hz (user-reported, not from NVIDIA's source: AGX
 #: Xavier, R32.4.4, github.com/emwjacobson/JetsonPowerTesting README; Xavier NX, the L4T Development Guide's
@@ -172,10 +172,10 @@ class _Governor:
 
 
 def _check(
-    steps_hz: Sequence[float], host_s: float, busy_fraction: float, durations: tuple[float, float]
+    steps_hz: list[float], host_s: float, busy_fraction: float, durations: tuple[float, float]
 ) -> None:
     ok_steps = all(is_real(f) and math.isfinite(f) and 0 < f <= 1e12 for f in steps_hz)
-    if not steps_hz or not ok_steps or list(steps_hz) != sorted(set(steps_hz)):
+    if not steps_hz or not ok_steps or steps_hz != sorted(set(steps_hz)):
         raise SpecError(
             "steps_hz", list(steps_hz), "a non-empty, strictly increasing list of clocks in (0, 1e12] Hz"
         )
@@ -192,9 +192,9 @@ def _check(
 
 def _phase_s(gpu_s: Callable[[int, float], float], n: int, clock_hz: int) -> float:
     t = gpu_s(n, float(clock_hz))
-    if not (is_real(t) and math.isfinite(t) and t > 0):
+    if not (isinstance(t, int | float | np.floating) and not isinstance(t, bool) and 0 < t < math.inf):
         raise SpecError("gpu_s", t, f"a finite GPU time > 0 s (for {n} tokens at {clock_hz} Hz)")
-    return t
+    return float(t)
 
 
 def simulate(
@@ -215,7 +215,11 @@ def simulate(
     generator, `seed`); each query is `host_s` with the GPU idle, then a GPU phase of `gpu_s(length,
     clock_hz)` seconds at the clock it runs at (the clock may change at a poll within it; the phase's
     remaining share then runs at the new clock)."""
+    steps_hz = list(steps_hz)  # a generator or an array: read once
     _check(steps_hz, host_s, busy_fraction, (duration_s, warmup_s))
+    if not isinstance(governor, Podgov):
+        raise SpecError("governor", type(governor).__name__, "a Podgov (its parameters)")
+    check_int("seed", seed, 0)
     gov = _Governor(governor, steps_hz)
     rng = np.random.default_rng(seed)
     poll_s = governor.poll_us / 1e6

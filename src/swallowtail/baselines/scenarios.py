@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Protocol
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from swallowtail.arch.specbase import (
-    PosInt,
     SourcedSpec,
     load_shipped_spec,
     spec_error,
@@ -49,6 +49,7 @@ from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
 from swallowtail.errors import SpecError, is_int, is_real
 from swallowtail.result import Result
 from swallowtail.workload import Workload
+from swallowtail.workload.graph import MAX_CONTEXT
 
 LENGTHS_DIR = Path(__file__).parent / "params" / "lengths"
 HARNESS_DIR = Path(__file__).parent / "params" / "harnesses"
@@ -87,7 +88,7 @@ class LengthDistribution(SourcedSpec):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    lengths: list[PosInt] = Field(min_length=1)
+    lengths: list[Annotated[int, Field(ge=1, le=MAX_CONTEXT)]] = Field(min_length=1)
     weights: list[Weight] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -165,6 +166,9 @@ def weighted_quantile(values: Sequence[float], probabilities: Sequence[float], q
     """The smallest value whose cumulative probability reaches `q` (the nearest-rank quantile)."""
     if not (is_real(q) and 0 < q <= 1):
         raise SpecError("quantile", q, "a number in (0, 1]")
+    values, probabilities = list(values), list(probabilities)
+    if not values or len(values) != len(probabilities):
+        raise SpecError("probabilities", len(probabilities), f"one per value ({len(values)}), at least one")
     acc = 0.0
     pairs = sorted(zip(values, probabilities, strict=True))
     for v, p in pairs:
@@ -202,7 +206,11 @@ def single_stream(
     `fixed_s`: the harness's fixed time per inference (`Harness.fixed_s_per_inference`), added to each
     query."""
     _check_fixed_s(fixed_s)
-    lat = [run(build(n)).latency_s + fixed_s for n in dist.lengths]
+    if isinstance(dist, str | Path):
+        dist = load_lengths(dist)
+    if not isinstance(dist, LengthDistribution):
+        raise SpecError("dist", type(dist).__name__, "a LengthDistribution or the name of one (load_lengths)")
+    lat = [_latency(run, build(n)) + fixed_s for n in dist.lengths]
     probs = dist.probabilities
     return SingleStream(
         mean_s=math.fsum(t * p for t, p in zip(lat, probs, strict=True)),
@@ -227,15 +235,24 @@ def offline(
 ) -> Offline:
     """Throughput of `build(batch)` at each batch size; the best one is what an Offline run reports.
     `fixed_s`: the harness's fixed time per inference, paid once per batch."""
+    batches = list(batches)  # a generator or an array: read once, checked, then used
     if not batches or any(not is_int(b) or b < 1 for b in batches):
-        raise SpecError("batches", list(batches), "a non-empty list of positive integers")
+        raise SpecError("batches", batches, "a non-empty list of positive integers")
     _check_fixed_s(fixed_s)
     rows = []
     for b in batches:
-        t = run(build(b)).latency_s + fixed_s
+        t = _latency(run, build(b)) + fixed_s
         rows.append((b, t, b / t))
     best = max(rows, key=lambda r: (r[2], -r[0]))
     return Offline(samples_per_s=best[2], best_batch=best[0], per_batch=tuple(rows))
+
+
+def _latency(run: RunFn, workload: Workload) -> float:
+    """The latency `run` reports for `workload`; a SpecError unless it is a finite time > 0."""
+    t = run(workload).latency_s
+    if not (isinstance(t, int | float | np.floating) and not isinstance(t, bool) and 0 < t < math.inf):
+        raise SpecError("latency_s", t, f"a finite time > 0 s from the run of {workload.name}")
+    return float(t)
 
 
 def _check_fixed_s(fixed_s: float) -> None:
