@@ -469,3 +469,14 @@ def test_reading_commands_open_the_store_read_only(tmp_path):
     with pytest.raises(SpecError, match="STORE"):
         Store(new, field="STORE", new_ok=False, read_only=True)
     assert not new.exists()
+
+
+def test_the_python_entry_points_say_what_they_need(tmp_path):
+    """Found by a bad-input hunt: a path for the store, a name for the spec, None for a path were deep
+    AttributeErrors and TypeErrors."""
+    with pytest.raises(SpecError, match="a Store"):
+        run_sweep(_spec(), str(tmp_path / "s.db"))  # type: ignore[arg-type]
+    with Store(tmp_path / "s.db") as st, pytest.raises(SpecError, match="a SweepSpec"):
+        run_sweep("small", st)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="a path"):
+        Store(None)  # type: ignore[arg-type]

@@ -96,6 +96,8 @@ class SweepSummary:
 # ---- checking before any work ---------------------------------------------------------------------------
 def check_sweep(spec: SweepSpec) -> None:
     """Everything a sweep needs, checked before any work: base arch, param values, workloads, backends."""
+    if not isinstance(spec, SweepSpec):
+        raise SpecError("spec", type(spec).__name__, "a SweepSpec (swallowtail.dse.resolve_sweep(name))")
     base = load_base(spec)
     check_points(spec, base)
     keys = workload_keys(spec.workloads)
@@ -315,6 +317,8 @@ def run_sweep(
     progress: ProgressFn | None = None,
 ) -> SweepSummary:
     """Run `spec` into `store` (resuming what it holds) and return what was done."""
+    if not isinstance(store, Store):
+        raise SpecError("store", type(store).__name__, "a Store (swallowtail.dse.store.Store(path))")
     check_sweep(spec)
     t0 = time.monotonic()
     caches = store.load_caches()

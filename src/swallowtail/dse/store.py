@@ -109,6 +109,8 @@ class Store:
         """`field`: the option or argument that named `path`, for errors; `new_ok`: whether a new (empty)
         store is what the caller may want (`dse run`) or not (`dse report`, `export`: `what` says so);
         `read_only`: open an existing store only to read it (a store on a read-only file or medium)."""
+        if not isinstance(path, str | Path):
+            raise SpecError(field, type(path).__name__, "a path to an SQLite sweep store")
         p = Path(path)
         self.field = field
         self.what = "an SQLite sweep store or a new file" if new_ok else "a sweep store written by dse run"
