@@ -217,7 +217,7 @@ class _Driver:
     ):
         self.spec, self.store, self.ex, self.progress = spec, store, ex, progress
         self.caches = ex.caches
-        self.added = self.skipped = self.total = self.done = 0
+        self.added = self.skipped = self.kept = self.total = self.done = 0
         self.by_status: dict[str, int] = {}
         self.first_invalid_reason: str | None = None
         self.last_save = time.monotonic()
@@ -242,7 +242,9 @@ class _Driver:
         self.added += self.store.write(bad, [], self.spec.name)  # refused machines: stored once, as invalid
         self._count(bad)
         for task, result in self.ex.run(tasks):
-            self.added += self.store.write(result.rows, task.points, self.spec.name)
+            added = self.store.write(result.rows, task.points, self.spec.name)
+            self.added += added
+            self.kept += len(result.rows) - added  # a partly stored point, run again: its stored rows kept
             self._count(result.rows)
             for model, delta in result.cache_delta.items():
                 self.caches.setdefault(model, RateCache(dense_cost_model=model)).merge(delta)
@@ -340,7 +342,7 @@ def run_sweep(
         n_points,
         drv.total + drv.skipped,
         drv.added,
-        drv.skipped,
+        drv.skipped + drv.kept,
         time.monotonic() - t0,
         executor,
         workers,
