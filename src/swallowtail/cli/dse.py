@@ -26,6 +26,7 @@ from swallowtail.cli._common import (
     console,
     emit_json,
     err_console,
+    print_error,
     user_errors,
 )
 from swallowtail.errors import SpecError
@@ -135,6 +136,9 @@ def run(
                 address=address,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+    except KeyboardInterrupt:  # the rows of every finished task are stored: a rerun resumes from them
+        print_error(f"interrupted: the rows written so far are in {path}; run the same command to resume")
+        raise typer.Exit(code=130) from None
     finally:
         db.close()
     if json_out:
