@@ -564,6 +564,13 @@ def _looks_like_path(name: str) -> bool:
     return name.endswith(YAML_SUFFIXES) or "/" in name or "\\" in name
 
 
+def wrong_kind(given: object, arch: ArchSpec, allowed: str) -> SpecError:
+    """The error for an arch of the wrong kind: names what the user gave (a preset name or a YAML path, not
+    the spec's own name inside it) and the kind it is."""
+    shown = str(given) if isinstance(given, str | Path) else arch.name
+    return SpecError("arch", shown, f"{allowed} ({shown} is a {arch.kind} spec)")
+
+
 def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
     """A preset by name (`list_archs()`), or a spec from a YAML file path. An ArchSpec passes through."""
     if isinstance(name_or_path, ArchBase):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
+from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch, wrong_kind
 from swallowtail.compiler.dense_cost import split_mixed_radix
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.result import Result
@@ -52,7 +52,7 @@ class DataflowBackend:
     ) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, DataflowArch):
-            raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+            raise wrong_kind(arch, a, "a dataflow array (kind: dataflow)")
         check_engine_fits(a)  # its probes simulate kernels on the whole array: refused before any work
         if cache is not None and not isinstance(cache, RateCache):
             raise SpecError(

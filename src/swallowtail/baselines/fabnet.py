@@ -82,7 +82,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swallowtail.arch.accelerators import FFT_BUTTERFLY_MULTS, FabnetArch
-from swallowtail.arch.specs import BITS_PER_BYTE, ArchSpec, load_arch
+from swallowtail.arch.specs import BITS_PER_BYTE, ArchSpec, load_arch, wrong_kind
 from swallowtail.baselines._common import OpCost, build_result, gemm_form, options_to_overrides
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.flops import ceil_div, log2_exact, next_pow2
@@ -265,7 +265,7 @@ class FabnetBackend:
     def __init__(self, arch: ArchSpec | str | None = None, name: str = "fabnet", **options: Any) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, FabnetArch):
-            raise SpecError("arch", a.name, "a FABNet accelerator (kind: fabnet), e.g. " + DEFAULT_ARCH)
+            raise wrong_kind(arch, a, "a FABNet accelerator (kind: fabnet), e.g. " + DEFAULT_ARCH)
         a, own = options_to_overrides(name, a, options, own=OWN_OPTIONS)
         assert isinstance(a, FabnetArch)
         self.arch: FabnetArch = a

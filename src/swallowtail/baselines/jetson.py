@@ -55,7 +55,7 @@ from swallowtail.arch.specbase import (
     load_shipped_spec,
     validate_model,
 )
-from swallowtail.arch.specs import GPU_GENERATIONS, ArchSpec, GPUArch, GPUGeneration, load_arch
+from swallowtail.arch.specs import GPU_GENERATIONS, ArchSpec, GPUArch, GPUGeneration, load_arch, wrong_kind
 from swallowtail.baselines._common import OpCost, build_result, gemm_form
 from swallowtail.errors import SpecError, is_real
 from swallowtail.flops import ceil_div
@@ -201,7 +201,7 @@ class JetsonBackend:
     ) -> None:
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, GPUArch):
-            raise SpecError("arch", a.name, f"a GPU spec (kind: gpu), e.g. {DEFAULT_ARCH}")
+            raise wrong_kind(arch, a, f"a GPU spec (kind: gpu), e.g. {DEFAULT_ARCH}")
         self.arch: GPUArch = a if power_mode is None else a.at_mode(power_mode)
         s = load_stack(DEFAULT_STACK if stack is None else stack)
         self.stack = stack_with_overrides(s, overrides, f"{name} option") if overrides else s

@@ -45,7 +45,7 @@ from swallowtail.arch.specbase import (
     load_shipped_spec,
     spec_error,
 )
-from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch
+from swallowtail.arch.specs import ArchSpec, GPUArch, load_arch, wrong_kind
 from swallowtail.errors import SpecError, is_int, is_real
 from swallowtail.result import Result
 from swallowtail.workload import Workload
@@ -135,7 +135,7 @@ class Harness(SourcedSpec):
             return 0.0
         a = load_arch(arch)
         if not isinstance(a, GPUArch):
-            raise SpecError("arch", a.name, "a GPU board-mode (kind: gpu) for a harness's fixed time")
+            raise wrong_kind(arch, a, "a GPU board-mode (kind: gpu) for a harness's fixed time")
         return self._host_cycles_s(a) + self.dram_bytes_per_inference / a.dram_bytes_per_s
 
     def _host_cycles_s(self, a: GPUArch) -> float:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swallowtail.arch.accelerators import SystolicArch
-from swallowtail.arch.specs import ArchSpec, load_arch
+from swallowtail.arch.specs import ArchSpec, load_arch, wrong_kind
 from swallowtail.baselines._common import (
     BUTTERFLY_MAPPINGS,
     GemmShape,
@@ -56,7 +56,7 @@ from swallowtail.baselines._common import (
     options_to_overrides,
 )
 from swallowtail.energy.tables import load_energy_table
-from swallowtail.errors import SpecError, check_choice, check_positive_int
+from swallowtail.errors import check_choice, check_positive_int
 from swallowtail.flops import FLOPS_PER_FMA, ceil_div
 from swallowtail.result import Result
 from swallowtail.workload import FFT, GEMM, Butterfly, Op, Workload
@@ -102,7 +102,7 @@ class SystolicBackend:
     def __init__(self, arch: ArchSpec | str | None = None, butterfly_mapping: str = "block", **options: Any):
         a = load_arch(DEFAULT_ARCH if arch is None else arch)
         if not isinstance(a, SystolicArch):
-            raise SpecError("arch", a.name, "a systolic array (kind: systolic), e.g. " + DEFAULT_ARCH)
+            raise wrong_kind(arch, a, "a systolic array (kind: systolic), e.g. " + DEFAULT_ARCH)
         a, _ = options_to_overrides("systolic", a, options, own=())
         assert isinstance(a, SystolicArch)
         self.arch: SystolicArch = a

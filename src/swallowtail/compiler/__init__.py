@@ -28,7 +28,7 @@ The ISA is `isa`; the analytic dense cost models (no program: fused epilogues, t
 
 from __future__ import annotations
 
-from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
+from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch, wrong_kind
 from swallowtail.compiler import butterfly, dense
 from swallowtail.compiler.butterfly import (
     PLACEMENTS,
@@ -61,7 +61,7 @@ COMPILABLE = (Butterfly, FFT, GEMM, BlockSparseMatmul, Monarch, Softmax, LayerNo
 def dataflow_arch(arch: ArchSpec | str) -> DataflowArch:
     a = load_arch(arch)
     if not isinstance(a, DataflowArch):
-        raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+        raise wrong_kind(arch, a, "a dataflow array (kind: dataflow)")
     return a
 
 

@@ -51,6 +51,7 @@ from swallowtail.arch.specs import (
     ArchSpec,
     DataflowArch,
     load_arch,
+    wrong_kind,
 )
 from swallowtail.errors import SpecError, check_choice
 from swallowtail.yamlio import is_file
@@ -314,7 +315,7 @@ def _renormalised(curve: list[ScalePoint], node_nm: int) -> list[dict[str, Any]]
 def _dataflow(arch: ArchSpec | str) -> DataflowArch:
     a = load_arch(arch) if not isinstance(arch, DataflowArch) else arch
     if not isinstance(a, DataflowArch):
-        raise SpecError("arch", a.name, "a dataflow array (energy tables cost the array's actions)")
+        raise wrong_kind(arch, a, "a dataflow array (energy tables cost the array's actions)")
     return a
 
 

@@ -9,10 +9,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch
+from swallowtail.arch.specs import ArchSpec, DataflowArch, load_arch, wrong_kind
 from swallowtail.compiler.dense import compile_dense
 from swallowtail.compiler.plan import DATAFLOWS
-from swallowtail.errors import SpecError, check_choice
+from swallowtail.errors import check_choice
 from swallowtail.result import OpResult, Result
 from swallowtail.sim import simulate_kernel
 from swallowtail.sim.network.cache import RateCache, default_cache
@@ -59,7 +59,7 @@ def array_form(workload: Workload) -> Workload:
 def _dataflow_arch(arch: ArchSpec | str) -> DataflowArch:
     a = load_arch(arch)
     if not isinstance(a, DataflowArch):
-        raise SpecError("arch", a.name, "a dataflow array (kind: dataflow)")
+        raise wrong_kind(arch, a, "a dataflow array (kind: dataflow)")
     return a
 
 
