@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from swallowtail.arch import (
 )
 from swallowtail.arch.specbase import apply_overrides, parse_yaml
 from swallowtail.cli.arch import app
+from swallowtail.energy import load_energy_table
+from swallowtail.energy.tables import TABLE_DIR
 from swallowtail.errors import SpecError
 
 PRESETS = [
@@ -477,3 +480,19 @@ def test_cli_show_prints_user_text_as_text(tmp_path: Any) -> None:
     assert "a [blue]b :x: c" in r.output and "see [/] the paper" in r.output
     r = runner.invoke(app, ["show", "no:x:arch"])
     assert r.exit_code == 2 and "'no:x:arch'" in r.output
+
+
+def test_a_relative_energy_table_is_read_beside_the_arch_file(tmp_path, monkeypatch):
+    """Found by a bad-input hunt: `energy_table: mytable.yaml` next to the arch YAML was looked for in the
+    current folder."""
+    d = tmp_path / "rel"
+    d.mkdir()
+    (d / "mytable.yaml").write_text((TABLE_DIR / "horowitz-45nm.yaml").read_text())
+    shipped, beside = "energy_table: horowitz-45nm", "energy_table: mytable.yaml"
+    text = dump_arch(load_arch("df-4x4-simd8")).replace(shipped, beside)
+    assert beside in text
+    (d / "arch.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    a = load_arch("rel/arch.yaml")
+    assert a.energy_table == str(Path("rel") / "mytable.yaml")
+    assert load_energy_table(a.energy_table).for_arch(a).fma_j > 0

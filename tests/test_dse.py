@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swallowtail.arch import load_arch
+from swallowtail.arch import dump_arch, load_arch
 from swallowtail.cli import app
 from swallowtail.dse import resolve_sweep
 from swallowtail.dse.evaluate import Row
 from swallowtail.dse.execute import check_sweep, run_sweep, sample_points
 from swallowtail.dse.space import balanced_overrides, load_base, make_point
-from swallowtail.dse.spec import parse_sweep
+from swallowtail.dse.spec import load_sweep, parse_sweep
 from swallowtail.dse.store import Store, is_sqlite_file
 from swallowtail.errors import SpecError
 from swallowtail.sim.network import RateCache
@@ -497,3 +497,18 @@ def test_a_rerun_counts_every_row_of_a_partly_stored_point(tmp_path):
     with Store(path) as st:
         summary = run_sweep(spec, st, workers=1)
     assert summary.rows_added == 1 and summary.rows_added + summary.rows_skipped == summary.rows_total
+
+
+def test_a_relative_base_arch_is_read_beside_the_sweep_file(tmp_path, monkeypatch):
+    """Found by a bad-input hunt: `base_arch: base.yaml` next to the sweep was looked for in the current
+    folder, and the error named `path`, not the field."""
+    d = tmp_path / "rel"
+    d.mkdir()
+    (d / "base.yaml").write_text(dump_arch(load_arch("df-4x4-simd8")))
+    (d / "sw.yaml").write_text(json.dumps({**SMALL, "base_arch": "base.yaml"}))
+    monkeypatch.chdir(tmp_path)
+    assert load_sweep("rel/sw.yaml").base_arch == str(Path("rel") / "base.yaml")
+    (d / "sw.yaml").write_text(json.dumps({**SMALL, "base_arch": "nothere.yaml"}))
+    with pytest.raises(SpecError) as e:
+        check_sweep(load_sweep("rel/sw.yaml"))
+    assert e.value.field == "base_arch"

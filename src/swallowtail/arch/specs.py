@@ -571,13 +571,24 @@ def wrong_kind(given: object, arch: ArchSpec, allowed: str) -> SpecError:
     return SpecError("arch", shown, f"{allowed} ({shown} is a {arch.kind} spec)")
 
 
+def _beside(data: Any, path: Path) -> Any:
+    """The spec with a relative `energy_table` YAML path read from the spec file's folder (as an include is)
+    where the table is there; otherwise as written (a table name, or a path from the current folder)."""
+    table = data.get("energy_table") if isinstance(data, dict) else None
+    if isinstance(table, str) and table.endswith((".yaml", ".yml")) and not Path(table).is_absolute():
+        beside = path.parent / table
+        if is_file(beside):
+            return {**data, "energy_table": str(beside)}
+    return data
+
+
 def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
     """A preset by name (`list_archs()`), or a spec from a YAML file path. An ArchSpec passes through."""
     if isinstance(name_or_path, ArchBase):
         return name_or_path
     if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
         path = Path(name_or_path)
-        return parse_arch(read_yaml_file(path), source=str(path))
+        return parse_arch(_beside(read_yaml_file(path), path), source=str(path))
     name = str(name_or_path)
     preset = PRESET_DIR / f"{name}.yaml"
     if is_file(preset):
@@ -586,7 +597,7 @@ def load_arch(name_or_path: str | Path | ArchSpec) -> ArchSpec:
     if gpu is not None:
         return gpu
     if is_file(name):
-        return parse_arch(read_yaml_file(Path(name)), source=name)
+        return parse_arch(_beside(read_yaml_file(Path(name)), Path(name)), source=name)
     raise SpecError("arch", name, f"one of the presets {list_archs()} or a path to a YAML file")
 
 

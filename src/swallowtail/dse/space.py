@@ -185,7 +185,12 @@ def _draw(rng: np.random.Generator, dom: Any) -> Any:
 
 # ---- checking a sweep before any work -----------------------------------------------------------------
 def load_base(spec: SweepSpec) -> DataflowArch:
-    base = load_arch(spec.base_arch)
+    try:
+        base = load_arch(spec.base_arch)
+    except SpecError as exc:  # a path that is not there: name the field, not load_arch's own argument
+        if exc.field != "path":
+            raise
+        raise SpecError("base_arch", spec.base_arch, exc.allowed) from None
     if not isinstance(base, DataflowArch):
         raise SpecError("base_arch", spec.base_arch, "a dataflow array (kind: dataflow)")
     return base

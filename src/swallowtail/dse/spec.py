@@ -49,6 +49,7 @@ from swallowtail.arch.specs import Name
 from swallowtail.errors import SpecError
 from swallowtail.sim.network.cache import DENSE_COST_MODELS
 from swallowtail.sim.network.residency import RESIDENCIES, check_resident_fraction
+from swallowtail.yamlio import is_file
 
 #: the objectives a sweep can minimise or report (each a field of a stored row's metrics)
 OBJECTIVES = ("latency_s", "energy_j", "area_mm2", "power_w", "edp_js")
@@ -294,10 +295,18 @@ def parse_sweep(data: Any, source: str | None = None) -> SweepSpec:
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
+    """A sweep spec file; a relative `base_arch` path in it is read from the file's folder (as an include
+    is), falling back to the current folder where only that has it."""
     p = Path(path)
     if p.is_dir():
         raise SpecProblems([Problem("sweep", str(p), "a YAML sweep file, not a folder")])
-    return parse_sweep(read_yaml_file(p), source=str(p))
+    data = read_yaml_file(p)
+    if isinstance(data, dict) and isinstance(data.get("base_arch"), str):
+        base = Path(data["base_arch"])
+        beside = p.parent / base
+        if base.suffix in (".yaml", ".yml") and not base.is_absolute() and is_file(beside):
+            data = {**data, "base_arch": str(beside)}
+    return parse_sweep(data, source=str(p))
 
 
 __all__ = [
