@@ -73,16 +73,19 @@ class TaskData:
         one is refused here, naming it, not deep inside a loss function."""
         for name, split in self.splits().items():
             y = split.labels
-            if y.numel() and not (int(y.min()) >= 0 and int(y.max()) < self.n_classes):
-                bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-                raise ValueError(f"{self.source}: {name} label {bad} is not a class (0-{self.n_classes - 1})")
+            if y.numel():
+                lo, hi = (int(v) for v in torch.aminmax(y))  # one pass over the labels
+                if lo < 0 or hi >= self.n_classes:
+                    bad, top = lo if lo < 0 else hi, self.n_classes - 1
+                    raise ValueError(f"{self.source}: {name} label {bad} is not a class (0-{top})")
             for x in (split.inputs, split.inputs2):
                 if x is None:
                     continue
                 if x.shape[1] != self.seq_len:
                     cols = x.shape[1]
                     raise ValueError(f"{self.source}: {name} inputs have {cols} columns, not {self.seq_len}")
-                if x.numel() and not (int(x.min()) >= 0 and int(x.max()) < self.vocab_size):
+                lo, hi = (int(v) for v in torch.aminmax(x)) if x.numel() else (0, 0)
+                if lo < 0 or hi >= self.vocab_size:
                     raise ValueError(f"{self.source}: {name} token ids outside [0, {self.vocab_size})")
 
     @property
